@@ -1,0 +1,20 @@
+/* ss_nats.h — one NATS connection policy for every service: retry the first
+ * connect and reconnect forever with backoff + jitter, log state changes as
+ * JSON, count reconnects in statsync_nats_reconnects_total. */
+#ifndef SS_NATS_H
+#define SS_NATS_H
+
+#include "ss_error.h"
+
+#include <nats/nats.h>
+#include <stdbool.h>
+
+/* url: comma separated list. name: connection name shown by nats-server.
+ * Returns SS_OK with a connection that may still be (re)connecting; callers
+ * check ss_nats_connected() before work that needs the server. */
+ss_err ss_nats_connect(const char *url, const char *name, natsConnection **out);
+bool ss_nats_connected(natsConnection *nc);
+/* Flushes pending publishes (bounded by timeout_ms) and closes/destroys. */
+void ss_nats_close(natsConnection *nc, int64_t timeout_ms);
+
+#endif

@@ -1,0 +1,45 @@
+/* gateway.h — the gateway's one server struct (Redis-style: no scattered globals).
+ *
+ * The gateway is a stateless edge: REST on libmicrohttpd (rest_server.c),
+ * Socket.IO on libwebsockets (sio_server.c), both turning client traffic into
+ * protobuf requests on NATS through nats_rpc. Nothing here is needed by
+ * another gateway: any number of them can run side by side. */
+#ifndef GATEWAY_H
+#define GATEWAY_H
+
+#include "nats_rpc.h"
+
+#include <nats/nats.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+typedef struct gw_config {
+    const char *nats_url;
+    int64_t api_port;
+    int64_t socket_port;
+    const char *bind_address;   /* "" = all interfaces */
+    const char *jwt_secret;
+    const char *log_level;
+    const char *gateway_id;     /* "" = <hostname>-<pid> */
+    int64_t request_timeout_ms; /* NATS round trip bound for client requests */
+    int64_t health_timeout_ms;  /* NATS round trip bound for /health probes */
+    int64_t max_body_bytes;     /* REST body limit (413 past it) */
+    int64_t json_max_depth;     /* nesting limit for client JSON */
+    int64_t shutdown_grace_ms;  /* bound on finishing in-flight work at SIGTERM */
+} gw_config;
+
+struct rest_server;
+struct sio_server;
+
+typedef struct gateway {
+    gw_config cfg;
+    char id[80];            /* this gateway instance, unique across the cluster */
+    natsConnection *nc;
+    nats_rpc *rpc;
+    struct rest_server *rest;
+    struct sio_server *sio;
+    int64_t started_ms;     /* wall clock */
+    atomic_int stopping;
+} gateway;
+
+#endif

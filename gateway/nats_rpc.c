@@ -1,0 +1,289 @@
+/* nats_rpc.c — reply multiplexer: one inbox subscription, a hash of pending
+ * requests, and a timer thread that fails requests past their deadline.
+ *
+ * Threads: nats_rpc_request() from any thread; nats_rpc__on_reply() on the
+ * cnats delivery thread of the inbox subscription; nats_rpc__timer_main() on
+ * its own thread. `mu` guards the table and the deadline list; callbacks run
+ * with no lock held. */
+#include "nats_rpc.h"
+
+#include "ss_log.h"
+#include "ss_time.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NATS_RPC_MAX_PENDING 200000
+#define NATS_RPC_TICK_MS 20
+
+typedef struct rpc_entry {
+    uint64_t id;
+    int64_t deadline_ms; /* monotonic */
+    nats_rpc_cb cb;
+    void *arg;
+    struct rpc_entry *hnext;             /* hash chain */
+    struct rpc_entry *dprev, *dnext;     /* deadline list, ascending */
+} rpc_entry;
+
+struct nats_rpc {
+    natsConnection *nc;
+    natsSubscription *sub;
+    char prefix[96]; /* "_INBOX.<nuid>." */
+    size_t prefix_len;
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    rpc_entry **buckets;
+    size_t nbuckets; /* power of two */
+    size_t count;
+    rpc_entry *dhead, *dtail;
+    uint64_t next_id;
+    bool stopping;
+    pthread_t timer;
+};
+
+static size_t nats_rpc__bucket(const nats_rpc *r, uint64_t id)
+{
+    id ^= id >> 33;
+    id *= 0xff51afd7ed558ccdULL;
+    id ^= id >> 33;
+    return (size_t)id & (r->nbuckets - 1);
+}
+
+/* Unlinks e from hash and deadline list. Caller holds mu. */
+static void nats_rpc__unlink(nats_rpc *r, rpc_entry *e)
+{
+    rpc_entry **pp = &r->buckets[nats_rpc__bucket(r, e->id)];
+    while (*pp != e)
+        pp = &(*pp)->hnext;
+    *pp = e->hnext;
+    if (e->dprev)
+        e->dprev->dnext = e->dnext;
+    else
+        r->dhead = e->dnext;
+    if (e->dnext)
+        e->dnext->dprev = e->dprev;
+    else
+        r->dtail = e->dprev;
+    r->count--;
+}
+
+/* Finds and unlinks the entry with this id. Caller holds mu. */
+static rpc_entry *nats_rpc__take(nats_rpc *r, uint64_t id)
+{
+    for (rpc_entry *e = r->buckets[nats_rpc__bucket(r, id)]; e; e = e->hnext) {
+        if (e->id == id) {
+            nats_rpc__unlink(r, e);
+            return e;
+        }
+    }
+    return NULL;
+}
+
+static void nats_rpc__on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
+                               void *closure)
+{
+    (void)nc;
+    (void)sub;
+    nats_rpc *r = closure;
+    const char *subj = natsMsg_GetSubject(msg);
+    if (strncmp(subj, r->prefix, r->prefix_len) != 0) {
+        natsMsg_Destroy(msg);
+        return;
+    }
+    char *end = NULL;
+    uint64_t id = strtoull(subj + r->prefix_len, &end, 10);
+    pthread_mutex_lock(&r->mu);
+    rpc_entry *e = (end && *end == '\0') ? nats_rpc__take(r, id) : NULL;
+    pthread_mutex_unlock(&r->mu);
+    if (e != NULL) {
+        if (natsMsg_IsNoResponders(msg))
+            e->cb(e->arg, SS_ERR_UNAVAILABLE, NULL, 0);
+        else
+            e->cb(e->arg, SS_OK, (const uint8_t *)natsMsg_GetData(msg),
+                  (size_t)natsMsg_GetDataLength(msg));
+        free(e);
+    }
+    natsMsg_Destroy(msg);
+}
+
+static void *nats_rpc__timer_main(void *arg)
+{
+    nats_rpc *r = arg;
+    pthread_mutex_lock(&r->mu);
+    while (!r->stopping) {
+        int64_t now = ss_mono_ms();
+        rpc_entry *expired = NULL;
+        while (r->dhead && r->dhead->deadline_ms <= now) {
+            rpc_entry *e = r->dhead;
+            nats_rpc__unlink(r, e);
+            e->hnext = expired;
+            expired = e;
+        }
+        if (expired) {
+            pthread_mutex_unlock(&r->mu);
+            while (expired) {
+                rpc_entry *e = expired;
+                expired = e->hnext;
+                e->cb(e->arg, SS_ERR_TIMEOUT, NULL, 0);
+                free(e);
+            }
+            pthread_mutex_lock(&r->mu);
+            continue;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += NATS_RPC_TICK_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+    }
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+ss_err nats_rpc_create(nats_rpc **out, natsConnection *nc)
+{
+    nats_rpc *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return SS_ERR_INTERNAL;
+    r->nc = nc;
+    r->nbuckets = 1 << 14;
+    r->buckets = calloc(r->nbuckets, sizeof(*r->buckets));
+    natsInbox *inbox = NULL;
+    if (r->buckets == NULL || natsInbox_Create(&inbox) != NATS_OK)
+        goto fail;
+    snprintf(r->prefix, sizeof(r->prefix), "%s.", (const char *)inbox);
+    natsInbox_Destroy(inbox);
+    r->prefix_len = strlen(r->prefix);
+    r->next_id = 1;
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&r->cv, &ca);
+    pthread_condattr_destroy(&ca);
+
+    char wildcard[sizeof(r->prefix) + 2];
+    snprintf(wildcard, sizeof(wildcard), "%s*", r->prefix);
+    natsStatus s = natsConnection_Subscribe(&r->sub, nc, wildcard, nats_rpc__on_reply, r);
+    if (s == NATS_OK)
+        s = natsSubscription_SetPendingLimits(r->sub, -1, -1);
+    if (s != NATS_OK) {
+        ss_log(SS_LOG_ERROR, "nats inbox subscribe failed", "{s:s}", "error",
+               natsStatus_GetText(s));
+        goto fail_sync;
+    }
+    if (pthread_create(&r->timer, NULL, nats_rpc__timer_main, r) != 0)
+        goto fail_sync;
+    *out = r;
+    return SS_OK;
+fail_sync:
+    if (r->sub)
+        natsSubscription_Destroy(r->sub);
+    pthread_cond_destroy(&r->cv);
+    pthread_mutex_destroy(&r->mu);
+fail:
+    free(r->buckets);
+    free(r);
+    return SS_ERR_INTERNAL;
+}
+
+ss_err nats_rpc_request(nats_rpc *r, const char *subject, const void *data, size_t len,
+                        int64_t timeout_ms, nats_rpc_cb cb, void *arg)
+{
+    if (natsConnection_Status(r->nc) != NATS_CONN_STATUS_CONNECTED)
+        return SS_ERR_UNAVAILABLE;
+    rpc_entry *e = calloc(1, sizeof(*e));
+    if (e == NULL)
+        return SS_ERR_INTERNAL;
+    e->cb = cb;
+    e->arg = arg;
+    e->deadline_ms = ss_mono_ms() + timeout_ms;
+
+    pthread_mutex_lock(&r->mu);
+    if (r->stopping || r->count >= NATS_RPC_MAX_PENDING) {
+        pthread_mutex_unlock(&r->mu);
+        free(e);
+        return SS_ERR_UNAVAILABLE;
+    }
+    e->id = r->next_id++;
+    size_t b = nats_rpc__bucket(r, e->id);
+    e->hnext = r->buckets[b];
+    r->buckets[b] = e;
+    /* Insert into the deadline list from the tail: timeouts are nearly
+     * always equal, so this is O(1) in practice. */
+    rpc_entry *p = r->dtail;
+    while (p && p->deadline_ms > e->deadline_ms)
+        p = p->dprev;
+    e->dprev = p;
+    e->dnext = p ? p->dnext : r->dhead;
+    if (e->dnext)
+        e->dnext->dprev = e;
+    else
+        r->dtail = e;
+    if (p)
+        p->dnext = e;
+    else
+        r->dhead = e;
+    r->count++;
+    uint64_t id = e->id;
+    pthread_mutex_unlock(&r->mu);
+
+    char reply[sizeof(r->prefix) + 24];
+    snprintf(reply, sizeof(reply), "%s%" PRIu64, r->prefix, id);
+    natsStatus s = natsConnection_PublishRequest(r->nc, subject, reply, data, (int)len);
+    if (s != NATS_OK) {
+        pthread_mutex_lock(&r->mu);
+        rpc_entry *mine = nats_rpc__take(r, id);
+        pthread_mutex_unlock(&r->mu);
+        if (mine == NULL)
+            return SS_OK; /* already completed by the timer; cb was called */
+        free(mine);
+        return SS_ERR_UNAVAILABLE;
+    }
+    return SS_OK;
+}
+
+size_t nats_rpc_pending(nats_rpc *r)
+{
+    pthread_mutex_lock(&r->mu);
+    size_t n = r->count;
+    pthread_mutex_unlock(&r->mu);
+    return n;
+}
+
+void nats_rpc_destroy(nats_rpc *r)
+{
+    if (r == NULL)
+        return;
+    natsSubscription_Unsubscribe(r->sub);
+    pthread_mutex_lock(&r->mu);
+    r->stopping = true;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    pthread_join(r->timer, NULL);
+    /* Fail what is left; no new replies can arrive after unsubscribe. */
+    for (;;) {
+        pthread_mutex_lock(&r->mu);
+        rpc_entry *e = r->dhead;
+        if (e)
+            nats_rpc__unlink(r, e);
+        pthread_mutex_unlock(&r->mu);
+        if (e == NULL)
+            break;
+        e->cb(e->arg, SS_ERR_UNAVAILABLE, NULL, 0);
+        free(e);
+    }
+    natsSubscription_Destroy(r->sub);
+    pthread_cond_destroy(&r->cv);
+    pthread_mutex_destroy(&r->mu);
+    free(r->buckets);
+    free(r);
+}

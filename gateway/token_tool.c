@@ -1,0 +1,2 @@
+/* placeholder: replaced by the REST implementation */
+int main(void) { return 1; }

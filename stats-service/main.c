@@ -1,0 +1,2 @@
+/* placeholder: replaced by the stats-service implementation */
+int main(void) { return 1; }

@@ -1,0 +1,283 @@
+// tests/lib/system.js — start the real statsync system for a test:
+// a real nats-server on a free loopback port, the real binaries from
+// STATSYNC_BIN_DIR (set by ctest), a temporary LMDB data dir.
+//
+//   const { System } = require('../lib/system');
+//   const sys = await System.start();            // nats + stats + presence + 1 gateway
+//   const tok = sys.token('alice');              // HS256 JWT for user alice
+//   const r = await sys.http('GET', '/api/users/alice/stats', { token: tok });
+//   await sys.stop();
+//
+// Every process is killed on stop() and on test-process exit. Every wait is
+// bounded in time.
+'use strict';
+
+const { spawn, execFileSync } = require('node:child_process');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+
+const BIN_DIR = process.env.STATSYNC_BIN_DIR || path.resolve(__dirname, '../../build');
+const SECRET = 'statsync-test-secret-0123456789abcdef';
+const live = new Set();
+
+process.on('exit', () => {
+  for (const p of live) {
+    try { p.kill('SIGKILL'); } catch (_) { /* already gone */ }
+  }
+});
+
+function bin(name) {
+  const candidates = [
+    path.join(BIN_DIR, name),
+    path.join(BIN_DIR, 'gateway', name),
+    path.join(BIN_DIR, 'stats-service', name),
+    path.join(BIN_DIR, 'presence-service', name),
+    path.join(BIN_DIR, 'tests', 'load', name),
+  ];
+  for (const c of candidates) if (fs.existsSync(c)) return c;
+  throw new Error(`binary ${name} not found under ${BIN_DIR}`);
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.unref();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(what, fn, timeoutMs = 10000, stepMs = 50) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < end) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) { last = e; }
+    await sleep(stepMs);
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
+}
+
+function b64url(buf) {
+  return Buffer.from(buf).toString('base64').replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
+}
+
+// Mints a JWT. opts: { secret, alg ('HS256' | 'none' | ...), exp (seconds since epoch), sub }
+function mintToken(sub, opts = {}) {
+  const alg = opts.alg || 'HS256';
+  const header = b64url(JSON.stringify({ alg, typ: 'JWT' }));
+  const claims = { sub, iat: Math.floor(Date.now() / 1000) };
+  claims.exp = opts.exp !== undefined ? opts.exp : claims.iat + 3600;
+  if (opts.exp === null) delete claims.exp;
+  const payload = b64url(JSON.stringify(opts.claims || claims));
+  if (alg === 'none') return `${header}.${payload}.`;
+  const hmacAlg = { HS256: 'sha256', HS384: 'sha384', HS512: 'sha512' }[alg] || 'sha256';
+  const sig = crypto.createHmac(hmacAlg, opts.secret || SECRET).update(`${header}.${payload}`).digest();
+  return `${header}.${payload}.${b64url(sig)}`;
+}
+
+class Proc {
+  constructor(name, file, args, env, logFile) {
+    this.name = name;
+    this.file = file;
+    this.args = args;
+    this.env = env;
+    this.logFile = logFile;
+    this.child = null;
+  }
+
+  start() {
+    const out = fs.openSync(this.logFile, 'a');
+    this.child = spawn(this.file, this.args, { env: this.env, stdio: ['ignore', out, out] });
+    fs.closeSync(out);
+    live.add(this.child);
+    const child = this.child;
+    this.exited = new Promise((resolve) => child.on('exit', (code, signal) => {
+      live.delete(child);
+      resolve({ code, signal });
+    }));
+    return this;
+  }
+
+  get pid() { return this.child && this.child.pid; }
+
+  async kill(signal = 'SIGKILL', timeoutMs = 15000) {
+    if (!this.child || this.child.exitCode !== null || this.child.signalCode !== null) {
+      return this.exited;
+    }
+    this.child.kill(signal);
+    const t = setTimeout(() => { try { this.child.kill('SIGKILL'); } catch (_) { /* gone */ } }, timeoutMs);
+    const r = await this.exited;
+    clearTimeout(t);
+    return r;
+  }
+
+  log() {
+    try { return fs.readFileSync(this.logFile, 'utf8'); } catch (_) { return ''; }
+  }
+}
+
+class System {
+  // opts: { gateways: 1, presence: true, env: {extra STATSYNC_* for all}, statsEnv, gatewayEnv }
+  static async start(opts = {}) {
+    const sys = new System(opts);
+    await sys._start();
+    return sys;
+  }
+
+  constructor(opts) {
+    this.opts = opts;
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'statsync-test-'));
+    this.dataDir = path.join(this.dir, 'data');
+    fs.mkdirSync(this.dataDir);
+    this.secret = SECRET;
+    this.gateways = [];
+  }
+
+  baseEnv(extra = {}) {
+    return {
+      PATH: process.env.PATH,
+      ASAN_OPTIONS: process.env.ASAN_OPTIONS || 'detect_leaks=0:abort_on_error=1',
+      UBSAN_OPTIONS: process.env.UBSAN_OPTIONS || 'print_stacktrace=1:halt_on_error=1',
+      STATSYNC_NATS_URL: this.natsUrl,
+      STATSYNC_JWT_SECRET: this.secret,
+      STATSYNC_LOG_LEVEL: 'debug',
+      ...(this.opts.env || {}),
+      ...extra,
+    };
+  }
+
+  async _start() {
+    this.natsPort = await freePort();
+    this.natsUrl = `nats://127.0.0.1:${this.natsPort}`;
+    await this.startNats();
+    this.statsAdminPort = await freePort();
+    this.stats = this._statsProc();
+    this.stats.start();
+    await this.waitHttp(this.statsAdminPort, '/health', this.stats);
+    if (this.opts.presence !== false) {
+      this.presenceAdminPort = await freePort();
+      this.presence = new Proc('presence', bin('statsync-presence'), [],
+        this.baseEnv({ STATSYNC_ADMIN_PORT: String(this.presenceAdminPort), ...(this.opts.presenceEnv || {}) }),
+        path.join(this.dir, 'presence.log')).start();
+      await this.waitHttp(this.presenceAdminPort, '/health', this.presence);
+    }
+    const n = this.opts.gateways === undefined ? 1 : this.opts.gateways;
+    for (let i = 0; i < n; i++) await this.addGateway();
+  }
+
+  _statsProc() {
+    return new Proc('stats', bin('statsync-stats'), [],
+      this.baseEnv({
+        STATSYNC_DATA_DIR: this.dataDir,
+        STATSYNC_ADMIN_PORT: String(this.statsAdminPort),
+        ...(this.opts.statsEnv || {}),
+      }),
+      path.join(this.dir, 'stats.log'));
+  }
+
+  async startNats() {
+    this.nats = new Proc('nats', 'nats-server', ['-a', '127.0.0.1', '-p', String(this.natsPort)],
+      { PATH: process.env.PATH }, path.join(this.dir, 'nats.log')).start();
+    await waitFor('nats-server', () => new Promise((resolve) => {
+      const s = net.connect(this.natsPort, '127.0.0.1', () => { s.end(); resolve(true); });
+      s.on('error', () => resolve(false));
+    }), 10000);
+  }
+
+  async addGateway(extraEnv = {}) {
+    const apiPort = await freePort();
+    const socketPort = await freePort();
+    const idx = this.gateways.length;
+    const gw = new Proc(`gateway${idx}`, bin('statsync-gateway'), [],
+      this.baseEnv({
+        STATSYNC_API_PORT: String(apiPort),
+        STATSYNC_SOCKET_PORT: String(socketPort),
+        STATSYNC_GATEWAY_ID: `gw${idx}-${process.pid}`,
+        ...(this.opts.gatewayEnv || {}),
+        ...extraEnv,
+      }),
+      path.join(this.dir, `gateway${idx}.log`));
+    gw.apiPort = apiPort;
+    gw.socketPort = socketPort;
+    gw.start();
+    await this.waitHttp(apiPort, '/health', gw, true);
+    this.gateways.push(gw);
+    return gw;
+  }
+
+  // Restarts a gateway on the same ports (after kill).
+  async restartGateway(gw) {
+    gw.start();
+    await this.waitHttp(gw.apiPort, '/health', gw, true);
+    return gw;
+  }
+
+  async restartStats() {
+    this.stats.start();
+    await this.waitHttp(this.statsAdminPort, '/health', this.stats);
+  }
+
+  // Waits until GET path answers (200, or any status when anyStatus).
+  async waitHttp(port, p, proc, anyStatus = false) {
+    await waitFor(`${proc.name} on :${port}${p}`, async () => {
+      if (proc.child && (proc.child.exitCode !== null || proc.child.signalCode !== null)) {
+        throw new Error(`${proc.name} exited early:\n${proc.log().slice(-3000)}`);
+      }
+      const r = await fetch(`http://127.0.0.1:${port}${p}`).catch(() => null);
+      return r && (anyStatus || r.status === 200);
+    }, 20000, 50);
+  }
+
+  get gw() { return this.gateways[0]; }
+  get apiUrl() { return `http://127.0.0.1:${this.gw.apiPort}`; }
+  get socketUrl() { return `http://127.0.0.1:${this.gw.socketPort}`; }
+
+  token(userId, opts = {}) { return mintToken(userId, { secret: this.secret, ...opts }); }
+
+  // HTTP helper: returns { status, headers, body (parsed JSON or text), text }.
+  async http(method, p, { token, body, headers = {}, gw = this.gw, raw } = {}) {
+    const h = { ...headers };
+    if (token) h.authorization = `Bearer ${token}`;
+    let payload;
+    if (raw !== undefined) payload = raw;
+    else if (body !== undefined) {
+      payload = JSON.stringify(body);
+      if (!Object.keys(h).some((k) => k.toLowerCase() === 'content-type')) h['content-type'] = 'application/json';
+    }
+    const r = await fetch(`http://127.0.0.1:${gw.apiPort}${p}`, { method, headers: h, body: payload });
+    const text = await r.text();
+    let parsed = text;
+    try { parsed = JSON.parse(text); } catch (_) { /* not JSON */ }
+    return { status: r.status, headers: r.headers, body: parsed, text };
+  }
+
+  logs() {
+    const all = [this.nats, this.stats, this.presence, ...this.gateways].filter(Boolean);
+    return all.map((p) => `==== ${p.name} ====\n${p.log().slice(-4000)}`).join('\n');
+  }
+
+  async stop() {
+    const all = [...this.gateways, this.presence, this.stats].filter(Boolean);
+    const results = await Promise.all(all.map((p) => p.kill('SIGTERM')));
+    await this.nats.kill('SIGTERM');
+    // A sanitizer report makes a service exit non-zero: surface it.
+    const bad = all.filter((p, i) => results[i] && results[i].code !== 0 && results[i].code !== null);
+    if (!process.env.STATSYNC_KEEP_TMP) fs.rmSync(this.dir, { recursive: true, force: true });
+    if (bad.length) {
+      throw new Error(`processes exited uncleanly: ${bad.map((p) => p.name).join(', ')}`);
+    }
+  }
+}
+
+module.exports = { System, Proc, mintToken, freePort, waitFor, sleep, bin, SECRET };

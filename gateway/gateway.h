@@ -40,6 +40,10 @@ typedef struct gateway {
     struct sio_server *sio;
     int64_t started_ms;     /* wall clock */
     atomic_int stopping;
+    /* Maintained by the Socket.IO edge, read by /health and /metrics.
+     * Local to this gateway; the presence-service has the cluster-wide counts. */
+    atomic_long sockets_connected; /* Socket.IO sessions past CONNECT */
+    atomic_long users_connected;   /* distinct users with >= 1 such session */
 } gateway;
 
 #endif

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# scripts/run-local.sh — README command one: install what is missing, build,
+# and run nats-server + stats-service + presence-service + gateway in the
+# foreground. Honours every STATSYNC_* variable (so a second copy can run on
+# other ports); data lives in ./.run/data unless STATSYNC_DATA_DIR says
+# otherwise. Ctrl-C stops every process this script started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+source scripts/deps.sh
+statsync_install_deps run
+
+BUILD=${STATSYNC_BUILD_DIR:-$ROOT/build}
+cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DSTATSYNC_TESTS=OFF >/dev/null
+cmake --build "$BUILD" -j"$(nproc)" >/dev/null
+
+export STATSYNC_API_PORT=${STATSYNC_API_PORT:-3000}
+export STATSYNC_SOCKET_PORT=${STATSYNC_SOCKET_PORT:-3001}
+STATS_ADMIN=${STATSYNC_STATS_ADMIN_PORT:-3002}
+PRESENCE_ADMIN=${STATSYNC_PRESENCE_ADMIN_PORT:-3003}
+NATS_PORT=${STATSYNC_NATS_PORT:-4222}
+export STATSYNC_NATS_URL=${STATSYNC_NATS_URL:-nats://127.0.0.1:$NATS_PORT}
+export STATSYNC_DATA_DIR=${STATSYNC_DATA_DIR:-$ROOT/.run/data}
+export STATSYNC_LOG_LEVEL=${STATSYNC_LOG_LEVEL:-info}
+if [ -z "${STATSYNC_JWT_SECRET:-}" ]; then
+  # Local development only: a fresh secret per run, printed below.
+  STATSYNC_JWT_SECRET=dev-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  export STATSYNC_JWT_SECRET
+  DEV_SECRET=1
+fi
+mkdir -p "$STATSYNC_DATA_DIR" "$ROOT/.run"
+
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  echo
+  echo "== stopping"
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup INT TERM EXIT
+
+wait_http() { # url name
+  for _ in $(seq 1 100); do
+    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "$2 did not come up ($1); see its log lines above" >&2
+  exit 1
+}
+
+if [ -z "${STATSYNC_NATS_URL_EXTERNAL:-}" ]; then
+  nats-server -a 127.0.0.1 -p "$NATS_PORT" >"$ROOT/.run/nats.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$NATS_PORT") 2>/dev/null && break; sleep 0.1; done
+fi
+STATSYNC_ADMIN_PORT=$STATS_ADMIN "$BUILD/stats-service/statsync-stats" &
+pids+=($!)
+wait_http "http://127.0.0.1:$STATS_ADMIN/health" stats-service
+STATSYNC_ADMIN_PORT=$PRESENCE_ADMIN "$BUILD/presence-service/statsync-presence" &
+pids+=($!)
+wait_http "http://127.0.0.1:$PRESENCE_ADMIN/health" presence-service
+"$BUILD/gateway/statsync-gateway" &
+pids+=($!)
+wait_http "http://127.0.0.1:$STATSYNC_API_PORT/health" gateway
+
+TOKEN=$("$BUILD/gateway/statsync-token" alice --secret "$STATSYNC_JWT_SECRET")
+cat <<MSG
+
+==============================================================================
+ statsync is running
+   REST       http://127.0.0.1:$STATSYNC_API_PORT   (GET /health, GET /metrics)
+   Socket.IO  http://127.0.0.1:$STATSYNC_SOCKET_PORT/socket.io/
+   NATS       $STATSYNC_NATS_URL
+   data       $STATSYNC_DATA_DIR
+${DEV_SECRET:+   JWT secret $STATSYNC_JWT_SECRET  (dev secret, new each run)
+}
+ Try it (token for user "alice", valid 1 h):
+   TOKEN=$TOKEN
+   curl -s -X POST http://127.0.0.1:$STATSYNC_API_PORT/api/users/data/patch \\
+        -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' \\
+        -d '{"xp":10,"hearts":-1,"__set":{"streak":3}}'
+   curl -s http://127.0.0.1:$STATSYNC_API_PORT/api/users/alice/stats -H "Authorization: Bearer \$TOKEN"
+ More tokens: $BUILD/gateway/statsync-token <userId> --secret \$STATSYNC_JWT_SECRET
+ Ctrl-C stops everything.
+==============================================================================
+
+MSG
+# Wait until any process exits (or Ctrl-C), then stop the rest.
+wait -n "${pids[@]}" || true
+echo "== a process exited; stopping the others"

@@ -1,0 +1,240 @@
+/* handlers.c — NATS callbacks of the stats-service: decode, validate,
+ * answer reads, hand mutations to the writer. Thin on purpose: rules live
+ * in merge.c, storage in store.c, batching in writer.c.
+ *
+ * Threads: handlers__on_* run on cnats delivery threads (one per
+ * subscription); handlers_on_done on the writer thread. Ownership: a
+ * callback owns its natsMsg; for an accepted mutation it passes to the job
+ * (stats_job.ctx) and handlers_on_done destroys it after replying. */
+#include "handlers.h"
+
+#include "reply.h"
+#include "ss_log.h"
+#include "ss_subjects.h"
+#include "ss_time.h"
+#include "ss_userid.h"
+#include "stats_metrics.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* True when subject is "<prefix>.<user_id>" exactly. */
+static bool handlers__subject_is(const char *subject, const char *prefix, const char *user_id)
+{
+    size_t pl = strlen(prefix);
+    return subject != NULL && strncmp(subject, prefix, pl) == 0 && subject[pl] == '.' &&
+           strcmp(subject + pl + 1, user_id) == 0;
+}
+
+/* A request needs somewhere to answer; without it there is no one to tell
+ * the outcome, so it is ignored (not applied). */
+static const char *handlers__reply_to(natsMsg *msg)
+{
+    const char *reply = natsMsg_GetReply(msg);
+    if (reply == NULL || reply[0] == '\0') {
+        ss_log(SS_LOG_DEBUG, "request without reply subject ignored", "{s:s}", "subject",
+               natsMsg_GetSubject(msg));
+        return NULL;
+    }
+    return reply;
+}
+
+/* Refuses a mutation before the writer (cnats thread): nothing changed. */
+static void handlers__refuse(stats_service *svc, const char *reply, ss_err e, const char *message)
+{
+    ss_log(SS_LOG_DEBUG, "mutation refused", "{s:s,s:s}", "code", ss_err_code(e), "message",
+           message);
+    stats_metrics_mutation(e);
+    reply_stats(svc->nc, reply, e, message, NULL, false);
+}
+
+static void handlers__on_apply(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
+                               void *closure)
+{
+    (void)nc;
+    (void)sub;
+    stats_service *svc = closure;
+    Statsync__Mutation *m = NULL;
+    stats_job *job = NULL;
+    merge_error me = {SS_OK, ""};
+    const char *reply = handlers__reply_to(msg);
+    if (reply == NULL)
+        goto out;
+    if (atomic_load(&svc->stopping)) {
+        handlers__refuse(svc, reply, SS_ERR_UNAVAILABLE, "stats-service is shutting down");
+        goto out;
+    }
+    m = statsync__mutation__unpack(NULL, (size_t)natsMsg_GetDataLength(msg),
+                                   (const uint8_t *)natsMsg_GetData(msg));
+    if (m == NULL) {
+        handlers__refuse(svc, reply, SS_ERR_BAD_REQUEST, "payload is not a statsync.Mutation");
+        goto out;
+    }
+    if (!ss_userid_valid_cstr(m->user_id)) {
+        handlers__refuse(svc, reply, SS_ERR_INVALID_USER_ID, "userId must be 1-64 of [A-Za-z0-9_-]");
+        goto out;
+    }
+    if (!handlers__subject_is(natsMsg_GetSubject(msg), SS_SUBJ_STATS_APPLY, m->user_id)) {
+        handlers__refuse(svc, reply, SS_ERR_BAD_REQUEST, "userId does not match the subject");
+        goto out;
+    }
+    if (merge_validate_ops(m->ops, m->n_ops, &me) != SS_OK) {
+        handlers__refuse(svc, reply, me.err, me.message);
+        goto out;
+    }
+    job = stats_job_new(m, msg);
+    if (job == NULL) {
+        handlers__refuse(svc, reply, SS_ERR_INTERNAL, "out of memory");
+        goto out;
+    }
+    m = NULL; /* the job owns it */
+    if (writer_submit(svc->writer, job) != SS_OK) {
+        handlers__refuse(svc, reply, SS_ERR_UNAVAILABLE, "stats-service is overloaded or stopping");
+        goto out;
+    }
+    return; /* msg and job now belong to the writer, then handlers_on_done */
+out:
+    stats_job_free(job);
+    if (m)
+        statsync__mutation__free_unpacked(m, NULL);
+    natsMsg_Destroy(msg);
+}
+
+void handlers_on_done(stats_job *job, void *arg)
+{
+    stats_service *svc = arg;
+    natsMsg *msg = job->ctx;
+    const char *reply = natsMsg_GetReply(msg);
+    if (job->err != SS_OK && job->err != SS_ERR_STORAGE_FULL && job->err != SS_ERR_INTERNAL)
+        ss_log(SS_LOG_DEBUG, "mutation refused", "{s:s,s:s,s:s}", "user", job->m->user_id, "code",
+               ss_err_code(job->err), "message", job->message);
+    reply_stats(svc->nc, reply, job->err, job->message, job->has_doc ? &job->doc : NULL,
+                job->duplicate);
+    if (job->changed)
+        reply_change_event(svc->nc, &job->doc, job->has_delta ? &job->delta.delta : NULL, job->m);
+    natsMsg_Destroy(msg);
+    stats_job_free(job);
+}
+
+static void handlers__on_get(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
+                             void *closure)
+{
+    (void)nc;
+    (void)sub;
+    stats_service *svc = closure;
+    Statsync__GetRequest *req = NULL;
+    MDB_txn *txn = NULL;
+    stats_doc doc;
+    bool found = false, have_doc = false;
+    ss_err e = SS_OK;
+    const char *why = NULL;
+    const char *reply = handlers__reply_to(msg);
+    if (reply == NULL)
+        goto out;
+    req = statsync__get_request__unpack(NULL, (size_t)natsMsg_GetDataLength(msg),
+                                        (const uint8_t *)natsMsg_GetData(msg));
+    if (req == NULL) {
+        e = SS_ERR_BAD_REQUEST;
+        why = "payload is not a statsync.GetRequest";
+    } else if (!ss_userid_valid_cstr(req->user_id)) {
+        e = SS_ERR_INVALID_USER_ID;
+        why = "userId must be 1-64 of [A-Za-z0-9_-]";
+    } else if (!handlers__subject_is(natsMsg_GetSubject(msg), SS_SUBJ_STATS_GET, req->user_id)) {
+        e = SS_ERR_BAD_REQUEST;
+        why = "userId does not match the subject";
+    } else if ((e = store_read_begin(svc->store, &txn)) != SS_OK) {
+        why = "stats-service is shutting down";
+    } else {
+        e = store_doc_get(svc->store, txn, req->user_id, &doc, &found);
+        store_read_end(svc->store, txn);
+        have_doc = e == SS_OK;
+        why = "stored document unreadable";
+    }
+    stats_metrics_read(e);
+    reply_stats(svc->nc, reply, e, e == SS_OK ? NULL : why, have_doc ? &doc : NULL, false);
+out:
+    if (have_doc)
+        doc_free(&doc);
+    if (req)
+        statsync__get_request__free_unpacked(req, NULL);
+    natsMsg_Destroy(msg);
+}
+
+uint64_t handlers_total_users(stats_service *svc)
+{
+    uint64_t n = 0;
+    store_count_users(svc->store, &n);
+    return n;
+}
+
+static void handlers__on_health(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
+                                void *closure)
+{
+    (void)sub;
+    stats_service *svc = closure;
+    const char *reply = handlers__reply_to(msg);
+    if (reply != NULL) {
+        Statsync__HealthReply r = STATSYNC__HEALTH_REPLY__INIT;
+        r.service = "stats";
+        r.instance = (char *)svc->instance_id;
+        r.has_ok = 1;
+        r.ok = !atomic_load(&svc->stopping);
+        r.has_total_users = 1;
+        r.total_users = handlers_total_users(svc);
+        r.has_uptime_s = 1;
+        r.uptime_s = (ss_now_ms() - svc->started_ms) / 1000;
+        uint8_t buf[256];
+        if (statsync__health_reply__get_packed_size(&r) <= sizeof(buf)) {
+            size_t n = statsync__health_reply__pack(&r, buf);
+            natsConnection_Publish(nc, reply, buf, (int)n);
+        }
+    }
+    natsMsg_Destroy(msg);
+}
+
+ss_err handlers_subscribe(stats_service *svc)
+{
+    natsStatus s = natsConnection_QueueSubscribe(&svc->apply_sub, svc->nc,
+                                                 SS_SUBJ_STATS_APPLY ".*", SS_QUEUE_STATS,
+                                                 handlers__on_apply, svc);
+    if (s == NATS_OK)
+        s = natsConnection_QueueSubscribe(&svc->get_sub, svc->nc, SS_SUBJ_STATS_GET ".*",
+                                          SS_QUEUE_STATS, handlers__on_get, svc);
+    if (s == NATS_OK)
+        s = natsConnection_QueueSubscribe(&svc->health_sub, svc->nc, SS_SUBJ_HEALTH ".stats",
+                                          SS_QUEUE_STATS, handlers__on_health, svc);
+    /* The writer bounds the queue itself; let cnats hold a burst meanwhile. */
+    if (s == NATS_OK)
+        s = natsSubscription_SetPendingLimits(svc->apply_sub, 1 << 20, 256 << 20);
+    if (s != NATS_OK) {
+        ss_log(SS_LOG_ERROR, "nats subscribe failed", "{s:s}", "error", natsStatus_GetText(s));
+        return SS_ERR_UNAVAILABLE;
+    }
+    return SS_OK;
+}
+
+void handlers_drain(stats_service *svc, int64_t timeout_ms)
+{
+    natsSubscription **subs[] = {&svc->apply_sub, &svc->get_sub, &svc->health_sub};
+    int64_t deadline = ss_mono_ms() + (timeout_ms > 0 ? timeout_ms : 1);
+    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
+        if (*subs[i] && natsSubscription_Drain(*subs[i]) != NATS_OK)
+            natsSubscription_Unsubscribe(*subs[i]);
+    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+        if (*subs[i] == NULL)
+            continue;
+        int64_t left = deadline - ss_mono_ms();
+        natsStatus s = natsSubscription_WaitForDrainCompletion(*subs[i], left > 0 ? left : 1);
+        if (s != NATS_OK && s != NATS_ILLEGAL_STATE)
+            ss_log(SS_LOG_WARN, "subscription drain incomplete", "{s:s}", "error",
+                   natsStatus_GetText(s));
+    }
+    atomic_store(&svc->stopping, true);
+    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+        if (*subs[i] == NULL)
+            continue;
+        natsSubscription_Unsubscribe(*subs[i]);
+        natsSubscription_Destroy(*subs[i]);
+        *subs[i] = NULL;
+    }
+}

@@ -1,0 +1,39 @@
+/* service.h — the one struct of a running stats-service (Redis-style: one
+ * server struct instead of scattered globals). main.c fills and owns it;
+ * handlers.c and the admin /health read it.
+ *
+ * Threads: config fields are written once before any thread starts; nc,
+ * store, writer and the subscriptions are set up on the main thread before
+ * the first subscription exists and torn down after the last callback. */
+#ifndef STATS_SERVICE_H
+#define STATS_SERVICE_H
+
+#include "store.h"
+#include "writer.h"
+
+#include <nats/nats.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+typedef struct stats_service {
+    /* Configuration (strings owned by ss_config, valid until exit). */
+    const char *nats_url;
+    const char *data_dir;
+    const char *log_level;
+    const char *instance_id;
+    int64_t admin_port;
+    int64_t map_size_mb;
+    int64_t idem_ttl_s;
+    int64_t max_batch;
+    int64_t max_queue;
+    int64_t shutdown_grace_ms;
+    /* Runtime. */
+    natsConnection *nc;
+    stats_store *store;
+    stats_writer *writer;
+    natsSubscription *apply_sub, *get_sub, *health_sub;
+    int64_t started_ms;
+    atomic_bool stopping; /* shutdown began: new requests get 503 */
+} stats_service;
+
+#endif

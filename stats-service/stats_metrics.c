@@ -1,0 +1,121 @@
+/* stats_metrics.c — metric handles, looked up once (pthread_once). */
+#include "stats_metrics.h"
+
+#include "ss_metrics.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+
+static pthread_once_t stats_metrics__once = PTHREAD_ONCE_INIT;
+static ss_counter *_Atomic stats_metrics__mut[SS_ERR__COUNT];
+static ss_counter *_Atomic stats_metrics__reads[SS_ERR__COUNT];
+static ss_histogram *stats_metrics__commit, *stats_metrics__batch, *stats_metrics__wait;
+static ss_gauge *stats_metrics__depth;
+static ss_counter *stats_metrics__dups, *stats_metrics__pruned;
+
+#define STATS_METRICS__MUT "statsync_stats_mutations_total"
+#define STATS_METRICS__MUT_HELP "Mutations answered, by outcome"
+#define STATS_METRICS__READS "statsync_stats_reads_total"
+#define STATS_METRICS__READS_HELP "GetRequests answered, by outcome"
+
+static ss_counter *stats_metrics__outcome(ss_counter *_Atomic *slot, const char *name,
+                                          const char *help, ss_err e)
+{
+    ss_counter *c = atomic_load_explicit(slot, memory_order_acquire);
+    if (c != NULL)
+        return c;
+    char labels[96];
+    snprintf(labels, sizeof(labels), "status=\"%d\",code=\"%s\"", ss_err_http_status(e),
+             ss_err_code(e));
+    c = ss_counter_get(name, help, labels); /* same pointer for every caller */
+    atomic_store_explicit(slot, c, memory_order_release);
+    return c;
+}
+
+static void stats_metrics__init_once(void)
+{
+    static const ss_err outcomes[] = {
+        SS_OK,           SS_ERR_BAD_REQUEST,        SS_ERR_INVALID_VALUE, SS_ERR_OVERFLOW,
+        SS_ERR_CONFLICT, SS_ERR_INSUFFICIENT_FUNDS, SS_ERR_INTERNAL,      SS_ERR_UNAVAILABLE,
+        SS_ERR_STORAGE_FULL,
+    };
+    for (size_t i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]); i++)
+        stats_metrics__outcome(&stats_metrics__mut[outcomes[i]], STATS_METRICS__MUT,
+                               STATS_METRICS__MUT_HELP, outcomes[i]);
+    stats_metrics__outcome(&stats_metrics__reads[SS_OK], STATS_METRICS__READS,
+                           STATS_METRICS__READS_HELP, SS_OK);
+    stats_metrics__commit = ss_histogram_get("statsync_stats_commit_seconds",
+                                             "LMDB write transaction commit latency", NULL);
+    stats_metrics__batch = ss_histogram_get_values(
+        "statsync_stats_batch_size", "Mutations per LMDB write transaction (group commit)", NULL);
+    stats_metrics__wait = ss_histogram_get("statsync_stats_queue_wait_seconds",
+                                           "Time a mutation waits for the writer", NULL);
+    stats_metrics__depth =
+        ss_gauge_get("statsync_stats_queue_depth", "Mutations waiting for the writer", NULL);
+    stats_metrics__dups = ss_counter_get("statsync_stats_duplicate_ops_total",
+                                         "Operations skipped as idempotent repeats", NULL);
+    stats_metrics__pruned = ss_counter_get("statsync_stats_idempotency_pruned_total",
+                                           "Expired idempotency records deleted", NULL);
+}
+
+void stats_metrics_init(void)
+{
+    pthread_once(&stats_metrics__once, stats_metrics__init_once);
+}
+
+void stats_metrics_mutation(ss_err outcome)
+{
+    stats_metrics_init();
+    if ((unsigned)outcome >= SS_ERR__COUNT)
+        outcome = SS_ERR_INTERNAL;
+    ss_counter_add(stats_metrics__outcome(&stats_metrics__mut[outcome], STATS_METRICS__MUT,
+                                          STATS_METRICS__MUT_HELP, outcome),
+                   1);
+}
+
+void stats_metrics_read(ss_err outcome)
+{
+    stats_metrics_init();
+    if ((unsigned)outcome >= SS_ERR__COUNT)
+        outcome = SS_ERR_INTERNAL;
+    ss_counter_add(stats_metrics__outcome(&stats_metrics__reads[outcome], STATS_METRICS__READS,
+                                          STATS_METRICS__READS_HELP, outcome),
+                   1);
+}
+
+void stats_metrics_commit_ns(int64_t ns)
+{
+    stats_metrics_init();
+    ss_histogram_observe(stats_metrics__commit, ns);
+}
+
+void stats_metrics_batch(size_t n)
+{
+    stats_metrics_init();
+    ss_histogram_observe(stats_metrics__batch, (int64_t)n);
+}
+
+void stats_metrics_queue_wait_ns(int64_t ns)
+{
+    stats_metrics_init();
+    ss_histogram_observe(stats_metrics__wait, ns);
+}
+
+void stats_metrics_queue_depth(int64_t depth)
+{
+    stats_metrics_init();
+    ss_gauge_set(stats_metrics__depth, depth);
+}
+
+void stats_metrics_duplicates(size_t n)
+{
+    stats_metrics_init();
+    ss_counter_add(stats_metrics__dups, n);
+}
+
+void stats_metrics_pruned(size_t n)
+{
+    stats_metrics_init();
+    ss_counter_add(stats_metrics__pruned, n);
+}

@@ -1,0 +1,372 @@
+/* store.c — LMDB environment, DBIs and the key layouts of the stats-service.
+ * Thread rules: see store.h. */
+#include "store.h"
+
+#include "merge.h"
+#include "ss_log.h"
+#include "ss_time.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Longest "userId \0 opId" key. */
+#define STORE_IDEM_KEY_MAX (SS_USERID_MAX + 1 + MERGE_MAX_OP_ID)
+/* How long store_close waits for reads in flight. */
+#define STORE_CLOSE_WAIT_MS 5000
+
+struct stats_store {
+    MDB_env *env;
+    MDB_dbi docs, idem, idem_time;
+    atomic_int readers;  /* read transactions in flight */
+    atomic_bool closing; /* set by store_close: no new reads */
+};
+
+ss_err store_err_from_mdb(int rc)
+{
+    switch (rc) {
+    case MDB_SUCCESS:
+        return SS_OK;
+    case MDB_MAP_FULL:
+    case ENOSPC:
+    case EDQUOT:
+    case EACCES:
+    case EROFS:
+        return SS_ERR_STORAGE_FULL;
+    default:
+        return SS_ERR_INTERNAL;
+    }
+}
+
+/* mkdir -p for the data directory. */
+static int store__mkdirs(const char *dir)
+{
+    char path[4096];
+    size_t len = strlen(dir);
+    if (len == 0 || len >= sizeof(path))
+        return -1;
+    memcpy(path, dir, len + 1);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0750) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    if (mkdir(path, 0750) != 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
+static void store__log_mdb(const char *what, int rc)
+{
+    ss_log(SS_LOG_ERROR, what, "{s:i,s:s}", "rc", rc, "error", mdb_strerror(rc));
+}
+
+ss_err store_open(stats_store **out, const char *dir, size_t map_bytes)
+{
+    *out = NULL;
+    stats_store *s = calloc(1, sizeof(*s));
+    MDB_txn *txn = NULL;
+    int rc = 0;
+    if (s == NULL)
+        return SS_ERR_INTERNAL;
+    if (store__mkdirs(dir) != 0) {
+        rc = errno;
+        ss_log(SS_LOG_ERROR, "cannot create data directory", "{s:s,s:s}", "dir", dir, "error",
+               strerror(rc));
+        goto fail;
+    }
+    if ((rc = mdb_env_create(&s->env)) != 0)
+        goto fail_mdb;
+    if ((rc = mdb_env_set_maxdbs(s->env, 4)) != 0)
+        goto fail_mdb;
+    if ((rc = mdb_env_set_mapsize(s->env, map_bytes)) != 0)
+        goto fail_mdb;
+    if ((rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0640)) != 0)
+        goto fail_mdb;
+    if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
+        goto fail_mdb;
+    if ((rc = mdb_dbi_open(txn, "docs", MDB_CREATE, &s->docs)) != 0)
+        goto fail_mdb;
+    if ((rc = mdb_dbi_open(txn, "idem", MDB_CREATE, &s->idem)) != 0)
+        goto fail_mdb;
+    if ((rc = mdb_dbi_open(txn, "idem_time", MDB_CREATE, &s->idem_time)) != 0)
+        goto fail_mdb;
+    rc = mdb_txn_commit(txn);
+    txn = NULL;
+    if (rc != 0)
+        goto fail_mdb;
+    MDB_envinfo info;
+    mdb_env_info(s->env, &info);
+    ss_log(SS_LOG_INFO, "lmdb opened", "{s:s,s:I}", "dir", dir, "map_bytes",
+           (json_int_t)info.me_mapsize);
+    *out = s;
+    return SS_OK;
+fail_mdb:
+    store__log_mdb("lmdb open failed", rc);
+fail:
+    if (txn)
+        mdb_txn_abort(txn);
+    if (s->env)
+        mdb_env_close(s->env);
+    free(s);
+    return rc == 0 ? SS_ERR_INTERNAL : store_err_from_mdb(rc);
+}
+
+void store_close(stats_store *s)
+{
+    if (s == NULL)
+        return;
+    atomic_store(&s->closing, true);
+    int64_t deadline = ss_mono_ms() + STORE_CLOSE_WAIT_MS;
+    while (atomic_load(&s->readers) > 0 && ss_mono_ms() < deadline)
+        usleep(1000);
+    if (atomic_load(&s->readers) > 0) {
+        /* Closing under a live read would be a use-after-free: leak instead. */
+        ss_log(SS_LOG_ERROR, "lmdb reads still in flight; environment left open", NULL);
+        return;
+    }
+    mdb_env_close(s->env);
+    free(s);
+}
+
+ss_err store_write_begin(stats_store *s, MDB_txn **txn)
+{
+    int rc = mdb_txn_begin(s->env, NULL, 0, txn);
+    if (rc != 0) {
+        store__log_mdb("lmdb write txn begin failed", rc);
+        *txn = NULL;
+    }
+    return store_err_from_mdb(rc);
+}
+
+ss_err store_nested_begin(stats_store *s, MDB_txn *parent, MDB_txn **txn)
+{
+    int rc = mdb_txn_begin(s->env, parent, 0, txn);
+    if (rc != 0)
+        *txn = NULL;
+    return store_err_from_mdb(rc);
+}
+
+ss_err store_commit(MDB_txn *txn)
+{
+    int rc = mdb_txn_commit(txn);
+    if (rc != 0)
+        store__log_mdb("lmdb commit failed", rc);
+    return store_err_from_mdb(rc);
+}
+
+void store_abort(MDB_txn *txn)
+{
+    if (txn)
+        mdb_txn_abort(txn);
+}
+
+ss_err store_read_begin(stats_store *s, MDB_txn **txn)
+{
+    *txn = NULL;
+    atomic_fetch_add(&s->readers, 1);
+    if (atomic_load(&s->closing)) {
+        atomic_fetch_sub(&s->readers, 1);
+        return SS_ERR_UNAVAILABLE;
+    }
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
+    if (rc != 0) {
+        atomic_fetch_sub(&s->readers, 1);
+        store__log_mdb("lmdb read txn begin failed", rc);
+        *txn = NULL;
+        return SS_ERR_INTERNAL;
+    }
+    return SS_OK;
+}
+
+void store_read_end(stats_store *s, MDB_txn *txn)
+{
+    if (txn == NULL)
+        return;
+    mdb_txn_abort(txn);
+    atomic_fetch_sub(&s->readers, 1);
+}
+
+ss_err store_doc_get(stats_store *s, MDB_txn *txn, const char *user_id, stats_doc *out,
+                     bool *found)
+{
+    MDB_val k = {strlen(user_id), (void *)user_id}, v;
+    int rc = mdb_get(txn, s->docs, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        *found = false;
+        doc_init_defaults(out, user_id);
+        return SS_OK;
+    }
+    if (rc != 0) {
+        store__log_mdb("lmdb get document failed", rc);
+        return store_err_from_mdb(rc);
+    }
+    *found = true;
+    ss_err e = doc_unpack(v.mv_data, v.mv_size, out);
+    if (e != SS_OK)
+        ss_log(SS_LOG_ERROR, "stored document does not decode", "{s:s}", "user", user_id);
+    return e;
+}
+
+ss_err store_doc_put(stats_store *s, MDB_txn *txn, const stats_doc *d)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    ss_err e = doc_pack(d, &buf, &len);
+    if (e != SS_OK)
+        return e;
+    MDB_val k = {strlen(d->user_id), (void *)d->user_id}, v = {len, buf};
+    int rc = mdb_put(txn, s->docs, &k, &v, 0);
+    free(buf);
+    return store_err_from_mdb(rc);
+}
+
+static void store__be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+static uint64_t store__get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* "userId \0 opId" into buf (STORE_IDEM_KEY_MAX); returns its length or 0. */
+static size_t store__idem_key(uint8_t *buf, const char *user_id, const char *op_id)
+{
+    size_t ul = strlen(user_id), ol = strlen(op_id);
+    if (ul == 0 || ul > SS_USERID_MAX || ol == 0 || ol > MERGE_MAX_OP_ID)
+        return 0;
+    memcpy(buf, user_id, ul);
+    buf[ul] = '\0';
+    memcpy(buf + ul + 1, op_id, ol);
+    return ul + 1 + ol;
+}
+
+ss_err store_idem_get(stats_store *s, MDB_txn *txn, const char *user_id, const char *op_id,
+                      store_idem *rec, bool *found)
+{
+    uint8_t key[STORE_IDEM_KEY_MAX];
+    size_t kl = store__idem_key(key, user_id, op_id);
+    if (kl == 0)
+        return SS_ERR_BAD_REQUEST;
+    MDB_val k = {kl, key}, v;
+    int rc = mdb_get(txn, s->idem, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        *found = false;
+        return SS_OK;
+    }
+    if (rc != 0)
+        return store_err_from_mdb(rc);
+    *found = true;
+    if (rec != NULL && v.mv_size >= 16) {
+        rec->applied_at_ms = (int64_t)store__get_be64(v.mv_data);
+        rec->version = store__get_be64((const uint8_t *)v.mv_data + 8);
+    }
+    return SS_OK;
+}
+
+ss_err store_idem_put(stats_store *s, MDB_txn *txn, const char *user_id, const char *op_id,
+                      const store_idem *rec)
+{
+    uint8_t tkey[8 + STORE_IDEM_KEY_MAX];
+    size_t kl = store__idem_key(tkey + 8, user_id, op_id);
+    if (kl == 0)
+        return SS_ERR_BAD_REQUEST;
+    int64_t at = rec->applied_at_ms < 0 ? 0 : rec->applied_at_ms;
+    store__be64(tkey, (uint64_t)at);
+    uint8_t val[16];
+    store__be64(val, (uint64_t)at);
+    store__be64(val + 8, rec->version);
+    MDB_val k = {kl, tkey + 8}, v = {sizeof(val), val};
+    int rc = mdb_put(txn, s->idem, &k, &v, 0);
+    if (rc == 0) {
+        MDB_val tk = {8 + kl, tkey}, tv = {0, NULL};
+        rc = mdb_put(txn, s->idem_time, &tk, &tv, 0);
+    }
+    return store_err_from_mdb(rc);
+}
+
+ss_err store_idem_prune(stats_store *s, MDB_txn *txn, int64_t cutoff_ms, size_t max,
+                        size_t *pruned)
+{
+    *pruned = 0;
+    MDB_cursor *cur = NULL;
+    int rc = mdb_cursor_open(txn, s->idem_time, &cur);
+    if (rc != 0)
+        return store_err_from_mdb(rc);
+    while (*pruned < max) {
+        MDB_val k, v;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+        if (rc == MDB_NOTFOUND) {
+            rc = 0;
+            break;
+        }
+        if (rc != 0)
+            break;
+        if (k.mv_size < 8 || (int64_t)store__get_be64(k.mv_data) >= cutoff_ms)
+            break;
+        MDB_val ik = {k.mv_size - 8, (uint8_t *)k.mv_data + 8};
+        rc = mdb_del(txn, s->idem, &ik, NULL);
+        if (rc != 0 && rc != MDB_NOTFOUND)
+            break;
+        if ((rc = mdb_cursor_del(cur, 0)) != 0)
+            break;
+        (*pruned)++;
+    }
+    mdb_cursor_close(cur);
+    return store_err_from_mdb(rc);
+}
+
+ss_err store_idem_oldest(stats_store *s, MDB_txn *txn, int64_t *at_ms, bool *found)
+{
+    *found = false;
+    MDB_cursor *cur = NULL;
+    int rc = mdb_cursor_open(txn, s->idem_time, &cur);
+    if (rc != 0)
+        return store_err_from_mdb(rc);
+    MDB_val k, v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    if (rc == 0 && k.mv_size >= 8) {
+        *found = true;
+        *at_ms = (int64_t)store__get_be64(k.mv_data);
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? SS_OK : store_err_from_mdb(rc);
+}
+
+ss_err store_idem_count(stats_store *s, MDB_txn *txn, uint64_t *n)
+{
+    MDB_stat st;
+    int rc = mdb_stat(txn, s->idem, &st);
+    *n = rc == 0 ? st.ms_entries : 0;
+    return store_err_from_mdb(rc);
+}
+
+ss_err store_count_users(stats_store *s, uint64_t *n)
+{
+    *n = 0;
+    MDB_txn *txn = NULL;
+    ss_err e = store_read_begin(s, &txn);
+    if (e != SS_OK)
+        return e;
+    MDB_stat st;
+    int rc = mdb_stat(txn, s->docs, &st);
+    if (rc == 0)
+        *n = st.ms_entries;
+    store_read_end(s, txn);
+    return store_err_from_mdb(rc);
+}

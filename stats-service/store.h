@@ -1,0 +1,83 @@
+/* store.h — the LMDB file of the stats-service.
+ *
+ * One environment, opened once, with three DBIs opened once at start:
+ *   docs       userId                       -> packed statsync.Document
+ *   idem       userId \0 opId               -> {applied_at_ms, version} (16 bytes, BE)
+ *   idem_time  BE64(applied_at_ms) userId \0 opId -> ""  (pruning order)
+ * Durable: no MDB_NOSYNC / MDB_NOMETASYNC. MDB_NOTLS, so read transactions may
+ * run on any thread (cnats delivery threads).
+ *
+ * Threads: write transactions belong to the single writer thread
+ * (writer.c); read transactions may be opened on any thread, each used by
+ * the thread that opened it. store_close must not race with either: the
+ * writer is joined first, and readers are waited for. */
+#ifndef STATS_STORE_H
+#define STATS_STORE_H
+
+#include "doc.h"
+#include "ss_error.h"
+
+#include <lmdb.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct stats_store stats_store;
+
+/* What the idempotency DBI remembers about an applied op. */
+typedef struct store_idem {
+    int64_t applied_at_ms;
+    uint64_t version; /* document version the op committed in */
+} store_idem;
+
+/* Maps an LMDB / errno code: MDB_MAP_FULL, ENOSPC, EDQUOT, EACCES, EROFS ->
+ * SS_ERR_STORAGE_FULL (507); anything else non-zero -> SS_ERR_INTERNAL. */
+ss_err store_err_from_mdb(int rc);
+
+/* Creates dir if missing, opens the environment with a map of map_bytes
+ * (an existing larger file keeps its size) and the DBIs. *out owned by the
+ * caller: store_close. */
+ss_err store_open(stats_store **out, const char *dir, size_t map_bytes);
+/* Refuses new reads, waits (bounded) for reads in flight, closes the env.
+ * The writer must have been stopped. NULL is fine. */
+void store_close(stats_store *s);
+
+/* Write transactions: the writer thread only. store_commit always ends the
+ * transaction; store_abort too (NULL is fine). */
+ss_err store_write_begin(stats_store *s, MDB_txn **txn);
+/* A transaction nested in parent (for work whose failure must not spoil the
+ * parent, e.g. pruning). End it with store_commit / store_abort. */
+ss_err store_nested_begin(stats_store *s, MDB_txn *parent, MDB_txn **txn);
+ss_err store_commit(MDB_txn *txn);
+void store_abort(MDB_txn *txn);
+
+/* Read transactions: any thread; end on the same thread with store_read_end.
+ * SS_ERR_UNAVAILABLE once store_close has begun. */
+ss_err store_read_begin(stats_store *s, MDB_txn **txn);
+void store_read_end(stats_store *s, MDB_txn *txn);
+
+/* Reads a user's document; when none is stored, *found = false and *out is
+ * the defaults. *out owned by the caller (doc_free). */
+ss_err store_doc_get(stats_store *s, MDB_txn *txn, const char *user_id, stats_doc *out,
+                     bool *found);
+ss_err store_doc_put(stats_store *s, MDB_txn *txn, const stats_doc *d);
+
+/* Idempotency records. op_id non-empty, at most MERGE_MAX_OP_ID bytes. */
+ss_err store_idem_get(stats_store *s, MDB_txn *txn, const char *user_id, const char *op_id,
+                      store_idem *rec, bool *found);
+/* Records op_id and its time-index entry. */
+ss_err store_idem_put(stats_store *s, MDB_txn *txn, const char *user_id, const char *op_id,
+                      const store_idem *rec);
+/* Deletes at most max records applied before cutoff_ms (oldest first);
+ * *pruned = how many. */
+ss_err store_idem_prune(stats_store *s, MDB_txn *txn, int64_t cutoff_ms, size_t max,
+                        size_t *pruned);
+/* applied_at_ms of the oldest record; *found = false when there is none. */
+ss_err store_idem_oldest(stats_store *s, MDB_txn *txn, int64_t *at_ms, bool *found);
+/* Number of idempotency records. */
+ss_err store_idem_count(stats_store *s, MDB_txn *txn, uint64_t *n);
+
+/* Number of stored documents (own read transaction; any thread). */
+ss_err store_count_users(stats_store *s, uint64_t *n);
+
+#endif

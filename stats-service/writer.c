@@ -1,0 +1,411 @@
+/* writer.c — queue + group commit on the one LMDB writer thread.
+ *
+ * Threads: writer_submit / writer_depth / writer_stop on any thread; every
+ * writer__* function below runs on the writer thread, which alone opens
+ * write transactions. The queue is a singly linked list under w->mu. */
+#include "writer.h"
+
+#include "ss_log.h"
+#include "ss_time.h"
+#include "stats_metrics.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct stats_writer {
+    stats_store *store;
+    writer_config cfg;
+    writer_done_fn done;
+    void *arg;
+    pthread_t thread;
+    bool thread_started;
+    pthread_mutex_t mu;    /* guards everything below */
+    pthread_cond_t cond;   /* signalled on submit and stop */
+    stats_job *head, *tail;
+    size_t depth;
+    bool stopping;
+    bool exited;           /* set by the thread just before it returns */
+    pthread_cond_t exited_cond;
+};
+
+stats_job *stats_job_new(Statsync__Mutation *m, void *ctx)
+{
+    stats_job *j = calloc(1, sizeof(*j));
+    if (j == NULL)
+        return NULL;
+    j->m = m;
+    j->ctx = ctx;
+    return j;
+}
+
+void stats_job_free(stats_job *job)
+{
+    if (job == NULL)
+        return;
+    if (job->has_doc)
+        doc_free(&job->doc);
+    if (job->m)
+        statsync__mutation__free_unpacked(job->m, NULL);
+    free(job);
+}
+
+/* ---- outcome helpers (writer thread) ---- */
+
+static void writer__set_error(stats_job *job, ss_err e, const char *message)
+{
+    if (job->has_doc)
+        doc_free(&job->doc);
+    job->has_doc = false;
+    job->changed = false;
+    job->duplicate = false;
+    job->has_delta = false;
+    job->err = e;
+    snprintf(job->message, sizeof(job->message), "%s", message);
+}
+
+static void writer__fail_batch(stats_job *batch, ss_err e)
+{
+    const char *msg = e == SS_ERR_STORAGE_FULL ? "storage is full or not writable; nothing changed"
+                                               : "storage error; nothing changed";
+    for (stats_job *j = batch; j; j = j->next)
+        writer__set_error(j, e, msg);
+}
+
+/* True when op i's op_id appeared in an earlier op of the same mutation. */
+static bool writer__repeat_in_mutation(const Statsync__Mutation *m, size_t i)
+{
+    for (size_t k = 0; k < i; k++)
+        if (m->ops[k]->op_id && strcmp(m->ops[k]->op_id, m->ops[i]->op_id) == 0)
+            return true;
+    return false;
+}
+
+/* Applies one mutation inside txn. Sets the job's outcome; returns an error
+ * only for a storage failure that spoils the whole transaction (a put). */
+static ss_err writer__apply(stats_writer *w, MDB_txn *txn, stats_job *job, int64_t now_ms)
+{
+    const Statsync__Mutation *m = job->m;
+    stats_doc cur, next;
+    bool found = false;
+    merge_error me = {SS_OK, ""};
+    Statsync__Operation **apply = NULL;
+    size_t n_apply = 0, n_dup = 0;
+    ss_err rc = SS_OK;
+
+    ss_err e = store_doc_get(w->store, txn, m->user_id, &cur, &found);
+    if (e != SS_OK) { /* a read: the transaction is still good */
+        writer__set_error(job, SS_ERR_INTERNAL, "stored document unreadable");
+        return SS_OK;
+    }
+    apply = malloc((m->n_ops ? m->n_ops : 1) * sizeof(*apply));
+    if (apply == NULL) {
+        writer__set_error(job, SS_ERR_INTERNAL, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < m->n_ops; i++) {
+        Statsync__Operation *op = m->ops[i];
+        if (op->op_id != NULL && op->op_id[0] != '\0') {
+            bool seen = writer__repeat_in_mutation(m, i);
+            if (!seen && (e = store_idem_get(w->store, txn, m->user_id, op->op_id, NULL,
+                                             &seen)) != SS_OK) {
+                writer__set_error(job, SS_ERR_INTERNAL, "idempotency record unreadable");
+                goto out;
+            }
+            if (seen) {
+                n_dup++;
+                continue;
+            }
+        }
+        apply[n_apply++] = op;
+    }
+    stats_metrics_duplicates(n_dup);
+    if (n_apply == 0) { /* an idempotent repeat: the current document, no change */
+        job->err = SS_OK;
+        job->duplicate = true;
+        job->doc = cur;
+        job->has_doc = true;
+        found = false; /* cur now belongs to the job */
+        goto out_keep;
+    }
+    e = merge_apply(&cur, apply, n_apply, now_ms, &next, &me);
+    if (e != SS_OK) { /* refused: nothing recorded, a retry re-evaluates */
+        writer__set_error(job, e, me.message);
+        if (e == SS_ERR_CONFLICT || e == SS_ERR_INSUFFICIENT_FUNDS) {
+            job->doc = cur;
+            job->has_doc = true;
+            goto out_keep;
+        }
+        goto out;
+    }
+    rc = store_doc_put(w->store, txn, &next);
+    for (size_t i = 0; rc == SS_OK && i < n_apply; i++) {
+        if (apply[i]->op_id == NULL || apply[i]->op_id[0] == '\0')
+            continue;
+        store_idem rec = {now_ms, next.version};
+        rc = store_idem_put(w->store, txn, m->user_id, apply[i]->op_id, &rec);
+    }
+    if (rc != SS_OK) {
+        doc_free(&next);
+        goto out;
+    }
+    job->err = SS_OK;
+    job->doc = next;
+    job->has_doc = true;
+    job->changed = true;
+    job->has_delta = merge_combine(apply, n_apply, &job->delta);
+out:
+    doc_free(&cur);
+out_keep:
+    free(apply);
+    return rc;
+}
+
+/* Prunes one bounded chunk in a transaction nested in txn, so a failure
+ * (e.g. a full map) costs only the pruning, never the batch. A nested
+ * transaction is not free, so first peek whether anything has expired. */
+static void writer__prune_nested(stats_writer *w, MDB_txn *txn, int64_t now_ms)
+{
+    MDB_txn *child = NULL;
+    size_t pruned = 0;
+    int64_t cutoff = now_ms - w->cfg.idem_ttl_ms, oldest = 0;
+    bool any = false;
+    if (store_idem_oldest(w->store, txn, &oldest, &any) != SS_OK || !any || oldest >= cutoff)
+        return;
+    if (store_nested_begin(w->store, txn, &child) != SS_OK)
+        return;
+    ss_err e = store_idem_prune(w->store, child, cutoff, w->cfg.prune_chunk, &pruned);
+    if (e != SS_OK) {
+        store_abort(child);
+        return;
+    }
+    if (store_commit(child) != SS_OK) /* ends the child either way */
+        return;
+    stats_metrics_pruned(pruned);
+}
+
+static void writer__run_batch(stats_writer *w, stats_job *batch, size_t n)
+{
+    int64_t now_ms = w->cfg.now_ms();
+    int64_t start_ns = ss_mono_ns();
+    MDB_txn *txn = NULL;
+    ss_err e = store_write_begin(w->store, &txn);
+    stats_metrics_batch(n);
+    for (stats_job *j = batch; j; j = j->next)
+        stats_metrics_queue_wait_ns(start_ns - j->enqueued_ns);
+    if (e != SS_OK)
+        goto fail;
+    for (stats_job *j = batch; j; j = j->next) {
+        e = writer__apply(w, txn, j, now_ms);
+        if (e != SS_OK) {
+            store_abort(txn);
+            goto fail;
+        }
+    }
+    writer__prune_nested(w, txn, now_ms);
+    int64_t t0 = ss_mono_ns();
+    e = store_commit(txn); /* ends the transaction whatever the outcome */
+    stats_metrics_commit_ns(ss_mono_ns() - t0);
+    if (e != SS_OK)
+        goto fail;
+    goto done;
+fail:
+    ss_log(e == SS_ERR_STORAGE_FULL ? SS_LOG_WARN : SS_LOG_ERROR, "write batch failed",
+           "{s:s,s:i}", "error", ss_err_code(e), "mutations", (int)n);
+    writer__fail_batch(batch, e);
+done:
+    for (stats_job *j = batch, *next; j; j = next) {
+        next = j->next;
+        j->next = NULL;
+        stats_metrics_mutation(j->err);
+        w->done(j, w->arg);
+    }
+}
+
+/* Idle: prune expired records chunk by chunk, one transaction per chunk,
+ * until none is left or work arrives. */
+static void writer__idle_prune(stats_writer *w)
+{
+    for (;;) {
+        MDB_txn *txn = NULL;
+        size_t pruned = 0;
+        if (store_write_begin(w->store, &txn) != SS_OK)
+            return;
+        int64_t cutoff = w->cfg.now_ms() - w->cfg.idem_ttl_ms;
+        ss_err e = store_idem_prune(w->store, txn, cutoff, w->cfg.prune_chunk, &pruned);
+        if (e != SS_OK || pruned == 0) {
+            store_abort(txn);
+            if (e != SS_OK)
+                ss_log(SS_LOG_WARN, "idempotency pruning failed", "{s:s}", "error",
+                       ss_err_code(e));
+            return;
+        }
+        if (store_commit(txn) != SS_OK)
+            return;
+        stats_metrics_pruned(pruned);
+        ss_log(SS_LOG_DEBUG, "idempotency records pruned", "{s:i}", "count", (int)pruned);
+        pthread_mutex_lock(&w->mu);
+        bool busy = w->head != NULL || w->stopping;
+        pthread_mutex_unlock(&w->mu);
+        if (busy || pruned < w->cfg.prune_chunk)
+            return;
+    }
+}
+
+static void writer__deadline(struct timespec *ts, int64_t ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+static void *writer__main(void *arg)
+{
+    stats_writer *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (w->head == NULL && !w->stopping) {
+            struct timespec ts;
+            writer__deadline(&ts, w->cfg.prune_interval_ms);
+            int rc = pthread_cond_timedwait(&w->cond, &w->mu, &ts);
+            if (rc == ETIMEDOUT && w->head == NULL && !w->stopping) {
+                pthread_mutex_unlock(&w->mu);
+                writer__idle_prune(w);
+                pthread_mutex_lock(&w->mu);
+            }
+        }
+        if (w->head == NULL) /* stopping and drained */
+            break;
+        stats_job *batch = w->head, *last = w->head;
+        size_t n = 1;
+        while (n < w->cfg.max_batch && last->next != NULL) {
+            last = last->next;
+            n++;
+        }
+        w->head = last->next;
+        if (w->head == NULL)
+            w->tail = NULL;
+        last->next = NULL;
+        w->depth -= n;
+        stats_metrics_queue_depth((int64_t)w->depth);
+        pthread_mutex_unlock(&w->mu);
+        writer__run_batch(w, batch, n);
+        pthread_mutex_lock(&w->mu);
+    }
+    w->exited = true;
+    pthread_cond_broadcast(&w->exited_cond);
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+ss_err writer_start(stats_writer **out, stats_store *store, const writer_config *cfg,
+                    writer_done_fn done, void *arg)
+{
+    *out = NULL;
+    stats_writer *w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return SS_ERR_INTERNAL;
+    w->store = store;
+    w->cfg = *cfg;
+    if (w->cfg.max_batch == 0)
+        w->cfg.max_batch = 1;
+    if (w->cfg.max_queue == 0)
+        w->cfg.max_queue = 1;
+    if (w->cfg.prune_chunk == 0)
+        w->cfg.prune_chunk = 1;
+    if (w->cfg.prune_interval_ms <= 0)
+        w->cfg.prune_interval_ms = 1000;
+    if (w->cfg.now_ms == NULL)
+        w->cfg.now_ms = ss_now_ms;
+    w->done = done;
+    w->arg = arg;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cond, &ca);
+    pthread_cond_init(&w->exited_cond, &ca);
+    pthread_condattr_destroy(&ca);
+    stats_metrics_init();
+    if (pthread_create(&w->thread, NULL, writer__main, w) != 0) {
+        writer_destroy(w);
+        return SS_ERR_INTERNAL;
+    }
+    w->thread_started = true;
+    *out = w;
+    return SS_OK;
+}
+
+ss_err writer_submit(stats_writer *w, stats_job *job)
+{
+    job->next = NULL;
+    job->enqueued_ns = ss_mono_ns();
+    pthread_mutex_lock(&w->mu);
+    if (w->stopping || w->depth >= w->cfg.max_queue) {
+        pthread_mutex_unlock(&w->mu);
+        return SS_ERR_UNAVAILABLE;
+    }
+    if (w->tail)
+        w->tail->next = job;
+    else
+        w->head = job;
+    w->tail = job;
+    w->depth++;
+    stats_metrics_queue_depth((int64_t)w->depth);
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->mu);
+    return SS_OK;
+}
+
+size_t writer_depth(stats_writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    size_t d = w->depth;
+    pthread_mutex_unlock(&w->mu);
+    return d;
+}
+
+void writer_stop(stats_writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->stopping = true;
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->mu);
+}
+
+bool writer_join(stats_writer *w, int64_t timeout_ms)
+{
+    if (!w->thread_started)
+        return true;
+    struct timespec ts;
+    writer__deadline(&ts, timeout_ms < 0 ? 0 : timeout_ms);
+    pthread_mutex_lock(&w->mu);
+    while (!w->exited) {
+        if (pthread_cond_timedwait(&w->exited_cond, &w->mu, &ts) == ETIMEDOUT)
+            break;
+    }
+    bool exited = w->exited;
+    pthread_mutex_unlock(&w->mu);
+    if (!exited)
+        return false;
+    pthread_join(w->thread, NULL);
+    w->thread_started = false;
+    return true;
+}
+
+void writer_destroy(stats_writer *w)
+{
+    if (w == NULL)
+        return;
+    pthread_cond_destroy(&w->cond);
+    pthread_cond_destroy(&w->exited_cond);
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+}

@@ -1,0 +1,83 @@
+/* writer.h — the single LMDB writer: a queue of mutations and group commit.
+ *
+ * Any thread submits jobs (in the service: the cnats thread of the apply
+ * subscription). One writer thread takes everything queued (up to
+ * max_batch), applies each mutation in one write transaction (later
+ * mutations of a user see the earlier ones), prunes a bounded chunk of
+ * expired idempotency records, commits, and only after the commit has
+ * returned hands every job to the done callback. If the transaction fails
+ * (map full, disk full, read-only, ...), every job of the batch gets the
+ * same storage error and nothing of the batch is applied.
+ *
+ * No NATS in here: the done callback (handlers.c) sends replies and events,
+ * so the writer can be tested with a real LMDB file and no server. */
+#ifndef STATS_WRITER_H
+#define STATS_WRITER_H
+
+#include "doc.h"
+#include "merge.h"
+#include "ss_error.h"
+#include "statsync.pb-c.h"
+#include "store.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct stats_writer stats_writer;
+typedef struct stats_job stats_job;
+
+/* One mutation travelling through the writer. */
+struct stats_job {
+    /* Set by the submitter. */
+    Statsync__Mutation *m; /* owned by the job (protobuf-c unpacked, default allocator) */
+    void *ctx;             /* the submitter's (the natsMsg); not freed by stats_job_free */
+    /* Set by the writer before the done callback. */
+    ss_err err;
+    char message[160];
+    stats_doc doc;    /* valid when has_doc: the result (200) or the stored doc (409) */
+    bool has_doc;
+    bool duplicate;   /* every op had been applied before: nothing changed */
+    bool changed;     /* a new version was committed: publish a ChangeEvent */
+    bool has_delta;   /* delta holds the combined applied deltas */
+    merge_delta delta;
+    /* Writer-internal. */
+    int64_t enqueued_ns;
+    stats_job *next;
+};
+
+/* A job owning m (which must have passed merge_validate_ops and carry a
+ * valid user_id). NULL when out of memory (m is then not taken). */
+stats_job *stats_job_new(Statsync__Mutation *m, void *ctx);
+/* Frees the job, its mutation and its doc; not ctx. NULL is fine. */
+void stats_job_free(stats_job *job);
+
+/* Called on the writer thread, once per job, after the batch's transaction
+ * has ended. Ownership of the job passes to the callback. */
+typedef void (*writer_done_fn)(stats_job *job, void *arg);
+
+typedef struct writer_config {
+    size_t max_batch;          /* mutations per write transaction (>= 1) */
+    size_t max_queue;          /* queued mutations before submit refuses (>= 1) */
+    int64_t idem_ttl_ms;       /* idempotency records older than this are pruned */
+    size_t prune_chunk;        /* most records pruned per transaction */
+    int64_t prune_interval_ms; /* idle writer prunes this often */
+    int64_t (*now_ms)(void);   /* wall clock; NULL = ss_now_ms (tests inject one) */
+} writer_config;
+
+/* Starts the writer thread. store must outlive the writer. */
+ss_err writer_start(stats_writer **out, stats_store *store, const writer_config *cfg,
+                    writer_done_fn done, void *arg);
+/* Queues a job (any thread). SS_ERR_UNAVAILABLE when stopping or the queue
+ * is full: the job is then NOT taken. */
+ss_err writer_submit(stats_writer *w, stats_job *job);
+/* Jobs queued and not yet taken by the writer (any thread). */
+size_t writer_depth(stats_writer *w);
+/* Refuses new jobs; the thread finishes what is queued, then exits. */
+void writer_stop(stats_writer *w);
+/* Waits up to timeout_ms for the thread to exit; true when it did. */
+bool writer_join(stats_writer *w, int64_t timeout_ms);
+/* Frees the writer; only after writer_join returned true. NULL is fine. */
+void writer_destroy(stats_writer *w);
+
+#endif

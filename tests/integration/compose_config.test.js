@@ -1,0 +1,695 @@
+// compose_config.test.js — the Docker deployment (compose/) checked without
+// Docker: there is no Docker engine on the development and CI machines, so
+//
+//  - `docker-compose config` (Debian package docker-compose) or
+//    `docker compose config` must accept compose/docker-compose.yml;
+//  - compose/Dockerfile is parsed, and every source path it COPYs must exist
+//    in the repository (and survive .dockerignore), every binary or path it
+//    takes from the CMake build must exist in this build (STATSYNC_BIN_DIR,
+//    set by ctest), and the copied sources must be enough to configure;
+//  - every STATSYNC_* variable the compose file or the Dockerfile sets must be
+//    one the binary documents in its --help;
+//  - every shared library a binary needs must come from a Debian package its
+//    runtime image installs (or from the base image);
+//  - health checks, non-root users, SIGTERM, health-gated start order, the
+//    published ports and the LMDB volume are where the README says they are.
+'use strict';
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { spawnSync } = require('node:child_process');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const ROOT = path.resolve(__dirname, '../..');
+const COMPOSE_DIR = path.join(ROOT, 'compose');
+const COMPOSE_FILE = path.join(COMPOSE_DIR, 'docker-compose.yml');
+const DOCKERFILE = path.join(COMPOSE_DIR, 'Dockerfile');
+const BIN_DIR = path.resolve(process.env.STATSYNC_BIN_DIR || path.join(ROOT, 'build'));
+const SANITIZED = process.env.STATSYNC_SANITIZED === '1';
+
+// The service each compose entry runs, and so the runtime libraries it may need.
+const SERVICES = ['gateway', 'stats', 'presence'];
+
+function run(file, args, opts = {}) {
+  const r = spawnSync(file, args, { encoding: 'utf8', timeout: 60000, ...opts });
+  if (r.error && r.error.code === 'ENOENT') return null;
+  return r;
+}
+
+function have(cmd) {
+  const r = run('sh', ['-c', `command -v ${cmd}`]);
+  return r && r.status === 0;
+}
+
+// A clean environment: the ${VAR:-default} values in the compose file must be
+// the defaults, whatever the developer's shell exports.
+function cleanEnv() {
+  return { PATH: process.env.PATH, HOME: process.env.HOME || os.tmpdir(), LANG: 'C.UTF-8' };
+}
+
+// --- docker compose ------------------------------------------------------
+
+let composeTool; // { name, config(file) -> {status, stdout, stderr} }
+function findComposeTool() {
+  if (composeTool !== undefined) return composeTool;
+  composeTool = null;
+  const v2 = run('docker', ['compose', 'version'], { env: cleanEnv() });
+  if (v2 && v2.status === 0) {
+    composeTool = {
+      name: 'docker compose',
+      config: (file) => run('docker', ['compose', '-f', file, 'config', '--format', 'json'], { env: cleanEnv() }),
+      toJson: (out) => JSON.parse(out),
+    };
+    return composeTool;
+  }
+  const v1 = run('docker-compose', ['version'], { env: cleanEnv() });
+  if (v1 && v1.status === 0) {
+    composeTool = {
+      name: 'docker-compose',
+      config: (file) => run('docker-compose', ['-f', file, 'config'], { env: cleanEnv() }),
+      // docker-compose 1.x prints YAML only; it is a Python program, so its
+      // YAML library is there to turn that into JSON.
+      toJson: (out) => {
+        const r = run('python3', ['-c', 'import sys, json, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)'],
+          { input: out });
+        assert.ok(r && r.status === 0, `python3 yaml -> json failed: ${r && r.stderr}`);
+        return JSON.parse(r.stdout);
+      },
+    };
+  }
+  return composeTool;
+}
+
+function composeToolOrFail() {
+  const tool = findComposeTool();
+  assert.ok(tool, 'neither `docker compose` nor `docker-compose` is installed: install the Debian package '
+    + 'docker-compose (scripts/deps.sh test does)');
+  return tool;
+}
+
+let composeCache;
+function composeConfig() {
+  if (composeCache) return composeCache;
+  const tool = composeToolOrFail();
+  const r = tool.config(COMPOSE_FILE);
+  assert.equal(r.status, 0, `${tool.name} config rejected compose/docker-compose.yml:\n${r.stderr}${r.stdout}`);
+  // "The FOO variable is not set. Defaulting to a blank string." is a bug in the file.
+  assert.doesNotMatch(r.stderr, /variable is not set|WARN/i, `${tool.name} config warned:\n${r.stderr}`);
+  composeCache = tool.toJson(r.stdout);
+  return composeCache;
+}
+
+// --- Dockerfile parsing --------------------------------------------------
+
+// Returns { args: {global ARG defaults}, stages: [{name, base, instrs: [{op, args, line}]}] }.
+function parseDockerfile(text) {
+  const lines = text.split('\n');
+  const instrs = [];
+  let cur = null;
+  for (let i = 0; i < lines.length; i++) {
+    const raw = lines[i];
+    const trimmed = raw.trim();
+    if (cur === null && (trimmed === '' || trimmed.startsWith('#'))) continue;
+    if (cur !== null && trimmed.startsWith('#')) continue; // comments inside a continuation
+    let body = raw;
+    const cont = /\\\s*$/.test(body);
+    if (cont) body = body.replace(/\\\s*$/, '');
+    if (cur === null) cur = { text: body, line: i + 1 };
+    else cur.text += ` ${body.trim()}`;
+    if (!cont) {
+      instrs.push(cur);
+      cur = null;
+    }
+  }
+  assert.equal(cur, null, 'Dockerfile ends inside a line continuation');
+  const out = { args: {}, stages: [] };
+  let stage = null;
+  for (const { text: t, line } of instrs) {
+    const m = /^\s*([A-Za-z]+)\s*(.*)$/.exec(t);
+    assert.ok(m, `Dockerfile line ${line}: cannot parse "${t}"`);
+    const op = m[1].toUpperCase();
+    const args = m[2].trim();
+    if (op === 'FROM') {
+      const f = /^(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?$/i.exec(args);
+      assert.ok(f, `Dockerfile line ${line}: bad FROM "${args}"`);
+      stage = { name: f[2] || String(out.stages.length), base: f[1], instrs: [], line };
+      out.stages.push(stage);
+      continue;
+    }
+    if (stage === null) {
+      assert.equal(op, 'ARG', `Dockerfile line ${line}: only ARG may come before the first FROM`);
+      const a = /^([A-Za-z_][A-Za-z0-9_]*)(?:=(.*))?$/.exec(args);
+      out.args[a[1]] = a[2] !== undefined ? a[2].replace(/^"(.*)"$/, '$1') : '';
+      continue;
+    }
+    stage.instrs.push({ op, args, line });
+  }
+  return out;
+}
+
+function substArgs(s, vars) {
+  return s.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (_, a, b) => {
+    const k = a || b;
+    return vars[k] !== undefined ? vars[k] : '';
+  });
+}
+
+// "--from=build --chown=x a b dest" or JSON form -> { flags, srcs, dest }
+function parseCopy(args) {
+  let rest = args;
+  const flags = {};
+  for (;;) {
+    const m = /^--([a-z-]+)(?:=(\S+))?\s+/.exec(rest);
+    if (!m) break;
+    flags[m[1]] = m[2] === undefined ? true : m[2];
+    rest = rest.slice(m[0].length);
+  }
+  let parts;
+  if (rest.startsWith('[')) parts = JSON.parse(rest);
+  else parts = rest.split(/\s+/).filter(Boolean);
+  assert.ok(parts.length >= 2, `COPY needs a source and a destination: "${args}"`);
+  return { flags, srcs: parts.slice(0, -1), dest: parts[parts.length - 1] };
+}
+
+// ENV a=b c="d e"  |  ENV a b   -> {a: 'b', c: 'd e'}
+function parseEnv(args) {
+  const env = {};
+  if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(args)) {
+    const m = /^(\S+)\s+(.*)$/.exec(args);
+    env[m[1]] = m[2];
+    return env;
+  }
+  const re = /([A-Za-z_][A-Za-z0-9_]*)=("(?:[^"\\]|\\.)*"|\S*)/g;
+  let m;
+  while ((m = re.exec(args)) !== null) env[m[1]] = m[2].replace(/^"(.*)"$/, '$1');
+  return env;
+}
+
+// Packages named by `apt-get install` in a RUN line.
+function aptPackages(runText) {
+  const pkgs = [];
+  for (const cmd of runText.split(/&&|;|\|\|/)) {
+    const m = /apt-get\s+(?:-\S+\s+)*install\s+(.*)$/.exec(cmd.trim());
+    if (!m) continue;
+    for (const w of m[1].split(/\s+/)) {
+      if (w && !w.startsWith('-')) pkgs.push(w.replace(/[=:].*$/, ''));
+    }
+  }
+  return pkgs;
+}
+
+let dfCache;
+function dockerfile() {
+  if (dfCache) return dfCache;
+  const df = parseDockerfile(fs.readFileSync(DOCKERFILE, 'utf8'));
+  const byName = new Map(df.stages.map((s) => [s.name, s]));
+  // The chain of stages a target is built from, base first.
+  df.chain = (name) => {
+    const chain = [];
+    let s = byName.get(name);
+    while (s) {
+      chain.unshift(s);
+      s = byName.get(substArgs(s.base, df.args));
+    }
+    return chain;
+  };
+  df.stage = (name) => byName.get(name);
+  df.instrs = (name, op) => df.chain(name).flatMap((s) => s.instrs.filter((i) => i.op === op));
+  df.last = (name, op) => {
+    const all = df.instrs(name, op);
+    return all.length ? all[all.length - 1] : null;
+  };
+  df.env = (name) => Object.assign({}, ...df.instrs(name, 'ENV').map((i) => parseEnv(i.args)));
+  df.packages = (name) => df.instrs(name, 'RUN').flatMap((i) => aptPackages(i.args));
+  // The build stage: the one that runs cmake; its build dir inside the image.
+  const build = df.stages.find((s) => s.instrs.some((i) => i.op === 'RUN' && /cmake\s.*--build/.test(i.args)));
+  assert.ok(build, 'no stage of compose/Dockerfile runs `cmake --build`');
+  const workdirs = build.instrs.filter((i) => i.op === 'WORKDIR');
+  const workdir = workdirs.length ? workdirs[workdirs.length - 1].args : '/';
+  const b = /cmake\s+-S\s*\S+\s+-B\s*(\S+)/.exec(build.instrs.filter((i) => i.op === 'RUN').map((i) => i.args).join(' '));
+  assert.ok(b, 'the build stage names no CMake build dir (-B dir)');
+  df.buildStage = build;
+  df.buildDirInImage = path.posix.resolve(workdir, b[1]);
+  df.buildDirRel = b[1];
+  dfCache = df;
+  return df;
+}
+
+// A path inside the image's CMake build dir -> the same file in STATSYNC_BIN_DIR.
+function hostBuildPath(df, imagePath) {
+  const rel = path.posix.relative(df.buildDirInImage, imagePath);
+  if (rel.startsWith('..') || path.posix.isAbsolute(rel)) return null;
+  return path.join(BIN_DIR, rel);
+}
+
+// --- .dockerignore (the subset of Docker's rules this repo can use) ------
+
+function dockerignore() {
+  const file = path.join(ROOT, '.dockerignore');
+  if (!fs.existsSync(file)) return [];
+  return fs.readFileSync(file, 'utf8').split('\n').map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => {
+      const neg = l.startsWith('!');
+      let p = path.posix.normalize(neg ? l.slice(1) : l).replace(/^\/+/, '').replace(/\/+$/, '');
+      let re = '^';
+      for (let i = 0; i < p.length; i++) {
+        const c = p[i];
+        if (c === '*' && p[i + 1] === '*') {
+          i++;
+          if (p[i + 1] === '/') { i++; re += '(?:.*/)?'; } else re += '.*';
+        } else if (c === '*') re += '[^/]*';
+        else if (c === '?') re += '[^/]';
+        else re += c.replace(/[.+^$(){}|[\]\\]/g, '\\$&');
+      }
+      return { neg, re: new RegExp(`${re}$`), text: l };
+    });
+}
+
+function ignored(rel, patterns) {
+  let out = false;
+  const parts = rel.split('/');
+  for (const p of patterns) {
+    let hit = false;
+    for (let k = 1; k <= parts.length && !hit; k++) hit = p.re.test(parts.slice(0, k).join('/'));
+    if (hit) out = !p.neg;
+  }
+  return out;
+}
+
+function walk(dir, base = dir, out = []) {
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, e.name);
+    if (e.isDirectory()) walk(full, base, out);
+    else out.push(path.relative(base, full).split(path.sep).join('/'));
+  }
+  return out;
+}
+
+// --- binaries --------------------------------------------------------------
+
+// The binary a target runs: its exec-form ENTRYPOINT, found through the COPY
+// that put it there, in this build.
+function targetBinaries(df, target) {
+  const copies = df.instrs(target, 'COPY').map((i) => ({ ...parseCopy(i.args), line: i.line }))
+    .filter((c) => c.flags.from === df.buildStage.name);
+  return copies.flatMap((c) => c.srcs.map((src) => ({
+    src,
+    dest: c.dest.endsWith('/') ? path.posix.join(c.dest, path.posix.basename(src)) : c.dest,
+    host: hostBuildPath(df, src),
+    line: c.line,
+  })));
+}
+
+function entrypoint(df, target) {
+  const ep = df.last(target, 'ENTRYPOINT');
+  assert.ok(ep, `target ${target} has no ENTRYPOINT`);
+  assert.ok(ep.args.startsWith('['), `target ${target}: ENTRYPOINT must be the exec form (JSON array), so the `
+    + 'binary is PID 1 and receives SIGTERM itself');
+  const argv = JSON.parse(ep.args);
+  const bin = targetBinaries(df, target).find((b) => b.dest === argv[0]);
+  assert.ok(bin, `target ${target}: ENTRYPOINT ${argv[0]} is not a binary COPY'd from the build stage`);
+  return bin;
+}
+
+const helpCache = new Map();
+function helpText(file) {
+  if (helpCache.has(file)) return helpCache.get(file);
+  const r = run(file, ['--help'], { env: { PATH: process.env.PATH, ASAN_OPTIONS: 'detect_leaks=0' }, timeout: 10000 });
+  assert.ok(r, `cannot run ${file}`);
+  const text = `${r.stdout}${r.stderr}`;
+  assert.equal(r.status, 0, `${path.basename(file)} --help exited ${r.status} (signal ${r.signal}); every binary `
+    + `must answer --help with its STATSYNC_* settings. Output:\n${text}`);
+  helpCache.set(file, text);
+  return text;
+}
+
+// ==========================================================================
+
+test('docker compose config accepts compose/docker-compose.yml', () => {
+  const cfg = composeConfig();
+  assert.ok(cfg.services, 'no services in the resolved compose file');
+  for (const s of ['nats', ...SERVICES]) assert.ok(cfg.services[s], `service ${s} missing`);
+});
+
+test('the compose tool really validates: a broken file is refused', () => {
+  const tool = composeToolOrFail();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'statsync-compose-'));
+  try {
+    const bad = [
+      // not YAML
+      'services:\n  gateway:\n    image: x\n   ports: [3000\n',
+      // YAML, but not a valid compose file (unknown key, wrong type)
+      'services:\n  gateway:\n    image: x\n    depends_on: 5\n    portz: ["3000:3000"]\n',
+    ];
+    for (const [i, text] of bad.entries()) {
+      const f = path.join(dir, `bad${i}.yml`);
+      fs.writeFileSync(f, text);
+      const r = tool.config(f);
+      assert.notEqual(r.status, 0, `${tool.name} config accepted a broken file:\n${text}`);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('compose: nats is the official image, pinned to 2.x, with a health check on its monitoring port', () => {
+  const nats = composeConfig().services.nats;
+  assert.match(nats.image, /^nats:2\.\d+(\.\d+)?(-[a-z0-9.]+)?$/, `nats image ${nats.image} must be a pinned 2.x tag`);
+  assert.ok(nats.healthcheck && nats.healthcheck.test, 'nats has no healthcheck');
+  const cmd = [].concat(nats.command || []).join(' ');
+  const port = (/--http_port[ =](\d+)|-m[ =](\d+)/.exec(cmd) || []).slice(1).find(Boolean);
+  assert.ok(port, `nats command "${cmd}" does not enable the monitoring port (--http_port)`);
+  assert.match([].concat(nats.healthcheck.test).join(' '), new RegExp(`:${port}/healthz`));
+});
+
+test('compose: the services are built from compose/Dockerfile targets with the repo as context', () => {
+  const cfg = composeConfig();
+  const df = dockerfile();
+  for (const s of SERVICES) {
+    const b = cfg.services[s].build;
+    assert.ok(b && b.context, `${s}: no build section`);
+    assert.equal(path.resolve(COMPOSE_DIR, b.context), ROOT, `${s}: build context must be the repository root`);
+    assert.equal(path.resolve(path.resolve(COMPOSE_DIR, b.context), b.dockerfile || 'Dockerfile'), DOCKERFILE);
+    assert.ok(b.target, `${s}: no build target`);
+    assert.ok(df.stage(b.target), `${s}: target ${b.target} is not a stage of compose/Dockerfile`);
+    assert.ok(cfg.services[s].restart, `${s}: no restart policy`);
+  }
+});
+
+test('compose: start order is gated on health (nats -> stats, presence -> gateway)', () => {
+  const cfg = composeConfig();
+  const want = { stats: ['nats'], presence: ['nats'], gateway: ['nats', 'stats', 'presence'] };
+  for (const [svc, deps] of Object.entries(want)) {
+    const d = cfg.services[svc].depends_on || {};
+    for (const dep of deps) {
+      assert.ok(d[dep], `${svc} does not depend on ${dep}`);
+      assert.equal(d[dep].condition, 'service_healthy', `${svc} -> ${dep} must wait for service_healthy`);
+    }
+  }
+  // Every service something waits on must have a health check: in the compose
+  // file, or a HEALTHCHECK in its image.
+  const df = dockerfile();
+  for (const s of ['nats', ...SERVICES]) {
+    const svc = cfg.services[s];
+    const inImage = svc.build && df.last(svc.build.target, 'HEALTHCHECK');
+    assert.ok((svc.healthcheck && !svc.healthcheck.disable) || (inImage && !/^NONE$/i.test(inImage.args)),
+      `${s} has no health check`);
+  }
+});
+
+test('compose: gateway publishes 3000 (REST) and 3001 (Socket.IO) and listens on them', () => {
+  const gw = composeConfig().services.gateway;
+  const ports = (gw.ports || []).map((p) => (typeof p === 'string'
+    ? { target: Number(p.split(':').pop().split('/')[0]), published: Number(p.split(':').slice(-2, -1)[0]) }
+    : { target: Number(p.target), published: Number(p.published) }));
+  const env = { ...dockerfile().env('gateway'), ...(gw.environment || {}) };
+  for (const [port, name] of [[3000, 'STATSYNC_API_PORT'], [3001, 'STATSYNC_SOCKET_PORT']]) {
+    const p = ports.find((x) => x.published === port);
+    assert.ok(p, `gateway does not publish ${port}: ${JSON.stringify(gw.ports)}`);
+    assert.equal(String(env[name]), String(p.target), `${name} must be the container port published as ${port}`);
+  }
+  assert.ok(env.STATSYNC_JWT_SECRET && env.STATSYNC_JWT_SECRET.length >= 16,
+    'the gateway needs a STATSYNC_JWT_SECRET of at least 16 bytes');
+});
+
+test('compose: the LMDB data lives in a named volume at the stats-service data dir', () => {
+  const cfg = composeConfig();
+  const stats = cfg.services.stats;
+  const df = dockerfile();
+  const dataDir = (stats.environment || {}).STATSYNC_DATA_DIR || df.env('stats').STATSYNC_DATA_DIR;
+  assert.ok(dataDir, 'STATSYNC_DATA_DIR is set neither in compose nor in the image');
+  const vols = (stats.volumes || []).map((v) => (typeof v === 'string'
+    ? { source: v.split(':')[0], target: v.split(':')[1], type: v.startsWith('/') || v.startsWith('.') ? 'bind' : 'volume' }
+    : v));
+  const v = vols.find((x) => x.target === dataDir);
+  assert.ok(v, `no volume mounted at ${dataDir}: ${JSON.stringify(stats.volumes)}`);
+  assert.equal(v.type, 'volume', 'the data must be in a named volume');
+  assert.ok(cfg.volumes && Object.keys(cfg.volumes).includes(v.source), `volume ${v.source} is not declared`);
+  const declared = df.instrs('stats', 'VOLUME').map((i) => i.args).join(' ');
+  assert.match(declared, new RegExp(dataDir.replace(/[/.]/g, '\\$&')), `the stats image declares no VOLUME ${dataDir}`);
+});
+
+test('Dockerfile: bookworm base, and every runtime target is non-root, health-checked and stops on SIGTERM', () => {
+  const df = dockerfile();
+  for (const s of df.stages) {
+    const base = substArgs(s.base, df.args);
+    if (df.stage(base)) continue;
+    assert.match(base, /^debian:bookworm(-slim)?(@sha256:[0-9a-f]+)?$/, `stage ${s.name}: base ${base} is not Debian bookworm`);
+  }
+  const cfg = composeConfig();
+  for (const svc of SERVICES) {
+    const target = cfg.services[svc].build.target;
+    const user = df.last(target, 'USER');
+    assert.ok(user, `target ${target} runs as root (no USER)`);
+    assert.doesNotMatch(user.args, /^(root|0)(:|$)/, `target ${target} runs as root`);
+    const hc = df.last(target, 'HEALTHCHECK');
+    assert.ok(hc && !/^NONE$/i.test(hc.args), `target ${target} has no HEALTHCHECK`);
+    const sig = df.last(target, 'STOPSIGNAL');
+    assert.ok(sig && /^(SIGTERM|15)$/.test(sig.args), `target ${target}: STOPSIGNAL must be SIGTERM`);
+    assert.ok(df.last(target, 'EXPOSE'), `target ${target} exposes no port`);
+    // The health check's command must exist in the image and its ${VARS} be set there.
+    const cmd = hc.args.replace(/^(--\S+\s+)*CMD\s+/, '');
+    const tool = (/^\[?"?([a-z0-9_-]+)/.exec(cmd) || [])[1];
+    assert.ok(tool, `target ${target}: cannot read the HEALTHCHECK command`);
+    assert.ok(df.packages(target).includes(tool) || ['sh', 'bash', 'test', 'true'].includes(tool),
+      `target ${target}: HEALTHCHECK uses ${tool}, which no apt-get install in its stages provides`);
+    const env = df.env(target);
+    for (const [, v] of cmd.matchAll(/\$\{?([A-Za-z_][A-Za-z0-9_]*)/g)) {
+      assert.ok(env[v] !== undefined, `target ${target}: HEALTHCHECK uses $${v}, which no ENV sets`);
+    }
+    // ...and must probe the port the service listens on.
+    if (/STATSYNC_ADMIN_PORT|STATSYNC_API_PORT/.test(cmd)) {
+      const port = env.STATSYNC_ADMIN_PORT || env.STATSYNC_API_PORT;
+      const exposed = df.instrs(target, 'EXPOSE').flatMap((i) => i.args.split(/\s+/));
+      assert.ok(exposed.includes(port), `target ${target}: health port ${port} is not EXPOSEd`);
+    }
+  }
+});
+
+test('Dockerfile: every source path it COPYs exists in the repo and is not .dockerignore\'d', () => {
+  const df = dockerfile();
+  const ign = dockerignore();
+  let n = 0;
+  for (const s of df.stages) {
+    for (const i of s.instrs.filter((x) => x.op === 'COPY' || x.op === 'ADD')) {
+      const c = parseCopy(i.args);
+      if (c.flags.from) continue;
+      for (const src of c.srcs) {
+        n++;
+        const rel = path.posix.normalize(src).replace(/\/+$/, '').replace(/^\.\//, '');
+        const full = path.join(ROOT, rel);
+        assert.ok(fs.existsSync(full), `Dockerfile line ${i.line}: COPY source ${src} does not exist in the repo`);
+        assert.ok(!ignored(rel, ign), `Dockerfile line ${i.line}: COPY source ${src} is excluded by .dockerignore`);
+        if (fs.statSync(full).isDirectory()) {
+          const files = walk(full).filter((f) => !ignored(`${rel}/${f}`, ign));
+          assert.ok(files.length > 0, `Dockerfile line ${i.line}: every file of ${src} is excluded by .dockerignore`);
+        }
+      }
+    }
+  }
+  assert.ok(n > 0, 'the Dockerfile copies no sources');
+});
+
+test('Dockerfile: the sources it copies are enough for the CMake configure it runs', (t) => {
+  const df = dockerfile();
+  const ign = dockerignore();
+  if (!have('cmake')) return t.skip('cmake not installed');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'statsync-ctx-'));
+  try {
+    const ctx = path.join(dir, 'src');
+    for (const i of df.buildStage.instrs.filter((x) => x.op === 'COPY')) {
+      const c = parseCopy(i.args);
+      if (c.flags.from) continue;
+      for (const src of c.srcs) {
+        const rel = path.posix.normalize(src).replace(/\/+$/, '');
+        const full = path.join(ROOT, rel);
+        const files = fs.statSync(full).isDirectory() ? walk(full).map((f) => `${rel}/${f}`) : [rel];
+        for (const f of files.filter((x) => !ignored(x, ign))) {
+          fs.mkdirSync(path.dirname(path.join(ctx, f)), { recursive: true });
+          fs.copyFileSync(path.join(ROOT, f), path.join(ctx, f));
+        }
+      }
+    }
+    const cm = /cmake\s+-S\s+\S+\s+-B\s+\S+([^&;]*)/.exec(df.buildStage.instrs.map((i) => i.args).join(' '));
+    assert.ok(cm, 'cannot find the `cmake -S . -B build ...` configure line');
+    const extra = cm[1].trim().split(/\s+/).filter(Boolean);
+    const r = run('cmake', ['-S', ctx, '-B', path.join(dir, 'build'), ...extra], { timeout: 120000 });
+    assert.equal(r.status, 0, `cmake configure of only the copied sources failed (is a COPY missing?):\n${r.stdout}${r.stderr}`);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('Dockerfile: every binary and build path it names exists in this build', () => {
+  const df = dockerfile();
+  assert.ok(fs.existsSync(BIN_DIR), `build dir ${BIN_DIR} does not exist (STATSYNC_BIN_DIR)`);
+  let n = 0;
+  for (const s of df.stages) {
+    for (const i of s.instrs.filter((x) => x.op === 'COPY' && parseCopy(x.args).flags.from)) {
+      const c = parseCopy(i.args);
+      assert.equal(c.flags.from, df.buildStage.name, `Dockerfile line ${i.line}: COPY --from=${c.flags.from} is not the build stage`);
+      for (const src of c.srcs) {
+        n++;
+        const host = hostBuildPath(df, src);
+        assert.ok(host, `Dockerfile line ${i.line}: ${src} is outside the build dir ${df.buildDirInImage}`);
+        assert.ok(fs.existsSync(host), `Dockerfile line ${i.line}: ${src} -> ${host} does not exist in the build`);
+        fs.accessSync(host, fs.constants.X_OK);
+      }
+    }
+  }
+  // Paths the build stage's RUN lines name inside the build dir (e.g. strip).
+  const runText = df.buildStage.instrs.filter((i) => i.op === 'RUN').map((i) => i.args).join(' ');
+  const prefix = `${df.buildDirRel.replace(/\/+$/, '')}/`;
+  for (const w of runText.split(/\s+/)) {
+    if (!w.startsWith(prefix)) continue;
+    n++;
+    const host = path.join(BIN_DIR, w.slice(prefix.length));
+    assert.ok(fs.existsSync(host), `the build stage names ${w}, but ${host} does not exist in the build`);
+  }
+  assert.ok(n >= 4, 'the Dockerfile copies fewer binaries than expected');
+  // Every runtime target gets its own service binary.
+  const cfg = composeConfig();
+  for (const svc of SERVICES) entrypoint(df, cfg.services[svc].build.target);
+});
+
+test('every STATSYNC_* variable set by compose or the images is documented in the binary\'s --help', () => {
+  const df = dockerfile();
+  const cfg = composeConfig();
+  for (const svc of SERVICES) {
+    const target = cfg.services[svc].build.target;
+    const bin = entrypoint(df, target);
+    const help = helpText(bin.host);
+    const names = new Set([...Object.keys(df.env(target)), ...Object.keys(cfg.services[svc].environment || {})]);
+    for (const name of names) {
+      if (!name.startsWith('STATSYNC_')) continue;
+      assert.match(help, new RegExp(`\\b${name}\\b`),
+        `${svc}: ${name} is set for ${path.basename(bin.host)}, which does not list it in --help`);
+    }
+  }
+  // The other binaries the images carry answer --help as well.
+  for (const svc of SERVICES) {
+    for (const b of targetBinaries(df, cfg.services[svc].build.target)) helpText(b.host);
+  }
+});
+
+test('the README\'s token command works with the compose default secret', () => {
+  const df = dockerfile();
+  const gw = composeConfig().services.gateway;
+  const tokenBin = targetBinaries(df, gw.build.target).find((b) => path.basename(b.src) === 'statsync-token');
+  assert.ok(tokenBin, 'the gateway image carries no statsync-token');
+  assert.equal(path.posix.dirname(tokenBin.dest), '/usr/local/bin', 'statsync-token must be on PATH in the image');
+  // Exactly what `docker compose exec gateway ...` in compose/README.md runs:
+  // the container environment plus the README's arguments.
+  const readme = fs.readFileSync(path.join(COMPOSE_DIR, 'README.md'), 'utf8');
+  const line = readme.split('\n').find((l) => /exec\s+(-T\s+)?gateway\s.*statsync-token/.test(l));
+  assert.ok(line, 'compose/README.md shows no `docker compose exec gateway ... statsync-token` line');
+  const after = line.replace(/^.*?exec\s+(-T\s+)?gateway\s+/, '').replace(/\)\s*$/, '').replace(/`/g, '').trim();
+  let argv;
+  const sh = /^sh -c '(.*)'$/.exec(after);
+  const env = { PATH: process.env.PATH, ...df.env(gw.build.target), ...gw.environment, ASAN_OPTIONS: 'detect_leaks=0' };
+  if (sh) argv = ['sh', '-c', sh[1].replace(/\bstatsync-token\b/, tokenBin.host)];
+  else argv = after.split(/\s+/).map((w) => (w === 'statsync-token' ? tokenBin.host : w));
+  const r = run(argv[0], argv.slice(1), { env });
+  assert.ok(r && r.status === 0, `README token command "${after}" failed: ${r && (r.stderr || r.stdout)}`);
+  const tok = r.stdout.trim().split('\n').pop().trim();
+  const [h, p, sig] = tok.split('.');
+  assert.ok(h && p && sig, `not a JWT: ${r.stdout}`);
+  const want = crypto.createHmac('sha256', gw.environment.STATSYNC_JWT_SECRET).update(`${h}.${p}`).digest('base64url');
+  assert.equal(sig, want, 'the token is not signed with the gateway\'s STATSYNC_JWT_SECRET');
+  const claims = JSON.parse(Buffer.from(p, 'base64url').toString());
+  assert.ok(claims.sub && claims.exp > Date.now() / 1000, `bad claims ${JSON.stringify(claims)}`);
+});
+
+test('every apt package the Dockerfile installs exists in bookworm', (t) => {
+  const rel = fs.existsSync('/etc/os-release') ? fs.readFileSync('/etc/os-release', 'utf8') : '';
+  if (!/VERSION_CODENAME=bookworm/.test(rel) || !have('dpkg-query')) return t.skip('not a Debian bookworm machine');
+  const df = dockerfile();
+  const pkgs = [...new Set(df.stages.flatMap((s) => df.packages(s.name)))];
+  assert.ok(pkgs.length > 0);
+  for (const p of pkgs) {
+    // Installed here (the build needs every one of them), else known to apt.
+    const q = run('dpkg-query', ['-W', '-f=${Status}', p]);
+    if (q.status === 0 && /install ok installed/.test(q.stdout)) continue;
+    const a = run('apt-cache', ['show', '--no-all-versions', p]);
+    assert.ok(a && a.status === 0 && /^Package: /m.test(a.stdout), `apt package ${p} is unknown on bookworm`);
+  }
+});
+
+test('every shared library a binary needs comes from a package its runtime image installs', (t) => {
+  const rel = fs.existsSync('/etc/os-release') ? fs.readFileSync('/etc/os-release', 'utf8') : '';
+  if (!/VERSION_CODENAME=bookworm/.test(rel) || !have('dpkg-query') || !have('readelf') || !have('ldconfig')) {
+    return t.skip('needs a Debian bookworm machine with dpkg, readelf and ldconfig');
+  }
+  // Installed packages: their dependencies, and what the slim base image has
+  // (Priority: required / Essential: yes).
+  const q = run('dpkg-query', ['-W', '-f=${Package}\t${Priority}\t${Essential}\t${Depends}, ${Pre-Depends}\t${Provides}\n']);
+  const info = new Map();
+  const providers = new Map();
+  for (const l of q.stdout.split('\n').filter(Boolean)) {
+    const [pkg, prio, ess, deps, provides] = l.split('\t');
+    const alts = deps.split(',').map((d) => d.trim()).filter(Boolean)
+      .map((d) => d.split('|').map((a) => a.trim().split(/[\s:(]/)[0]).filter(Boolean));
+    info.set(pkg, { base: prio === 'required' || ess === 'yes', deps: alts });
+    for (const pv of (provides || '').split(',').map((x) => x.trim().split(/[\s(]/)[0]).filter(Boolean)) {
+      if (!providers.has(pv)) providers.set(pv, []);
+      providers.get(pv).push(pkg);
+    }
+  }
+  const closure = (roots) => {
+    const seen = new Set();
+    const todo = [...roots];
+    while (todo.length) {
+      const p = todo.pop();
+      const names = info.has(p) ? [p] : (providers.get(p) || []);
+      for (const n of names) {
+        if (seen.has(n)) continue;
+        seen.add(n);
+        for (const alt of info.get(n).deps) for (const a of alt) if (info.has(a) || providers.has(a)) todo.push(a);
+      }
+    }
+    return seen;
+  };
+  const basePkgs = [...info].filter(([, v]) => v.base).map(([k]) => k);
+  const soPath = new Map();
+  for (const l of run('ldconfig', ['-p']).stdout.split('\n')) {
+    const m = /^\s*(\S+)\s+\(([^)]*)\)\s+=>\s+(\S+)/.exec(l);
+    if (m && /x86-64|aarch64|64bit/.test(m[2]) && !soPath.has(m[1])) soPath.set(m[1], m[3]);
+  }
+  const ownerOf = (file) => {
+    const cands = [file, fs.realpathSync(file)];
+    for (const c of [...cands]) {
+      if (c.startsWith('/usr/')) cands.push(c.slice(4));
+      else cands.push(`/usr${c}`);
+    }
+    for (const c of cands) {
+      const r = run('dpkg-query', ['-S', c]);
+      if (r && r.status === 0) return r.stdout.split(':')[0].trim();
+    }
+    return null;
+  };
+  const df = dockerfile();
+  const cfg = composeConfig();
+  for (const svc of SERVICES) {
+    const target = cfg.services[svc].build.target;
+    const allowed = closure([...df.packages(target), ...basePkgs]);
+    for (const b of targetBinaries(df, target)) {
+      assert.ok(fs.existsSync(b.host), `${b.host} is not in the build`);
+      const needed = [...run('readelf', ['-d', b.host]).stdout.matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)]
+        .map((m) => m[1]);
+      assert.ok(needed.length > 0, `${b.host}: no NEEDED entries?`);
+      for (const so of needed) {
+        if (SANITIZED && /^lib(asan|ubsan|tsan)\.so/.test(so)) continue; // sanitizer builds only
+        const file = soPath.get(so);
+        assert.ok(file, `${path.basename(b.host)} needs ${so}, which ldconfig does not know`);
+        const pkg = ownerOf(file);
+        assert.ok(pkg, `${so} (${file}) belongs to no Debian package`);
+        assert.ok(allowed.has(pkg), `target ${target}: ${path.basename(b.host)} needs ${so} from package ${pkg}, `
+          + `which the image does not install (apt-get install ${pkg} in the ${target} stage)`);
+      }
+    }
+  }
+});

@@ -38,7 +38,7 @@ test('debounce: the seed example — three rapid updates become one operation af
 test('debounce: numbers add, arrays append, __set last-wins within one window', async (t) => {
   const { server, h } = await connectedClient(t);
   const { client } = h;
-  client.updateUserStats({ xp: 10, hearts: -1, diamonds: 5, timePerQuestion: [2.5] });
+  client.updateUserStats({ xp: 10, diamonds: 5, timePerQuestion: [2.5] });
   client.updateUserStats({ xp: 50, __set: { hearts: 5, streak: 0 }, timePerQuestion: [3.1] });
   client.updateUserStats({ xp: 100, diamonds: 10, __set: { hearts: 4, level: 2 } });
   await advance(700);
@@ -49,6 +49,27 @@ test('debounce: numbers add, arrays append, __set last-wins within one window', 
   assert.equal(doc.hearts, 4);
   assert.equal(doc.level, 2);
   assert.deepEqual(client.getUserData().timePerQuestion, [2.5, 3.1]);
+});
+
+test('debounce: merging never changes the result (clamps and derived fields stay exact)', async (t) => {
+  const { server, h } = await connectedClient(t);
+  const { client } = h;
+  // Full hearts: +1 (clamped at 5) then -1 must give 4, not 5.
+  client.updateUserStats({ hearts: 1 });
+  client.updateUserStats({ hearts: -1 });
+  // streak +2, then reset: maxStreak must remember 2.
+  client.updateUserStats({ streak: 1 });
+  client.updateUserStats({ streak: 1 });
+  client.updateUserStats({ __set: { streak: 0 } });
+  client.updateUserStats({ streak: 1 });
+  await advance(1300);
+  const doc = server.doc('alice');
+  assert.equal(doc.hearts, 4);
+  assert.equal(doc.maxStreak, 2);
+  assert.equal(doc.streak, 1);
+  assert.deepEqual(updates(server), [{ hearts: 1 }, { hearts: -1, streak: 2 }, { __set: { streak: 1 } }]);
+  assert.deepEqual({ hearts: client.getUserData().hearts, streak: client.getUserData().streak, maxStreak: client.getUserData().maxStreak },
+    { hearts: 4, streak: 1, maxStreak: 2 });
 });
 
 test('debounce: separate windows are separate operations, sent in order', async (t) => {

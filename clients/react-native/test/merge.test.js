@@ -1,7 +1,7 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { normalizeDelta, mergeDeltas, applyDelta, isNewer, defaultDocument, resolveConflict } = require('../src/services/merge');
+const { normalizeDelta, mergeDeltas, canMerge, applyDelta, isNewer, defaultDocument, resolveConflict } = require('../src/services/merge');
 
 test('normalizeDelta: validates fields and types, drops server-owned fields', () => {
   assert.deepEqual(normalizeDelta({ xp: 10, hearts: -1, __set: { streak: 0 } }), { xp: 10, hearts: -1, __set: { streak: 0 } });
@@ -79,4 +79,41 @@ test('resolveConflict (seed helper) is last-write-wins on updatedAt', () => {
   const local = { xp: 1, updatedAt: '2024-01-15T10:00:00Z' };
   assert.deepEqual(resolveConflict(local, { xp: 2, updatedAt: '2024-01-15T10:00:01Z' }).xp, 2);
   assert.deepEqual(resolveConflict(local, { xp: 2, updatedAt: '2024-01-15T09:00:00Z' }).xp, 1);
+});
+
+test('canMerge: same-sign adds and unrelated __sets merge; sign flips and __set over an add do not', () => {
+  assert.equal(canMerge({ xp: 10, hearts: -1 }, { xp: 5, hearts: -2, __set: { level: 2 } }), true);
+  assert.equal(canMerge({ hearts: 1 }, { hearts: -1 }), false);
+  assert.equal(canMerge({ streak: 2 }, { __set: { streak: 0 } }), false);
+  assert.equal(canMerge({ __set: { streak: 0 } }, { streak: 1 }), true);
+  assert.equal(canMerge({ xp: 0 }, { xp: -1 }), true, 'zero has no sign');
+  assert.equal(canMerge(null, { xp: 1 }), true);
+});
+
+test('merge is exact whenever canMerge allows it (randomized against sequential application)', () => {
+  let seed = 42;
+  const rnd = (n) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
+  const fields = ['hearts', 'xp', 'streak', 'correctAnswers', 'totalQuestions'];
+  const randomDelta = () => {
+    const d = {};
+    const f = fields[rnd(fields.length)];
+    if (rnd(4) === 0) d.__set = { [f]: rnd(7) };
+    else d[f] = rnd(7) - 3;
+    return d;
+  };
+  for (let iter = 0; iter < 2000; iter++) {
+    let doc = applyDelta(defaultDocument('u'), { xp: rnd(5), streak: rnd(3), hearts: -rnd(6) });
+    let seq = doc;
+    let acc = null;
+    const ops = [];
+    for (let i = 0; i < 6; i++) {
+      const d = randomDelta();
+      seq = applyDelta(seq, d);
+      if (acc && !canMerge(acc, d)) { ops.push(acc); acc = null; }
+      acc = mergeDeltas(acc || {}, d);
+    }
+    ops.push(acc);
+    for (const op of ops) doc = applyDelta(doc, op);
+    assert.deepEqual(doc, seq, `iteration ${iter}: ${JSON.stringify(ops)}`);
+  }
 });

@@ -124,17 +124,59 @@ function addValue(field, current, add) {
   }
 }
 
+// Clamp of an absolute value by the server's rules (hearts in [0, 5], every
+// other counter at least 0), so that folding an add into a __set gives the
+// value the server would have reached step by step.
+function clampValue(field, v) {
+  if (typeof v !== 'number') return v;
+  if (field === 'hearts') return Math.min(HEARTS_MAX, Math.max(0, v));
+  if (FIELD_KIND[field] === 'int' || field === 'totalTimeSpent') return Math.max(0, v);
+  return v;
+}
+
+// Whether b can join a window holding a without changing the result compared
+// with sending them one after the other. Merging is exact except when
+//  - b adds to a field with the opposite sign of a's add: the server clamps
+//    after each operation (hearts at 5, counters at 0), so +1 then -1 at full
+//    hearts is 4, while a merged 0 would leave 5;
+//  - b __sets a field that a adds to: the add would vanish from the merged
+//    operation, and with it derived values (maxStreak after streak +2, then
+//    __set streak 0);
+//  - b lowers a streak that a __sets (the peak would vanish from maxStreak).
+// The service then starts a new operation for b.
+function canMerge(a, b) {
+  if (!a) return true;
+  for (const key of Object.keys(b)) {
+    if (key === '__set') continue;
+    if (typeof b[key] === 'number' && typeof a[key] === 'number' && a[key] * b[key] < 0) return false;
+  }
+  if (b.__set) {
+    for (const key of Object.keys(b.__set)) {
+      if (Object.prototype.hasOwnProperty.call(a, key) && key !== '__set') return false;
+    }
+  }
+  // streak feeds maxStreak = max(maxStreak, streak) after every operation:
+  // lowering a streak the window has set would hide that peak.
+  const setStreak = a.__set && typeof a.__set.streak === 'number' ? a.__set.streak : null;
+  if (setStreak !== null) {
+    if (typeof b.streak === 'number' && b.streak < 0) return false;
+    if (b.__set && typeof b.__set.streak === 'number' && b.__set.streak < setStreak) return false;
+  }
+  return true;
+}
+
 // merge(a, b): one delta with the effect of applying a, then b (server order
 // inside one delta: adds, then __set). Numbers add, arrays append,
 // lastGameResults and __set values are last-wins; an add that follows a
-// __set of the same field is folded into that __set.
+// __set of the same field is folded into that __set (clamped as the server
+// would). Exact when canMerge(a, b) holds.
 function mergeDeltas(a, b) {
   const out = JSON.parse(JSON.stringify(a || {}));
   const set = out.__set ? out.__set : null;
   for (const key of Object.keys(b)) {
     if (key === '__set') continue;
     if (set && Object.prototype.hasOwnProperty.call(set, key)) {
-      set[key] = addValue(key, set[key], b[key]);
+      set[key] = clampValue(key, addValue(key, set[key], b[key]));
     } else if (Object.prototype.hasOwnProperty.call(out, key)) {
       out[key] = addValue(key, out[key], b[key]);
     } else {
@@ -229,6 +271,8 @@ module.exports = {
   normalizeDelta,
   isEmptyDelta,
   mergeDeltas,
+  canMerge,
+  clampValue,
   applyDelta,
   applyRules,
   isNewer,

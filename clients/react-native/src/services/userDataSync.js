@@ -229,7 +229,7 @@ class UserDataSync {
       }
     }
     let entry = this._openEntry();
-    if (entry && (spend || entry.isolated)) {
+    if (entry && (spend || entry.isolated || !M.canMerge(entry.delta, d))) {
       this._sealOpen();
       entry = null;
     }
@@ -580,6 +580,7 @@ class UserDataSync {
           this._removeEntry(entry);
           if (result.doc) this._ingest(result.doc, 'ack');
           this._releaseHeld();
+          this._refresh();
           this._persistQueue();
           this._setError(result.error);
           this._emit('refused', result.error);

@@ -49,10 +49,16 @@ static int64_t ss_nats__delay(natsConnection *nc, int attempts, void *closure)
     return d + (int64_t)(rand() % (int)(d / 4 + 1));
 }
 
-ss_err ss_nats_connect(const char *url, const char *name, natsConnection **out)
+static ss_err ss_nats__connect(const char *url, const char *name, int pool_threads,
+                              natsConnection **out)
 {
     natsOptions *o = NULL;
     natsStatus s = natsOptions_Create(&o);
+    if (s == NATS_OK && pool_threads > 0) {
+        s = nats_SetMessageDeliveryPoolSize(pool_threads);
+        if (s == NATS_OK)
+            s = natsOptions_UseGlobalMessageDelivery(o, true);
+    }
     if (s == NATS_OK)
         s = natsOptions_SetURL(o, url);
     if (s == NATS_OK)
@@ -94,6 +100,17 @@ ss_err ss_nats_connect(const char *url, const char *name, natsConnection **out)
     }
     ss_log(SS_LOG_INFO, "nats connection created", "{s:s,s:s}", "url", url, "conn", name);
     return SS_OK;
+}
+
+ss_err ss_nats_connect(const char *url, const char *name, natsConnection **out)
+{
+    return ss_nats__connect(url, name, 0, out);
+}
+
+ss_err ss_nats_connect_pooled(const char *url, const char *name, int pool_threads,
+                              natsConnection **out)
+{
+    return ss_nats__connect(url, name, pool_threads, out);
 }
 
 bool ss_nats_connected(natsConnection *nc)

@@ -13,6 +13,11 @@
  * Returns SS_OK with a connection that may still be (re)connecting; callers
  * check ss_nats_connected() before work that needs the server. */
 ss_err ss_nats_connect(const char *url, const char *name, natsConnection **out);
+/* Same policy, but every subscription of the connection is delivered by cnats'
+ * shared pool of pool_threads threads instead of a thread per subscription
+ * (the gateway holds one subscription per connected user). */
+ss_err ss_nats_connect_pooled(const char *url, const char *name, int pool_threads,
+                              natsConnection **out);
 bool ss_nats_connected(natsConnection *nc);
 /* Flushes pending publishes (bounded by timeout_ms) and closes/destroys. */
 void ss_nats_close(natsConnection *nc, int64_t timeout_ms);

@@ -26,6 +26,8 @@ typedef struct gw_config {
     int64_t max_body_bytes;     /* REST body limit (413 past it) */
     int64_t json_max_depth;     /* nesting limit for client JSON */
     int64_t shutdown_grace_ms;  /* bound on finishing in-flight work at SIGTERM */
+    int64_t ping_interval_ms;   /* Engine.IO pingInterval sent to clients */
+    int64_t ping_timeout_ms;    /* Engine.IO pingTimeout: close after no pong */
 } gw_config;
 
 struct rest_server;

@@ -1,10 +1,12 @@
 /* main.c — statsync-gateway: configuration, NATS, and the two edges.
  *
- * Threads: main thread = signal wait (and, once present, the libwebsockets
- * service loop); libmicrohttpd's internal thread; cnats delivery threads;
- * the nats_rpc timer thread. */
+ * Threads: main thread = the libwebsockets service loop (sio_server_run: every
+ * lws call happens there); a small signal thread that waits for SIGINT/SIGTERM
+ * and asks that loop to stop; libmicrohttpd's internal thread; cnats'
+ * delivery pool; the nats_rpc timer thread. */
 #include "gateway.h"
 #include "rest_server.h"
+#include "sio_server.h"
 #include "ss_config.h"
 #include "ss_log.h"
 #include "ss_nats.h"
@@ -43,6 +45,10 @@ static int gateway__parse_config(gateway *gw, int argc, char **argv)
                    "deepest JSON nesting accepted"),
         SS_OPT_INT("shutdown-grace-ms", "STATSYNC_SHUTDOWN_GRACE_MS", &c->shutdown_grace_ms,
                    "10000", "bound on finishing in-flight work at SIGTERM"),
+        SS_OPT_INT("ping-interval-ms", "STATSYNC_PING_INTERVAL_MS", &c->ping_interval_ms,
+                   "25000", "Socket.IO: server ping every this many ms"),
+        SS_OPT_INT("ping-timeout-ms", "STATSYNC_PING_TIMEOUT_MS", &c->ping_timeout_ms, "20000",
+                   "Socket.IO: close a socket whose pong is this late"),
     };
     int rc = ss_config_parse(opts, (int)SS_COUNT(opts), argc, argv, "statsync-gateway",
                              "statsync REST + Socket.IO edge");
@@ -71,6 +77,25 @@ static int gateway__parse_config(gateway *gw, int argc, char **argv)
     return 0;
 }
 
+typedef struct gateway_signals {
+    gateway *gw;
+    sigset_t set;
+} gateway_signals;
+
+/* Signal thread: the only thread that takes SIGINT/SIGTERM (all threads
+ * block them). Asks the lws loop on the main thread to stop. */
+static void *gateway__signal_main(void *arg)
+{
+    gateway_signals *g = arg;
+    int sig = 0;
+    sigwait(&g->set, &sig);
+    if (!atomic_load(&g->gw->stopping))
+        ss_log(SS_LOG_INFO, "shutting down", "{s:i}", "signal", sig);
+    atomic_store(&g->gw->stopping, 1);
+    sio_server_request_stop(g->gw->sio);
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     static gateway gw;
@@ -79,35 +104,49 @@ int main(int argc, char **argv)
         return rc > 0 ? 0 : 2;
     gw.started_ms = ss_now_ms();
 
-    /* Signals are taken synchronously by the main thread (sigwait): every
+    /* Signals are taken synchronously by the signal thread (sigwait): every
      * other thread inherits the blocked mask. */
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    static gateway_signals sg;
+    sg.gw = &gw;
+    sigemptyset(&sg.set);
+    sigaddset(&sg.set, SIGINT);
+    sigaddset(&sg.set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sg.set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     int exit_code = 1;
-    if (ss_nats_connect(gw.cfg.nats_url, gw.id, &gw.nc) != SS_OK)
+    pthread_t sig_thread;
+    int sig_thread_started = 0;
+    /* Pooled delivery: one subscription per connected user must not mean one
+     * thread per user. */
+    if (ss_nats_connect_pooled(gw.cfg.nats_url, gw.id, 2, &gw.nc) != SS_OK)
         goto out;
     if (nats_rpc_create(&gw.rpc, gw.nc) != SS_OK)
         goto out;
     if (rest_server_start(&gw, &gw.rest) != 0)
         goto out;
+    if (sio_server_start(&gw, &gw.sio) != 0)
+        goto out;
+    if (pthread_create(&sig_thread, NULL, gateway__signal_main, &sg) != 0)
+        goto out;
+    sig_thread_started = 1;
     ss_log(SS_LOG_INFO, "gateway started", "{s:s,s:i,s:i}", "gateway", gw.id, "api_port",
            (int)gw.cfg.api_port, "socket_port", (int)gw.cfg.socket_port);
 
-    int sig = 0;
-    sigwait(&sigs, &sig);
-    ss_log(SS_LOG_INFO, "shutting down", "{s:i}", "signal", sig);
-    atomic_store(&gw.stopping, 1);
+    sio_server_run(gw.sio); /* until the signal thread asks it to stop */
     exit_code = 0;
 out:
+    atomic_store(&gw.stopping, 1);
+    sio_server_stop(gw.sio);
     rest_server_stop(gw.rest);
-    nats_rpc_destroy(gw.rpc);
+    nats_rpc_destroy(gw.rpc); /* fails what is pending: those completions are discarded */
+    sio_server_free(gw.sio);
     ss_nats_close(gw.nc, 1000);
     nats_Close();
+    if (sig_thread_started) {
+        pthread_kill(sig_thread, SIGTERM); /* wakes it if the loop ended on its own */
+        pthread_join(sig_thread, NULL);
+    }
     ss_log(SS_LOG_INFO, "gateway stopped", "{s:i}", "exit_code", exit_code);
     return exit_code;
 }

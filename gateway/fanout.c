@@ -1,0 +1,307 @@
+/* fanout.c — user rooms and the fan-out of change events to sockets.
+ *
+ * Threads and hand-over: the NATS subscription callback fanout__on_change()
+ * runs on a cnats delivery thread. It never touches a room, a session or
+ * libwebsockets: it decodes the ChangeEvent, encodes the two outgoing events
+ * once (user:data:updated and user:update, each a refcounted sio_buf with
+ * LWS_PRE headroom) and hands them to the lws service thread through
+ * sio_server_post() — a mutex-guarded queue plus lws_cancel_service(). The
+ * service thread (fanout__deliver) then queues references to the same bytes
+ * on every socket of the room. Everything else in this file runs on the
+ * service thread only.
+ *
+ * Subscriptions follow the rooms: statsync.stats.changed.<userId> is
+ * subscribed when the first local socket of the user joins, and dropped when
+ * the last one leaves. An event for a user whose room is gone by the time it
+ * is delivered is dropped. A socket only ever sits in the room of the user its
+ * token named, so nothing of one user reaches another user's socket. */
+#include "fanout.h"
+
+#include "ss_log.h"
+#include "ss_metrics.h"
+#include "ss_subjects.h"
+#include "stats_json.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct fanout {
+    sio_server *s;
+    gateway *gw;
+    sio_room **buckets;
+    size_t nbuckets; /* power of two */
+    size_t count;
+    char my_prefix[96]; /* "<gatewayId>/" — origins of this gateway's sockets */
+    size_t my_prefix_len;
+};
+
+typedef struct fanout_task {
+    sio_task task;
+    char user_id[SS_USERID_MAX + 1];
+    char origin[128]; /* "<gatewayId>/<socketId>" of the writer, or "" */
+    sio_buf *doc;     /* user:data:updated */
+    sio_buf *upd;     /* user:update */
+} fanout_task;
+
+static ss_counter *c_events;
+static ss_counter *c_deliveries;
+
+static size_t fanout__hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return (size_t)h;
+}
+
+static sio_room **fanout__slot(fanout *f, const char *user_id)
+{
+    sio_room **pp = &f->buckets[fanout__hash(user_id) & (f->nbuckets - 1)];
+    while (*pp && strcmp((*pp)->user_id, user_id) != 0)
+        pp = &(*pp)->hnext;
+    return pp;
+}
+
+static int fanout__grow(fanout *f)
+{
+    size_t n = f->nbuckets * 2;
+    sio_room **b = calloc(n, sizeof(*b));
+    if (b == NULL)
+        return -1;
+    for (size_t i = 0; i < f->nbuckets; i++) {
+        sio_room *r = f->buckets[i];
+        while (r) {
+            sio_room *next = r->hnext;
+            size_t k = fanout__hash(r->user_id) & (n - 1);
+            r->hnext = b[k];
+            b[k] = r;
+            r = next;
+        }
+    }
+    free(f->buckets);
+    f->buckets = b;
+    f->nbuckets = n;
+    return 0;
+}
+
+/* ---- cnats delivery thread ----------------------------------------------------- */
+
+static void fanout__task_free(fanout_task *t)
+{
+    sio_buf_unref(t->doc);
+    sio_buf_unref(t->upd);
+    free(t);
+}
+
+static void fanout__deliver(sio_server *s, sio_task *task);
+
+static const char *fanout__source(Statsync__Source src)
+{
+    return src == STATSYNC__SOURCE__SOURCE_REST     ? "rest"
+           : src == STATSYNC__SOURCE__SOURCE_SOCKET ? "socket"
+                                                    : "unknown";
+}
+
+static void fanout__on_change(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
+                              void *closure)
+{
+    (void)nc;
+    (void)sub;
+    fanout *f = closure;
+    const char *subject = natsMsg_GetSubject(msg);
+    size_t plen = strlen(SS_SUBJ_STATS_CHANGED);
+    const char *uid = subject + plen + 1;
+    Statsync__ChangeEvent *ev = NULL;
+    fanout_task *t = NULL;
+    json_t *doc = NULL, *upd = NULL;
+    if (strncmp(subject, SS_SUBJ_STATS_CHANGED, plen) != 0 || subject[plen] != '.' ||
+        !ss_userid_valid_cstr(uid))
+        goto done;
+    ev = statsync__change_event__unpack(NULL, (size_t)natsMsg_GetDataLength(msg),
+                                        (const uint8_t *)natsMsg_GetData(msg));
+    if (ev == NULL || ev->doc == NULL || strcmp(ev->doc->user_id, uid) != 0) {
+        ss_log(SS_LOG_WARN, "change event dropped: undecodable or for another user", "{s:s}",
+               "subject", subject);
+        goto done;
+    }
+    t = calloc(1, sizeof(*t));
+    doc = stats_json_from_doc(ev->doc);
+    if (t == NULL || doc == NULL)
+        goto done;
+    upd = json_pack("{s:s,s:O,s:o,s:I,s:s}", "userId", uid, "stats", doc, "delta",
+                    ev->delta ? stats_json_from_delta(ev->delta) : json_null(), "version",
+                    (json_int_t)ev->doc->version, "source", fanout__source(ev->source));
+    size_t len;
+    char *m = sio_encode_event("user:data:updated", doc, SIO_HEADROOM, &len);
+    t->doc = sio_buf_wrap(m, len, SIO_BUF_DOC);
+    m = upd ? sio_encode_event("user:update", upd, SIO_HEADROOM, &len) : NULL;
+    t->upd = sio_buf_wrap(m, len, SIO_BUF_PLAIN);
+    if (t->doc == NULL || t->upd == NULL)
+        goto done;
+    snprintf(t->user_id, sizeof(t->user_id), "%s", uid);
+    snprintf(t->origin, sizeof(t->origin), "%s", ev->origin ? ev->origin : "");
+    t->task.run = fanout__deliver;
+    ss_counter_add(c_events, 1);
+    sio_server_post(f->s, &t->task);
+    t = NULL;
+done:
+    if (t)
+        fanout__task_free(t);
+    json_decref(doc);
+    json_decref(upd);
+    if (ev)
+        statsync__change_event__free_unpacked(ev, NULL);
+    natsMsg_Destroy(msg);
+}
+
+/* ---- service thread ------------------------------------------------------------ */
+
+static void fanout__deliver(sio_server *s, sio_task *task)
+{
+    fanout_task *t = (fanout_task *)task;
+    fanout *f = s ? s->fanout : NULL;
+    sio_room *r = f ? *fanout__slot(f, t->user_id) : NULL;
+    if (r != NULL) {
+        /* The origin names a socket of this gateway: skip it for user:update. */
+        const char *origin_sock = NULL;
+        if (strncmp(t->origin, f->my_prefix, f->my_prefix_len) == 0)
+            origin_sock = t->origin + f->my_prefix_len;
+        sio_session *next;
+        for (sio_session *ss = r->head; ss; ss = next) {
+            next = ss->room_next; /* a send may close ss; it stays linked until reaped */
+            sio_server_send(s, ss, t->doc);
+            if (origin_sock == NULL || strcmp(origin_sock, ss->sock_id) != 0)
+                sio_server_send(s, ss, t->upd);
+            ss_counter_add(c_deliveries, 1);
+        }
+    }
+    fanout__task_free(t);
+}
+
+int fanout_create(fanout **out, sio_server *s)
+{
+    c_events = ss_counter_get("statsync_socket_change_events_total",
+                              "change events received for local sockets", NULL);
+    c_deliveries = ss_counter_get("statsync_socket_deliveries_total",
+                                  "change events queued to sockets", NULL);
+    fanout *f = calloc(1, sizeof(*f));
+    if (f == NULL)
+        return -1;
+    f->s = s;
+    f->gw = s->gw;
+    f->nbuckets = 1024;
+    f->buckets = calloc(f->nbuckets, sizeof(*f->buckets));
+    if (f->buckets == NULL) {
+        free(f);
+        return -1;
+    }
+    snprintf(f->my_prefix, sizeof(f->my_prefix), "%s/", s->gw->id);
+    f->my_prefix_len = strlen(f->my_prefix);
+    *out = f;
+    return 0;
+}
+
+static void fanout__unsubscribe(sio_room *r)
+{
+    if (r->sub) {
+        natsSubscription_Unsubscribe(r->sub);
+        natsSubscription_Destroy(r->sub);
+        r->sub = NULL;
+    }
+}
+
+int fanout_join(fanout *f, sio_session *ss, const char *user_id)
+{
+    if (ss->room != NULL)
+        return strcmp(ss->room->user_id, user_id) == 0 ? 0 : -1;
+    if (!ss_userid_valid_cstr(user_id))
+        return -1;
+    sio_room **slot = fanout__slot(f, user_id);
+    sio_room *r = *slot;
+    if (r == NULL) {
+        if (f->count + 1 > f->nbuckets && fanout__grow(f) == 0)
+            slot = fanout__slot(f, user_id);
+        r = calloc(1, sizeof(*r));
+        if (r == NULL)
+            return -1;
+        snprintf(r->user_id, sizeof(r->user_id), "%s", user_id);
+        char subject[SS_SUBJECT_MAX];
+        snprintf(subject, sizeof(subject), "%s.%s", SS_SUBJ_STATS_CHANGED, user_id);
+        natsStatus st = f->s->stopped ? NATS_ILLEGAL_STATE
+                                      : natsConnection_Subscribe(&r->sub, f->gw->nc, subject,
+                                                                 fanout__on_change, f);
+        if (st == NATS_OK)
+            st = natsSubscription_SetPendingLimits(r->sub, 65536, 256 * 1024 * 1024);
+        if (st != NATS_OK) {
+            ss_log(SS_LOG_ERROR, "change subscription failed", "{s:s,s:s}", "user", user_id,
+                   "error", natsStatus_GetText(st));
+            fanout__unsubscribe(r);
+            free(r);
+            return -1;
+        }
+        *slot = r;
+        f->count++;
+        atomic_fetch_add(&f->gw->users_connected, 1);
+    }
+    ss->room = r;
+    ss->room_prev = NULL;
+    ss->room_next = r->head;
+    if (r->head)
+        r->head->room_prev = ss;
+    r->head = ss;
+    r->count++;
+    atomic_fetch_add(&f->gw->sockets_connected, 1);
+    return 0;
+}
+
+void fanout_leave(fanout *f, sio_session *ss)
+{
+    sio_room *r = ss->room;
+    if (r == NULL)
+        return;
+    if (ss->room_prev)
+        ss->room_prev->room_next = ss->room_next;
+    else
+        r->head = ss->room_next;
+    if (ss->room_next)
+        ss->room_next->room_prev = ss->room_prev;
+    ss->room = NULL;
+    ss->room_prev = ss->room_next = NULL;
+    r->count--;
+    atomic_fetch_sub(&f->gw->sockets_connected, 1);
+    if (r->count > 0)
+        return;
+    sio_room **slot = fanout__slot(f, r->user_id);
+    *slot = r->hnext;
+    f->count--;
+    atomic_fetch_sub(&f->gw->users_connected, 1);
+    fanout__unsubscribe(r);
+    free(r);
+}
+
+void fanout_stop(fanout *f)
+{
+    if (f == NULL)
+        return;
+    for (size_t i = 0; i < f->nbuckets; i++)
+        for (sio_room *r = f->buckets[i]; r; r = r->hnext)
+            fanout__unsubscribe(r);
+}
+
+void fanout_destroy(fanout *f)
+{
+    if (f == NULL)
+        return;
+    fanout_stop(f);
+    for (size_t i = 0; i < f->nbuckets; i++) {
+        sio_room *r = f->buckets[i];
+        while (r) {
+            sio_room *next = r->hnext;
+            free(r);
+            r = next;
+        }
+    }
+    free(f->buckets);
+    free(f);
+}

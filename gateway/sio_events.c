@@ -1,0 +1,549 @@
+/* sio_events.c — Socket.IO packets of a session: CONNECT with a JWT,
+ * DISCONNECT, and the events of the DESIGN table (§2):
+ *
+ *   presence:join {userId}     own id only; answers user:data:updated (stats.get)
+ *   presence:ping {ts}         presence:pong {userId, ts, serverTime, devices}
+ *   user:clientUpdate          {opId?, delta} | {opId?, stats} | {ops:[{opId?, delta}]}
+ *                              -> Mutation on statsync.stats.apply.<userId>
+ *
+ * Answers: the ack when the client asked for one ({ok:true, stats} or
+ * {ok:false, error:{code, message, status}}), else a user:error event
+ * {event, error} for a refusal. A refused payload changes nothing and the
+ * socket stays usable.
+ *
+ * Threads: service thread, except events__rpc_done (cnats / nats_rpc timer
+ * thread), which only copies the reply and posts it back as a task. */
+#include "sio_events.h"
+
+#include "auth.h"
+#include "fanout.h"
+#include "ss_log.h"
+#include "ss_metrics.h"
+#include "ss_subjects.h"
+#include "ss_time.h"
+#include "stats_json.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SIO_OPID_MAX 128
+#define SIO_MAX_OPS 100
+#define SIO_MAX_INFLIGHT 32
+
+typedef enum events_req_kind { EVENTS_REQ_JOIN, EVENTS_REQ_UPDATE } events_req_kind;
+
+/* One NATS round trip on behalf of a socket. */
+typedef struct events_req {
+    sio_task task;      /* first: the task is the request */
+    sio_server *s;
+    uint64_t session_id;
+    int64_t ack_id;
+    events_req_kind kind;
+    ss_err err;
+    uint8_t *reply;
+    size_t reply_len;
+} events_req;
+
+static const char *events__name(events_req_kind k)
+{
+    return k == EVENTS_REQ_JOIN ? "presence:join" : "user:clientUpdate";
+}
+
+/* ---- answers ------------------------------------------------------------------ */
+
+static void events__emit(sio_server *s, sio_session *ss, const char *event, json_t *arg,
+                         sio_buf_kind kind)
+{
+    size_t len;
+    char *m = sio_encode_event(event, arg, SIO_HEADROOM, &len);
+    sio_server_send_mem(s, ss, m, len, kind);
+}
+
+static void events__ack(sio_server *s, sio_session *ss, int64_t ack_id, json_t *arg)
+{
+    json_t *a = json_array();
+    json_array_append(a, arg);
+    size_t len;
+    char *m = sio_encode(SIO_ACK, NULL, ack_id, a, SIO_HEADROOM, &len);
+    json_decref(a);
+    sio_server_send_mem(s, ss, m, len, SIO_BUF_PLAIN);
+}
+
+/* A refusal: the ack {ok:false, error, stats?} or a user:error event. */
+static void events__fail(sio_server *s, sio_session *ss, int64_t ack_id, const char *event,
+                         const char *code, const char *message, int status, json_t *stats)
+{
+    json_t *err = json_pack("{s:s,s:s,s:i}", "code", code, "message", message, "status", status);
+    if (ack_id >= 0) {
+        json_t *a = json_pack("{s:b,s:o}", "ok", 0, "error", err);
+        if (stats)
+            json_object_set(a, "stats", stats);
+        events__ack(s, ss, ack_id, a);
+        json_decref(a);
+    } else {
+        json_t *a = json_pack("{s:s,s:o}", "event", event ? event : "", "error", err);
+        events__emit(s, ss, "user:error", a, SIO_BUF_PLAIN);
+        json_decref(a);
+    }
+    ss_log(SS_LOG_DEBUG, "socket request refused", "{s:s,s:s,s:s,s:s}", "sid", ss->sid, "event",
+           event ? event : "", "code", code, "message", message);
+}
+
+static void events__fail_err(sio_server *s, sio_session *ss, int64_t ack_id, const char *event,
+                             ss_err e, const char *message)
+{
+    events__fail(s, ss, ack_id, event, ss_err_code(e), message, ss_err_http_status(e), NULL);
+}
+
+static void events__connect_error(sio_server *s, sio_session *ss, const char *nsp,
+                                  const char *message)
+{
+    json_t *d = json_pack("{s:s}", "message", message);
+    size_t len;
+    char *m = sio_encode(SIO_CONNECT_ERROR, nsp, -1, d, SIO_HEADROOM, &len);
+    json_decref(d);
+    sio_server_send_mem(s, ss, m, len, SIO_BUF_PLAIN);
+}
+
+/* ---- NATS round trips ------------------------------------------------------------ */
+
+/* cnats delivery thread or nats_rpc timer thread: copy and hand over. */
+static void events__rpc_done(void *arg, ss_err err, const uint8_t *data, size_t len)
+{
+    events_req *r = arg;
+    r->err = err;
+    if (err == SS_OK && len > 0) {
+        r->reply = malloc(len);
+        if (r->reply == NULL)
+            r->err = SS_ERR_INTERNAL;
+        else
+            memcpy(r->reply, data, len);
+        r->reply_len = len;
+    }
+    sio_server_post(r->s, &r->task);
+}
+
+static const char *events__status_code(uint32_t status)
+{
+    switch (status) {
+    case 400: return "bad_request";
+    case 403: return "forbidden";
+    case 404: return "not_found";
+    case 409: return "conflict";
+    case 429: return "rate_limited";
+    case 503: return "unavailable";
+    case 507: return "storage_full";
+    default: return "internal";
+    }
+}
+
+static void events__complete(sio_server *s, sio_session *ss, events_req *r)
+{
+    const char *event = events__name(r->kind);
+    ss_err err = r->err;
+    Statsync__StatsReply *rep = NULL;
+    if (err == SS_OK) {
+        rep = statsync__stats_reply__unpack(NULL, r->reply_len, r->reply);
+        if (rep == NULL)
+            err = SS_ERR_INTERNAL;
+    }
+    if (err != SS_OK) {
+        events__fail_err(s, ss, r->ack_id, event, err,
+                         err == SS_ERR_TIMEOUT       ? "the stats service did not answer in time"
+                         : err == SS_ERR_UNAVAILABLE ? "the stats service is unavailable"
+                                                     : "internal error");
+        return;
+    }
+    json_t *doc = rep->doc ? stats_json_from_doc(rep->doc) : NULL;
+    if (rep->status == 200) {
+        if (r->kind == EVENTS_REQ_JOIN && doc)
+            events__emit(s, ss, "user:data:updated", doc, SIO_BUF_DOC);
+        if (r->ack_id >= 0) {
+            json_t *a = json_pack("{s:b}", "ok", 1);
+            if (doc)
+                json_object_set(a, "stats", doc);
+            if (rep->has_duplicate && rep->duplicate)
+                json_object_set_new(a, "duplicate", json_true());
+            events__ack(s, ss, r->ack_id, a);
+            json_decref(a);
+        }
+    } else {
+        const char *code = rep->error_code && rep->error_code[0] ? rep->error_code
+                                                                 : events__status_code(rep->status);
+        const char *msg = rep->error_message && rep->error_message[0] ? rep->error_message : code;
+        events__fail(s, ss, r->ack_id, event, code, msg, (int)rep->status, doc);
+    }
+    json_decref(doc);
+    statsync__stats_reply__free_unpacked(rep, NULL);
+}
+
+static void events__req_run(sio_server *s, sio_task *t)
+{
+    events_req *r = (events_req *)t;
+    if (s != NULL) {
+        sio_session *ss = sio_server_find_id(s, r->session_id);
+        if (ss != NULL) {
+            ss->inflight--;
+            events__complete(s, ss, r);
+        }
+    }
+    free(r->reply);
+    free(r);
+}
+
+/* Sends a request for the session; on failure answers the client at once. */
+static void events__request(sio_server *s, sio_session *ss, events_req_kind kind, int64_t ack_id,
+                            const char *subject, const uint8_t *buf, size_t len)
+{
+    events_req *r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        events__fail_err(s, ss, ack_id, events__name(kind), SS_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    r->task.run = events__req_run;
+    r->s = s;
+    r->session_id = ss->id;
+    r->ack_id = ack_id;
+    r->kind = kind;
+    ss->inflight++;
+    ss_err e = nats_rpc_request(s->gw->rpc, subject, buf, len, s->gw->cfg.request_timeout_ms,
+                                events__rpc_done, r);
+    if (e != SS_OK) {
+        ss->inflight--;
+        free(r);
+        events__fail_err(s, ss, ack_id, events__name(kind), e, "the stats service is unavailable");
+    }
+}
+
+/* ---- events ---------------------------------------------------------------------- */
+
+static const char *events__user(const sio_session *ss)
+{
+    return ss->room ? ss->room->user_id : "";
+}
+
+static void events__on_join(sio_server *s, sio_session *ss, const json_t *arg, int64_t ack_id)
+{
+    const char *ev = "presence:join";
+    const char *uid = json_string_value(json_object_get(arg, "userId"));
+    if (!json_is_object(arg) || uid == NULL) {
+        events__fail_err(s, ss, ack_id, ev, SS_ERR_BAD_REQUEST, "expected {userId}");
+        return;
+    }
+    if (strcmp(uid, events__user(ss)) != 0) {
+        events__fail_err(s, ss, ack_id, ev, SS_ERR_FORBIDDEN, "you may only join your own room");
+        return;
+    }
+    if (fanout_join(s->fanout, ss, uid) != 0) {
+        events__fail_err(s, ss, ack_id, ev, SS_ERR_INTERNAL, "cannot join the room");
+        return;
+    }
+    Statsync__GetRequest g = STATSYNC__GET_REQUEST__INIT;
+    g.user_id = (char *)uid;
+    uint8_t buf[128];
+    size_t len = statsync__get_request__pack(&g, buf);
+    char subject[SS_SUBJECT_MAX];
+    snprintf(subject, sizeof(subject), "%s.%s", SS_SUBJ_STATS_GET, uid);
+    events__request(s, ss, EVENTS_REQ_JOIN, ack_id, subject, buf, len);
+}
+
+static void events__on_ping(sio_server *s, sio_session *ss, json_t *arg, int64_t ack_id)
+{
+    json_t *ts = json_is_object(arg) ? json_object_get(arg, "ts") : NULL;
+    json_t *pong = json_pack("{s:s,s:O,s:I,s:i}", "userId", events__user(ss), "ts",
+                             ts ? ts : json_null(), "serverTime", (json_int_t)ss_now_ms(),
+                             "devices", ss->room ? (int)ss->room->count : 0);
+    events__emit(s, ss, "presence:pong", pong, SIO_BUF_PLAIN);
+    if (ack_id >= 0)
+        events__ack(s, ss, ack_id, pong);
+    json_decref(pong);
+}
+
+typedef struct events_mut {
+    Statsync__Operation ops[SIO_MAX_OPS];
+    Statsync__Operation *op_ptrs[SIO_MAX_OPS];
+    size_t n;
+} events_mut;
+
+static void events_mut__free(events_mut *m)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        if (m->ops[i].kind_case == STATSYNC__OPERATION__KIND_DELTA)
+            statsync__delta__free_unpacked(m->ops[i].delta, NULL);
+        else if (m->ops[i].kind_case == STATSYNC__OPERATION__KIND_FULL)
+            statsync__stats_fields__free_unpacked(m->ops[i].full, NULL);
+    }
+    m->n = 0;
+}
+
+static ss_err events__fail_msg(stats_json_err *e, ss_err err, const char *msg)
+{
+    e->err = err;
+    snprintf(e->message, sizeof(e->message), "%s", msg);
+    return err;
+}
+
+static ss_err events__op_id(const json_t *v, const char **out, stats_json_err *e)
+{
+    *out = NULL;
+    if (v == NULL)
+        return SS_OK;
+    if (!json_is_string(v))
+        return events__fail_msg(e, SS_ERR_INVALID_TYPE, "opId must be a string");
+    size_t n = json_string_length(v);
+    if (n == 0 || n > SIO_OPID_MAX)
+        return events__fail_msg(e, SS_ERR_INVALID_VALUE, "opId must be 1-128 characters");
+    *out = json_string_value(v);
+    return SS_OK;
+}
+
+static ss_err events__own(const char *uid, const char *own, stats_json_err *e)
+{
+    if (uid != NULL && strcmp(uid, own) != 0)
+        return events__fail_msg(e, SS_ERR_FORBIDDEN, "you may only change your own document");
+    return SS_OK;
+}
+
+/* One {opId?, delta} of an ops batch. */
+static ss_err events__add_delta(events_mut *m, const json_t *op_id, const json_t *delta,
+                                const char *own, stats_json_err *e)
+{
+    Statsync__Operation *op = &m->ops[m->n];
+    statsync__operation__init(op);
+    const char *id;
+    if (events__op_id(op_id, &id, e) != SS_OK)
+        return e->err;
+    if (!json_is_object(delta))
+        return events__fail_msg(e, SS_ERR_INVALID_TYPE, "delta must be an object");
+    Statsync__Delta *d = NULL;
+    const char *uid = NULL;
+    if (stats_json_to_delta(delta, &d, &uid, e) != SS_OK)
+        return e->err;
+    op->op_id = (char *)id;
+    op->kind_case = STATSYNC__OPERATION__KIND_DELTA;
+    op->delta = d;
+    m->op_ptrs[m->n] = op;
+    m->n++;
+    return events__own(uid, own, e);
+}
+
+/* user:clientUpdate payload -> operations (borrowing opId strings from arg). */
+static ss_err events__parse_update(const json_t *arg, const char *own, events_mut *m,
+                                   stats_json_err *e)
+{
+    if (!json_is_object(arg))
+        return events__fail_msg(e, SS_ERR_INVALID_JSON, "expected an object");
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)arg, key, v)
+    {
+        if (strcmp(key, "opId") && strcmp(key, "delta") && strcmp(key, "stats") &&
+            strcmp(key, "ops") && strcmp(key, "userId")) {
+            e->err = SS_ERR_UNKNOWN_FIELD;
+            snprintf(e->message, sizeof(e->message), "unknown field '%.40s'", key);
+            return e->err;
+        }
+    }
+    const json_t *uid = json_object_get(arg, "userId");
+    if (uid && !json_is_string(uid))
+        return events__fail_msg(e, SS_ERR_INVALID_TYPE, "userId must be a string");
+    if (events__own(json_string_value(uid), own, e) != SS_OK)
+        return e->err;
+    const json_t *delta = json_object_get(arg, "delta"), *stats = json_object_get(arg, "stats"),
+                 *ops = json_object_get(arg, "ops"), *op_id = json_object_get(arg, "opId");
+    if ((delta != NULL) + (stats != NULL) + (ops != NULL) != 1)
+        return events__fail_msg(e, SS_ERR_BAD_REQUEST,
+                                "exactly one of delta, stats or ops is required");
+    if (delta)
+        return events__add_delta(m, op_id, delta, own, e);
+    if (stats) {
+        Statsync__Operation *op = &m->ops[0];
+        statsync__operation__init(op);
+        const char *id;
+        if (events__op_id(op_id, &id, e) != SS_OK)
+            return e->err;
+        if (!json_is_object(stats))
+            return events__fail_msg(e, SS_ERR_INVALID_TYPE, "stats must be an object");
+        Statsync__StatsFields *full = NULL;
+        const char *suid = NULL;
+        if (stats_json_to_full(stats, &full, &suid, e) != SS_OK)
+            return e->err;
+        op->op_id = (char *)id;
+        op->kind_case = STATSYNC__OPERATION__KIND_FULL;
+        op->full = full;
+        m->op_ptrs[0] = op;
+        m->n = 1;
+        return events__own(suid, own, e);
+    }
+    if (op_id)
+        return events__fail_msg(e, SS_ERR_BAD_REQUEST, "opId goes inside each of ops");
+    if (!json_is_array(ops) || json_array_size(ops) == 0 || json_array_size(ops) > SIO_MAX_OPS)
+        return events__fail_msg(e, SS_ERR_INVALID_VALUE, "ops must be an array of 1-100 operations");
+    size_t i;
+    json_t *op;
+    json_array_foreach(ops, i, op)
+    {
+        if (!json_is_object(op))
+            return events__fail_msg(e, SS_ERR_INVALID_TYPE, "each of ops must be an object");
+        json_object_foreach(op, key, v)
+        {
+            if (strcmp(key, "opId") && strcmp(key, "delta")) {
+                e->err = SS_ERR_UNKNOWN_FIELD;
+                snprintf(e->message, sizeof(e->message), "unknown field 'ops[%zu].%.32s'", i, key);
+                return e->err;
+            }
+        }
+        if (json_object_get(op, "delta") == NULL)
+            return events__fail_msg(e, SS_ERR_BAD_REQUEST, "each of ops needs a delta");
+        if (events__add_delta(m, json_object_get(op, "opId"), json_object_get(op, "delta"), own,
+                              e) != SS_OK)
+            return e->err;
+    }
+    return SS_OK;
+}
+
+static void events__on_update(sio_server *s, sio_session *ss, const json_t *arg, int64_t ack_id)
+{
+    const char *ev = "user:clientUpdate";
+    const char *own = events__user(ss);
+    events_mut *m = calloc(1, sizeof(*m));
+    if (m == NULL) {
+        events__fail_err(s, ss, ack_id, ev, SS_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    stats_json_err e = {SS_OK, ""};
+    if (events__parse_update(arg, own, m, &e) != SS_OK) {
+        events__fail_err(s, ss, ack_id, ev, e.err, e.message);
+        events_mut__free(m);
+        free(m);
+        return;
+    }
+    char origin[sizeof(s->gw->id) + SIO_SID_LEN + 2];
+    snprintf(origin, sizeof(origin), "%s/%s", s->gw->id, ss->sock_id);
+    Statsync__Mutation mu = STATSYNC__MUTATION__INIT;
+    mu.user_id = (char *)own;
+    mu.n_ops = m->n;
+    mu.ops = m->op_ptrs;
+    mu.has_source = 1;
+    mu.source = STATSYNC__SOURCE__SOURCE_SOCKET;
+    mu.origin = origin;
+    size_t len = statsync__mutation__get_packed_size(&mu);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (buf == NULL) {
+        events__fail_err(s, ss, ack_id, ev, SS_ERR_INTERNAL, "out of memory");
+    } else {
+        statsync__mutation__pack(&mu, buf);
+        char subject[SS_SUBJECT_MAX];
+        snprintf(subject, sizeof(subject), "%s.%s", SS_SUBJ_STATS_APPLY, own);
+        events__request(s, ss, EVENTS_REQ_UPDATE, ack_id, subject, buf, len);
+        free(buf);
+    }
+    events_mut__free(m);
+    free(m);
+}
+
+static void events__on_event(sio_server *s, sio_session *ss, const sio_packet *p)
+{
+    const char *name = sio_event_name(p);
+    json_t *arg = sio_event_arg(p, 0);
+    if (ss->inflight >= SIO_MAX_INFLIGHT &&
+        (strcmp(name, "presence:join") == 0 || strcmp(name, "user:clientUpdate") == 0)) {
+        events__fail_err(s, ss, p->ack_id, name, SS_ERR_RATE_LIMITED,
+                         "too many requests in flight on this socket");
+        return;
+    }
+    if (strcmp(name, "user:clientUpdate") == 0)
+        events__on_update(s, ss, arg, p->ack_id);
+    else if (strcmp(name, "presence:ping") == 0)
+        events__on_ping(s, ss, arg, p->ack_id);
+    else if (strcmp(name, "presence:join") == 0)
+        events__on_join(s, ss, arg, p->ack_id);
+    else
+        events__fail_err(s, ss, p->ack_id, name, SS_ERR_BAD_REQUEST, "unknown event");
+}
+
+/* ---- CONNECT / DISCONNECT ------------------------------------------------------------ */
+
+static void events__on_connect(sio_server *s, sio_session *ss, const sio_packet *p)
+{
+    if (strcmp(p->nsp, "/") != 0) {
+        events__connect_error(s, ss, p->nsp, "Invalid namespace");
+        return;
+    }
+    if (!ss->connected) {
+        const char *token = json_string_value(json_object_get(p->data, "token"));
+        if (token == NULL)
+            token = ss->query_token;
+        if (token == NULL || token[0] == '\0') {
+            events__connect_error(s, ss, NULL, "unauthorized: missing token");
+            return;
+        }
+        auth_result ar;
+        if (auth_verify(token, s->gw->cfg.jwt_secret, ss_now_ms() / 1000, &ar) != SS_OK) {
+            char msg[128];
+            snprintf(msg, sizeof(msg), "unauthorized: %s", ar.message);
+            events__connect_error(s, ss, NULL, msg);
+            return;
+        }
+        sio_server_random_id(ss->sock_id);
+        if (fanout_join(s->fanout, ss, ar.user_id) != 0) {
+            events__connect_error(s, ss, NULL, "internal error");
+            return;
+        }
+        ss->connected = 1;
+        free(ss->query_token);
+        ss->query_token = NULL;
+        ss_log(SS_LOG_DEBUG, "socket connected", "{s:s,s:s,s:s}", "sid", ss->sid, "socket",
+               ss->sock_id, "user", ar.user_id);
+    }
+    json_t *d = json_pack("{s:s}", "sid", ss->sock_id);
+    size_t len;
+    char *m = sio_encode(SIO_CONNECT, NULL, -1, d, SIO_HEADROOM, &len);
+    json_decref(d);
+    sio_server_send_mem(s, ss, m, len, SIO_BUF_PLAIN);
+}
+
+void sio_events_on_message(sio_server *s, sio_session *ss, const char *data, size_t len)
+{
+    sio_packet p;
+    sio_codec_err e = sio_decode(data, len, &s->limits, &p);
+    if (e != SIO_OK) {
+        ss_log(SS_LOG_DEBUG, "socket.io packet refused", "{s:s,s:s}", "sid", ss->sid, "error",
+               sio_codec_strerror(e));
+        /* Answer what can be answered: an event we could read the header of. */
+        if (ss->connected && (p.type == SIO_EVENT || p.type == SIO_BINARY_EVENT) &&
+            e != SIO_ERR_ACK_ID && e != SIO_ERR_NSP && e != SIO_ERR_TYPE && strcmp(p.nsp, "/") == 0)
+            events__fail_err(s, ss, p.ack_id, NULL,
+                             e == SIO_ERR_BINARY ? SS_ERR_BAD_REQUEST : SS_ERR_INVALID_JSON,
+                             sio_codec_strerror(e));
+        return;
+    }
+    switch (p.type) {
+    case SIO_CONNECT:
+        events__on_connect(s, ss, &p);
+        break;
+    case SIO_DISCONNECT:
+        if (strcmp(p.nsp, "/") == 0 && ss->connected) {
+            fanout_leave(s->fanout, ss);
+            ss->connected = 0;
+        }
+        break;
+    case SIO_EVENT:
+        if (!ss->connected || strcmp(p.nsp, "/") != 0)
+            ss_log(SS_LOG_DEBUG, "event before CONNECT ignored", "{s:s}", "sid", ss->sid);
+        else
+            events__on_event(s, ss, &p);
+        break;
+    default: /* ACK, CONNECT_ERROR from a client: nothing asked for them */
+        break;
+    }
+    sio_packet_clear(&p);
+}
+
+void sio_events_on_close(sio_server *s, sio_session *ss)
+{
+    if (ss->room)
+        fanout_leave(s->fanout, ss);
+    ss->connected = 0;
+}

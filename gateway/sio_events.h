@@ -1,0 +1,19 @@
+/* sio_events.h — the Socket.IO layer on top of an Engine.IO session:
+ * CONNECT (JWT auth, 40/44), DISCONNECT, and the events of the DESIGN table
+ * (presence:join, presence:ping, user:clientUpdate) with their acks.
+ *
+ * Threads: service thread only. NATS round trips go through nats_rpc; their
+ * completions come back as sio_task's (sio_server_post) and find their
+ * session again by its numeric id, so a session that closed meanwhile is
+ * simply skipped. */
+#ifndef SIO_EVENTS_H
+#define SIO_EVENTS_H
+
+#include "sio_server.h"
+
+/* The data of one Engine.IO message (a Socket.IO packet). */
+void sio_events_on_message(sio_server *s, sio_session *ss, const char *data, size_t len);
+/* The session is closing: leave the room. */
+void sio_events_on_close(sio_server *s, sio_session *ss);
+
+#endif

@@ -1,0 +1,281 @@
+/* sio_polling.c — Engine.IO HTTP long-polling on /socket.io/.
+ *
+ *   GET  ?EIO=4&transport=polling           handshake: the open packet
+ *   GET  ?EIO=4&transport=polling&sid=…     parked until packets are queued
+ *                                           (one at a time per session)
+ *   POST ?EIO=4&transport=polling&sid=…     packets joined by 0x1e -> "ok"
+ *   OPTIONS                                 CORS preflight
+ * Errors are Engine.IO's own: 400 {"code":N,"message":…} (0 unknown transport,
+ * 1 unknown sid, 2 bad handshake method, 3 bad request, 5 unsupported version),
+ * 413 past maxPayload.
+ *
+ * Threads: lws service thread only. */
+#include "sio_server.h"
+
+#include "ss_log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SIO_POLL_MAX_BODY (256u << 10) /* one GET answer carries at most this (+1 packet) */
+
+enum { EIO_ERR_TRANSPORT = 0, EIO_ERR_SID = 1, EIO_ERR_METHOD = 2, EIO_ERR_BAD = 3,
+       EIO_ERR_VERSION = 5 };
+
+static const char *const sio_polling__err_msg[] = {
+    "Transport unknown", "Session ID unknown", "Bad handshake method", "Bad request", "Forbidden",
+    "Unsupported protocol version"};
+
+/* Writes a whole response. complete: end the HTTP transaction (0 only where
+ * lws does that itself, the upgrade refusal). Returns what the callback returns. */
+int sio_http_respond(struct lws *wsi, unsigned status, const char *ctype, const char *body,
+                     size_t len, int preflight, int complete)
+{
+    unsigned char hdr[LWS_PRE + 768];
+    unsigned char *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
+    if (lws_add_http_common_headers(wsi, status, ctype, len, &p, end) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-origin:",
+                                    (const unsigned char *)"*", 1, &p, end) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                    (const unsigned char *)"no-store", 8, &p, end))
+        return -1;
+    if (preflight &&
+        (lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-methods:",
+                                     (const unsigned char *)"GET, POST, OPTIONS", 18, &p, end) ||
+         lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-headers:",
+                                     (const unsigned char *)"content-type", 12, &p, end) ||
+         lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-max-age:",
+                                     (const unsigned char *)"86400", 5, &p, end)))
+        return -1;
+    if (lws_finalize_write_http_header(wsi, start, &p, end))
+        return -1;
+    if (len) {
+        unsigned char *b = malloc(LWS_PRE + len);
+        if (b == NULL)
+            return -1;
+        memcpy(b + LWS_PRE, body, len);
+        int n = lws_write(wsi, b + LWS_PRE, len, LWS_WRITE_HTTP_FINAL);
+        free(b);
+        if (n < 0)
+            return -1;
+    }
+    if (!complete)
+        return 1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+int sio_http_error(struct lws *wsi, int code, int complete)
+{
+    char body[96];
+    int n = snprintf(body, sizeof(body), "{\"code\":%d,\"message\":\"%s\"}", code,
+                     sio_polling__err_msg[code]);
+    return sio_http_respond(wsi, 400, "application/json", body, (size_t)n, 0, complete);
+}
+
+static void sio_polling__reset(sio_pss *pss)
+{
+    free(pss->rx);
+    pss->rx = NULL;
+    pss->rx_len = 0;
+    pss->session = NULL;
+    pss->kind = SIO_CONN_NONE;
+    pss->answer = 0;
+    pss->sid[0] = '\0';
+}
+
+static int sio_polling__handshake(sio_server *s, struct lws *wsi, const sio_query *q)
+{
+    sio_session *ss = sio_server_new_session(s, SIO_T_POLLING, q->token);
+    if (ss == NULL)
+        return sio_http_respond(wsi, 503, "text/plain", "unavailable", 11, 0, 1);
+    size_t len;
+    char *open = eio_encode_open(ss->sid, 1, s->ping_interval_ms, s->ping_timeout_ms,
+                                 s->max_payload, 0, &len);
+    if (open == NULL) {
+        sio_server_close_session(s, ss, "out of memory");
+        return -1;
+    }
+    ss_log(SS_LOG_DEBUG, "socket opened", "{s:s,s:s}", "sid", ss->sid, "transport", "polling");
+    int rc = sio_http_respond(wsi, 200, "text/plain; charset=UTF-8", open, len, 0, 1);
+    free(open);
+    return rc;
+}
+
+int sio_polling_on_request(sio_server *s, struct lws *wsi, sio_pss *pss)
+{
+    sio_polling__reset(pss);
+    char path[64];
+    int is_get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
+    int is_post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
+    int is_options = lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0;
+    enum lws_token_indexes uri_tok = is_get    ? WSI_TOKEN_GET_URI
+                                     : is_post ? WSI_TOKEN_POST_URI
+                                               : WSI_TOKEN_OPTIONS_URI;
+    if (lws_hdr_copy(wsi, path, sizeof(path), uri_tok) < 0 ||
+        (strcmp(path, "/socket.io/") != 0 && strcmp(path, "/socket.io") != 0))
+        return sio_http_respond(wsi, 404, "text/plain", "not found", 9, 0, 1);
+    if (is_options)
+        return sio_http_respond(wsi, 204, NULL, NULL, 0, 1, 1);
+    if (!is_get && !is_post)
+        return sio_http_error(wsi, EIO_ERR_METHOD, 1);
+
+    sio_query q;
+    sio_query_read(wsi, &q);
+    int rc;
+    sio_session *ss = NULL;
+    if (q.bad || strcmp(q.eio, "4") != 0) {
+        rc = sio_http_error(wsi, EIO_ERR_VERSION, 1);
+    } else if (strcmp(q.transport, "polling") != 0) {
+        rc = sio_http_error(wsi, strcmp(q.transport, "websocket") == 0 ? EIO_ERR_BAD
+                                                                       : EIO_ERR_TRANSPORT, 1);
+    } else if (q.sid[0] == '\0') {
+        rc = is_get ? sio_polling__handshake(s, wsi, &q) : sio_http_error(wsi, EIO_ERR_METHOD, 1);
+    } else if ((ss = sio_server_find_sid(s, q.sid)) == NULL) {
+        rc = sio_http_error(wsi, EIO_ERR_SID, 1);
+    } else if (ss->transport != SIO_T_POLLING) {
+        rc = sio_http_error(wsi, EIO_ERR_BAD, 1);
+    } else if (is_get) {
+        if (ss->get != NULL) { /* overlap: Engine.IO closes such a session */
+            sio_server_close_session(s, ss, "overlapping polling GET");
+            rc = sio_http_error(wsi, EIO_ERR_BAD, 1);
+        } else {
+            ss->get = wsi;
+            pss->session = ss;
+            pss->kind = SIO_CONN_GET;
+            lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+            if (!sio_outq_empty(&ss->outq) || ss->upgrading)
+                lws_callback_on_writable(wsi);
+            rc = 0;
+        }
+    } else {
+        char cl[24] = "";
+        lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
+        long long n = atoll(cl);
+        if (n > s->max_payload) {
+            sio_server_close_session(s, ss, "POST past maxPayload");
+            rc = sio_http_respond(wsi, 413, "text/plain", "payload too large", 17, 0, 1);
+        } else {
+            pss->kind = SIO_CONN_POST;
+            snprintf(pss->sid, sizeof(pss->sid), "%s", ss->sid);
+            rc = 0;
+        }
+    }
+    sio_query_free(&q);
+    return rc;
+}
+
+int sio_polling_on_body(sio_server *s, struct lws *wsi, sio_pss *pss, const void *in, size_t len)
+{
+    (void)wsi;
+    if (pss->kind != SIO_CONN_POST || pss->answer)
+        return 0;
+    if (pss->rx_len + len > (size_t)s->max_payload) {
+        pss->answer = 1; /* 413 at completion */
+        free(pss->rx);
+        pss->rx = NULL;
+        pss->rx_len = 0;
+        return 0;
+    }
+    char *n = realloc(pss->rx, pss->rx_len + len + 1);
+    if (n == NULL)
+        return -1;
+    memcpy(n + pss->rx_len, in, len);
+    pss->rx = n;
+    pss->rx_len += len;
+    return 0;
+}
+
+int sio_polling_on_body_done(sio_server *s, struct lws *wsi, sio_pss *pss)
+{
+    if (pss->kind != SIO_CONN_POST) {
+        sio_polling__reset(pss);
+        return sio_http_error(wsi, EIO_ERR_BAD, 1);
+    }
+    sio_session *ss = sio_server_find_sid(s, pss->sid);
+    int rc;
+    if (pss->answer) {
+        if (ss)
+            sio_server_close_session(s, ss, "POST past maxPayload");
+        rc = sio_http_respond(wsi, 413, "text/plain", "payload too large", 17, 0, 1);
+    } else if (ss == NULL || ss->transport != SIO_T_POLLING) {
+        rc = sio_http_error(wsi, ss ? EIO_ERR_BAD : EIO_ERR_SID, 1);
+    } else {
+        eio_payload_iter it;
+        eio_packet p;
+        int r;
+        eio_payload_init(&it, pss->rx ? pss->rx : "", pss->rx_len);
+        while ((r = eio_payload_next(&it, &p)) != 0 && !ss->closing) {
+            if (r < 0) {
+                ss_log(SS_LOG_DEBUG, "polling packet refused", "{s:s,s:s}", "sid", ss->sid,
+                       "error", sio_codec_strerror((sio_codec_err)-r));
+                continue;
+            }
+            sio_server_on_eio(s, ss, wsi, &p);
+        }
+        rc = sio_http_respond(wsi, 200, "text/html", "ok", 2, 0, 1);
+    }
+    sio_polling__reset(pss);
+    return rc;
+}
+
+int sio_polling_on_writeable(sio_server *s, struct lws *wsi, sio_pss *pss)
+{
+    (void)s;
+    if (pss->kind != SIO_CONN_GET)
+        return 0;
+    sio_session *ss = pss->session;
+    char *body = NULL;
+    size_t len = 0;
+    if (ss == NULL || pss->answer) {
+        body = strdup("1"); /* the session is gone: a close packet */
+        len = 1;
+    } else if (ss->transport != SIO_T_POLLING || sio_outq_empty(&ss->outq)) {
+        if (!ss->upgrading && ss->transport == SIO_T_POLLING)
+            return 0; /* spurious: nothing to say yet */
+        body = strdup("6"); /* upgrading: let the client pause polling */
+        len = 1;
+    } else {
+        size_t cap = 0;
+        for (sio_outq_node *n = ss->outq.head; n; n = n->next) {
+            if (cap && cap + n->buf->len + 1 > SIO_POLL_MAX_BODY)
+                break;
+            cap += n->buf->len + 1;
+        }
+        body = malloc(cap + 1);
+        if (body == NULL)
+            return -1;
+        while (!sio_outq_empty(&ss->outq) && len + ss->outq.head->buf->len + 1 <= cap) {
+            sio_buf *b = sio_outq_pop(&ss->outq);
+            if (len)
+                body[len++] = SIO_RECORD_SEP;
+            memcpy(body + len, sio_buf_data(b), b->len);
+            len += b->len;
+            sio_buf_unref(b);
+        }
+    }
+    if (ss && ss->get == wsi)
+        ss->get = NULL;
+    pss->session = NULL;
+    pss->kind = SIO_CONN_NONE;
+    pss->answer = 0;
+    int rc = body ? sio_http_respond(wsi, 200, "text/plain; charset=UTF-8", body, len, 0, 1) : -1;
+    free(body);
+    return rc;
+}
+
+void sio_polling_on_closed(sio_server *s, struct lws *wsi, sio_pss *pss)
+{
+    (void)s;
+    if (pss->kind == SIO_CONN_WS)
+        return;
+    if (pss->kind == SIO_CONN_GET && pss->session && pss->session->get == wsi)
+        pss->session->get = NULL;
+    sio_polling__reset(pss);
+}
+
+void sio_polling_flush(sio_server *s, sio_session *ss)
+{
+    if (!s->stopped && ss->get)
+        lws_callback_on_writable(ss->get);
+}

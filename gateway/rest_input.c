@@ -1,0 +1,85 @@
+/* rest_input.c — pure checks of REST request input (see rest_input.h). */
+#include "rest_input.h"
+
+#include <string.h>
+#include <strings.h>
+
+bool rest_content_type_is_json(const char *ct)
+{
+    static const char want[] = "application/json";
+    if (ct == NULL)
+        return false;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    if (strncasecmp(ct, want, sizeof(want) - 1) != 0)
+        return false;
+    ct += sizeof(want) - 1;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    return *ct == '\0' || *ct == ';';
+}
+
+bool rest_idem_key_valid(const char *key, size_t max)
+{
+    if (key == NULL || key[0] == '\0')
+        return false;
+    size_t i = 0;
+    for (; key[i] != '\0'; i++) {
+        if (i >= max)
+            return false;
+        unsigned char c = (unsigned char)key[i];
+        if (c < 0x20 || c > 0x7e)
+            return false;
+    }
+    return true;
+}
+
+bool rest_json_too_deep(const char *text, size_t len, int max_depth)
+{
+    int depth = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (in_string) {
+            if (c == '\\')
+                i++; /* skip the escaped char; \uXXXX digits are harmless */
+            else if (c == '"')
+                in_string = false;
+            continue;
+        }
+        switch (c) {
+        case '"':
+            in_string = true;
+            break;
+        case '[':
+        case '{':
+            if (++depth > max_depth)
+                return true;
+            break;
+        case ']':
+        case '}':
+            if (depth > 0) /* stray closers are the parser's to refuse */
+                depth--;
+            break;
+        default:
+            break;
+        }
+    }
+    return false;
+}
+
+int rest_parse_content_length(const char *s, uint64_t *out)
+{
+    if (s == NULL || *s == '\0')
+        return -1;
+    uint64_t v = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return -1;
+        if (v > (UINT64_MAX - 9) / 10)
+            return -1;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    *out = v;
+    return 0;
+}

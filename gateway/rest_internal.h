@@ -1,0 +1,152 @@
+/* rest_internal.h — what the REST files share: the server, one request's
+ * state, the route table entry, and the calls a route makes to answer or to
+ * wait for NATS. Not for use outside gateway/rest_*.c.
+ *
+ * Life of a request (all on an MHD thread unless said otherwise):
+ *   1. headers: route lookup (404/405), auth (401), Content-Type (415),
+ *      Content-Length (413), Idempotency-Key (400) — rest_server.c
+ *   2. body: counted and buffered up to cfg.max_body_bytes (413), depth
+ *      checked (400), parsed with jansson (400) — rest_server.c
+ *   3. route->start(req): validates, then either answers at once or calls
+ *      rest_req_wait() + rest_req_send(): the connection is suspended and no
+ *      thread waits for NATS
+ *   4. the NATS reply / timeout arrives on a cnats / rpc timer thread: the
+ *      bytes are copied into the request's slot and the connection resumed
+ *   5. route->finish(req) back on the MHD thread turns the reply into JSON. */
+#ifndef REST_INTERNAL_H
+#define REST_INTERNAL_H
+
+#include "gateway.h"
+#include "rest_server.h"
+#include "ss_error.h"
+#include "ss_metrics.h"
+#include "ss_userid.h"
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Most NATS requests one HTTP request makes at once (/health: stats + presence). */
+#define REST_MAX_SLOTS 2
+/* Longest Idempotency-Key accepted. */
+#define REST_IDEM_KEY_MAX 128
+
+typedef struct rest_req rest_req;
+
+typedef struct rest_route {
+    const char *name;   /* label in logs and metrics */
+    const char *method; /* the one method allowed (405 + Allow otherwise) */
+    bool auth;          /* Bearer token required */
+    bool body;          /* JSON body required (Content-Type, size, depth) */
+    /* Called once the request is complete and checked; must answer
+     * (rest_req_reply*) or start waiting (rest_req_wait + rest_req_send). */
+    void (*start)(rest_req *req);
+    /* Called after every slot completed (never when start answered). */
+    void (*finish)(rest_req *req);
+    /* metrics, created at start-up */
+    ss_histogram *duration;
+    _Atomic(ss_counter *) by_status[600];
+} rest_route;
+
+/* One NATS request of an HTTP request. Written by the completing thread
+ * before the connection is resumed, read by the MHD thread after. */
+typedef struct rest_slot {
+    rest_req *req;
+    ss_histogram *nats_duration;
+    int64_t sent_ns;
+    ss_err err;     /* SS_OK: data/len hold the reply */
+    uint8_t *data;  /* malloc'ed copy of the reply */
+    size_t len;
+} rest_slot;
+
+typedef enum rest_state {
+    REST_HEADERS = 0, /* first call done, body (if any) to come */
+    REST_WAITING,     /* suspended, NATS requests in flight */
+    REST_DONE,        /* response queued */
+} rest_state;
+
+struct rest_req {
+    rest_server *rs;
+    struct MHD_Connection *conn;
+    rest_route *route;
+    rest_state state;
+    char method[8];                      /* for the log line */
+    int64_t start_ns;
+    int status;                          /* answered status, for the log */
+    enum MHD_Result mhd_ret;             /* what MHD_queue_response said */
+
+    char user[SS_USERID_MAX + 1];        /* authenticated userId ("" when none) */
+    char path_user[SS_USERID_MAX + 1];   /* :userId of the path, when the route has one */
+    char idem_key[REST_IDEM_KEY_MAX + 1]; /* Idempotency-Key, "" when absent */
+
+    /* refused in the headers phase, answered on the final call */
+    ss_err refused;
+    char refused_msg[120];
+
+    /* body */
+    char *body;
+    size_t body_len, body_cap;
+    bool body_too_large;
+    size_t body_discarded;
+    json_t *json;                        /* parsed body (owned) */
+
+    /* waiting for NATS: see rest_req_wait */
+    rest_slot slots[REST_MAX_SLOTS];
+    int nslots;
+    atomic_int slots_left;
+    atomic_int refs;                     /* MHD's + one per slot in flight */
+    bool resumed;                        /* guarded by rs->mu */
+    bool forced;                         /* resumed by shutdown; slots not read */
+    rest_req *wprev, *wnext;             /* rs->waiting list, guarded by rs->mu */
+};
+
+struct rest_server {
+    gateway *gw;
+    struct MHD_Daemon *d;
+    pthread_mutex_t mu;
+    rest_req *waiting;         /* suspended requests, for shutdown */
+    atomic_int refs;           /* 1 for the server + 1 per live request */
+    atomic_long inflight;      /* requests begun and not yet answered */
+    atomic_int stopping;
+    ss_histogram *nats_get, *nats_apply, *nats_health;
+};
+
+/* ---- rest_server.c: answering ---------------------------------------------------- */
+
+/* Queues `body` (stolen) as the JSON response with `status`. */
+void rest_req_reply_json(rest_req *req, int status, json_t *body);
+/* {"error":{"code","message"}} with err's code and HTTP status. */
+void rest_req_reply_error(rest_req *req, ss_err err, const char *message);
+/* Same, with an explicit status and code (for codes from a StatsReply). */
+void rest_req_reply_error_raw(rest_req *req, int status, const char *code, const char *message,
+                              json_t *extra /* stolen, merged into the top object */);
+/* A non-JSON response; text is malloc'ed and stolen. */
+void rest_req_reply_text(rest_req *req, int status, const char *content_type, char *text,
+                         size_t len);
+
+/* ---- rest_server.c: waiting for NATS --------------------------------------------- */
+
+/* Suspends the connection before n (1..REST_MAX_SLOTS) requests are sent with
+ * rest_req_send; route->finish runs once all n have completed. */
+void rest_req_wait(rest_req *req, int n);
+/* Sends slot i. Never blocks; a failure to send completes the slot at once
+ * with the error (the route sees it in slots[i].err). */
+void rest_req_send(rest_req *req, int i, const char *subject, const void *data, size_t len,
+                   int64_t timeout_ms, ss_histogram *nats_duration);
+
+/* ---- rest_routes.c / rest_health.c ----------------------------------------------- */
+
+/* The route table: NULL for 404; otherwise the route, with *method_ok false
+ * for 405. When the path has a :userId segment, *seg / *seg_len point at it
+ * inside url (unvalidated); else *seg is NULL. */
+rest_route *rest_routes_find(const char *url, const char *method, bool *method_ok,
+                             const char **seg, size_t *seg_len);
+void rest_routes_init_metrics(void);
+void rest_health_start(rest_req *req);
+void rest_health_finish(rest_req *req);
+
+#endif

@@ -1,0 +1,632 @@
+/* rest_server.c — the REST edge on libmicrohttpd: daemon lifecycle, the
+ * per-request state machine (headers -> body -> route -> maybe wait for NATS
+ * -> answer), suspend/resume around NATS, responses, logs and metrics.
+ * Routes themselves live in rest_routes.c and rest_health.c.
+ *
+ * Threads: rest__handler and rest__completed run on MHD's internal polling
+ * thread(s) (epoll). rest__on_rpc runs on a cnats delivery thread or the
+ * nats_rpc timer thread; it only copies the reply and resumes the connection.
+ * rest_server_stop runs on the main thread.
+ *
+ * Ownership: a rest_req is refcounted — one reference for MHD (dropped in
+ * rest__completed) and one per NATS request in flight (dropped by its
+ * completion). The server is refcounted too (one per live request), so a NATS
+ * completion arriving after rest_server_stop still finds valid memory.
+ * A suspended connection is resumed exactly once: by whoever sets
+ * req->resumed under rs->mu (the last completion, or shutdown). */
+#include "rest_input.h"
+#include "rest_internal.h"
+
+#include "auth.h"
+#include "ss_log.h"
+#include "ss_time.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define REST_CONNECTION_TIMEOUT_S 30
+#define REST_CONNECTION_LIMIT 4096
+#define REST_THREADS 2
+/* Past max_body_bytes the rest of a body is read and dropped so the client
+ * gets its 413 (MHD 0.9 cannot answer mid-upload); past this many times the
+ * limit the connection is cut instead. */
+#define REST_DISCARD_FACTOR 4
+#define REST_BODY_INITIAL 4096
+
+/* ---- lifetime ------------------------------------------------------------------- */
+
+static void rest__server_unref(rest_server *rs)
+{
+    if (atomic_fetch_sub(&rs->refs, 1) == 1) {
+        pthread_mutex_destroy(&rs->mu);
+        free(rs);
+    }
+}
+
+static void rest__req_unref(rest_req *req)
+{
+    if (atomic_fetch_sub(&req->refs, 1) != 1)
+        return;
+    rest_server *rs = req->rs;
+    free(req->body);
+    json_decref(req->json);
+    for (int i = 0; i < REST_MAX_SLOTS; i++)
+        free(req->slots[i].data);
+    free(req);
+    rest__server_unref(rs);
+}
+
+static rest_req *rest__req_new(rest_server *rs, struct MHD_Connection *conn)
+{
+    rest_req *req = calloc(1, sizeof(*req));
+    if (req == NULL)
+        return NULL;
+    req->rs = rs;
+    req->conn = conn;
+    req->start_ns = ss_mono_ns();
+    atomic_init(&req->refs, 1);
+    atomic_fetch_add(&rs->refs, 1);
+    atomic_fetch_add(&rs->inflight, 1);
+    return req;
+}
+
+/* ---- answering ------------------------------------------------------------------ */
+
+static ss_counter *rest__status_counter(rest_route *route, int status)
+{
+    static _Atomic(ss_counter *) unrouted[600];
+    _Atomic(ss_counter *) *slot = route ? &route->by_status[status] : &unrouted[status];
+    ss_counter *c = atomic_load_explicit(slot, memory_order_acquire);
+    if (c == NULL) {
+        char labels[96];
+        snprintf(labels, sizeof(labels), "route=\"%s\",status=\"%d\"",
+                 route ? route->name : "unknown", status);
+        c = ss_counter_get("statsync_http_requests_total", "REST requests answered", labels);
+        atomic_store_explicit(slot, c, memory_order_release);
+    }
+    return c;
+}
+
+/* Metrics and the debug log line of an answered request. */
+static void rest__account(rest_req *req)
+{
+    int64_t ns = ss_mono_ns() - req->start_ns;
+    rest_route *route = req->route;
+    int status = req->status >= 100 && req->status < 600 ? req->status : 500;
+    ss_counter_add(rest__status_counter(route, status), 1);
+    if (route != NULL)
+        ss_histogram_observe(route->duration, ns);
+    atomic_fetch_sub(&req->rs->inflight, 1);
+    if (ss_log_enabled(SS_LOG_DEBUG))
+        ss_log(SS_LOG_DEBUG, "http request", "{s:s,s:s,s:i,s:f,s:s}", "route",
+               route ? route->name : "unknown", "method", req->method, "status",
+               req->status, "duration_ms", (double)ns / 1e6, "user", req->user);
+}
+
+static void rest__queue(rest_req *req, int status, struct MHD_Response *r)
+{
+    if (r == NULL) {
+        req->mhd_ret = MHD_NO;
+        req->status = 500;
+    } else {
+        MHD_add_response_header(r, "Cache-Control", "no-store");
+        if (atomic_load(&req->rs->stopping))
+            MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+        if (status == 401)
+            MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+        if (status == 405 && req->route != NULL)
+            MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, req->route->method);
+        if (status == 503)
+            MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+        req->mhd_ret = MHD_queue_response(req->conn, (unsigned)status, r);
+        MHD_destroy_response(r);
+        req->status = status;
+    }
+    req->state = REST_DONE;
+    rest__account(req);
+}
+
+void rest_req_reply_text(rest_req *req, int status, const char *content_type, char *text,
+                         size_t len)
+{
+    struct MHD_Response *r = NULL;
+    if (text != NULL) {
+        r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+        if (r == NULL)
+            free(text);
+        else
+            MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    }
+    rest__queue(req, status, r);
+}
+
+void rest_req_reply_json(rest_req *req, int status, json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (text == NULL) { /* out of memory: say so without allocating */
+        static const char oom[] = "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
+        struct MHD_Response *r = MHD_create_response_from_buffer(
+            sizeof(oom) - 1, (void *)oom, MHD_RESPMEM_PERSISTENT);
+        if (r != NULL)
+            MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        rest__queue(req, 500, r);
+        return;
+    }
+    rest_req_reply_text(req, status, "application/json", text, strlen(text));
+}
+
+void rest_req_reply_error_raw(rest_req *req, int status, const char *code, const char *message,
+                              json_t *extra)
+{
+    json_t *body = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message",
+                             message ? message : "");
+    if (body != NULL && extra != NULL)
+        json_object_update(body, extra);
+    json_decref(extra);
+    rest_req_reply_json(req, status, body);
+}
+
+void rest_req_reply_error(rest_req *req, ss_err err, const char *message)
+{
+    rest_req_reply_error_raw(req, ss_err_http_status(err), ss_err_code(err), message, NULL);
+}
+
+/* ---- waiting for NATS ----------------------------------------------------------- */
+
+/* Resumes req's connection unless someone already did. Any thread. */
+static void rest__resume(rest_req *req, bool forced)
+{
+    rest_server *rs = req->rs;
+    pthread_mutex_lock(&rs->mu);
+    if (!req->resumed) {
+        req->resumed = true;
+        req->forced = forced;
+        if (req->wprev)
+            req->wprev->wnext = req->wnext;
+        else
+            rs->waiting = req->wnext;
+        if (req->wnext)
+            req->wnext->wprev = req->wprev;
+        req->wprev = req->wnext = NULL;
+        /* The connection is suspended and MHD never closes a suspended
+         * connection (rest_server_stop resumes every one before stopping),
+         * so conn is valid here. */
+        MHD_resume_connection(req->conn);
+    }
+    pthread_mutex_unlock(&rs->mu);
+}
+
+static void rest__slot_done(rest_slot *s)
+{
+    rest_req *req = s->req;
+    if (atomic_fetch_sub(&req->slots_left, 1) == 1)
+        rest__resume(req, false);
+    rest__req_unref(req);
+}
+
+/* nats_rpc completion: cnats delivery thread or rpc timer thread. */
+static void rest__on_rpc(void *arg, ss_err err, const uint8_t *data, size_t len)
+{
+    rest_slot *s = arg;
+    if (s->nats_duration != NULL)
+        ss_histogram_observe(s->nats_duration, ss_mono_ns() - s->sent_ns);
+    s->err = err;
+    if (err == SS_OK) {
+        s->data = malloc(len ? len : 1);
+        if (s->data == NULL) {
+            s->err = SS_ERR_INTERNAL;
+        } else {
+            memcpy(s->data, data, len);
+            s->len = len;
+        }
+    }
+    rest__slot_done(s);
+}
+
+void rest_req_wait(rest_req *req, int n)
+{
+    rest_server *rs = req->rs;
+    req->nslots = n;
+    atomic_store(&req->slots_left, n);
+    req->state = REST_WAITING;
+    for (int i = 0; i < n; i++) {
+        req->slots[i].req = req;
+        req->slots[i].err = SS_ERR_UNAVAILABLE;
+    }
+    pthread_mutex_lock(&rs->mu);
+    req->wnext = rs->waiting;
+    if (rs->waiting)
+        rs->waiting->wprev = req;
+    rs->waiting = req;
+    pthread_mutex_unlock(&rs->mu);
+    /* Suspend before sending: a reply may arrive before this handler returns,
+     * and MHD accepts a resume of a connection suspended in this call. */
+    MHD_suspend_connection(req->conn);
+}
+
+void rest_req_send(rest_req *req, int i, const char *subject, const void *data, size_t len,
+                   int64_t timeout_ms, ss_histogram *nats_duration)
+{
+    rest_slot *s = &req->slots[i];
+    s->nats_duration = nats_duration;
+    s->sent_ns = ss_mono_ns();
+    atomic_fetch_add(&req->refs, 1);
+    ss_err err = nats_rpc_request(req->rs->gw->rpc, subject, data, len, timeout_ms,
+                                  rest__on_rpc, s);
+    if (err != SS_OK) { /* never sent: complete the slot now */
+        s->err = err;
+        rest__slot_done(s);
+    }
+}
+
+/* ---- the request state machine -------------------------------------------------- */
+
+static const char *rest__header(rest_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+/* Refuses the request during the headers phase. With a body on its way the
+ * answer goes out at once, before the body is read (MHD then closes the
+ * connection); without one it waits for the request's final call, so the
+ * connection can stay alive. */
+static void rest__refuse(rest_req *req, ss_err err, const char *message)
+{
+    bool has_body = rest__header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+    uint64_t n = 0;
+    const char *cl = rest__header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl != NULL && (rest_parse_content_length(cl, &n) != 0 || n > 0))
+        has_body = true;
+    if (has_body) {
+        rest_req_reply_error(req, err, message);
+    } else {
+        req->refused = err;
+        snprintf(req->refused_msg, sizeof(req->refused_msg), "%s", message);
+    }
+}
+
+/* Headers complete: route, auth, media type, declared size, idempotency key.
+ * Refuses (and returns) on the first failure. */
+static void rest__on_headers(rest_req *req, const char *url, const char *method)
+{
+    rest_server *rs = req->rs;
+    const gw_config *cfg = &rs->gw->cfg;
+    bool method_ok = false;
+    const char *seg = NULL;
+    size_t seg_len = 0;
+    req->route = rest_routes_find(url, method, &method_ok, &seg, &seg_len);
+    if (req->route == NULL) {
+        rest__refuse(req, SS_ERR_NOT_FOUND, "no such route");
+        return;
+    }
+    if (!method_ok) {
+        char msg[64];
+        snprintf(msg, sizeof(msg), "use %s", req->route->method);
+        rest__refuse(req, SS_ERR_METHOD_NOT_ALLOWED, msg);
+        return;
+    }
+    if (atomic_load(&rs->stopping)) {
+        rest__refuse(req, SS_ERR_UNAVAILABLE, "the gateway is shutting down");
+        return;
+    }
+    if (req->route->auth) {
+        const char *token = auth_bearer(rest__header(req, MHD_HTTP_HEADER_AUTHORIZATION));
+        if (token == NULL) {
+            rest__refuse(req, SS_ERR_UNAUTHORIZED,
+                                 "missing Authorization: Bearer <token> header");
+            return;
+        }
+        auth_result ar;
+        if (auth_verify(token, cfg->jwt_secret, ss_now_ms() / 1000, &ar) != SS_OK) {
+            rest__refuse(req, SS_ERR_UNAUTHORIZED, ar.message);
+            return;
+        }
+        memcpy(req->user, ar.user_id, sizeof(req->user));
+    }
+    if (seg != NULL) {
+        if (!ss_userid_valid(seg, seg_len)) {
+            rest__refuse(req, SS_ERR_INVALID_USER_ID,
+                                 "userId must be 1-64 characters of A-Z a-z 0-9 _ -");
+            return;
+        }
+        memcpy(req->path_user, seg, seg_len);
+        req->path_user[seg_len] = '\0';
+    }
+    if (req->route->body) {
+        if (!rest_content_type_is_json(rest__header(req, MHD_HTTP_HEADER_CONTENT_TYPE))) {
+            rest__refuse(req, SS_ERR_UNSUPPORTED_MEDIA,
+                                 "Content-Type must be application/json");
+            return;
+        }
+        const char *cl = rest__header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        uint64_t n = 0;
+        if (cl != NULL && rest_parse_content_length(cl, &n) == 0 &&
+            n > (uint64_t)cfg->max_body_bytes) {
+            char msg[80];
+            snprintf(msg, sizeof(msg), "body larger than %lld bytes",
+                     (long long)cfg->max_body_bytes);
+            rest__refuse(req, SS_ERR_PAYLOAD_TOO_LARGE, msg);
+            return;
+        }
+        const char *key = rest__header(req, "Idempotency-Key");
+        if (key != NULL) {
+            if (!rest_idem_key_valid(key, REST_IDEM_KEY_MAX)) {
+                rest__refuse(req, SS_ERR_BAD_REQUEST,
+                                     "Idempotency-Key must be 1-128 printable ASCII characters");
+                return;
+            }
+            snprintf(req->idem_key, sizeof(req->idem_key), "%s", key);
+        }
+    }
+}
+
+/* A piece of the body. Returns MHD_NO to cut a connection that keeps
+ * sending far past the limit. */
+static enum MHD_Result rest__on_upload(rest_req *req, const char *data, size_t n)
+{
+    size_t max = (size_t)req->rs->gw->cfg.max_body_bytes;
+    if (req->body_too_large) {
+        req->body_discarded += n;
+        return req->body_discarded > max * REST_DISCARD_FACTOR ? MHD_NO : MHD_YES;
+    }
+    if (req->body_len + n > max) {
+        req->body_too_large = true; /* answered 413 once the upload ends */
+        req->body_discarded = req->body_len + n;
+        free(req->body);
+        req->body = NULL;
+        req->body_len = req->body_cap = 0;
+        return MHD_YES;
+    }
+    if (req->body_len + n > req->body_cap) {
+        size_t cap = req->body_cap ? req->body_cap : REST_BODY_INITIAL;
+        while (cap < req->body_len + n)
+            cap *= 2;
+        if (cap > max)
+            cap = max;
+        char *b = realloc(req->body, cap);
+        if (b == NULL)
+            return MHD_NO;
+        req->body = b;
+        req->body_cap = cap;
+    }
+    memcpy(req->body + req->body_len, data, n);
+    req->body_len += n;
+    return MHD_YES;
+}
+
+/* The whole request is in: parse the body (if the route takes one), then
+ * hand over to the route. */
+static void rest__on_complete(rest_req *req)
+{
+    const gw_config *cfg = &req->rs->gw->cfg;
+    if (req->refused != SS_OK) {
+        rest_req_reply_error(req, req->refused, req->refused_msg);
+        return;
+    }
+    if (req->route->body) {
+        if (req->body_too_large) {
+            char msg[80];
+            snprintf(msg, sizeof(msg), "body larger than %lld bytes",
+                     (long long)cfg->max_body_bytes);
+            rest_req_reply_error(req, SS_ERR_PAYLOAD_TOO_LARGE, msg);
+            return;
+        }
+        if (req->body_len == 0) {
+            rest_req_reply_error(req, SS_ERR_INVALID_JSON, "empty body: a JSON object is expected");
+            return;
+        }
+        if (rest_json_too_deep(req->body, req->body_len, (int)cfg->json_max_depth)) {
+            char msg[80];
+            snprintf(msg, sizeof(msg), "JSON nested deeper than %lld levels",
+                     (long long)cfg->json_max_depth);
+            rest_req_reply_error(req, SS_ERR_INVALID_JSON, msg);
+            return;
+        }
+        json_error_t jerr;
+        req->json = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+        if (req->json == NULL) {
+            char msg[200];
+            snprintf(msg, sizeof(msg), "malformed JSON at line %d column %d: %s", jerr.line,
+                     jerr.column, jerr.text);
+            rest_req_reply_error(req, SS_ERR_INVALID_JSON, msg);
+            return;
+        }
+        if (!json_is_object(req->json)) {
+            rest_req_reply_error(req, SS_ERR_INVALID_JSON, "the body must be a JSON object");
+            return;
+        }
+    }
+    req->route->start(req);
+}
+
+/* Back from NATS (or shut down while waiting). */
+static void rest__on_resumed(rest_req *req)
+{
+    rest_server *rs = req->rs;
+    pthread_mutex_lock(&rs->mu);
+    bool forced = req->forced;
+    pthread_mutex_unlock(&rs->mu);
+    if (forced)
+        rest_req_reply_error(req, SS_ERR_UNAVAILABLE, "the gateway is shutting down");
+    else
+        req->route->finish(req);
+}
+
+static enum MHD_Result rest__handler(void *cls, struct MHD_Connection *conn, const char *url,
+                                     const char *method, const char *version,
+                                     const char *upload_data, size_t *upload_size,
+                                     void **con_cls)
+{
+    (void)version;
+    rest_server *rs = cls;
+    rest_req *req = *con_cls;
+    if (req == NULL) {
+        req = rest__req_new(rs, conn);
+        if (req == NULL)
+            return MHD_NO;
+        *con_cls = req;
+        snprintf(req->method, sizeof(req->method), "%s", method);
+        rest__on_headers(req, url, method);
+        return req->state == REST_DONE ? req->mhd_ret : MHD_YES;
+    }
+    switch (req->state) {
+    case REST_HEADERS:
+        if (*upload_size != 0) {
+            enum MHD_Result ok = rest__on_upload(req, upload_data, *upload_size);
+            *upload_size = 0;
+            return ok;
+        }
+        rest__on_complete(req);
+        break;
+    case REST_WAITING:
+        rest__on_resumed(req);
+        break;
+    case REST_DONE:
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    return req->state == REST_DONE ? req->mhd_ret : MHD_YES;
+}
+
+/* MHD is done with the connection's request (answered, or the connection
+ * broke). MHD thread. */
+static void rest__completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                            enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    rest_req *req = *con_cls;
+    if (req == NULL)
+        return;
+    *con_cls = NULL;
+    if (req->state != REST_DONE) { /* never answered: the client went away */
+        req->status = 499;
+        req->state = REST_DONE;
+        rest__account(req);
+    }
+    rest__req_unref(req);
+}
+
+/* ---- start / stop --------------------------------------------------------------- */
+
+static struct MHD_Daemon *rest__listen(rest_server *rs, unsigned flags, uint16_t port,
+                                       const struct sockaddr *addr)
+{
+    if (addr != NULL)
+        return MHD_start_daemon(
+            flags, port, NULL, NULL, rest__handler, rs, MHD_OPTION_SOCK_ADDR, addr,
+            MHD_OPTION_NOTIFY_COMPLETED, rest__completed, rs, MHD_OPTION_CONNECTION_TIMEOUT,
+            (unsigned)REST_CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
+            (unsigned)REST_CONNECTION_LIMIT, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)REST_THREADS,
+            MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+    return MHD_start_daemon(flags, port, NULL, NULL, rest__handler, rs,
+                            MHD_OPTION_NOTIFY_COMPLETED, rest__completed, rs,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)REST_CONNECTION_TIMEOUT_S,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)REST_CONNECTION_LIMIT,
+                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)REST_THREADS,
+                            MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+}
+
+static int64_t rest__inflight_metric(void *arg)
+{
+    return atomic_load(&((rest_server *)arg)->inflight);
+}
+
+int rest_server_start(gateway *gw, rest_server **out)
+{
+    *out = NULL;
+    rest_server *rs = calloc(1, sizeof(*rs));
+    if (rs == NULL)
+        return -1;
+    rs->gw = gw;
+    pthread_mutex_init(&rs->mu, NULL);
+    atomic_init(&rs->refs, 1);
+    rest_routes_init_metrics();
+    const char *h = "Round trip of NATS requests made by the REST edge";
+    rs->nats_get = ss_histogram_get("statsync_nats_request_duration_seconds", h, "op=\"stats_get\"");
+    rs->nats_apply =
+        ss_histogram_get("statsync_nats_request_duration_seconds", h, "op=\"stats_apply\"");
+    rs->nats_health = ss_histogram_get("statsync_nats_request_duration_seconds", h, "op=\"health\"");
+
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
+    uint16_t port = (uint16_t)gw->cfg.api_port;
+    const char *bind = gw->cfg.bind_address;
+    if (bind != NULL && bind[0] != '\0') {
+        struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                                 .ai_flags = AI_NUMERICHOST | AI_PASSIVE};
+        struct addrinfo *ai = NULL;
+        char portstr[8];
+        snprintf(portstr, sizeof(portstr), "%u", (unsigned)port);
+        if (getaddrinfo(bind, portstr, &hints, &ai) != 0 || ai == NULL) {
+            ss_log(SS_LOG_ERROR, "bad bind address", "{s:s}", "bind_address", bind);
+            goto fail;
+        }
+        rs->d = rest__listen(rs, flags | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0u), port,
+                             ai->ai_addr);
+        freeaddrinfo(ai);
+    } else {
+        rs->d = rest__listen(rs, flags | MHD_USE_DUAL_STACK, port, NULL);
+        if (rs->d == NULL) /* no IPv6 in some containers */
+            rs->d = rest__listen(rs, flags, port, NULL);
+    }
+    if (rs->d == NULL) {
+        ss_log(SS_LOG_ERROR, "REST listen failed", "{s:i}", "port", (int)port);
+        goto fail;
+    }
+    ss_gauge_fn("statsync_http_inflight_requests", "REST requests begun and not yet answered",
+                NULL, rest__inflight_metric, rs);
+    ss_log(SS_LOG_INFO, "REST listening", "{s:i,s:i}", "port", (int)port, "threads",
+           REST_THREADS);
+    *out = rs;
+    return 0;
+fail:
+    rest__server_unref(rs);
+    return -1;
+}
+
+/* Polls until no request is in flight or the deadline passes. */
+static void rest__wait_idle(rest_server *rs, int64_t deadline_ms)
+{
+    while (atomic_load(&rs->inflight) != 0 && ss_mono_ms() < deadline_ms)
+        usleep(5000);
+}
+
+void rest_server_stop(rest_server *rs)
+{
+    if (rs == NULL)
+        return;
+    atomic_store(&rs->stopping, 1);
+    /* 1. stop accepting; requests on open connections get 503 + close */
+    MHD_socket lsock = MHD_quiesce_daemon(rs->d);
+    /* 2. let requests in flight finish, within the grace period */
+    int64_t grace = rs->gw->cfg.shutdown_grace_ms;
+    rest__wait_idle(rs, ss_mono_ms() + (grace > 0 ? grace : 0));
+    /* 3. whoever still waits for NATS is answered 503 (MHD must not be
+     *    stopped with suspended connections) */
+    pthread_mutex_lock(&rs->mu);
+    int forced = 0;
+    while (rs->waiting != NULL) {
+        rest_req *req = rs->waiting;
+        pthread_mutex_unlock(&rs->mu);
+        rest__resume(req, true);
+        forced++;
+        pthread_mutex_lock(&rs->mu);
+    }
+    pthread_mutex_unlock(&rs->mu);
+    if (forced > 0) {
+        ss_log(SS_LOG_WARN, "REST requests cut by shutdown", "{s:i}", "count", forced);
+        rest__wait_idle(rs, ss_mono_ms() + 500);
+    }
+    MHD_stop_daemon(rs->d);
+    if (lsock != MHD_INVALID_SOCKET)
+        close(lsock);
+    ss_log(SS_LOG_INFO, "REST stopped", NULL);
+    rest__server_unref(rs);
+}

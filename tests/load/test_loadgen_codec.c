@@ -286,6 +286,27 @@ static void sio_parse_data_updated(void **state)
     assert_int_equal(parse("42[\"user:data:updated\",{\"a\":\"unterminated", &xp, uid), -1);
 }
 
+static void sio_parse_user_error(void **state)
+{
+    (void)state;
+    int status = -1, upd = -1;
+    const char *e1 = "42[\"user:error\",{\"event\":\"user:clientUpdate\",\"error\":{\"code\":"
+                     "\"rate_limited\",\"message\":\"too many\",\"status\":429}}]";
+    assert_int_equal(lg_sio_parse_user_error(e1, strlen(e1), &status, &upd), 1);
+    assert_int_equal(status, 429);
+    assert_int_equal(upd, 1);
+    const char *e2 = "42[\"user:error\",{\"error\":{\"status\":400,\"code\":\"bad_request\"},"
+                     "\"event\":\"presence:join\"}]";
+    assert_int_equal(lg_sio_parse_user_error(e2, strlen(e2), &status, &upd), 1);
+    assert_int_equal(status, 400);
+    assert_int_equal(upd, 0);
+    const char *e3 = "42[\"user:error\"]";
+    assert_int_equal(lg_sio_parse_user_error(e3, strlen(e3), &status, &upd), 1);
+    assert_int_equal(status, 0);
+    const char *e4 = "42[\"user:data:updated\",{\"xp\":1}]";
+    assert_int_equal(lg_sio_parse_user_error(e4, strlen(e4), &status, &upd), 0);
+}
+
 static void sio_builders(void **state)
 {
     (void)state;
@@ -362,6 +383,7 @@ int main(void)
         cmocka_unit_test(ws_decode_server_frames_and_errors),
         cmocka_unit_test(sio_classify_packets),
         cmocka_unit_test(sio_parse_data_updated),
+        cmocka_unit_test(sio_parse_user_error),
         cmocka_unit_test(sio_builders),
         cmocka_unit_test(http_content_length_and_keep_alive),
         cmocka_unit_test(http_chunked_and_bad),

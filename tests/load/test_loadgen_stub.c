@@ -52,6 +52,8 @@ typedef struct stub {
     int dirty[STUB_USERS];    /* xp changed, push not sent yet (coalescing) */
     long updates[STUB_USERS];
     long pongs, pushes, patches, connects_refused;
+    int refuse_every;         /* refuse every n-th update of a user (user:error 429) */
+    long refused;
 } stub;
 
 static void stub__send_text(int fd, const char *txt)
@@ -116,6 +118,15 @@ static void stub__ws_text(stub *s, stub_conn *c, const char *p, size_t n)
         stub__send_text(c->fd, msg);
     } else if (n > 20 && memcmp(p, "42[\"user:clientUpdate\"", 22) == 0) {
         int u = c->user;
+        if (s->refuse_every && ++s->updates[u] % s->refuse_every == 0) {
+            s->refused++;
+            stub__send_text(c->fd, "42[\"user:error\",{\"event\":\"user:clientUpdate\","
+                                   "\"error\":{\"code\":\"rate_limited\",\"message\":\"slow down\","
+                                   "\"status\":429}}]");
+            return;
+        }
+        if (s->refuse_every)
+            s->updates[u]--; /* keep the coalescing pattern of the plain runs */
         s->xp[u]++;
         s->updates[u]++;
         s->dirty[u] = 1;
@@ -348,6 +359,28 @@ static void sio_run_matches_every_update(void **state)
     free(st);
 }
 
+static void sio_refusals_keep_the_count_exact(void **state)
+{
+    stub *s = *state;
+    s->refuse_every = 7;
+    s->refused = 0;
+    lg_options o;
+    opts(&o, s, SECRET, "--conns", "30", "--users", "30", "--user-prefix", "u", "--rate", "300",
+         "--duration", "1", "--warmup", "0", NULL);
+    lg_stats *st = malloc(sizeof *st);
+    lg_stats_init(st);
+    int rc = lg_sio_run(&o, st);
+    s->refuse_every = 0;
+    assert_int_equal(rc, 0);
+    assert_int_equal(st->connected, 30);
+    assert_true(s->refused > 10);
+    assert_int_equal(st->errors[LG_ERR_rate_limited], s->refused);
+    assert_int_equal(lg_stats_error_total(st), s->refused);
+    /* Every update the stub applied was matched; only the refused ones were not. */
+    assert_int_equal(st->matched, st->sent - (uint64_t)s->refused);
+    free(st);
+}
+
 static void sio_idle_hold(void **state)
 {
     stub *s = *state;
@@ -447,6 +480,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(sio_run_matches_every_update),
+        cmocka_unit_test(sio_refusals_keep_the_count_exact),
         cmocka_unit_test(sio_idle_hold),
         cmocka_unit_test(sio_refused_connect_is_counted),
         cmocka_unit_test(sio_nothing_listening),

@@ -105,26 +105,94 @@ static int sio__parse_int(const char *s, const char *e, int64_t *out)
     return 0;
 }
 
-int lg_sio_parse_data_updated(const char *p, size_t n, int64_t *xp, const char **uid,
-                              size_t *uid_len)
+/* p/n: an EVENT packet. When its name is `name` (quoted, e.g. "\"x\""),
+ * returns the start of the first argument (after the comma), else NULL. */
+static const char *sio__event_arg(const char *p, size_t n, const char *qname, size_t qlen)
 {
-    static const char ev[] = "\"user:data:updated\"";
     const char *s = p, *e = p + n;
     if (n < 2 || s[0] != '4' || s[1] != '2')
-        return 0;
+        return NULL;
     s += 2;
     while (s < e && *s >= '0' && *s <= '9') /* an ack id, should the server ask for one */
         s++;
     s = sio__ws(s, e);
     if (s >= e || *s != '[')
-        return 0;
+        return NULL;
     s = sio__ws(s + 1, e);
-    if ((size_t)(e - s) < sizeof ev - 1 || memcmp(s, ev, sizeof ev - 1) != 0)
-        return 0;
-    s = sio__ws(s + sizeof ev - 1, e);
+    if ((size_t)(e - s) < qlen || memcmp(s, qname, qlen) != 0)
+        return NULL;
+    s = sio__ws(s + qlen, e);
     if (s >= e || *s != ',')
-        return -1;
-    s = sio__ws(s + 1, e);
+        return e; /* the event, without an argument */
+    return sio__ws(s + 1, e);
+}
+
+/* Finds top-level key in the object at s (< e); returns the value's start
+ * and sets *ve past it, or NULL. */
+static const char *sio__field(const char *s, const char *e, const char *key, const char **ve)
+{
+    size_t want = strlen(key);
+    if (s >= e || *s != '{')
+        return NULL;
+    s++;
+    for (;;) {
+        s = sio__ws(s, e);
+        if (s >= e || *s != '"')
+            return NULL;
+        const char *k = s + 1;
+        const char *ke = sio__skip_string(s, e);
+        if (!ke)
+            return NULL;
+        s = sio__ws(ke, e);
+        if (s >= e || *s != ':')
+            return NULL;
+        s = sio__ws(s + 1, e);
+        const char *v_end = sio__skip_value(s, e);
+        if (!v_end)
+            return NULL;
+        if ((size_t)(ke - 1 - k) == want && memcmp(k, key, want) == 0) {
+            *ve = v_end;
+            return s;
+        }
+        s = sio__ws(v_end, e);
+        if (s >= e || *s != ',')
+            return NULL;
+        s++;
+    }
+}
+
+int lg_sio_parse_user_error(const char *p, size_t n, int *status, int *about_update)
+{
+    static const char ev[] = "\"user:error\"";
+    static const char upd[] = "\"user:clientUpdate\"";
+    const char *e = p + n;
+    const char *arg = sio__event_arg(p, n, ev, sizeof ev - 1);
+    if (!arg)
+        return 0;
+    *status = 0;
+    *about_update = 0;
+    const char *ve;
+    const char *v = sio__field(arg, e, "event", &ve);
+    if (v && (size_t)(ve - v) == sizeof upd - 1 && memcmp(v, upd, sizeof upd - 1) == 0)
+        *about_update = 1;
+    const char *err = sio__field(arg, e, "error", &ve);
+    if (err) {
+        const char *st = sio__field(err, ve, "status", &ve);
+        int64_t code;
+        if (st && sio__parse_int(st, ve, &code) == 0 && code > 0 && code < 1000)
+            *status = (int)code;
+    }
+    return 1;
+}
+
+int lg_sio_parse_data_updated(const char *p, size_t n, int64_t *xp, const char **uid,
+                              size_t *uid_len)
+{
+    static const char ev[] = "\"user:data:updated\"";
+    const char *e = p + n;
+    const char *s = sio__event_arg(p, n, ev, sizeof ev - 1);
+    if (!s)
+        return 0;
     if (s >= e || *s != '{')
         return -1;
 

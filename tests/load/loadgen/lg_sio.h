@@ -33,6 +33,12 @@ lg_pkt lg_sio_classify(const char *p, size_t n);
 int lg_sio_parse_data_updated(const char *p, size_t n, int64_t *xp, const char **uid,
                               size_t *uid_len);
 
+/* For an EVENT packet: 1 when it is user:error — the gateway's refusal of a
+ * request sent without an ack id: {event, error:{code, message, status}} —
+ * with *status its error.status (0 when absent) and *about set when the
+ * refused event was user:clientUpdate; 0 when it is another event. */
+int lg_sio_parse_user_error(const char *p, size_t n, int *status, int *about_update);
+
 /* Packet builders: return the length written (NUL-terminated), 0 when out is
  * too small. token, user_id and op_id are written as given: callers pass
  * JSON-safe text (base64url, [A-Za-z0-9_-]). */

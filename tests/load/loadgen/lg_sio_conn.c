@@ -220,6 +220,32 @@ static void conn__match(lg_sio *s, lg_conn *c, int64_t xp)
     }
 }
 
+/* The server refused one of this connection's updates (user:error, sent
+ * because updates carry no ack id, so which one is not said). It will never
+ * apply: take it out of the user's count. The newest pending update is taken
+ * as the refused one; should it have been an older one, the later updates
+ * match one push late (their latency reads high), and the error is counted
+ * either way. */
+static void conn__refused_update(lg_sio *s, uint32_t i)
+{
+    lg_conn *c = &s->conns[i];
+    lg_pring *p = c->pend;
+    if (!p || !p->count)
+        return;
+    int64_t gone = p->e[(p->head + p->count - 1) & (p->cap - 1)].expect;
+    p->count--;
+    s->users[c->user].next--;
+    /* The user's other connections: their later updates now expect one less. */
+    for (long k = c->user; k < s->o->conns; k += s->o->users) {
+        lg_pring *q = s->conns[k].pend;
+        for (uint32_t m = 0; q && m < q->count; m++) {
+            lg_pending *e = &q->e[(q->head + m) & (q->cap - 1)];
+            if (e->expect > gone)
+                e->expect--;
+        }
+    }
+}
+
 static int conn__push(lg_sio *s, uint32_t i, const char *txt, size_t n)
 {
     lg_conn *c = &s->conns[i];
@@ -227,8 +253,17 @@ static int conn__push(lg_sio *s, uint32_t i, const char *txt, size_t n)
     const char *uid;
     size_t uid_len;
     int r = lg_sio_parse_data_updated(txt, n, &xp, &uid, &uid_len);
-    if (r == 0)
+    if (r == 0) {
+        int status, about_update;
+        if (lg_sio_parse_user_error(txt, n, &status, &about_update)) {
+            s->st->errors[status == 429     ? LG_ERR_rate_limited
+                          : about_update ? LG_ERR_update_refused
+                                         : LG_ERR_other_refused]++;
+            if (about_update && c->state == LG_C_READY)
+                conn__refused_update(s, i);
+        }
         return 0; /* another event (user:update, presence:pong, …) */
+    }
     if (r < 0) {
         s->st->errors[LG_ERR_bad_push]++;
         return 0;

@@ -22,6 +22,9 @@
     X(eio_unexpected)       /* a packet out of order for the session state    */                 \
     X(sio_connect_refused)  /* 44{...}: the server refused CONNECT            */                 \
     X(server_closed)        /* EOF, reset, ws close, eio close or sio disconnect */              \
+    X(update_refused)       /* user:error for user:clientUpdate (not 429)     */                 \
+    X(rate_limited)         /* user:error with status 429                     */                 \
+    X(other_refused)        /* user:error for another event                   */                 \
     X(foreign_push)         /* a push for another user reached this socket    */                 \
     X(bad_push)             /* user:data:updated without an integer xp        */                 \
     X(pending_overflow)     /* too many updates awaiting their push on one conn */               \

@@ -1,0 +1,355 @@
+#!/usr/bin/env bash
+# tests/load/bench.sh — the statsync benchmark (issue 6), one command:
+#
+#   tests/load/bench.sh [--quick] [--build DIR] [--no-build] [--keep] [--out FILE]
+#
+# Builds (Release) and starts the whole system on free loopback ports — a real
+# nats-server, statsync-stats on a fresh LMDB directory on disk, statsync-presence
+# and one statsync-gateway, with a throwaway JWT secret — waits for /health,
+# drives it with statsync-load on the same machine, and prints ONE markdown
+# table:
+#
+#   gateway RSS per idle connection at 10 000 and 100 000 connections
+#   end-to-end latency at 1 000 connections x 2 000 updates/s
+#   the highest sustained update rate with p99 <= 20 ms (stepped up)
+#   REST patches/s (each one a durable LMDB commit)
+#
+# A step that cannot run on this machine (fd limits, ...) says why in the table
+# instead of failing. Bounded: the full run takes about 6 minutes (hard stop at
+# BENCH_DEADLINE_S, default 600), --quick about 1 minute (hard stop 150 s).
+# Every process it starts is stopped on exit, whatever the exit.
+#
+#   --quick      short steps, fewer rates, no 100 000-connection step
+#   --build DIR  build directory (default $STATSYNC_BUILD_DIR or ./build-bench)
+#   --no-build   use the binaries already in DIR
+#   --keep       keep the work directory (logs, LMDB, every JSON report)
+#   --out FILE   also write the table to FILE
+#
+# Tunables (environment): BENCH_SOCKET_CONNS (1000), BENCH_LATENCY_RATE (2000),
+# BENCH_RATES ("5000 10000 20000 30000 40000 50000 60000 80000 100000"),
+# BENCH_REST_CONNS (64), BENCH_P99_US (20000), BENCH_GATEWAY_ENV /
+# BENCH_STATS_ENV (extra VAR=value words for those services).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+
+QUICK=0
+BUILD=${STATSYNC_BUILD_DIR:-$ROOT/build-bench}
+DO_BUILD=1
+KEEP=0
+OUT=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) QUICK=1 ;;
+    --build) BUILD=$2; shift ;;
+    --no-build) DO_BUILD=0 ;;
+    --keep) KEEP=1 ;;
+    --out) OUT=$2; shift ;;
+    -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+BUILD=$(mkdir -p "$BUILD" && cd "$BUILD" && pwd)
+
+if [ "$QUICK" = 1 ]; then
+  DEADLINE=${BENCH_DEADLINE_S:-150}
+  WARMUP=1; DURATION=4; STEP_DURATION=2; REST_DURATION=3; HOLD=3
+  RATES=${BENCH_RATES:-"5000 20000 50000"}
+else
+  DEADLINE=${BENCH_DEADLINE_S:-600}
+  WARMUP=2; DURATION=10; STEP_DURATION=5; REST_DURATION=10; HOLD=5
+  RATES=${BENCH_RATES:-"5000 10000 20000 30000 40000 50000 60000 80000 100000"}
+fi
+SOCKET_CONNS=${BENCH_SOCKET_CONNS:-1000}
+LATENCY_RATE=${BENCH_LATENCY_RATE:-2000}
+REST_CONNS=${BENCH_REST_CONNS:-64}
+P99_LIMIT_US=${BENCH_P99_US:-20000}
+START_S=$SECONDS
+
+say() { echo "bench: $*" >&2; }
+
+for tool in nats-server curl jq cmake; do
+  command -v "$tool" >/dev/null || { echo "bench.sh: '$tool' is missing (scripts/deps.sh test installs it)" >&2; exit 2; }
+done
+
+# ---- build ------------------------------------------------------------------
+if [ "$DO_BUILD" = 1 ]; then
+  say "building (Release) in $BUILD"
+  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >"$BUILD/bench-cmake.log" 2>&1 ||
+    { cat "$BUILD/bench-cmake.log" >&2; exit 2; }
+  cmake --build "$BUILD" -j"$(nproc)" --target statsync-gateway statsync-stats statsync-presence \
+    statsync-load >"$BUILD/bench-build.log" 2>&1 || { tail -40 "$BUILD/bench-build.log" >&2; exit 2; }
+fi
+GATEWAY=$BUILD/gateway/statsync-gateway
+STATS=$BUILD/stats-service/statsync-stats
+PRESENCE=$BUILD/presence-service/statsync-presence
+LOAD=$BUILD/tests/load/statsync-load
+for b in "$GATEWAY" "$STATS" "$PRESENCE" "$LOAD"; do
+  [ -x "$b" ] || { echo "bench.sh: $b is missing (build it, or drop --no-build)" >&2; exit 2; }
+done
+
+# ---- processes: everything started here is stopped on exit --------------------
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/statsync-bench.XXXXXX")
+PIDS=()
+WATCHDOG=""
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [ -n "$WATCHDOG" ]; then kill "$WATCHDOG" 2>/dev/null || true; fi
+  for ((k = ${#PIDS[@]} - 1; k >= 0; k--)); do kill -TERM "${PIDS[k]}" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  if [ "$KEEP" = 1 ]; then say "work directory kept: $WORK"; else rm -rf "$WORK"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'say "interrupted"; exit 130' INT TERM
+# The hard stop: past DEADLINE seconds the script ends itself (and so cleans up).
+(
+  end=$((SECONDS + DEADLINE))
+  while [ "$SECONDS" -lt "$end" ]; do
+    sleep 1
+    kill -0 $$ 2>/dev/null || exit 0
+  done
+  echo "bench: hard deadline of ${DEADLINE}s reached, stopping" >&2
+  kill -TERM $$
+) &
+WATCHDOG=$!
+
+# A port nothing listens on, below the ephemeral range the generator's
+# sockets use (so it cannot be taken by one of them mid-run).
+USED_PORTS=" "
+free_port() {
+  local p
+  for _ in $(seq 1 200); do
+    p=$((20000 + RANDOM % 12000))
+    case "$USED_PORTS" in *" $p "*) continue ;; esac
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      USED_PORTS="$USED_PORTS$p "
+      echo "$p"
+      return 0
+    fi
+  done
+  echo "bench.sh: no free port found" >&2
+  return 1
+}
+
+wait_http() { # url what pid
+  for _ in $(seq 1 200); do
+    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+    kill -0 "$3" 2>/dev/null || { echo "bench.sh: $2 exited; its log:" >&2; tail -30 "$WORK/$2.log" >&2; exit 2; }
+    sleep 0.1
+  done
+  echo "bench.sh: $2 did not answer $1 in 20 s; its log:" >&2
+  tail -30 "$WORK/$2.log" >&2
+  exit 2
+}
+
+# File descriptors: as many as this shell may have, for every child.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+FD_LIMIT=$(ulimit -n)
+
+NATS_PORT=$(free_port)
+API_PORT=$(free_port)
+SOCKET_PORT=$(free_port)
+STATS_ADMIN=$(free_port)
+PRESENCE_ADMIN=$(free_port)
+SECRET=bench-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+mkdir -p "$WORK/data" "$WORK/reports"
+export STATSYNC_NATS_URL=nats://127.0.0.1:$NATS_PORT
+export STATSYNC_JWT_SECRET=$SECRET
+export STATSYNC_LOG_LEVEL=${STATSYNC_LOG_LEVEL:-warn}
+
+say "starting nats-server, stats, presence, gateway (work dir $WORK)"
+nats-server -a 127.0.0.1 -p "$NATS_PORT" >"$WORK/nats.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$NATS_PORT") 2>/dev/null && break; sleep 0.1; done
+# shellcheck disable=SC2086 # BENCH_*_ENV are VAR=value words on purpose
+env STATSYNC_DATA_DIR="$WORK/data" STATSYNC_ADMIN_PORT="$STATS_ADMIN" ${BENCH_STATS_ENV:-} \
+  "$STATS" >"$WORK/stats.log" 2>&1 &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$STATS_ADMIN/health" stats $!
+env STATSYNC_ADMIN_PORT="$PRESENCE_ADMIN" "$PRESENCE" >"$WORK/presence.log" 2>&1 &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$PRESENCE_ADMIN/health" presence $!
+# shellcheck disable=SC2086
+env STATSYNC_API_PORT="$API_PORT" STATSYNC_SOCKET_PORT="$SOCKET_PORT" ${BENCH_GATEWAY_ENV:-} \
+  "$GATEWAY" >"$WORK/gateway.log" 2>&1 &
+GW_PID=$!
+PIDS+=("$GW_PID")
+wait_http "http://127.0.0.1:$API_PORT/health" gateway $GW_PID
+
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$GW_PID/status"; }
+gw_alive() { kill -0 "$GW_PID" 2>/dev/null; }
+
+# statsync-load with the common flags; the report lands in $WORK/reports/NAME.json.
+# Prints nothing; returns the generator's exit code.
+load() { # name args...
+  local name=$1
+  shift
+  local rc=0
+  "$LOAD" --host 127.0.0.1 --secret "$SECRET" --report "$WORK/reports/$name.json" "$@" \
+    >/dev/null 2>"$WORK/reports/$name.err" || rc=$?
+  return "$rc"
+}
+j() { jq -r "$2" "$WORK/reports/$1.json" 2>/dev/null || echo "?"; } # name jq-expr
+ms() { awk -v us="$1" 'BEGIN { if (us == "?" || us == "") print "?"; else printf "%.2f", us / 1000 }'; }
+num() { awk -v n="$1" 'BEGIN { if (n == "?" || n == "") { print "?"; exit } s = sprintf("%d", n); o = "";
+  while (length(s) > 3) { o = " " substr(s, length(s) - 2) o; s = substr(s, 1, length(s) - 3) } print s o }'; }
+errs() { j "$1" '[.errors | to_entries[] | select(.value > 0) | "\(.key) \(.value)"] | join(", ")'; }
+
+ROWS=()
+row() { ROWS+=("| $1 | $2 | $3 | $4 |"); }
+time_left() { echo $((DEADLINE - (SECONDS - START_S))); }
+
+# ---- 0. warm the path (first LMDB pages, NATS subscriptions); not reported ---
+load warm --port "$SOCKET_PORT" --conns 50 --rate 500 --warmup 0 --duration 1 || true
+
+# ---- 1. gateway memory per idle connection ------------------------------------
+idle_rss() { # conns label
+  local n=$1 label=$2 need=$(($1 + 200))
+  if [ "$FD_LIMIT" -lt "$need" ]; then
+    row "gateway RSS per idle connection, $label connections" "<= 4 KB" "not run" \
+      "needs $need file descriptors per process (gateway and generator); RLIMIT_NOFILE here is $FD_LIMIT (hard) and raising it needs CAP_SYS_RESOURCE"
+    return
+  fi
+  if [ "$(time_left)" -lt 60 ]; then
+    row "gateway RSS per idle connection, $label connections" "<= 4 KB" "not run" "out of time (BENCH_DEADLINE_S)"
+    return
+  fi
+  sleep 1
+  local before after name=idle$n
+  before=$(rss_kb)
+  say "idle: opening $n connections"
+  "$LOAD" --host 127.0.0.1 --secret "$SECRET" --port "$SOCKET_PORT" --conns "$n" --rate 0 \
+    --warmup 0 --duration "$((HOLD + 60))" --connect-rate 5000 --report "$WORK/reports/$name.json" \
+    >/dev/null 2>"$WORK/reports/$name.err" &
+  local lpid=$!
+  PIDS+=("$lpid")
+  local connected=""
+  for _ in $(seq 1 $((10 * (30 + n / 2000)))); do
+    connected=$(grep -o '"phase":"connected","connected":[0-9]*' "$WORK/reports/$name.err" 2>/dev/null | grep -o '[0-9]*$' || true)
+    [ -n "$connected" ] && break
+    kill -0 "$lpid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ -z "$connected" ]; then
+    kill -TERM "$lpid" 2>/dev/null || true
+    wait "$lpid" 2>/dev/null || true
+    row "gateway RSS per idle connection, $label connections" "<= 4 KB" "failed" \
+      "the generator did not finish connecting: $(tail -c 300 "$WORK/reports/$name.err" | tr '\n|' ' /')"
+    return
+  fi
+  sleep "$HOLD" # idle: only Engine.IO pings
+  after=$(rss_kb)
+  kill -TERM "$lpid" 2>/dev/null || true
+  wait "$lpid" 2>/dev/null || true
+  if [ "$connected" -eq 0 ] || ! gw_alive; then
+    row "gateway RSS per idle connection, $label connections" "<= 4 KB" "failed" \
+      "connected $connected; gateway $(gw_alive && echo alive || echo DIED)"
+    return
+  fi
+  local per
+  per=$(awk -v a="$after" -v b="$before" -v n="$connected" 'BEGIN { printf "%.2f", (a - b) / n }')
+  row "gateway RSS per idle connection, $label connections" "<= 4 KB" "**$per KB**" \
+    "$(num "$connected") connected (joined); gateway VmRSS $(num "$before") -> $(num "$after") KB"
+  # Let the gateway see the disconnects before the next step.
+  for _ in $(seq 1 50); do
+    [ "$(curl -fsS "http://127.0.0.1:$API_PORT/health" 2>/dev/null | jq -r '.connectedClients // 0')" = 0 ] && break
+    sleep 0.2
+  done
+}
+idle_rss 10000 "10 000"
+if [ "$QUICK" = 1 ]; then
+  row "gateway RSS per idle connection, 100 000 connections" "<= 4 KB" "not run" "skipped by --quick"
+else
+  idle_rss 100000 "100 000"
+fi
+
+# ---- 2. end-to-end latency at 1 000 connections x 2 000 updates/s -------------
+say "latency: $SOCKET_CONNS connections x $LATENCY_RATE updates/s"
+rc=0
+load latency --port "$SOCKET_PORT" --conns "$SOCKET_CONNS" --rate "$LATENCY_RATE" \
+  --warmup "$WARMUP" --duration "$DURATION" || rc=$?
+if [ "$rc" = 0 ]; then
+  e=$(errs latency)
+  row "p99 latency, $(num "$SOCKET_CONNS") conns x $(num "$LATENCY_RATE") updates/s, each durably committed, send -> own push" \
+    "<= 2 ms" "**p99 $(ms "$(j latency .latency_us.p99)") ms**" \
+    "p50 $(ms "$(j latency .latency_us.p50)") ms, p99.9 $(ms "$(j latency .latency_us.p999)") ms, max $(ms "$(j latency .latency_us.max)") ms; $(num "$(j latency .matched)") of $(num "$(j latency .sent)") updates matched in ${DURATION} s${e:+; errors: $e}"
+else
+  row "p99 latency, 1 000 conns x 2 000 updates/s" "<= 2 ms" "failed" \
+    "statsync-load exit $rc: $(tail -c 300 "$WORK/reports/latency.err" | tr '\n|' ' /')"
+fi
+
+# ---- 3. highest sustained update rate with p99 <= 20 ms -----------------------
+# A step passes when p99 <= the limit, >= 99 % of the measured updates were
+# matched, throughput >= 95 % of the rate, the generator kept its schedule and
+# nothing failed. Rates go up until a step fails (or time runs short).
+best=""; best_note=""; fail_note=""
+for rate in $RATES; do
+  if [ "$(time_left)" -lt $((STEP_DURATION + 40)) ]; then
+    fail_note="${fail_note:+$fail_note; }stopped before $(num "$rate")/s: out of time"
+    break
+  fi
+  say "rate step: $rate updates/s"
+  name=rate$rate
+  rc=0
+  load "$name" --port "$SOCKET_PORT" --conns "$SOCKET_CONNS" --rate "$rate" --warmup 1 \
+    --duration "$STEP_DURATION" --drain 3 || rc=$?
+  if [ "$rc" != 0 ]; then
+    fail_note="$(num "$rate")/s: statsync-load exit $rc"
+    break
+  fi
+  verdict=$(jq -r --argjson rate "$rate" --argjson lim "$P99_LIMIT_US" '
+    if .error_total > 0 then "errors"
+    elif .latency_us.p99 > $lim then "p99"
+    elif .sent == 0 or .matched < 0.99 * .sent then "unmatched"
+    elif .throughput_per_s < 0.95 * $rate then "throughput"
+    elif .send_behind > 0.01 * $rate * .duration_s then "generator behind"
+    else "ok" end' "$WORK/reports/$name.json")
+  summary="p99 $(ms "$(j "$name" .latency_us.p99)") ms, $(num "$(j "$name" .throughput_per_s)") matched/s"
+  if [ "$verdict" = ok ]; then
+    best=$rate
+    best_note="$summary"
+  else
+    e=$(errs "$name")
+    fail_note="$(num "$rate")/s failed ($verdict): $summary, $(num "$(j "$name" .unmatched)") unmatched, $(num "$(j "$name" .send_behind)") sends behind schedule${e:+, errors: $e}"
+    break
+  fi
+done
+if [ -n "$best" ]; then
+  row "highest sustained update rate, p99 <= $((P99_LIMIT_US / 1000)) ms ($(num "$SOCKET_CONNS") conns, gateway -> NATS -> LMDB commit -> push)" \
+    ">= 50 000/s" "**$(num "$best")/s**" "$best_note${fail_note:+; next: $fail_note}"
+else
+  row "highest sustained update rate, p99 <= $((P99_LIMIT_US / 1000)) ms" ">= 50 000/s" "none passed" "$fail_note"
+fi
+
+# ---- 4. REST patches/s --------------------------------------------------------
+say "rest: $REST_CONNS keep-alive connections, closed loop"
+rc=0
+load rest --mode rest --port "$API_PORT" --conns "$REST_CONNS" --warmup "$WARMUP" \
+  --duration "$REST_DURATION" --drain 5 || rc=$?
+if [ "$rc" = 0 ]; then
+  e=$(errs rest)
+  row "REST patches/s, each a durable LMDB commit ($REST_CONNS keep-alive conns, closed loop)" \
+    ">= 20 000/s" "**$(num "$(j rest .throughput_per_s)")/s**" \
+    "p50 $(ms "$(j rest .latency_us.p50)") ms, p99 $(ms "$(j rest .latency_us.p99)") ms${e:+; errors: $e}"
+else
+  row "REST patches/s" ">= 20 000/s" "failed" \
+    "statsync-load exit $rc: $(tail -c 300 "$WORK/reports/rest.err" | tr '\n|' ' /')"
+fi
+
+gw_alive || row "gateway" "" "DIED during the run" "see $WORK/gateway.log (use --keep)"
+
+# ---- the table ----------------------------------------------------------------
+{
+  echo "statsync benchmark — $(date -u +%Y-%m-%dT%H:%MZ), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores, $(uname -sr), generator on the same machine, LMDB on $(df -T "$WORK" | awk 'NR==2 { print $2 }'); \`tests/load/bench.sh$([ "$QUICK" = 1 ] && echo ' --quick')\` ($((SECONDS - START_S)) s)"
+  echo
+  echo "| measure | target | result | notes |"
+  echo "|---|---|---|---|"
+  printf '%s\n' "${ROWS[@]}"
+} | tee ${OUT:+"$OUT"}

@@ -1,0 +1,112 @@
+// smoke.test.js — ctest load/smoke: statsync-load against the real system
+// (nats-server + stats + presence + gateway from STATSYNC_BIN_DIR) for a few
+// seconds with a few hundred connections, so the load generator and the
+// benchmark it drives cannot rot. Checks that the JSON report is sane and that
+// no update was lost — never how fast anything was (no timed assertions:
+// tests/load/bench.sh measures).
+'use strict';
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { spawn } = require('node:child_process');
+const { System, bin, waitFor } = require('../lib/system');
+
+// Runs statsync-load; resolves { code, report, stderr }. Bounded: the
+// generator has its own hard deadline, and this kills it past timeoutMs.
+function runLoad(args, timeoutMs = 90000) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin('statsync-load'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { err += d; });
+    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      clearTimeout(t);
+      let report = null;
+      try { report = JSON.parse(out.trim().split('\n').pop()); } catch (_) { /* below */ }
+      resolve({ code, signal, report, stdout: out, stderr: err });
+    });
+  });
+}
+
+function assertSane(r, conns, sys) {
+  const why = `stderr:\n${r.stderr.slice(-2000)}\nstdout:\n${r.stdout.slice(-2000)}\n${sys.logs()}`;
+  assert.equal(r.code, 0, `statsync-load exited ${r.code} ${r.signal || ''}\n${why}`);
+  assert.ok(r.report, `no JSON report\n${why}`);
+  const rep = r.report;
+  assert.equal(rep.connected, conns, why);
+  assert.equal(rep.connect_errors, 0, why);
+  assert.ok(rep.sent > 0, why);
+  assert.ok(rep.matched > 0, why);
+  assert.ok(rep.matched <= rep.sent, why);
+  assert.equal(rep.unmatched, rep.sent - rep.matched, why);
+  for (const [name, n] of Object.entries(rep.errors)) assert.equal(n, 0, `errors.${name}\n${why}`);
+  assert.equal(rep.error_total, 0, why);
+  assert.equal(rep.latency_us.count, rep.matched, why);
+  assert.ok(rep.latency_us.p50 <= rep.latency_us.p99 && rep.latency_us.p99 <= rep.latency_us.max, why);
+  assert.ok(rep.throughput_per_s > 0, why);
+}
+
+async function xpSum(sys, prefix, users) {
+  let sum = 0;
+  for (let i = 0; i < users; i++) {
+    const id = `${prefix}${i}`;
+    const r = await sys.http('GET', `/api/users/${id}/stats`, { token: sys.token(id) });
+    assert.equal(r.status, 200, r.text);
+    sum += r.body.xp;
+  }
+  return sum;
+}
+
+test('statsync-load against the real system', { timeout: 200000 }, async (t) => {
+  const sys = await System.start();
+  try {
+    await t.test('socket.io: 300 connections, 2 per user, every update pushed back', async () => {
+      const conns = 300;
+      const users = 150;
+      const prefix = `smoke${process.pid}s`;
+      const r = await runLoad([
+        '--host', '127.0.0.1', '--port', String(sys.gw.socketPort), '--secret', sys.secret,
+        '--conns', String(conns), '--users', String(users), '--user-prefix', prefix,
+        '--rate', '300', '--warmup', '1', '--duration', '3', '--drain', '10', '--op-ids',
+        '--connect-rate', '2000',
+      ]);
+      assertSane(r, conns, sys);
+      assert.equal(r.report.mode, 'sio');
+      assert.ok(r.report.pushes >= r.report.matched);
+      // Every update the generator sent was applied exactly once.
+      const expected = r.report.sent + r.report.warmup_sent;
+      await waitFor('every update applied', async () => (await xpSum(sys, prefix, users)) === expected,
+        20000, 200).catch(async (e) => {
+        assert.fail(`${e.message}: xp sum ${await xpSum(sys, prefix, users)}, sent ${expected}`);
+      });
+    });
+
+    await t.test('rest: keep-alive patches', async () => {
+      const conns = 8;
+      const prefix = `smoke${process.pid}r`;
+      const r = await runLoad([
+        '--mode', 'rest', '--host', '127.0.0.1', '--port', String(sys.gw.apiPort),
+        '--secret', sys.secret, '--conns', String(conns), '--user-prefix', prefix,
+        '--warmup', '0.5', '--duration', '2', '--drain', '10',
+      ]);
+      assertSane(r, conns, sys);
+      assert.equal(r.report.mode, 'rest');
+      // Each 2xx was a durable patch: the documents add up to what was answered.
+      const answered = r.report.matched;
+      const sum = await xpSum(sys, prefix, conns);
+      assert.ok(sum >= answered && sum <= r.report.sent + r.report.warmup_sent,
+        `xp sum ${sum}, answered ${answered}, sent ${r.report.sent + r.report.warmup_sent}`);
+    });
+
+    await t.test('refuses a target off this machine', async () => {
+      const r = await runLoad(['--host', '192.0.2.1', '--port', '3001', '--secret', sys.secret], 10000);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /only 127\.0\.0\.0\/8/);
+    });
+  } finally {
+    await sys.stop();
+  }
+});

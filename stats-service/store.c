@@ -90,6 +90,11 @@ ss_err store_open(stats_store **out, const char *dir, size_t map_bytes)
         goto fail_mdb;
     if ((rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0640)) != 0)
         goto fail_mdb;
+    /* Reader slots left by a crashed process (kill -9) would pin old pages
+     * and make the file grow: clear them. */
+    int dead = 0;
+    if (mdb_reader_check(s->env, &dead) == 0 && dead > 0)
+        ss_log(SS_LOG_WARN, "stale lmdb readers cleared", "{s:i}", "count", dead);
     if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
         goto fail_mdb;
     if ((rc = mdb_dbi_open(txn, "docs", MDB_CREATE, &s->docs)) != 0)

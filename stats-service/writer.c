@@ -84,82 +84,101 @@ static bool writer__repeat_in_mutation(const Statsync__Mutation *m, size_t i)
     return false;
 }
 
-/* Applies one mutation inside txn. Sets the job's outcome; returns an error
- * only for a storage failure that spoils the whole transaction (a put). */
-static ss_err writer__apply(stats_writer *w, MDB_txn *txn, stats_job *job, int64_t now_ms)
+/* Drops the ops already applied: op_id recorded for this user, or repeated
+ * earlier in the same mutation (applied once). Ops without an op_id always
+ * apply. Fills apply[] (room for m->n_ops). */
+static ss_err writer__filter_ops(stats_writer *w, MDB_txn *txn, const Statsync__Mutation *m,
+                                 Statsync__Operation **apply, size_t *n_apply)
 {
-    const Statsync__Mutation *m = job->m;
-    stats_doc cur, next;
-    bool found = false;
-    merge_error me = {SS_OK, ""};
-    Statsync__Operation **apply = NULL;
-    size_t n_apply = 0, n_dup = 0;
-    ss_err rc = SS_OK;
-
-    ss_err e = store_doc_get(w->store, txn, m->user_id, &cur, &found);
-    if (e != SS_OK) { /* a read: the transaction is still good */
-        writer__set_error(job, SS_ERR_INTERNAL, "stored document unreadable");
-        return SS_OK;
-    }
-    apply = malloc((m->n_ops ? m->n_ops : 1) * sizeof(*apply));
-    if (apply == NULL) {
-        writer__set_error(job, SS_ERR_INTERNAL, "out of memory");
-        goto out;
-    }
+    size_t n_dup = 0;
+    *n_apply = 0;
     for (size_t i = 0; i < m->n_ops; i++) {
         Statsync__Operation *op = m->ops[i];
         if (op->op_id != NULL && op->op_id[0] != '\0') {
             bool seen = writer__repeat_in_mutation(m, i);
-            if (!seen && (e = store_idem_get(w->store, txn, m->user_id, op->op_id, NULL,
-                                             &seen)) != SS_OK) {
-                writer__set_error(job, SS_ERR_INTERNAL, "idempotency record unreadable");
-                goto out;
-            }
+            if (!seen &&
+                store_idem_get(w->store, txn, m->user_id, op->op_id, NULL, &seen) != SS_OK)
+                return SS_ERR_INTERNAL;
             if (seen) {
                 n_dup++;
                 continue;
             }
         }
-        apply[n_apply++] = op;
+        apply[(*n_apply)++] = op;
     }
     stats_metrics_duplicates(n_dup);
-    if (n_apply == 0) { /* an idempotent repeat: the current document, no change */
-        job->err = SS_OK;
-        job->duplicate = true;
-        job->doc = cur;
-        job->has_doc = true;
-        found = false; /* cur now belongs to the job */
-        goto out_keep;
-    }
-    e = merge_apply(&cur, apply, n_apply, now_ms, &next, &me);
-    if (e != SS_OK) { /* refused: nothing recorded, a retry re-evaluates */
-        writer__set_error(job, e, me.message);
-        if (e == SS_ERR_CONFLICT || e == SS_ERR_INSUFFICIENT_FUNDS) {
-            job->doc = cur;
-            job->has_doc = true;
-            goto out_keep;
-        }
-        goto out;
-    }
-    rc = store_doc_put(w->store, txn, &next);
+    return SS_OK;
+}
+
+/* Puts the new document and one idempotency record per applied op_id. */
+static ss_err writer__put(stats_writer *w, MDB_txn *txn, const char *user_id,
+                          Statsync__Operation *const *apply, size_t n_apply,
+                          const stats_doc *next, int64_t now_ms)
+{
+    ss_err rc = store_doc_put(w->store, txn, next);
     for (size_t i = 0; rc == SS_OK && i < n_apply; i++) {
         if (apply[i]->op_id == NULL || apply[i]->op_id[0] == '\0')
             continue;
-        store_idem rec = {now_ms, next.version};
-        rc = store_idem_put(w->store, txn, m->user_id, apply[i]->op_id, &rec);
+        store_idem rec = {now_ms, next->version};
+        rc = store_idem_put(w->store, txn, user_id, apply[i]->op_id, &rec);
     }
+    return rc;
+}
+
+/* Applies one mutation inside txn and sets the job's outcome. Returns an
+ * error only for a storage failure that spoils the whole transaction (a
+ * put); refusals and unreadable records are the job's own outcome. */
+static ss_err writer__apply(stats_writer *w, MDB_txn *txn, stats_job *job, int64_t now_ms)
+{
+    const Statsync__Mutation *m = job->m;
+    stats_doc cur, next;
+    bool found = false, cur_to_job = false;
+    merge_error me = {SS_OK, ""};
+    size_t n_apply = 0;
+    ss_err rc = SS_OK;
+    Statsync__Operation **apply = malloc((m->n_ops ? m->n_ops : 1) * sizeof(*apply));
+    if (apply == NULL) {
+        writer__set_error(job, SS_ERR_INTERNAL, "out of memory");
+        return SS_OK;
+    }
+    if (store_doc_get(w->store, txn, m->user_id, &cur, &found) != SS_OK) {
+        writer__set_error(job, SS_ERR_INTERNAL, "stored document unreadable");
+        free(apply);
+        return SS_OK;
+    }
+    if (writer__filter_ops(w, txn, m, apply, &n_apply) != SS_OK) {
+        writer__set_error(job, SS_ERR_INTERNAL, "idempotency record unreadable");
+        goto done;
+    }
+    if (n_apply == 0) { /* an idempotent repeat: 200, the current document, no change */
+        job->err = SS_OK;
+        job->duplicate = true;
+        job->doc = cur;
+        job->has_doc = cur_to_job = true;
+        goto done;
+    }
+    ss_err e = merge_apply(&cur, apply, n_apply, now_ms, &next, &me);
+    if (e != SS_OK) { /* refused: nothing recorded, so a retry re-evaluates */
+        writer__set_error(job, e, me.message);
+        if (e == SS_ERR_CONFLICT || e == SS_ERR_INSUFFICIENT_FUNDS) { /* with the stored doc */
+            job->doc = cur;
+            job->has_doc = cur_to_job = true;
+        }
+        goto done;
+    }
+    rc = writer__put(w, txn, m->user_id, apply, n_apply, &next, now_ms);
     if (rc != SS_OK) {
         doc_free(&next);
-        goto out;
+        goto done;
     }
     job->err = SS_OK;
     job->doc = next;
     job->has_doc = true;
     job->changed = true;
     job->has_delta = merge_combine(apply, n_apply, &job->delta);
-out:
-    doc_free(&cur);
-out_keep:
+done:
+    if (!cur_to_job)
+        doc_free(&cur);
     free(apply);
     return rc;
 }

@@ -83,15 +83,14 @@ struct rest_req {
     char path_user[SS_USERID_MAX + 1];   /* :userId of the path, when the route has one */
     char idem_key[REST_IDEM_KEY_MAX + 1]; /* Idempotency-Key, "" when absent */
 
-    /* refused in the headers phase, answered on the final call */
+    /* refused (rest__refuse): answered on the final call, body dropped */
     ss_err refused;
     char refused_msg[120];
 
     /* body */
     char *body;
     size_t body_len, body_cap;
-    bool body_too_large;
-    size_t body_discarded;
+    uint64_t body_discarded;
     json_t *json;                        /* parsed body (owned) */
 
     /* waiting for NATS: see rest_req_wait */

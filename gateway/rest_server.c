@@ -26,14 +26,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define REST_CONNECTION_TIMEOUT_S 30
 #define REST_CONNECTION_LIMIT 4096
 #define REST_THREADS 2
-/* Past max_body_bytes the rest of a body is read and dropped so the client
- * gets its 413 (MHD 0.9 cannot answer mid-upload); past this many times the
- * limit the connection is cut instead. */
+/* The body of a refused request (413 past max_body_bytes, 401, 415, ...) is
+ * read and dropped so the client gets its answer (MHD 0.9 cannot answer
+ * mid-upload); past this many times max_body_bytes the connection is cut. */
 #define REST_DISCARD_FACTOR 4
 #define REST_BODY_INITIAL 4096
 
@@ -271,23 +272,28 @@ static const char *rest__header(rest_req *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
-/* Refuses the request during the headers phase. With a body on its way the
- * answer goes out at once, before the body is read (MHD then closes the
- * connection); without one it waits for the request's final call, so the
- * connection can stay alive. */
+/* Bytes of a refused body read and dropped before the connection is cut. */
+static uint64_t rest__discard_bound(const rest_req *req)
+{
+    return (uint64_t)req->rs->gw->cfg.max_body_bytes * REST_DISCARD_FACTOR;
+}
+
+/* Refuses the request; the answer goes out on the request's final call,
+ * after any body has been read and dropped. Answering before the body is
+ * read would make MHD close a socket with unread data, and the kernel's RST
+ * can destroy the answer before the client reads it. Exceptions, answered
+ * at once: a client waiting for "100 Continue" (it has sent no body yet),
+ * and a declared body too large to be worth reading. */
 static void rest__refuse(rest_req *req, ss_err err, const char *message)
 {
-    bool has_body = rest__header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
-    uint64_t n = 0;
+    req->refused = err;
+    snprintf(req->refused_msg, sizeof(req->refused_msg), "%s", message);
+    const char *expect = rest__header(req, MHD_HTTP_HEADER_EXPECT);
     const char *cl = rest__header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (cl != NULL && (rest_parse_content_length(cl, &n) != 0 || n > 0))
-        has_body = true;
-    if (has_body) {
+    uint64_t n = 0;
+    if ((expect != NULL && strcasecmp(expect, "100-continue") == 0) ||
+        (cl != NULL && rest_parse_content_length(cl, &n) == 0 && n > rest__discard_bound(req)))
         rest_req_reply_error(req, err, message);
-    } else {
-        req->refused = err;
-        snprintf(req->refused_msg, sizeof(req->refused_msg), "%s", message);
-    }
 }
 
 /* Headers complete: route, auth, media type, declared size, idempotency key.
@@ -370,12 +376,14 @@ static void rest__on_headers(rest_req *req, const char *url, const char *method)
 static enum MHD_Result rest__on_upload(rest_req *req, const char *data, size_t n)
 {
     size_t max = (size_t)req->rs->gw->cfg.max_body_bytes;
-    if (req->body_too_large) {
+    if (req->refused != SS_OK) {
         req->body_discarded += n;
-        return req->body_discarded > max * REST_DISCARD_FACTOR ? MHD_NO : MHD_YES;
+        return req->body_discarded > rest__discard_bound(req) ? MHD_NO : MHD_YES;
     }
     if (req->body_len + n > max) {
-        req->body_too_large = true; /* answered 413 once the upload ends */
+        char msg[80];
+        snprintf(msg, sizeof(msg), "body larger than %zu bytes", max);
+        rest__refuse(req, SS_ERR_PAYLOAD_TOO_LARGE, msg);
         req->body_discarded = req->body_len + n;
         free(req->body);
         req->body = NULL;
@@ -409,13 +417,6 @@ static void rest__on_complete(rest_req *req)
         return;
     }
     if (req->route->body) {
-        if (req->body_too_large) {
-            char msg[80];
-            snprintf(msg, sizeof(msg), "body larger than %lld bytes",
-                     (long long)cfg->max_body_bytes);
-            rest_req_reply_error(req, SS_ERR_PAYLOAD_TOO_LARGE, msg);
-            return;
-        }
         if (req->body_len == 0) {
             rest_req_reply_error(req, SS_ERR_INVALID_JSON, "empty body: a JSON object is expected");
             return;
@@ -515,17 +516,52 @@ static void rest__completed(void *cls, struct MHD_Connection *conn, void **con_c
 
 /* ---- start / stop --------------------------------------------------------------- */
 
+static int rest__hex(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes the path in place, like MHD's default, except that %00
+ * stays as it is: a decoded NUL would cut the path short and turn a bad
+ * userId into a different route. Returns the new length. MHD thread. */
+static size_t rest__unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    char *w = s;
+    for (const char *r = s; *r != '\0'; r++) {
+        int hi, lo;
+        if (r[0] == '%' && (hi = rest__hex(r[1])) >= 0 && (lo = rest__hex(r[2])) >= 0 &&
+            (hi | lo) != 0) {
+            *w++ = (char)(hi * 16 + lo);
+            r += 2;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
 static struct MHD_Daemon *rest__listen(rest_server *rs, unsigned flags, uint16_t port,
                                        const struct sockaddr *addr)
 {
     if (addr != NULL)
         return MHD_start_daemon(
             flags, port, NULL, NULL, rest__handler, rs, MHD_OPTION_SOCK_ADDR, addr,
+            MHD_OPTION_UNESCAPE_CALLBACK, rest__unescape, NULL,
             MHD_OPTION_NOTIFY_COMPLETED, rest__completed, rs, MHD_OPTION_CONNECTION_TIMEOUT,
             (unsigned)REST_CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
             (unsigned)REST_CONNECTION_LIMIT, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)REST_THREADS,
             MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
     return MHD_start_daemon(flags, port, NULL, NULL, rest__handler, rs,
+                            MHD_OPTION_UNESCAPE_CALLBACK, rest__unescape, NULL,
                             MHD_OPTION_NOTIFY_COMPLETED, rest__completed, rs,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)REST_CONNECTION_TIMEOUT_S,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)REST_CONNECTION_LIMIT,

@@ -840,8 +840,7 @@ static void test_sigterm_drains_and_exits_zero(void **state)
         snprintf(user, sizeof(user), "term%zu", i);
         burst_send(&b, i, user, &(opspec){.xp = (int64_t)i + 1}, 1);
     }
-    natsConnection_Flush(S.nc);
-    burst_collect(&b, 1, 5000);
+    natsConnection_Flush(S.nc); /* all 300 at the server, most not yet answered */
     int st = stop_proc(S.stats_pid, SIGTERM, 15000);
     S.stats_pid = 0;
     if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0))

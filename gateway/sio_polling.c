@@ -75,9 +75,7 @@ int sio_http_error(struct lws *wsi, int code, int complete)
 
 static void sio_polling__reset(sio_pss *pss)
 {
-    free(pss->rx);
-    pss->rx = NULL;
-    pss->rx_len = 0;
+    sio_pss_rx_free(pss);
     pss->session = NULL;
     pss->kind = SIO_CONN_NONE;
     pss->answer = 0;
@@ -102,6 +100,17 @@ static int sio_polling__handshake(sio_server *s, struct lws *wsi, const sio_quer
     return rc;
 }
 
+/* An Engine.IO error: now for a GET, after the body for a POST (so the
+ * connection stays in step for keep-alive). */
+static int sio_polling__refuse(struct lws *wsi, sio_pss *pss, int code)
+{
+    if (pss->kind == SIO_CONN_POST) {
+        pss->answer = (uint8_t)(SIO_ANSWER_EIO_ERR + code);
+        return 0;
+    }
+    return sio_http_error(wsi, code, 1);
+}
+
 int sio_polling_on_request(sio_server *s, struct lws *wsi, sio_pss *pss)
 {
     sio_polling__reset(pss);
@@ -112,29 +121,36 @@ int sio_polling_on_request(sio_server *s, struct lws *wsi, sio_pss *pss)
     enum lws_token_indexes uri_tok = is_get    ? WSI_TOKEN_GET_URI
                                      : is_post ? WSI_TOKEN_POST_URI
                                                : WSI_TOKEN_OPTIONS_URI;
+    if (!is_get && !is_post && !is_options)
+        return sio_http_respond(wsi, 405, "text/plain", "method not allowed", 18, 0, 1);
     if (lws_hdr_copy(wsi, path, sizeof(path), uri_tok) < 0 ||
         (strcmp(path, "/socket.io/") != 0 && strcmp(path, "/socket.io") != 0))
         return sio_http_respond(wsi, 404, "text/plain", "not found", 9, 0, 1);
     if (is_options)
         return sio_http_respond(wsi, 204, NULL, NULL, 0, 1, 1);
-    if (!is_get && !is_post)
-        return sio_http_error(wsi, EIO_ERR_METHOD, 1);
 
     sio_query q;
     sio_query_read(wsi, &q);
-    int rc;
+    if (is_post) { /* every POST answer waits for the end of its body */
+        pss->kind = SIO_CONN_POST;
+        size_t n = strlen(q.sid);
+        if (n <= SIO_SID_LEN) /* a longer one matches no session */
+            memcpy(pss->sid, q.sid, n + 1);
+    }
+    int rc = 0;
     sio_session *ss = NULL;
     if (q.bad || strcmp(q.eio, "4") != 0) {
-        rc = sio_http_error(wsi, EIO_ERR_VERSION, 1);
+        rc = sio_polling__refuse(wsi, pss, EIO_ERR_VERSION);
     } else if (strcmp(q.transport, "polling") != 0) {
-        rc = sio_http_error(wsi, strcmp(q.transport, "websocket") == 0 ? EIO_ERR_BAD
-                                                                       : EIO_ERR_TRANSPORT, 1);
+        rc = sio_polling__refuse(wsi, pss, strcmp(q.transport, "websocket") == 0 ? EIO_ERR_BAD
+                                                                               : EIO_ERR_TRANSPORT);
     } else if (q.sid[0] == '\0') {
-        rc = is_get ? sio_polling__handshake(s, wsi, &q) : sio_http_error(wsi, EIO_ERR_METHOD, 1);
+        rc = is_get ? sio_polling__handshake(s, wsi, &q)
+                    : sio_polling__refuse(wsi, pss, EIO_ERR_METHOD);
     } else if ((ss = sio_server_find_sid(s, q.sid)) == NULL) {
-        rc = sio_http_error(wsi, EIO_ERR_SID, 1);
+        rc = sio_polling__refuse(wsi, pss, EIO_ERR_SID);
     } else if (ss->transport != SIO_T_POLLING) {
-        rc = sio_http_error(wsi, EIO_ERR_BAD, 1);
+        rc = sio_polling__refuse(wsi, pss, EIO_ERR_BAD);
     } else if (is_get) {
         if (ss->get != NULL) { /* overlap: Engine.IO closes such a session */
             sio_server_close_session(s, ss, "overlapping polling GET");
@@ -146,7 +162,6 @@ int sio_polling_on_request(sio_server *s, struct lws *wsi, sio_pss *pss)
             lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
             if (!sio_outq_empty(&ss->outq) || ss->upgrading)
                 lws_callback_on_writable(wsi);
-            rc = 0;
         }
     } else {
         char cl[24] = "";
@@ -154,11 +169,12 @@ int sio_polling_on_request(sio_server *s, struct lws *wsi, sio_pss *pss)
         long long n = atoll(cl);
         if (n > s->max_payload) {
             sio_server_close_session(s, ss, "POST past maxPayload");
-            rc = sio_http_respond(wsi, 413, "text/plain", "payload too large", 17, 0, 1);
-        } else {
-            pss->kind = SIO_CONN_POST;
-            snprintf(pss->sid, sizeof(pss->sid), "%s", ss->sid);
-            rc = 0;
+            if (n > 4 * s->max_payload) { /* not worth reading: answer and hang up */
+                sio_http_respond(wsi, 413, "text/plain", "payload too large", 17, 0, 0);
+                rc = -1;
+            } else {
+                pss->answer = SIO_ANSWER_413;
+            }
         }
     }
     sio_query_free(&q);
@@ -171,36 +187,24 @@ int sio_polling_on_body(sio_server *s, struct lws *wsi, sio_pss *pss, const void
     if (pss->kind != SIO_CONN_POST || pss->answer)
         return 0;
     if (pss->rx_len + len > (size_t)s->max_payload) {
-        pss->answer = 1; /* 413 at completion */
-        free(pss->rx);
-        pss->rx = NULL;
-        pss->rx_len = 0;
+        pss->answer = SIO_ANSWER_413;
+        sio_pss_rx_free(pss);
         return 0;
     }
-    char *n = realloc(pss->rx, pss->rx_len + len + 1);
-    if (n == NULL)
-        return -1;
-    memcpy(n + pss->rx_len, in, len);
-    pss->rx = n;
-    pss->rx_len += len;
-    return 0;
+    return sio_pss_append(pss, in, len);
 }
 
 int sio_polling_on_body_done(sio_server *s, struct lws *wsi, sio_pss *pss)
 {
+    /* Note: lws may free pss while answering (end of the transaction), so
+     * everything in it is used up and reset before the answer is written. */
     if (pss->kind != SIO_CONN_POST) {
         sio_polling__reset(pss);
         return sio_http_error(wsi, EIO_ERR_BAD, 1);
     }
     sio_session *ss = sio_server_find_sid(s, pss->sid);
-    int rc;
-    if (pss->answer) {
-        if (ss)
-            sio_server_close_session(s, ss, "POST past maxPayload");
-        rc = sio_http_respond(wsi, 413, "text/plain", "payload too large", 17, 0, 1);
-    } else if (ss == NULL || ss->transport != SIO_T_POLLING) {
-        rc = sio_http_error(wsi, ss ? EIO_ERR_BAD : EIO_ERR_SID, 1);
-    } else {
+    int answer = pss->answer;
+    if (answer == 0 && ss != NULL && ss->transport == SIO_T_POLLING) {
         eio_payload_iter it;
         eio_packet p;
         int r;
@@ -213,10 +217,18 @@ int sio_polling_on_body_done(sio_server *s, struct lws *wsi, sio_pss *pss)
             }
             sio_server_on_eio(s, ss, wsi, &p);
         }
-        rc = sio_http_respond(wsi, 200, "text/html", "ok", 2, 0, 1);
     }
     sio_polling__reset(pss);
-    return rc;
+    if (answer >= SIO_ANSWER_EIO_ERR)
+        return sio_http_error(wsi, answer - SIO_ANSWER_EIO_ERR, 1);
+    if (answer == SIO_ANSWER_413) {
+        if (ss)
+            sio_server_close_session(s, ss, "POST past maxPayload");
+        return sio_http_respond(wsi, 413, "text/plain", "payload too large", 17, 0, 1);
+    }
+    if (ss == NULL || ss->transport != SIO_T_POLLING)
+        return sio_http_error(wsi, ss ? EIO_ERR_BAD : EIO_ERR_SID, 1);
+    return sio_http_respond(wsi, 200, "text/html", "ok", 2, 0, 1);
 }
 
 int sio_polling_on_writeable(sio_server *s, struct lws *wsi, sio_pss *pss)

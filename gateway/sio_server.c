@@ -260,7 +260,7 @@ static void sio_server__reap(sio_server *s)
             sio_pss *pss = lws_wsi_user(ss->get);
             if (pss) {
                 pss->session = NULL;
-                pss->answer = 1; /* the parked GET gets a close packet */
+                pss->answer = SIO_ANSWER_CLOSE;
             }
             if (!s->stopped)
                 lws_callback_on_writable(ss->get);
@@ -336,6 +336,34 @@ void sio_server_on_eio(sio_server *s, sio_session *ss, struct lws *wsi, const ei
     case EIO_NOOP:
         break;
     }
+}
+
+/* ---- per-connection receive buffer ------------------------------------------ */
+
+int sio_pss_append(sio_pss *pss, const void *in, size_t len)
+{
+    if (pss->rx_len + len + 1 > pss->rx_cap) {
+        size_t cap = pss->rx_cap ? pss->rx_cap : 4096;
+        while (cap < pss->rx_len + len + 1)
+            cap *= 2;
+        char *n = realloc(pss->rx, cap);
+        if (n == NULL)
+            return -1;
+        pss->rx = n;
+        pss->rx_cap = cap;
+    }
+    memcpy(pss->rx + pss->rx_len, in, len);
+    pss->rx_len += len;
+    pss->rx[pss->rx_len] = '\0';
+    return 0;
+}
+
+void sio_pss_rx_free(sio_pss *pss)
+{
+    free(pss->rx);
+    pss->rx = NULL;
+    pss->rx_len = 0;
+    pss->rx_cap = 0;
 }
 
 /* ---- query parameters ------------------------------------------------------ */
@@ -542,9 +570,11 @@ int sio_server_start(gateway *gw, sio_server **out)
     s->outq_limits.max_msgs = SIO_OUTQ_MAX_MSGS;
     s->outq_limits.max_bytes = SIO_OUTQ_MAX_BYTES;
     pthread_mutex_init(&s->q_mu, NULL);
-    size_t len;
-    s->ping_buf = sio_buf_wrap(eio_encode(EIO_PING, NULL, 0, SIO_HEADROOM, &len), len, SIO_BUF_PLAIN);
-    s->noop_buf = sio_buf_wrap(eio_encode(EIO_NOOP, NULL, 0, SIO_HEADROOM, &len), len, SIO_BUF_PLAIN);
+    size_t len = 0;
+    char *mem = eio_encode(EIO_PING, NULL, 0, SIO_HEADROOM, &len);
+    s->ping_buf = sio_buf_wrap(mem, len, SIO_BUF_PLAIN);
+    mem = eio_encode(EIO_NOOP, NULL, 0, SIO_HEADROOM, &len);
+    s->noop_buf = sio_buf_wrap(mem, len, SIO_BUF_PLAIN);
     if (s->ping_buf == NULL || s->noop_buf == NULL || sio_table__grow(&s->sessions) != 0)
         goto fail;
     if (fanout_create(&s->fanout, s) != 0)

@@ -83,6 +83,11 @@ struct sio_server {
     int q_closed;
 };
 
+/* sio_pss.answer: what a connection is to be answered with */
+#define SIO_ANSWER_CLOSE 1    /* GET: the session is gone (a close packet) */
+#define SIO_ANSWER_413 2      /* POST: past maxPayload                     */
+#define SIO_ANSWER_EIO_ERR 10 /* POST: 400 with Engine.IO code (answer - 10) */
+
 /* Per-connection user data (lws per_session_data): points at the session. */
 typedef enum sio_conn_kind {
     SIO_CONN_NONE = 0,
@@ -95,8 +100,9 @@ typedef struct sio_pss {
     sio_session *session;  /* NULL once the session is gone */
     char *rx;              /* partial message / POST body, or NULL */
     size_t rx_len;
+    size_t rx_cap;
     uint8_t kind;          /* sio_conn_kind */
-    uint8_t answer;        /* GET: answer now with a close / 400 / 413 */
+    uint8_t answer;        /* SIO_ANSWER_* or 0 */
     uint8_t probe_reply;   /* WS probe: "3probe" to send */
     uint8_t rx_refused;    /* rest of the current message is dropped */
     char sid[SIO_SID_LEN + 1];
@@ -142,6 +148,10 @@ int sio_ws_on_established(sio_server *s, struct lws *wsi, sio_pss *pss);
 int sio_ws_on_receive(sio_server *s, struct lws *wsi, sio_pss *pss, const void *in, size_t len);
 int sio_ws_on_writeable(sio_server *s, struct lws *wsi, sio_pss *pss);
 void sio_ws_on_closed(sio_server *s, struct lws *wsi, sio_pss *pss);
+
+/* Appends to pss->rx, growing it geometrically. Returns 0 or -1 (no memory). */
+int sio_pss_append(sio_pss *pss, const void *in, size_t len);
+void sio_pss_rx_free(sio_pss *pss);
 
 /* Query parameters of an Engine.IO request (the URL decoded). */
 typedef struct sio_query {

@@ -110,9 +110,7 @@ int sio_ws_on_receive(sio_server *s, struct lws *wsi, sio_pss *pss, const void *
     if (ss == NULL || ss->closing)
         return 0;
     if (lws_is_first_fragment(wsi)) {
-        free(pss->rx);
-        pss->rx = NULL;
-        pss->rx_len = 0;
+        sio_pss_rx_free(pss);
         pss->rx_refused = 0;
     }
     int final = lws_is_final_fragment(wsi);
@@ -125,20 +123,15 @@ int sio_ws_on_receive(sio_server *s, struct lws *wsi, sio_pss *pss, const void *
     const char *data = in;
     size_t dlen = len;
     if (!final || pss->rx) {
-        if (pss->rx_len + len > (size_t)s->max_payload ||
-            (size_t)lws_remaining_packet_payload(wsi) > (size_t)s->max_payload) {
+        if (pss->rx_len + len + lws_remaining_packet_payload(wsi) > (size_t)s->max_payload) {
             ss_log(SS_LOG_INFO, "websocket message past maxPayload: closing", "{s:s}", "sid",
                    ss->sid);
             lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
                              (unsigned char *)"message too large", 17);
             return -1;
         }
-        char *n = realloc(pss->rx, pss->rx_len + len + 1);
-        if (n == NULL)
+        if (sio_pss_append(pss, in, len) != 0)
             return -1;
-        memcpy(n + pss->rx_len, in, len);
-        pss->rx = n;
-        pss->rx_len += len;
         if (!final)
             return 0;
         data = pss->rx;
@@ -154,9 +147,7 @@ int sio_ws_on_receive(sio_server *s, struct lws *wsi, sio_pss *pss, const void *
     } else if (ss->ws == wsi) {
         sio_server_on_eio(s, ss, wsi, &p);
     }
-    free(pss->rx);
-    pss->rx = NULL;
-    pss->rx_len = 0;
+    sio_pss_rx_free(pss);
     return 0;
 }
 
@@ -200,7 +191,5 @@ void sio_ws_on_closed(sio_server *s, struct lws *wsi, sio_pss *pss)
             ss->upgrading = 0; /* the probe went away: stay on polling */
     }
     pss->session = NULL;
-    free(pss->rx);
-    pss->rx = NULL;
-    pss->rx_len = 0;
+    sio_pss_rx_free(pss);
 }

@@ -19,6 +19,7 @@ module.exports = {
   DEFAULTS: svc.DEFAULTS,
   Backoff,
   mergeDeltas: merge.mergeDeltas,
+  canMerge: merge.canMerge,
   normalizeDelta: merge.normalizeDelta,
   applyDelta: merge.applyDelta,
   isNewer: merge.isNewer,

@@ -540,16 +540,6 @@ static void sio_server__lws_log(int level, const char *line)
            line, n);
 }
 
-static int64_t sio_server__env_ms(const char *name, int64_t def)
-{
-    const char *v = getenv(name);
-    if (v == NULL || *v == '\0')
-        return def;
-    char *end = NULL;
-    long long x = strtoll(v, &end, 10);
-    return (end && *end == '\0' && x > 0) ? (int64_t)x : def;
-}
-
 int sio_server_start(gateway *gw, sio_server **out)
 {
     g_sessions = ss_gauge_get("statsync_socket_sessions", "Engine.IO sessions open", NULL);
@@ -563,7 +553,7 @@ int sio_server_start(gateway *gw, sio_server **out)
     s->gw = gw;
     s->ping_interval_ms = gw->cfg.ping_interval_ms > 0 ? gw->cfg.ping_interval_ms : 25000;
     s->ping_timeout_ms = gw->cfg.ping_timeout_ms > 0 ? gw->cfg.ping_timeout_ms : 20000;
-    s->connect_timeout_ms = sio_server__env_ms("STATSYNC_CONNECT_TIMEOUT_MS", SIO_CONNECT_TIMEOUT_MS);
+    s->connect_timeout_ms = SIO_CONNECT_TIMEOUT_MS; /* Node's connectTimeout */
     s->max_payload = SIO_MAX_PAYLOAD;
     s->limits.max_len = SIO_MAX_PAYLOAD;
     s->limits.max_depth = gw->cfg.json_max_depth > 0 ? (int)gw->cfg.json_max_depth : 32;

@@ -27,7 +27,8 @@ void rest_health_start(rest_req *req)
     uint8_t buf[16];
     size_t n = statsync__health_request__pack(&hr, buf);
     int64_t timeout = rs->gw->cfg.health_timeout_ms;
-    rest_req_wait(req, 2);
+    if (!rest_req_wait(req, 2))
+        return;
     rest_req_send(req, HEALTH_STATS, SS_SUBJ_HEALTH ".stats", buf, n, timeout, rs->nats_health);
     rest_req_send(req, HEALTH_PRESENCE, SS_SUBJ_HEALTH ".presence", buf, n, timeout,
                   rs->nats_health);

@@ -107,7 +107,8 @@ struct rest_server {
     gateway *gw;
     struct MHD_Daemon *d;
     pthread_mutex_t mu;
-    rest_req *waiting;         /* suspended requests, for shutdown */
+    rest_req *waiting;         /* suspended requests, for shutdown; guarded by mu */
+    bool closing;              /* set by rest_server_stop; guarded by mu */
     atomic_int refs;           /* 1 for the server + 1 per live request */
     atomic_long inflight;      /* requests begun and not yet answered */
     atomic_int stopping;
@@ -130,8 +131,9 @@ void rest_req_reply_text(rest_req *req, int status, const char *content_type, ch
 /* ---- rest_server.c: waiting for NATS --------------------------------------------- */
 
 /* Suspends the connection before n (1..REST_MAX_SLOTS) requests are sent with
- * rest_req_send; route->finish runs once all n have completed. */
-void rest_req_wait(rest_req *req, int n);
+ * rest_req_send; route->finish runs once all n have completed. Returns false
+ * (and has answered 503) when the server is closing: send nothing then. */
+bool rest_req_wait(rest_req *req, int n);
 /* Sends slot i. Never blocks; a failure to send completes the slot at once
  * with the error (the route sees it in slots[i].err). */
 void rest_req_send(rest_req *req, int i, const char *subject, const void *data, size_t len,

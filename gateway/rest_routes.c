@@ -107,7 +107,8 @@ static void routes__get_start(rest_req *req)
     size_t n = statsync__get_request__pack(&g, buf);
     char subject[SS_SUBJECT_MAX];
     snprintf(subject, sizeof(subject), SS_SUBJ_STATS_GET ".%s", req->path_user);
-    rest_req_wait(req, 1);
+    if (!rest_req_wait(req, 1))
+        return;
     rest_req_send(req, 0, subject, buf, n, req->rs->gw->cfg.request_timeout_ms,
                   req->rs->nats_get);
 }
@@ -133,9 +134,9 @@ static void routes__send_op(rest_req *req, const char *user, Statsync__Operation
     statsync__mutation__pack(&m, buf);
     char subject[SS_SUBJECT_MAX];
     snprintf(subject, sizeof(subject), SS_SUBJ_STATS_APPLY ".%s", user);
-    rest_req_wait(req, 1);
-    rest_req_send(req, 0, subject, buf, n, req->rs->gw->cfg.request_timeout_ms,
-                  req->rs->nats_apply);
+    if (rest_req_wait(req, 1))
+        rest_req_send(req, 0, subject, buf, n, req->rs->gw->cfg.request_timeout_ms,
+                      req->rs->nats_apply);
     free(buf); /* the publish copied it */
 }
 

@@ -23,6 +23,7 @@
 
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +167,9 @@ void rest_req_reply_error_raw(rest_req *req, int status, const char *code, const
 {
     json_t *body = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message",
                              message ? message : "");
+    if (body == NULL) /* code or message not UTF-8 (from a service): say less */
+        body = json_pack("{s:{s:s,s:s}}", "error", "code", ss_err_code(SS_ERR_INTERNAL),
+                         "message", "unprintable error");
     if (body != NULL && extra != NULL)
         json_object_update(body, extra);
     json_decref(extra);
@@ -179,34 +183,35 @@ void rest_req_reply_error(rest_req *req, ss_err err, const char *message)
 
 /* ---- waiting for NATS ----------------------------------------------------------- */
 
-/* Resumes req's connection unless someone already did. Any thread. */
-static void rest__resume(rest_req *req, bool forced)
+/* Resumes req's connection unless someone already did. Caller holds rs->mu.
+ * The connection is suspended, and MHD never closes a suspended connection
+ * (rest_server_stop resumes every one before stopping the daemon), so conn
+ * is valid here. */
+static void rest__resume_locked(rest_req *req, bool forced)
 {
     rest_server *rs = req->rs;
-    pthread_mutex_lock(&rs->mu);
-    if (!req->resumed) {
-        req->resumed = true;
-        req->forced = forced;
-        if (req->wprev)
-            req->wprev->wnext = req->wnext;
-        else
-            rs->waiting = req->wnext;
-        if (req->wnext)
-            req->wnext->wprev = req->wprev;
-        req->wprev = req->wnext = NULL;
-        /* The connection is suspended and MHD never closes a suspended
-         * connection (rest_server_stop resumes every one before stopping),
-         * so conn is valid here. */
-        MHD_resume_connection(req->conn);
-    }
-    pthread_mutex_unlock(&rs->mu);
+    if (req->resumed)
+        return;
+    req->resumed = true;
+    req->forced = forced;
+    if (req->wprev)
+        req->wprev->wnext = req->wnext;
+    else
+        rs->waiting = req->wnext;
+    if (req->wnext)
+        req->wnext->wprev = req->wprev;
+    req->wprev = req->wnext = NULL;
+    MHD_resume_connection(req->conn);
 }
 
 static void rest__slot_done(rest_slot *s)
 {
     rest_req *req = s->req;
-    if (atomic_fetch_sub(&req->slots_left, 1) == 1)
-        rest__resume(req, false);
+    if (atomic_fetch_sub(&req->slots_left, 1) == 1) {
+        pthread_mutex_lock(&req->rs->mu);
+        rest__resume_locked(req, false);
+        pthread_mutex_unlock(&req->rs->mu);
+    }
     rest__req_unref(req);
 }
 
@@ -229,9 +234,15 @@ static void rest__on_rpc(void *arg, ss_err err, const uint8_t *data, size_t len)
     rest__slot_done(s);
 }
 
-void rest_req_wait(rest_req *req, int n)
+bool rest_req_wait(rest_req *req, int n)
 {
     rest_server *rs = req->rs;
+    pthread_mutex_lock(&rs->mu);
+    if (rs->closing) { /* too late to wait: the daemon is about to stop */
+        pthread_mutex_unlock(&rs->mu);
+        rest_req_reply_error(req, SS_ERR_UNAVAILABLE, "the gateway is shutting down");
+        return false;
+    }
     req->nslots = n;
     atomic_store(&req->slots_left, n);
     req->state = REST_WAITING;
@@ -239,15 +250,15 @@ void rest_req_wait(rest_req *req, int n)
         req->slots[i].req = req;
         req->slots[i].err = SS_ERR_UNAVAILABLE;
     }
-    pthread_mutex_lock(&rs->mu);
+    /* Suspend before sending: a reply may arrive before this handler returns,
+     * and MHD accepts a resume of a connection suspended in this call. */
+    MHD_suspend_connection(req->conn);
     req->wnext = rs->waiting;
     if (rs->waiting)
         rs->waiting->wprev = req;
     rs->waiting = req;
     pthread_mutex_unlock(&rs->mu);
-    /* Suspend before sending: a reply may arrive before this handler returns,
-     * and MHD accepts a resume of a connection suspended in this call. */
-    MHD_suspend_connection(req->conn);
+    return true;
 }
 
 void rest_req_send(rest_req *req, int i, const char *subject, const void *data, size_t len,
@@ -376,7 +387,7 @@ static void rest__on_headers(rest_req *req, const char *url, const char *method)
 static enum MHD_Result rest__on_upload(rest_req *req, const char *data, size_t n)
 {
     size_t max = (size_t)req->rs->gw->cfg.max_body_bytes;
-    if (req->refused != SS_OK) {
+    if (req->refused != SS_OK || !req->route->body) { /* nobody will read it */
         req->body_discarded += n;
         return req->body_discarded > rest__discard_bound(req) ? MHD_NO : MHD_YES;
     }
@@ -516,6 +527,18 @@ static void rest__completed(void *cls, struct MHD_Connection *conn, void **con_c
 
 /* ---- start / stop --------------------------------------------------------------- */
 
+/* libmicrohttpd's own complaints, as JSON log lines. Any MHD thread. */
+static void rest__mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char buf[256];
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    size_t n = strlen(buf);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    ss_log(SS_LOG_WARN, "libmicrohttpd", "{s:s}", "detail", buf);
+}
+
 static int rest__hex(char c)
 {
     if (c >= '0' && c <= '9')
@@ -555,13 +578,15 @@ static struct MHD_Daemon *rest__listen(rest_server *rs, unsigned flags, uint16_t
     if (addr != NULL)
         return MHD_start_daemon(
             flags, port, NULL, NULL, rest__handler, rs, MHD_OPTION_SOCK_ADDR, addr,
-            MHD_OPTION_UNESCAPE_CALLBACK, rest__unescape, NULL,
+            MHD_OPTION_UNESCAPE_CALLBACK, rest__unescape, NULL, MHD_OPTION_EXTERNAL_LOGGER,
+            rest__mhd_log, NULL,
             MHD_OPTION_NOTIFY_COMPLETED, rest__completed, rs, MHD_OPTION_CONNECTION_TIMEOUT,
             (unsigned)REST_CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
             (unsigned)REST_CONNECTION_LIMIT, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)REST_THREADS,
             MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
     return MHD_start_daemon(flags, port, NULL, NULL, rest__handler, rs,
-                            MHD_OPTION_UNESCAPE_CALLBACK, rest__unescape, NULL,
+                            MHD_OPTION_UNESCAPE_CALLBACK, rest__unescape, NULL, MHD_OPTION_EXTERNAL_LOGGER,
+            rest__mhd_log, NULL,
                             MHD_OPTION_NOTIFY_COMPLETED, rest__completed, rs,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)REST_CONNECTION_TIMEOUT_S,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)REST_CONNECTION_LIMIT,
@@ -647,13 +672,11 @@ void rest_server_stop(rest_server *rs)
     /* 3. whoever still waits for NATS is answered 503 (MHD must not be
      *    stopped with suspended connections) */
     pthread_mutex_lock(&rs->mu);
+    rs->closing = true; /* no request may start waiting from now on */
     int forced = 0;
-    while (rs->waiting != NULL) {
-        rest_req *req = rs->waiting;
-        pthread_mutex_unlock(&rs->mu);
-        rest__resume(req, true);
+    while (rs->waiting != NULL) { /* resuming unlinks the head */
+        rest__resume_locked(rs->waiting, true);
         forced++;
-        pthread_mutex_lock(&rs->mu);
     }
     pthread_mutex_unlock(&rs->mu);
     if (forced > 0) {

@@ -30,7 +30,7 @@ _Static_assert(SIO_HEADROOM >= LWS_PRE, "SIO_HEADROOM must leave room for LWS_PR
 #define SIO_CONNECT_TIMEOUT_MS 45000
 #define SIO_OUTQ_MAX_MSGS 256
 #define SIO_OUTQ_MAX_BYTES (4u << 20)
-#define SIO_RX_BUFFER 2048 /* lws per-connection receive chunk */
+#define SIO_RX_BUFFER 1024 /* lws per-connection receive chunk (allocated per websocket) */
 
 static ss_gauge *g_sessions;
 static ss_counter *c_overflow;

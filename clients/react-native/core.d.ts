@@ -145,6 +145,8 @@ export interface SyncState {
   /** Message of the last error, or null. */
   error: string | null;
   errorDetail: SyncError | Error | null;
+  /** Last transient failure of background sync (kept queue, retrying); cleared by the next success. */
+  syncError: SyncError | Error | null;
   connected: boolean;
   /** From NetInfo; null when unknown. */
   online: boolean | null;

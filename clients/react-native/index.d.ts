@@ -15,6 +15,8 @@ export interface UseUserDataSyncResult {
   /** Message of the last error (renderable), or null. */
   error: string | null;
   errorDetail: SyncError | Error | null;
+  /** Last transient failure of background sync (queue kept, retrying); cleared by the next success. */
+  syncError: SyncError | Error | null;
   clearError: () => void;
   connected: boolean;
   online: boolean | null;

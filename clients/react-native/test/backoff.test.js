@@ -72,3 +72,26 @@ test('REST retries follow the backoff sequence while the server is unreachable',
   assert.equal(server.doc('alice').xp, 1);
   await h.client.destroy();
 });
+
+test('while a retry is scheduled, new windows do not add attempts (the backoff holds)', async (t) => {
+  const timers = enableFakeTimers();
+  t.after(() => timers.reset());
+  const server = new FakeServer();
+  server.reachable = false;
+  const h = makeClient(server, { autoConnect: false });
+  await h.client.start();
+  await settle();
+  const posts = () => h.fetch.calls.filter((c) => c.method === 'POST').length;
+  await h.client.updateUserStats({ xp: 1 });
+  await advance(600, 10); // attempt 1 at 600 ms; retry scheduled for 1100 ms
+  assert.equal(posts(), 1);
+  await h.client.updateUserStats({ xp: 2 }); // its window closes at 1200 ms
+  await advance(1000, 10); // 1600 ms: only the retry at 1100 ms went out
+  assert.equal(posts(), 2);
+  server.reachable = true;
+  await advance(1600, 10); // next retry at 2100 ms sends both, in order
+  assert.equal(posts(), 4);
+  assert.equal(server.doc('alice').xp, 3);
+  assert.equal(h.client.getState().pendingCount, 0);
+  await h.client.destroy();
+});

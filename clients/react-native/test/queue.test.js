@@ -122,9 +122,11 @@ test('queue: a permanent refusal drops the entry and surfaces the error; the res
   server.refuse = (delta) => (delta.__set && delta.__set.level === 99 ? { status: 400, code: 'invalid_value', message: 'level too high' } : null);
   const refused = [];
   client.on('refused', (e) => refused.push(e));
+  server.reachable = false;
   await client.updateUserStats({ __set: { level: 99 } });
   await advance(650);
   await client.updateUserStats({ xp: 3 });
+  server.reachable = true;
   await client.flushQueue();
   assert.equal(refused.length, 1);
   assert.equal(refused[0].kind, 'refused');
@@ -136,6 +138,10 @@ test('queue: a permanent refusal drops the entry and surfaces the error; the res
   assert.equal(server.doc('alice').xp, 3);
   assert.equal(server.doc('alice').level, 1);
   assert.equal(client.getUserData().level, 1, 'optimistic value rolled back');
+  await client.forcePull();
+  assert.match(client.getState().error, /level too high/, 'a refusal stays visible across later successes');
+  await client.updateUserStats({ xp: 1 });
+  assert.equal(client.getState().error, null, '...until the next update (or clearError())');
 });
 
 for (const status of [500, 503, 408, 429]) {
@@ -151,13 +157,14 @@ for (const status of [500, 503, 408, 429]) {
     await client.updateUserStats({ xp: 1 });
     await advance(650);
     assert.equal(client.getState().pendingCount, 1);
-    assert.match(client.getState().error, /later/);
+    assert.match(client.getState().syncError.message, /later/);
+    assert.equal(client.getState().error, null, 'a transient failure is not an error for the screen');
     await advance(status === 429 ? 1900 : 400);
     if (status === 429) assert.equal(client.getState().pendingCount, 1, 'Retry-After respected');
     await advance(status === 429 ? 4200 : 1200);
     assert.equal(client.getState().pendingCount, 0);
     assert.equal(server.doc('alice').xp, 1);
-    assert.equal(client.getState().error, null, 'transient error cleared after success');
+    assert.equal(client.getState().syncError, null, 'cleared after success');
   });
 }
 

@@ -153,5 +153,6 @@ test('forcePull takes the server document by version and resolves with the view'
   assert.equal(v.xp, 12);
   server.reachable = false;
   await assert.rejects(client.forcePull(), /pull failed/);
-  assert.match(client.getState().error, /pull failed/);
+  assert.equal(client.getState().error, null, 'a document is shown: not a screen error');
+  assert.match(client.getState().syncError.message, /pull failed/);
 });

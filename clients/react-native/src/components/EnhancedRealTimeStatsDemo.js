@@ -38,7 +38,7 @@ function EnhancedRealTimeStatsDemo(props) {
   // hook is idle (no userId) and the context's service is used.
   const own = useUserDataSync(ctx ? null : props.userId, props.options);
   const sync = ctx || own;
-  const { updateUserStats, forcePull, flushQueue, loading, error, connected, pendingCount, online } = sync;
+  const { updateUserStats, forcePull, flushQueue, loading, error, connected, pendingCount, online, syncError } = sync;
   const stats = sync.userData;
   const [log, setLog] = React.useState([]);
   const mounted = React.useRef(true);
@@ -59,6 +59,7 @@ function EnhancedRealTimeStatsDemo(props) {
     h(Text, { testID: 'statsync-demo-status' },
       `${connected ? 'Connected' : 'Disconnected'}${online === false ? ' (offline)' : ''} · pending: ${pendingCount || 0}`),
     error ? h(Text, { style: styles.error, testID: 'statsync-demo-error' }, `Error: ${error}`) : null,
+    syncError ? h(Text, { style: styles.retry, testID: 'statsync-demo-retry' }, `Retrying: ${syncError.message}`) : null,
     h(View, { style: styles.grid },
       STAT_ROWS.map(([key, label]) => h(Text, { key, testID: `stat-${key}`, style: styles.stat },
         `${label}: ${stats && stats[key] !== undefined ? stats[key] : '-'}`))),
@@ -76,6 +77,7 @@ const styles = StyleSheet.create({
   container: { padding: 16 },
   title: { fontSize: 20, fontWeight: '600', marginBottom: 8 },
   error: { color: '#b00020', marginVertical: 4 },
+  retry: { color: '#8a6d00', marginVertical: 4 },
   grid: { flexDirection: 'row', flexWrap: 'wrap', marginVertical: 8 },
   stat: { width: '50%', paddingVertical: 2 },
   row: { flexDirection: 'row', flexWrap: 'wrap', marginVertical: 4 },

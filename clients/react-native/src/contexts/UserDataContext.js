@@ -19,7 +19,7 @@ function UserDataProvider(props) {
   const { userId, children, ...options } = props;
   const sync = useUserDataSync(userId, options);
   const value = React.useMemo(() => ({ ...sync, stats: sync.userData, userId: userId || null }), [
-    sync.userData, sync.loading, sync.error, sync.errorDetail, sync.connected, sync.online, sync.pendingCount,
+    sync.userData, sync.loading, sync.error, sync.errorDetail, sync.syncError, sync.connected, sync.online, sync.pendingCount,
     sync.syncing, sync.lastSyncedAt, sync.presence, sync.service, userId,
   ]);
   return React.createElement(UserDataContext.Provider, { value }, children);

@@ -11,7 +11,7 @@ const { acquireUserDataSync, releaseUserDataSync } = require('../services/userDa
 const { useState, useEffect, useRef, useCallback } = React;
 
 const NO_USER = {
-  userData: null, loading: false, error: null, errorDetail: null, connected: false,
+  userData: null, loading: false, error: null, errorDetail: null, syncError: null, connected: false,
   online: null, pendingCount: 0, syncing: false, lastSyncedAt: null, presence: null,
 };
 
@@ -61,6 +61,7 @@ function useUserDataSync(userId, options) {
     loading: state.loading,
     error: state.error,
     errorDetail: state.errorDetail,
+    syncError: state.syncError,
     clearError,
     connected: state.connected,
     online: state.online,

@@ -166,6 +166,7 @@ class UserDataSync {
       loading: true,
       error: null,
       errorDetail: null,
+      syncError: null,
       connected: false,
       online: null,
       pendingCount: 0,
@@ -214,6 +215,7 @@ class UserDataSync {
     const d = M.normalizeDelta(delta);
     if (this._destroyed) throw new Error('statsync: this service was destroyed');
     await this.start();
+    if (this._state.errorDetail && this._state.errorDetail.kind === 'refused') this.clearError();
     if (M.isEmptyDelta(d)) return this.getUserData();
 
     // A diamonds spend is checked against the local view and never merged
@@ -260,21 +262,21 @@ class UserDataSync {
       res = await this._request('GET', `/api/users/${encodeURIComponent(this.userId)}/stats`);
     } catch (err) {
       const e = new SyncError(`statsync: pull failed: ${err.message}`, { kind: 'transient', code: 'network' });
-      this._setError(e, { loading: false });
+      this._pullFailed(e);
       throw e;
     }
     if (res.status >= 200 && res.status < 300) {
       let doc = res.body;
       if (doc && doc.stats && doc.version === undefined && doc.xp === undefined) doc = doc.stats;
       this._ingest(doc, 'pull');
-      this._clearTransientError();
+      this._syncOk();
       this._refresh({ loading: false });
       return this.getUserData();
     }
     const eb = (res.body && res.body.error) || {};
     const e = new SyncError(`statsync: pull failed: ${eb.message || `HTTP ${res.status}`}`,
       { kind: classifyStatus(res.status), status: res.status, code: eb.code });
-    this._setError(e, { loading: false });
+    this._pullFailed(e);
     throw e;
   }
 
@@ -460,6 +462,7 @@ class UserDataSync {
     this._socketBackoff.reset();
     this._clearTimer('socketRetry');
     this._setState({ connected: true });
+    this._syncOk();
     this._socket.emit('presence:join', { userId: this.userId });
     if (this.options.presencePingIntervalMs > 0 && !this._timers.ping) {
       this._timers.ping = setInterval(() => {
@@ -533,9 +536,12 @@ class UserDataSync {
     this._triggerFlush('debounce');
   }
 
-  _triggerFlush(_reason) {
+  _triggerFlush(reason) {
     if (this._destroyed || !this._hasSealed()) return;
     if (this._online === false && !this._socketConnected()) return; // the online event will flush
+    // While a retry is scheduled, new operations wait for it (the backoff
+    // holds); reconnect, online, foreground and flushQueue() go at once.
+    if (this._timers.retry && (reason === 'debounce' || reason === 'spend')) return;
     this._runFlush().catch(noop);
   }
 
@@ -570,7 +576,7 @@ class UserDataSync {
           this._clearTimer('retry');
           this._ingest(result.doc, 'ack');
           this._releaseHeld();
-          this._clearTransientError();
+          this._syncOk();
           this._refresh({ loading: false });
           this._persistQueue();
           this._emit('ack', { opId: entry.opId, delta: entry.delta, duplicate: !!result.duplicate, doc: result.doc });
@@ -589,7 +595,8 @@ class UserDataSync {
         // transient / auth: the entry stays first in the queue.
         this._releaseHeld();
         this._refresh();
-        this._setError(result.error);
+        if (result.kind === 'auth') this._setError(result.error);
+        else this._setSyncError(result.error);
         this._scheduleRetry(result.error.retryAfterMs);
         throw result.error;
       }
@@ -756,9 +763,29 @@ class UserDataSync {
     this._emit('error', err);
   }
 
-  _clearTransientError() {
+  // A transient failure of background sync (the queue is kept and retried):
+  // not an `error` for the screen — offline is a normal state — but visible
+  // as `syncError` until the next success.
+  _setSyncError(err) {
+    this._setState({ syncError: err });
+    this._emit('error', err);
+  }
+
+  // A pull failed: an `error` for the screen only when there is nothing to
+  // show (first start, no cached document) or the server refused us.
+  _pullFailed(e) {
+    if (!this._serverDoc && this._state.loading) this._setError(e, { loading: false });
+    else if (e.kind === 'auth' || e.kind === 'refused') this._setError(e);
+    else this._setSyncError(e);
+  }
+
+  // The server answered: clears syncError and every error but a refusal
+  // (which stays until the next updateUserStats() or clearError()).
+  _syncOk() {
     const d = this._state.errorDetail;
-    if (d && d.kind !== 'refused') this._setState({ error: null, errorDetail: null });
+    const patch = { syncError: null };
+    if (d && d.kind !== 'refused') { patch.error = null; patch.errorDetail = null; }
+    this._setState(patch);
   }
 
   _clearTimer(name) {

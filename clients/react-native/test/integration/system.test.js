@@ -113,8 +113,11 @@ for (const transport of ['socket', 'rest']) {
         const killGateway = () => { if (!killed) killed = sys.gw.kill('SIGKILL'); return killed; };
         let posts = 0;
         const losingFetch = async (url, init) => {
+          // The socket variant keeps every write on the socket: REST writes
+          // fail here as if that path were blocked.
+          if (transport === 'socket' && init.method === 'POST') throw new TypeError('fetch failed: blocked by the test');
           const res = await fetch(url, init);
-          if (mode === 'ack-lost' && init.method === 'POST' && ++posts === 11) {
+          if (transport === 'rest' && mode === 'ack-lost' && init.method === 'POST' && ++posts === 11) {
             await res.text(); // committed on the server...
             await killGateway(); // ...and the answer dies with the gateway
             throw new TypeError('fetch failed: socket hang up');
@@ -122,6 +125,12 @@ for (const transport of ['socket', 'rest']) {
           return res;
         };
         const c = track(H.makeClient(sys, userId, { autoConnect: transport === 'socket', fetch: losingFetch }));
+        const events = [];
+        const t0 = Date.now();
+        c.on('error', (e) => events.push(`${Date.now() - t0}ms error ${e.kind}/${e.code}: ${e.message}`));
+        c.on('disconnect', (r) => events.push(`${Date.now() - t0}ms disconnect ${r}`));
+        c.on('connect', () => events.push(`${Date.now() - t0}ms connect`));
+        c.on('ack', (a) => events.push(`${Date.now() - t0}ms ack ${a.opId.slice(0, 8)}${a.duplicate ? ' DUP' : ''}`));
         await c.start();
         if (transport === 'socket') {
           await H.until('socket connected', () => c.getState().connected);
@@ -160,6 +169,7 @@ for (const transport of ['socket', 'rest']) {
           await H.until('flushed over REST', async () => { await c.flushQueue().catch(() => {}); return c.getState().pendingCount === 0; }, 30000, 200);
         }
         await H.until('queue drained', () => c.getState().pendingCount === 0, 30000);
+        if (process.env.STATSYNC_CLIENT_DEBUG) t.diagnostic(events.join('\n'));
         t.diagnostic(`${transport}/${mode}: interrupted with ${left} of ${N} queued; resent operations answered as duplicates: #${dupes.map((d) => opIds.indexOf(d) + 1).join(', #') || 'none'}`);
         if (mode === 'ack-lost') {
           assert.ok(dupes.includes(opIds[10]),

@@ -268,6 +268,12 @@ if [ "$QUICK" = 1 ]; then
   row "gateway RSS per idle connection, 100 000 connections" "<= 4 KB" "not run" "skipped by --quick"
 else
   idle_rss 100000 "100 000"
+  # Where 100 000 cannot run, the most connections the fd limit allows is the
+  # next best evidence of how memory grows with the count.
+  most=$(( (FD_LIMIT - 500) / 1000 * 1000 ))
+  if [ "$FD_LIMIT" -lt 100200 ] && [ "$most" -gt 10000 ]; then
+    idle_rss "$most" "$(num "$most") (the most this fd limit allows)"
+  fi
 fi
 
 # ---- 2. end-to-end latency at 1 000 connections x 2 000 updates/s -------------

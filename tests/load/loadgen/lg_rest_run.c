@@ -281,6 +281,9 @@ int lg_rest_run(const lg_options *o, lg_stats *st)
     int rc = 2;
     lg_rest r;
     memset(&r, 0, sizeof r);
+    r.ep = -1;
+    if (lg_net_raise_nofile(o->conns + 64) != 0)
+        return 2; /* no report: nothing was tried */
     r.o = o;
     r.st = st;
     st->mode = "rest";
@@ -291,8 +294,6 @@ int lg_rest_run(const lg_options *o, lg_stats *st)
     r.c = calloc((size_t)o->conns, sizeof *r.c);
     r.free = calloc((size_t)o->conns, sizeof *r.free);
     r.ep = epoll_create1(EPOLL_CLOEXEC);
-    if (lg_net_raise_nofile(o->conns + 64) != 0)
-        goto out;
     if (!evs || !r.c || !r.free || r.ep < 0) {
         fprintf(stderr, "statsync-load: out of memory or epoll_create1 failed\n");
         goto out;

@@ -144,13 +144,12 @@ int lg_sio_run(const lg_options *o, lg_stats *st)
     s.o = o;
     s.st = st;
     s.ep = -1;
+    if (lg_net_raise_nofile(o->conns + 64) != 0)
+        return 2; /* no report: nothing was tried */
     st->mode = "sio";
     st->conns = o->conns;
     st->users = o->users;
     st->target_rate = o->rate;
-
-    if (lg_net_raise_nofile(o->conns + 64) != 0)
-        return 2;
     s.conns = calloc((size_t)o->conns, sizeof *s.conns);
     s.users = calloc((size_t)o->users, sizeof *s.users);
     s.ready = calloc((size_t)o->conns, sizeof *s.ready);

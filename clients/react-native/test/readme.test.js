@@ -111,7 +111,7 @@ test.afterEach(async () => {
 
 test('README: every usage example is in the seed, byte for byte', (t) => {
   const names = Object.keys(EXAMPLES);
-  assert.deepEqual(names.sort(), ['advanced', 'basic', 'config', 'debounce', 'deltas', 'demo', 'hook', 'offline']);
+  assert.deepEqual(names.sort(), ['advanced', 'basic', 'config', 'debounce', 'deltas', 'demo', 'hook', 'offline', 'reconnect']);
   const seed = seedText();
   if (!seed) { t.skip('the seed (../shared/seed beside the repository, or STATSYNC_SEED_DIR) is not here'); return; }
   for (const n of names) assert.ok(seed.includes(EXAMPLES[n].fenced), `README example "${n}" differs from the seed`);
@@ -255,4 +255,16 @@ ${EXAMPLES.hook.code}
   assert.equal(server.doc('alice').xp, 1);
   assert.equal((await out.forcePull()).xp, 1);
   await act(async () => { r.unmount(); });
+});
+
+test('README: Auto-reconnect — the seed\'s settings are what socket.io-client gets', async () => {
+  const server = new FakeServer();
+  const world = makeWorld(server);
+  const settings = world.load('reconnect', `export default {\n${EXAMPLES.reconnect.code}\n};`).default;
+  assert.deepEqual(settings, { reconnectionDelay: 500, reconnectionDelayMax: 5000, reconnectionAttempts: Infinity });
+  const s = new pkg.UserDataSync('alice', { apiUrl: 'http://api.test', io: world.io, fetch: server.fetch(), logger: silentLogger, getToken: async () => 'tok-alice' });
+  await s.start();
+  const opts = world.io.sockets[0].opts;
+  for (const k of Object.keys(settings)) assert.equal(opts[k], settings[k], k);
+  await s.destroy();
 });

@@ -3,7 +3,7 @@
 #
 #   tests/load/bench.sh [--quick] [--build DIR] [--no-build] [--keep] [--out FILE]
 #
-# Builds (Release) and starts the whole system on free loopback ports — a real
+# Builds (RelWithDebInfo) and starts the whole system on free loopback ports — a real
 # nats-server, statsync-stats on a fresh LMDB directory on disk, statsync-presence
 # and one statsync-gateway, with a throwaway JWT secret — waits for /health,
 # drives it with statsync-load on the same machine, and prints ONE markdown
@@ -26,7 +26,8 @@
 #   --out FILE   also write the table to FILE
 #
 # Tunables (environment): BENCH_SOCKET_CONNS (1000), BENCH_LATENCY_RATE (2000),
-# BENCH_RATES ("5000 10000 20000 30000 40000 50000 60000 80000 100000"),
+# BENCH_RATES ("5000 10000 15000 20000 25000 30000 40000 50000 60000 80000 100000"),
+# BENCH_BUILD_TYPE (RelWithDebInfo), BENCH_DEADLINE_S,
 # BENCH_REST_CONNS (64), BENCH_P99_US (20000), BENCH_GATEWAY_ENV /
 # BENCH_STATS_ENV (extra VAR=value words for those services).
 set -euo pipefail
@@ -59,8 +60,10 @@ if [ "$QUICK" = 1 ]; then
 else
   DEADLINE=${BENCH_DEADLINE_S:-600}
   WARMUP=2; DURATION=10; STEP_DURATION=5; REST_DURATION=10; HOLD=5
-  RATES=${BENCH_RATES:-"5000 10000 20000 30000 40000 50000 60000 80000 100000"}
+  RATES=${BENCH_RATES:-"5000 10000 15000 20000 25000 30000 40000 50000 60000 80000 100000"}
 fi
+# -O2 -g: the build the tests use, and one perf can put names on.
+BUILD_TYPE=${BENCH_BUILD_TYPE:-RelWithDebInfo}
 SOCKET_CONNS=${BENCH_SOCKET_CONNS:-1000}
 LATENCY_RATE=${BENCH_LATENCY_RATE:-2000}
 REST_CONNS=${BENCH_REST_CONNS:-64}
@@ -75,8 +78,8 @@ done
 
 # ---- build ------------------------------------------------------------------
 if [ "$DO_BUILD" = 1 ]; then
-  say "building (Release) in $BUILD"
-  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >"$BUILD/bench-cmake.log" 2>&1 ||
+  say "building ($BUILD_TYPE) in $BUILD"
+  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE="$BUILD_TYPE" >"$BUILD/bench-cmake.log" 2>&1 ||
     { cat "$BUILD/bench-cmake.log" >&2; exit 2; }
   cmake --build "$BUILD" -j"$(nproc)" --target statsync-gateway statsync-stats statsync-presence \
     statsync-load >"$BUILD/bench-build.log" 2>&1 || { tail -40 "$BUILD/bench-build.log" >&2; exit 2; }
@@ -176,26 +179,70 @@ wait_http "http://127.0.0.1:$STATS_ADMIN/health" stats $!
 env STATSYNC_ADMIN_PORT="$PRESENCE_ADMIN" "$PRESENCE" >"$WORK/presence.log" 2>&1 &
 PIDS+=($!)
 wait_http "http://127.0.0.1:$PRESENCE_ADMIN/health" presence $!
-# shellcheck disable=SC2086
-env STATSYNC_API_PORT="$API_PORT" STATSYNC_SOCKET_PORT="$SOCKET_PORT" ${BENCH_GATEWAY_ENV:-} \
-  "$GATEWAY" >"$WORK/gateway.log" 2>&1 &
-GW_PID=$!
-PIDS+=("$GW_PID")
-wait_http "http://127.0.0.1:$API_PORT/health" gateway $GW_PID
+GW_PID=""
+start_gateway() {
+  # shellcheck disable=SC2086
+  env STATSYNC_API_PORT="$API_PORT" STATSYNC_SOCKET_PORT="$SOCKET_PORT" ${BENCH_GATEWAY_ENV:-} \
+    "$GATEWAY" >>"$WORK/gateway.log" 2>&1 &
+  GW_PID=$!
+  PIDS+=("$GW_PID")
+  wait_http "http://127.0.0.1:$API_PORT/health" gateway "$GW_PID"
+}
+# A fresh gateway: what an earlier step grew its heap to does not count in
+# the next memory step.
+restart_gateway() {
+  kill -TERM "$GW_PID" 2>/dev/null || true
+  for _ in $(seq 1 150); do kill -0 "$GW_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$GW_PID" 2>/dev/null || true
+  wait "$GW_PID" 2>/dev/null || true
+  start_gateway
+}
+start_gateway
 
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$GW_PID/status"; }
 gw_alive() { kill -0 "$GW_PID" 2>/dev/null; }
 
-# statsync-load with the common flags; the report lands in $WORK/reports/NAME.json.
+# CPU noise: the share of both CPUs that processes other than this benchmark's
+# used during a step (other people's builds and tests on a shared machine).
+# Jiffies: all busy time from /proc/stat, ours from /proc/PID/stat of the
+# services plus, through `times`, the generator runs this shell waited for.
+busy_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
+# Sets OURS. Not to be called in $(...): `times` must run in this shell to
+# see the generator runs it waited for.
+ours_jiffies() {
+  local t=0 pid v
+  for pid in "${PIDS[@]}"; do
+    v=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null) || continue
+    t=$((t + v))
+  done
+  # children's user and system time, "XmY.ZZZs XmY.ZZZs" on the 2nd line
+  times >"$WORK/times"
+  v=$(sed -n 2p "$WORK/times" | awk -v hz="$(getconf CLK_TCK)" '{ s = 0; for (i = 1; i <= 2; i++) {
+    split($i, a, "m"); sub("s", "", a[2]); s += a[1] * 60 + a[2] } printf "%d", s * hz }')
+  OURS=$((t + v))
+}
+NOISE=0
+# statsync-load with the common flags; the report lands in $WORK/reports/NAME.json
+# and NOISE is set to the other processes' CPU share (%) during the run.
 # Prints nothing; returns the generator's exit code.
 load() { # name args...
   local name=$1
   shift
-  local rc=0
+  local rc=0 b0 o0 t0
+  t0=$(date +%s%N)
+  b0=$(busy_jiffies)
+  ours_jiffies
+  o0=$OURS
   "$LOAD" --host 127.0.0.1 --secret "$SECRET" --report "$WORK/reports/$name.json" "$@" \
     >/dev/null 2>"$WORK/reports/$name.err" || rc=$?
+  ours_jiffies
+  local db=$(($(busy_jiffies) - b0)) do=$((OURS - o0)) wall_ms=$((($(date +%s%N) - t0) / 1000000))
+  NOISE=$(awk -v b="$db" -v o="$do" -v w="$wall_ms" -v n="$(nproc)" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { x = w > 0 ? (b - o) * 100000 / (w * n * hz) : 0; printf "%d", x < 0 ? 0 : x }')
   return "$rc"
 }
+# ", other processes used N % of the CPUs" when that is worth knowing.
+noise() { if [ "$NOISE" -ge 5 ]; then echo "; other processes used ${NOISE} % of the CPUs meanwhile"; fi; }
 j() { jq -r "$2" "$WORK/reports/$1.json" 2>/dev/null || echo "?"; } # name jq-expr
 ms() { awk -v us="$1" 'BEGIN { if (us == "?" || us == "") print "?"; else printf "%.2f", us / 1000 }'; }
 num() { awk -v n="$1" 'BEGIN { if (n == "?" || n == "") { print "?"; exit } s = sprintf("%d", n); o = "";
@@ -221,6 +268,9 @@ idle_rss() { # conns label
     row "gateway RSS per idle connection, $label connections" "<= 4 KB" "not run" "out of time (BENCH_DEADLINE_S)"
     return
   fi
+  restart_gateway
+  # The same small warm-up each time (first connections, first NATS round trips).
+  load "warm$n" --port "$SOCKET_PORT" --conns 50 --rate 500 --warmup 0 --duration 1 || true
   sleep 1
   local before after name=idle$n
   before=$(rss_kb)
@@ -256,12 +306,7 @@ idle_rss() { # conns label
   local per
   per=$(awk -v a="$after" -v b="$before" -v n="$connected" 'BEGIN { printf "%.2f", (a - b) / n }')
   row "gateway RSS per idle connection, $label connections" "<= 4 KB" "**$per KB**" \
-    "$(num "$connected") connected (joined); gateway VmRSS $(num "$before") -> $(num "$after") KB"
-  # Let the gateway see the disconnects before the next step.
-  for _ in $(seq 1 50); do
-    [ "$(curl -fsS "http://127.0.0.1:$API_PORT/health" 2>/dev/null | jq -r '.connectedClients // 0')" = 0 ] && break
-    sleep 0.2
-  done
+    "$(num "$connected") connected (joined); fresh gateway's VmRSS $(num "$before") -> $(num "$after") KB"
 }
 idle_rss 10000 "10 000"
 if [ "$QUICK" = 1 ]; then
@@ -277,6 +322,8 @@ else
 fi
 
 # ---- 2. end-to-end latency at 1 000 connections x 2 000 updates/s -------------
+restart_gateway
+load warm --port "$SOCKET_PORT" --conns 50 --rate 500 --warmup 0 --duration 1 || true
 say "latency: $SOCKET_CONNS connections x $LATENCY_RATE updates/s"
 rc=0
 load latency --port "$SOCKET_PORT" --conns "$SOCKET_CONNS" --rate "$LATENCY_RATE" \
@@ -285,7 +332,7 @@ if [ "$rc" = 0 ]; then
   e=$(errs latency)
   row "p99 latency, $(num "$SOCKET_CONNS") conns x $(num "$LATENCY_RATE") updates/s, each durably committed, send -> own push" \
     "<= 2 ms" "**p99 $(ms "$(j latency .latency_us.p99)") ms**" \
-    "p50 $(ms "$(j latency .latency_us.p50)") ms, p99.9 $(ms "$(j latency .latency_us.p999)") ms, max $(ms "$(j latency .latency_us.max)") ms; $(num "$(j latency .matched)") of $(num "$(j latency .sent)") updates matched in ${DURATION} s${e:+; errors: $e}"
+    "p50 $(ms "$(j latency .latency_us.p50)") ms, p99.9 $(ms "$(j latency .latency_us.p999)") ms, max $(ms "$(j latency .latency_us.max)") ms; $(num "$(j latency .matched)") of $(num "$(j latency .sent)") updates matched in ${DURATION} s${e:+; errors: $e}$(noise)"
 else
   row "p99 latency, 1 000 conns x 2 000 updates/s" "<= 2 ms" "failed" \
     "statsync-load exit $rc: $(tail -c 300 "$WORK/reports/latency.err" | tr '\n|' ' /')"
@@ -317,7 +364,7 @@ for rate in $RATES; do
     elif .throughput_per_s < 0.95 * $rate then "throughput"
     elif .send_behind > 0.01 * $rate * .duration_s then "generator behind"
     else "ok" end' "$WORK/reports/$name.json")
-  summary="p99 $(ms "$(j "$name" .latency_us.p99)") ms, $(num "$(j "$name" .throughput_per_s)") matched/s"
+  summary="p99 $(ms "$(j "$name" .latency_us.p99)") ms, $(num "$(j "$name" .throughput_per_s)") matched/s$(noise)"
   if [ "$verdict" = ok ]; then
     best=$rate
     best_note="$summary"
@@ -343,7 +390,7 @@ if [ "$rc" = 0 ]; then
   e=$(errs rest)
   row "REST patches/s, each a durable LMDB commit ($REST_CONNS keep-alive conns, closed loop)" \
     ">= 20 000/s" "**$(num "$(j rest .throughput_per_s)")/s**" \
-    "p50 $(ms "$(j rest .latency_us.p50)") ms, p99 $(ms "$(j rest .latency_us.p99)") ms${e:+; errors: $e}"
+    "p50 $(ms "$(j rest .latency_us.p50)") ms, p99 $(ms "$(j rest .latency_us.p99)") ms${e:+; errors: $e}$(noise)"
 else
   row "REST patches/s" ">= 20 000/s" "failed" \
     "statsync-load exit $rc: $(tail -c 300 "$WORK/reports/rest.err" | tr '\n|' ' /')"

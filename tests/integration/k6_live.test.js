@@ -9,13 +9,15 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { System } = require('../lib/system');
+const { System, bin } = require('../lib/system');
 const h = require('./k6_harness');
 
 const { LiveNet, evaluateThresholds, failedChecks, iterate, load, quietConsole, samples } = h;
 const rt = () => h.runtime();
 
 test('the k6 scripts run clean against the real gateway', async (t) => {
+  // Fail fast on an incomplete build (before any process is started).
+  for (const b of ['statsync-stats', 'statsync-presence', 'statsync-gateway']) bin(b);
   // Fast server pings, so a session sees several and must answer each in time.
   const sys = await System.start({
     gatewayEnv: { STATSYNC_PING_INTERVAL_MS: '200', STATSYNC_PING_TIMEOUT_MS: '500' },

@@ -131,8 +131,22 @@ class System {
   // opts: { gateways: 1, presence: true, env: {extra STATSYNC_* for all}, statsEnv, gatewayEnv }
   static async start(opts = {}) {
     const sys = new System(opts);
-    await sys._start();
+    try {
+      await sys._start();
+    } catch (e) {
+      // Never leave a half-started system behind (it would hang the test run).
+      const logs = sys.logs();
+      await sys.kill();
+      e.message += `\n${logs}`;
+      throw e;
+    }
     return sys;
+  }
+
+  // Kills every process at once (SIGKILL), without checks.
+  async kill() {
+    const all = [...this.gateways, this.presence, this.stats, this.nats].filter(Boolean);
+    await Promise.all(all.map((p) => p.kill('SIGKILL').catch(() => {})));
   }
 
   constructor(opts) {
@@ -211,8 +225,8 @@ class System {
     gw.apiPort = apiPort;
     gw.socketPort = socketPort;
     gw.start();
+    this.gateways.push(gw); // before waiting, so a failed start is still killed
     await this.waitHttp(apiPort, '/health', gw, true);
-    this.gateways.push(gw);
     return gw;
   }
 

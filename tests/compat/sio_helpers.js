@@ -15,9 +15,13 @@ function connect(sys, userId, opts = {}, gw = sys.gw) {
     ...rest,
   });
   return new Promise((resolve, reject) => {
+    // Only the first connection is judged here: a later reconnect attempt's
+    // connect_error must not close a socket the test is still using.
+    const onError = (e) => { clearTimeout(t); s.off('connect', onConnect); s.close(); reject(e); };
+    const onConnect = () => { clearTimeout(t); s.off('connect_error', onError); resolve(s); };
     const t = setTimeout(() => { s.close(); reject(new Error('connect timed out')); }, 8000);
-    s.once('connect', () => { clearTimeout(t); resolve(s); });
-    s.once('connect_error', (e) => { clearTimeout(t); s.close(); reject(e); });
+    s.once('connect', onConnect);
+    s.once('connect_error', onError);
   });
 }
 

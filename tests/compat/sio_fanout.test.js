@@ -108,3 +108,33 @@ test('the subscription follows the sockets: after the last socket leaves, pushes
     assert.equal(rec['user:data:updated'].filter((d) => d.version === r.body.stats.version).length, 1, 'exactly once');
   } finally { b.close(); }
 });
+
+test('a socket that stops reading is closed once its output queue is full; others are unaffected', async () => {
+  const port = sys.gw.socketPort;
+  const url = (q) => `http://127.0.0.1:${port}/socket.io/?EIO=4&transport=polling${q}`;
+  // a polling session that connects and then never polls again
+  const open = await (await fetch(url(''))).text();
+  const sid = JSON.parse(open.slice(1)).sid;
+  const post = await fetch(url(`&sid=${sid}`), { method: 'POST', body: `40${JSON.stringify({ token: sys.token('fan_slow') })}` });
+  assert.equal(await post.text(), 'ok');
+  const good = await connect(sys, 'fan_slow', { transports: ['websocket'] });
+  const rec = record(good, PUSHES);
+  try {
+    // every change queues a user:update (no supersede) for the silent session
+    let last;
+    for (let i = 0; i < 300; i += 20) {
+      const rs = await Promise.all(Array.from({ length: 20 }, () =>
+        sys.http('POST', '/api/users/data/patch', { token: sys.token('fan_slow'), body: { xp: 1 } })));
+      for (const r of rs) assert.equal(r.status, 200, r.text);
+      last = Math.max(...rs.map((r) => r.body.stats.version));
+    }
+    await waitForRec(rec, 'user:data:updated', (d) => d.version === last);
+    // the silent session is gone: its sid is unknown now
+    const r = await fetch(url(`&sid=${sid}`));
+    assert.equal(r.status, 400);
+    assert.equal(JSON.parse(await r.text()).code, 1);
+    const m = await sys.http('GET', '/metrics');
+    assert.match(m.text, /statsync_socket_queue_overflow_total(\{[^}]*\})? [1-9]/);
+    assert.equal(good.connected, true);
+  } finally { good.close(); }
+});

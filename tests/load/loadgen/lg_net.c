@@ -16,6 +16,8 @@
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
 
+volatile sig_atomic_t lg_stop_requested = 0;
+
 uint64_t lg_now_ns(void)
 {
     struct timespec ts;

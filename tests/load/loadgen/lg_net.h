@@ -1,10 +1,16 @@
-/* lg_net.h — sockets and clocks for the load generator's event loops. */
+/* lg_net.h — sockets, clocks and the stop flag for the load generator's
+ * event loops. */
 #ifndef LG_NET_H
 #define LG_NET_H
 
 #include "lg_options.h"
 
+#include <signal.h>
 #include <stdint.h>
+
+/* Set by SIGINT/SIGTERM (main.c): the loops end their phase early and the run
+ * reports what it measured so far. */
+extern volatile sig_atomic_t lg_stop_requested;
 
 uint64_t lg_now_ns(void); /* CLOCK_MONOTONIC */
 

@@ -311,7 +311,7 @@ int lg_rest_run(const lg_options *o, lg_stats *st)
     uint64_t t0 = lg_now_ns();
     uint64_t cend = t0 + (uint64_t)(o->connect_timeout_s * 1e9);
     long launched = 0;
-    while (lg_now_ns() < cend && (launched < o->conns || r.connecting > 0)) {
+    while (lg_now_ns() < cend && (launched < o->conns || r.connecting > 0) && !lg_stop_requested) {
         double allowed = o->connect_rate * (double)(lg_now_ns() - t0) / 1e9 + 1.0;
         while (launched < o->conns && (double)launched < allowed && r.connecting < o->max_connecting)
             rest__start(&r, (uint32_t)launched++);
@@ -337,9 +337,10 @@ int lg_rest_run(const lg_options *o, lg_stats *st)
     uint64_t m0 = s0 + (uint64_t)(o->warmup_s * 1e9);
     uint64_t m1 = m0 + (uint64_t)(o->duration_s * 1e9);
     double issued = 0, burst = o->rate * 0.02 < 1.0 ? 1.0 : o->rate * 0.02;
+    uint64_t now;
     for (;;) {
-        uint64_t now = lg_now_ns();
-        if (now >= m1)
+        now = lg_now_ns();
+        if (now >= m1 || lg_stop_requested)
             break;
         int measured = now >= m0;
         if (o->rate <= 0) {
@@ -366,10 +367,10 @@ int lg_rest_run(const lg_options *o, lg_stats *st)
         rest__poll(&r, evs, 1);
     }
     /* Drain: answers to requests already sent. */
+    st->duration_s = now > m0 ? (double)((now < m1 ? now : m1) - m0) / 1e9 : 0.0;
     uint64_t dend = lg_now_ns() + (uint64_t)(o->drain_s * 1e9);
-    while (r.busy > 0 && lg_now_ns() < dend)
+    while (r.busy > 0 && lg_now_ns() < dend && !lg_stop_requested)
         rest__poll(&r, evs, 5);
-    st->duration_s = o->duration_s;
     rc = 0;
 out:
     if (r.c) {

@@ -55,7 +55,7 @@ static void run__connect_phase(lg_sio *s, struct epoll_event *evs)
         uint64_t now = lg_now_ns();
         if (s->launched == o->conns && s->connecting == 0)
             break;
-        if (now >= end)
+        if (now >= end || lg_stop_requested)
             break;
         double allowed = o->connect_rate * (double)(now - t0) / 1e9 + 1.0;
         while (s->launched < o->conns && (double)s->launched < allowed &&
@@ -80,16 +80,19 @@ static void run__connect_phase(lg_sio *s, struct epoll_event *evs)
             s->st->connected, s->st->connect_errors, s->st->connect_s);
 }
 
-static void run__hold(lg_sio *s, struct epoll_event *evs, double seconds)
+/* Returns the seconds actually held. */
+static double run__hold(lg_sio *s, struct epoll_event *evs, double seconds)
 {
     uint64_t t0 = lg_now_ns(), last = t0, end = t0 + (uint64_t)(seconds * 1e9);
-    while (lg_now_ns() < end) {
+    while (lg_now_ns() < end && !lg_stop_requested) {
         run__poll(s, evs, 50);
         run__progress(s, "hold", t0, &last);
     }
+    return (double)(lg_now_ns() - t0) / 1e9;
 }
 
-static void run__load(lg_sio *s, struct epoll_event *evs)
+/* Returns the length of the measured window actually run (seconds). */
+static double run__load(lg_sio *s, struct epoll_event *evs)
 {
     const lg_options *o = s->o;
     uint64_t t0 = lg_now_ns(), last = t0;
@@ -100,9 +103,10 @@ static void run__load(lg_sio *s, struct epoll_event *evs)
     double burst = o->rate * 0.02 < 1.0 ? 1.0 : o->rate * 0.02;
     double issued = 0;
     uint32_t rr = 0;
+    uint64_t now;
     for (;;) {
-        uint64_t now = lg_now_ns();
-        if (now >= m1)
+        now = lg_now_ns();
+        if (now >= m1 || lg_stop_requested)
             break;
         double due = o->rate * (double)(now - t0) / 1e9 - issued;
         if (due > burst) {
@@ -125,12 +129,13 @@ static void run__load(lg_sio *s, struct epoll_event *evs)
         run__poll(s, evs, 1);
         run__progress(s, now >= m0 ? "run" : "warmup", t0, &last);
     }
+    return now > m0 ? (double)((now < m1 ? now : m1) - m0) / 1e9 : 0.0;
 }
 
 static void run__drain(lg_sio *s, struct epoll_event *evs)
 {
     uint64_t t0 = lg_now_ns(), last = t0, end = t0 + (uint64_t)(s->o->drain_s * 1e9);
-    while (s->st->matched < s->st->sent && lg_now_ns() < end) {
+    while (s->st->matched < s->st->sent && lg_now_ns() < end && !lg_stop_requested) {
         run__poll(s, evs, 5);
         run__progress(s, "drain", t0, &last);
     }
@@ -185,12 +190,11 @@ int lg_sio_run(const lg_options *o, lg_stats *st)
         goto out;
     }
     if (o->rate <= 0) {
-        run__hold(&s, evs, o->warmup_s + o->duration_s);
+        st->duration_s = run__hold(&s, evs, o->warmup_s + o->duration_s);
     } else {
-        run__load(&s, evs);
+        st->duration_s = run__load(&s, evs);
         run__drain(&s, evs);
     }
-    st->duration_s = o->duration_s;
     rc = 0;
 out:
     if (s.conns) {

@@ -3,9 +3,11 @@
  *   statsync-load --port 3001 --conns 1000 --rate 2000 --duration 10 --secret …
  *   statsync-load --mode rest --port 3000 --conns 64 --duration 10 --secret …
  *
- * Prints one JSON report on stdout (and to --report FILE). A hard deadline
+ * Prints one JSON report on stdout (and to --report FILE). SIGINT/SIGTERM end
+ * the run early, still with a report of what was measured. A hard deadline
  * (--deadline, default: the sum of the phases + 10 s) ends the process
  * whatever it is doing. Threads: one. */
+#include "lg_net.h"
 #include "lg_options.h"
 #include "lg_rest.h"
 #include "lg_sio_mode.h"
@@ -17,6 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+static void main__stop(int sig)
+{
+    (void)sig;
+    lg_stop_requested = 1;
+}
 
 static void main__deadline(int sig)
 {
@@ -35,6 +43,11 @@ int main(int argc, char **argv)
         return rc > 0 ? 0 : 2;
 
     signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = main__stop; /* no SA_RESTART: epoll_wait returns at once */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     signal(SIGALRM, main__deadline);
     alarm((unsigned)ceil(o.deadline_s));
 

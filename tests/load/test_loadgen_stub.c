@@ -349,10 +349,11 @@ static void sio_run_matches_every_update(void **state)
     assert_int_equal(st->connected, 60);
     assert_int_equal(st->connect_errors, 0);
     assert_int_equal(lg_stats_error_total(st), 0);
-    assert_true(st->sent > 400 && st->sent < 800);
+    /* Counts only, never speed: a loaded machine may send fewer. */
+    assert_true(st->sent > 0);
+    assert_true(st->sent + st->warmup_sent + st->send_behind <= 780 + 2); /* 600/s x 1.3 s */
     assert_int_equal(st->matched, st->sent);
     assert_int_equal(st->hist.total, st->matched);
-    assert_true(st->warmup_sent > 0);
     assert_true(st->pushes > st->matched); /* 3 sockets per user see every push */
     assert_true(s->pongs >= 60);
     lg_report_write(stdout, st);
@@ -373,7 +374,7 @@ static void sio_refusals_keep_the_count_exact(void **state)
     s->refuse_every = 0;
     assert_int_equal(rc, 0);
     assert_int_equal(st->connected, 30);
-    assert_true(s->refused > 10);
+    assert_true(s->refused > 0);
     assert_int_equal(st->errors[LG_ERR_rate_limited], s->refused);
     assert_int_equal(lg_stats_error_total(st), s->refused);
     /* Every update the stub applied was matched; only the refused ones were not. */
@@ -434,7 +435,7 @@ static void rest_closed_loop(void **state)
     assert_int_equal(lg_rest_run(&o, st), 0);
     assert_int_equal(st->connected, 4);
     assert_int_equal(lg_stats_error_total(st), 0);
-    assert_true(st->matched > 10);
+    assert_true(st->matched > 0);
     assert_int_equal(st->matched, st->sent);
     free(st);
 }
@@ -449,7 +450,8 @@ static void rest_open_loop_and_401(void **state)
     lg_stats_init(st);
     assert_int_equal(lg_rest_run(&o, st), 0);
     assert_int_equal(st->matched, 0);
-    assert_true(st->errors[LG_ERR_http_4xx] >= 20);
+    assert_true(st->errors[LG_ERR_http_4xx] > 0);
+    assert_int_equal(st->errors[LG_ERR_http_4xx], st->sent + st->warmup_sent);
     free(st);
 }
 

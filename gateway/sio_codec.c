@@ -70,6 +70,10 @@ static int codec__json_cb(const char *buffer, size_t size, void *data)
 static int codec__start(codec_buf *b, size_t headroom)
 {
     memset(b, 0, sizeof(*b));
+    /* Headroom is LWS_PRE-sized; the bound also tells GCC's -O3 range
+     * analysis that headroom + 64 cannot wrap (else -Wstringop-overflow). */
+    if (headroom > 4096)
+        return -1;
     if (codec__reserve(b, headroom + 64) != 0)
         return -1;
     memset(b->p, 0, headroom);

@@ -204,7 +204,7 @@ static ss_err sj__set_field(Statsync__StatsFields *f, const sj_field *fd, const 
     char *base = (char *)f;
     switch (fd->kind) {
     case SJ_INT: {
-        int64_t x;
+        int64_t x = 0;
         ss_err rc = sj__int(v, path, &x, e);
         if (rc != SS_OK)
             return rc;
@@ -213,7 +213,7 @@ static ss_err sj__set_field(Statsync__StatsFields *f, const sj_field *fd, const 
         return SS_OK;
     }
     case SJ_NUM: {
-        double x;
+        double x = 0;
         ss_err rc = sj__num(v, path, &x, e);
         if (rc != SS_OK)
             return rc;

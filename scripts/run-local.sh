@@ -11,7 +11,7 @@ source scripts/deps.sh
 statsync_install_deps run
 
 BUILD=${STATSYNC_BUILD_DIR:-$ROOT/build}
-cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DSTATSYNC_TESTS=OFF >/dev/null
+cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTATSYNC_TESTS=OFF >/dev/null
 cmake --build "$BUILD" -j"$(nproc)" >/dev/null
 
 export STATSYNC_API_PORT=${STATSYNC_API_PORT:-3000}

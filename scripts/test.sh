@@ -47,7 +47,7 @@ run_ctest() { # build-dir label-regex-or-empty
 
 status=0
 echo "== build (RelWithDebInfo) + all tests"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTATSYNC_TESTS=ON >/dev/null
 cmake --build build -j"$JOBS"
 run_ctest build "" || status=1
 

@@ -305,6 +305,8 @@ static void merge__derive(stats_doc *d)
         d->accuracy = (200 * d->correct_answers + d->total_questions) / (2 * d->total_questions);
     else
         d->accuracy = 0;
+    if (d->accuracy > MERGE__SAFE) /* correct > total can reach 100·(2^53-1): keep it JS-exact */
+        d->accuracy = MERGE__SAFE;
 }
 
 static ss_err merge__delta(const Statsync__Delta *delta, stats_doc *d, merge_error *e)

@@ -10,6 +10,7 @@
 
 #include "reply.h"
 #include "ss_log.h"
+#include "ss_nats.h"
 #include "ss_subjects.h"
 #include "ss_time.h"
 #include "ss_userid.h"
@@ -217,8 +218,12 @@ void handlers_drain(stats_service *svc, int64_t timeout_ms)
 {
     natsSubscription **subs[] = {&svc->apply_sub, &svc->get_sub, &svc->health_sub};
     int64_t deadline = ss_mono_ms() + (timeout_ms > 0 ? timeout_ms : 1);
+    /* A drain needs the server (it flushes an UNSUB): while NATS is away it
+     * could only wait out the whole grace period, so then just unsubscribe.
+     * Nothing is lost: requests not yet answered were never acknowledged. */
+    bool connected = ss_nats_connected(svc->nc);
     for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
-        if (*subs[i] && natsSubscription_Drain(*subs[i]) != NATS_OK)
+        if (*subs[i] && (!connected || natsSubscription_Drain(*subs[i]) != NATS_OK))
             natsSubscription_Unsubscribe(*subs[i]);
     for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
         if (*subs[i] == NULL)

@@ -75,7 +75,7 @@ cat <<MSG
    data       $STATSYNC_DATA_DIR
 ${DEV_SECRET:+   JWT secret $STATSYNC_JWT_SECRET  (dev secret, new each run)
 }
- Try it (token for user "alice", valid 1 h):
+ Try it (token for user "alice", valid 24 h):
    TOKEN=$TOKEN
    curl -s -X POST http://127.0.0.1:$STATSYNC_API_PORT/api/users/data/patch \\
         -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' \\

@@ -1,0 +1,485 @@
+// authz_matrix.test.js — "nobody reads or changes anyone else's data"
+// (DESIGN §2), route by route and event by event:
+//
+//  1. A token of user A against user B's data, on every REST route and every
+//     Socket.IO event (presence:join, user:clientUpdate in its three shapes —
+//     delta, stats, ops — with and without an ack, presence:ping): refused
+//     (403 / ack {ok:false, error.code forbidden} / user:error), nothing of B
+//     published on NATS, nothing pushed to B's sockets or leaked to A's, and
+//     B's document byte-identical afterwards (GET body text and version).
+//  2. userIds that would form NATS wildcards or extra subject tokens ("a.b",
+//     "*", ">", "a b", "", 65 chars, unicode, "%2E", "a\u0000b", ...) are
+//     refused with 400 before they reach NATS. "Before NATS" is proven by a
+//     raw NATS client (the protocol over net.Socket: CONNECT, SUB > 1, MSG
+//     lines) subscribed to ">" for the whole file: no subject ever holds a bad
+//     id, and every subject seen is one of the subject map's (proto/README.md).
+//  3. Tokens whose sub has bad characters are refused (401 / connect_error),
+//     as are forged tokens for B (wrong secret, alg none, HS512, expired).
+//
+// Fast (a few seconds); runs in the normal suite.
+'use strict';
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const net = require('node:net');
+const { System, mintToken, sleep, waitFor } = require('../lib/system');
+const { rawRequest } = require('./rest_helpers');
+const { connect, connectError, emitAck, once } = require('../compat/sio_helpers');
+
+const A = `authzA${process.pid}`;
+const B = `authzB${process.pid}`;
+const PUSHES = ['user:data:updated', 'user:update'];
+
+let sys;
+let spy;
+
+// ---- a raw NATS subscriber to ">" ---------------------------------------------------
+
+// Speaks just enough of the NATS client protocol: CONNECT, SUB, PING/PONG,
+// and MSG parsing. Every message on every subject is recorded.
+class NatsSpy {
+  static start(port) {
+    const spy = new NatsSpy();
+    return spy._connect(port).then(() => spy);
+  }
+
+  constructor() {
+    this.msgs = []; // { subject, reply, payload: Buffer }
+    this.buf = Buffer.alloc(0);
+    this.pongs = [];
+  }
+
+  _connect(port) {
+    return new Promise((resolve, reject) => {
+      this.sock = net.connect(port, '127.0.0.1');
+      this.sock.once('error', reject);
+      this.sock.on('data', (d) => this._data(d));
+      this.sock.once('connect', () => {
+        this.sock.write('CONNECT {"verbose":false,"pedantic":false,"name":"authz-spy"}\r\nSUB > 1\r\n');
+        this.ping().then(resolve, reject);
+      });
+    });
+  }
+
+  // Resolves once the server answered a PING sent now: everything the server
+  // received from this client before it (our SUB) has been processed.
+  ping(timeoutMs = 5000) {
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('NATS spy: no PONG')), timeoutMs);
+      this.pongs.push(() => { clearTimeout(t); resolve(); });
+      this.sock.write('PING\r\n');
+    });
+  }
+
+  _data(d) {
+    this.buf = Buffer.concat([this.buf, d]);
+    for (;;) {
+      const eol = this.buf.indexOf('\r\n');
+      if (eol < 0) return;
+      const line = this.buf.subarray(0, eol).toString('latin1');
+      if (line.startsWith('MSG ')) {
+        // MSG <subject> <sid> [reply-to] <#bytes>
+        const parts = line.split(' ');
+        const n = Number(parts[parts.length - 1]);
+        if (this.buf.length < eol + 2 + n + 2) return; // payload not all here yet
+        const payload = this.buf.subarray(eol + 2, eol + 2 + n);
+        this.msgs.push({ subject: parts[1], reply: parts.length === 5 ? parts[3] : null, payload: Buffer.from(payload) });
+        this.buf = this.buf.subarray(eol + 2 + n + 2);
+        continue;
+      }
+      this.buf = this.buf.subarray(eol + 2);
+      if (line === 'PING') this.sock.write('PONG\r\n');
+      else if (line === 'PONG') { const f = this.pongs.shift(); if (f) f(); }
+      else if (line.startsWith('-ERR')) this.errors = [...(this.errors || []), line];
+    }
+  }
+
+  // Waits until a marker published now comes back: the server has delivered
+  // to us whatever it had routed before. Then a short grace for messages from
+  // other connections that were already on their way.
+  async settle() {
+    const marker = `authzspy.marker.${process.pid}.${Date.now()}`;
+    this.sock.write(`PUB ${marker} 0\r\n\r\n`);
+    await waitFor('spy marker', () => this.msgs.some((m) => m.subject === marker), 5000, 5);
+    await sleep(100);
+  }
+
+  mark() { return this.msgs.length; }
+  since(i) { return this.msgs.slice(i); }
+  close() { this.sock.destroy(); }
+}
+
+// The subject map of proto/README.md (plus the spy's own markers).
+const SUBJECT_OK = /^(statsync\.stats\.(apply|get|changed)\.[A-Za-z0-9_-]{1,64}|statsync\.health\.(stats|presence)|_INBOX\.[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*|authzspy\.marker\.\d+\.\d+)$/;
+
+function assertSubjectsClean(msgs, bad) {
+  for (const m of msgs) {
+    assert.match(m.subject, SUBJECT_OK, `unexpected subject on NATS: ${JSON.stringify(m.subject)}`);
+    const user = /^statsync\.stats\.(apply|get|changed)\.(.*)$/.exec(m.subject);
+    if (user && bad !== undefined && bad !== '') {
+      assert.ok(!user[2].includes(bad), `bad userId ${JSON.stringify(bad)} reached NATS: ${m.subject}`);
+    }
+  }
+}
+
+function userSubjects(msgs, user) {
+  return msgs.filter((m) => /^statsync\.stats\.(apply|get|changed)\./.test(m.subject) && m.subject.split('.')[3] === user);
+}
+
+// ---- helpers --------------------------------------------------------------------------
+
+const tokA = () => sys.token(A);
+const tokB = () => sys.token(B);
+const now = () => new Date().toISOString();
+
+async function snapshotB() {
+  const r = await sys.http('GET', `/api/users/${B}/stats`, { token: tokB() });
+  assert.equal(r.status, 200, r.text);
+  return { text: r.text, version: r.body.version };
+}
+
+function recordAll(s) {
+  const got = [];
+  s.onAny((event, ...args) => got.push({ event, args }));
+  return got;
+}
+
+function assertForbidden(r, what) {
+  assert.equal(r.status, 403, `${what}: ${r.status} ${r.text}`);
+  assert.equal(r.body.error.code, 'forbidden', `${what}: ${r.text}`);
+  assert.ok(!r.text.includes('"xp"'), `${what}: a refusal must not carry a document: ${r.text}`);
+}
+
+async function ackRefused(s, event, payload, code = 'forbidden') {
+  const ack = await emitAck(s, event, payload, 5000);
+  assert.equal(ack.ok, false, `${event} ${JSON.stringify(payload)} was accepted: ${JSON.stringify(ack)}`);
+  assert.equal(ack.error.code, code, `${event} ${JSON.stringify(payload)}: ${JSON.stringify(ack)}`);
+  assert.equal(ack.stats, undefined, 'a refusal must not carry a document');
+  return ack;
+}
+
+async function errorEventRefused(s, event, payload, code = 'forbidden') {
+  const p = once(s, 'user:error', 5000);
+  s.emit(event, payload);
+  const e = await p;
+  assert.equal(e.event, event);
+  assert.equal(e.error.code, code, `${event} ${JSON.stringify(payload)}: ${JSON.stringify(e)}`);
+  return e;
+}
+
+// ---- setup ----------------------------------------------------------------------------
+
+test.before(async () => {
+  sys = await System.start();
+  spy = await NatsSpy.start(sys.natsPort);
+  // B has a real, non-default document
+  const r = await sys.http('POST', '/api/users/data/patch', {
+    token: tokB(),
+    body: { xp: 70, diamonds: 12, timePerQuestion: [1.5, 2.5], lastGameResults: { score: 9 } },
+  });
+  assert.equal(r.status, 200, r.text);
+  const f = await sys.http('POST', '/api/users/updateStats', {
+    token: tokB(),
+    body: { userId: B, stats: { streak: 4, level: 3, updatedAt: new Date(Date.now() + 1000).toISOString() } },
+  });
+  assert.equal(f.status, 200, f.text);
+});
+
+test.after(async () => {
+  if (spy) {
+    assertSubjectsClean(spy.msgs);
+    spy.close();
+  }
+  if (sys) await sys.stop();
+});
+
+// ---- 1. A against B ---------------------------------------------------------------------
+
+test('REST: every route with A\'s token against B is 403, nothing of B reaches NATS, B unchanged', async () => {
+  const before = await snapshotB();
+  const b = await connect(sys, B, {});
+  const bGot = recordAll(b);
+  const mark = spy.mark();
+  try {
+    const key = { 'idempotency-key': `authz-${process.pid}-1` };
+    const attempts = [
+      ['GET stats', () => sys.http('GET', `/api/users/${B}/stats`, { token: tokA() })],
+      ['patch body userId', () => sys.http('POST', '/api/users/data/patch', { token: tokA(), body: { userId: B, xp: 1000 } })],
+      ['patch body userId + key', () => sys.http('POST', '/api/users/data/patch', { token: tokA(), headers: key, body: { userId: B, diamonds: -12 } })],
+      ['patch __set', () => sys.http('POST', '/api/users/data/patch', { token: tokA(), body: { userId: B, __set: { xp: 0, hearts: 0 } } })],
+      ['updateStats body userId', () => sys.http('POST', '/api/users/updateStats', { token: tokA(), body: { userId: B, stats: { xp: 1, updatedAt: now() } } })],
+      ['updateStats stats.userId', () => sys.http('POST', '/api/users/updateStats', { token: tokA(), body: { stats: { userId: B, xp: 1, updatedAt: now() } } })],
+      ['updateStats both', () => sys.http('POST', '/api/users/updateStats', { token: tokA(), headers: key, body: { userId: B, stats: { userId: B, xp: 1, updatedAt: now() } } })],
+      ['updateStats mixed', () => sys.http('POST', '/api/users/updateStats', { token: tokA(), body: { userId: A, stats: { userId: B, xp: 1, updatedAt: now() } } })],
+    ];
+    for (const [what, call] of attempts) assertForbidden(await call(), what);
+
+    // other methods and spellings of B's path
+    for (const method of ['POST', 'PUT', 'DELETE', 'PATCH']) {
+      const r = await sys.http(method, `/api/users/${B}/stats`, { token: tokA(), body: { xp: 1 } });
+      assert.ok([403, 404, 405].includes(r.status), `${method} B's stats: ${r.status}`);
+    }
+    const pct = `%${B.charCodeAt(0).toString(16).toUpperCase()}${B.slice(1)}`; // B with its first byte %-encoded
+    const raw = [
+      [`/api/users/${pct}/stats`, [403]],
+      [`/api/users/${B}/stats/`, [404]],
+      [`/api/users/${A}/../${B}/stats`, [400, 404]],
+      [`/api/users/${A}%2F..%2F${B}/stats`, [400, 404]], // %2F decodes before routing
+      [`/api/users/${B}/stats?userId=${A}`, [403]],
+      [`/api/users/${B}%00/stats`, [400]],
+    ];
+    for (const [p, want] of raw) {
+      const r = await rawRequest(sys.gw.apiPort, { method: 'GET', path: p, headers: { authorization: `Bearer ${tokA()}` } });
+      assert.ok(want.includes(r.status), `GET ${p}: ${r.status} ${JSON.stringify(r.body)}`);
+    }
+    // forged tokens for B
+    const forged = {
+      'wrong secret': mintToken(B, { secret: 'not-the-secret' }),
+      'alg none': mintToken(B, { alg: 'none' }),
+      'HS512': sys.token(B, { alg: 'HS512' }),
+      'expired': sys.token(B, { exp: Math.floor(Date.now() / 1000) - 5 }),
+      'no exp': sys.token(B, { exp: null }),
+    };
+    for (const [what, t] of Object.entries(forged)) {
+      const g = await sys.http('GET', `/api/users/${B}/stats`, { token: t });
+      assert.equal(g.status, 401, `${what}: ${g.text}`);
+      const p = await sys.http('POST', '/api/users/data/patch', { token: t, body: { xp: 5 } });
+      assert.equal(p.status, 401, `${what}: ${p.text}`);
+    }
+    assert.equal((await sys.http('GET', `/api/users/${B}/stats`)).status, 401);
+
+    // public routes carry no user's data
+    const metrics = await sys.http('GET', '/metrics');
+    assert.equal(metrics.status, 200);
+    assert.ok(!metrics.text.includes(B), '/metrics must not name users');
+    const health = await sys.http('GET', '/health');
+    assert.ok(!health.text.includes(B), '/health must not name users');
+
+    await spy.settle();
+    const seen = spy.since(mark);
+    assertSubjectsClean(seen);
+    assert.deepEqual(userSubjects(seen, B).map((m) => m.subject), [], 'nothing for B may be published');
+    assert.deepEqual(bGot, [], `B's socket got pushes: ${JSON.stringify(bGot)}`);
+  } finally { b.close(); }
+  const after = await snapshotB();
+  assert.equal(after.text, before.text, 'B\'s document must be byte-identical');
+  assert.equal(after.version, before.version);
+});
+
+test('Socket.IO: every event from A\'s socket against B is refused; nothing of B leaks to A; B unchanged', async () => {
+  const before = await snapshotB();
+  const b = await connect(sys, B, { transports: ['websocket'] });
+  const bGot = recordAll(b);
+  for (const transports of [['websocket'], ['polling']]) {
+    const a = await connect(sys, A, { transports });
+    const aGot = recordAll(a);
+    const mark = spy.mark();
+    try {
+      const ts = Date.now();
+      const upd = (extra) => ({ opId: `authz-${transports[0]}-${Math.random()}`, ...extra });
+      const shapes = [
+        ['presence:join', { userId: B }],
+        ['user:clientUpdate', upd({ userId: B, delta: { xp: 1000 } })],
+        ['user:clientUpdate', upd({ delta: { userId: B, xp: 1000 } })],
+        ['user:clientUpdate', upd({ stats: { userId: B, xp: 1, updatedAt: now() } })],
+        ['user:clientUpdate', upd({ userId: B, stats: { xp: 1, updatedAt: now() } })],
+        ['user:clientUpdate', { ops: [{ opId: `authz-ops-${ts}`, delta: { userId: B, xp: 1 } }] }],
+        ['user:clientUpdate', { ops: [{ opId: `authz-ops2-${ts}`, delta: { xp: 1 } }, { opId: `authz-ops3-${ts}`, delta: { userId: B, diamonds: -12 } }] }],
+        ['user:clientUpdate', { userId: B, ops: [{ opId: `authz-ops4-${ts}`, delta: { xp: 1 } }] }],
+      ];
+      for (const [event, payload] of shapes) {
+        await ackRefused(a, event, payload);
+        await errorEventRefused(a, event, payload);
+      }
+      // presence:ping has no target: whatever it names, it answers about A only
+      const pong = await emitAck(a, 'presence:ping', { ts, userId: B });
+      assert.equal(pong.userId, A);
+      assert.equal(pong.ts, ts);
+      const pongEv = await new Promise((resolve) => { a.once('presence:pong', resolve); a.emit('presence:ping', { ts: ts + 1, userId: B }); });
+      assert.equal(pongEv.userId, A);
+
+      // a change of B now must reach B's socket and never A's
+      const r = await sys.http('POST', '/api/users/data/patch', { token: tokB(), body: { xp: 0 } });
+      assert.equal(r.status, 200, r.text);
+      await waitFor('B sees its own change', () => bGot.some((e) => e.event === 'user:data:updated' && e.args[0].version === r.body.stats.version), 5000);
+      await sleep(200);
+      const leaked = aGot.filter((e) => JSON.stringify(e.args).includes(B));
+      assert.deepEqual(leaked.filter((e) => PUSHES.includes(e.event) || e.event === 'presence:pong'), [],
+        `A's socket got B's data: ${JSON.stringify(leaked)}`);
+      for (const e of aGot.filter((x) => PUSHES.includes(x.event))) assert.equal(e.args[0].userId, A);
+
+      await spy.settle();
+      const seen = spy.since(mark);
+      assertSubjectsClean(seen);
+      // only B's own patch (and its change event) may name B
+      const bSubjects = userSubjects(seen, B).map((m) => m.subject.split('.').slice(0, 3).join('.'));
+      assert.deepEqual(bSubjects.sort(), ['statsync.stats.apply', 'statsync.stats.changed'],
+        `A's refused events must not publish for B: ${bSubjects}`);
+    } finally { a.close(); }
+  }
+  b.close();
+  // B's own patches above each added xp 0: a new version, same values. Compare
+  // everything but version/updatedAt, then the byte-identity with no change in between.
+  const after = await snapshotB();
+  const strip = (t) => { const o = JSON.parse(t); delete o.version; delete o.updatedAt; return JSON.stringify(o); };
+  assert.equal(strip(after.text), strip(before.text));
+  assert.equal(after.version, before.version + 2, 'only B\'s two own patches changed the version');
+});
+
+test('Socket.IO: A cannot change B and B\'s document is byte-identical (no B activity in between)', async () => {
+  const before = await snapshotB();
+  const a = await connect(sys, A, {});
+  try {
+    await ackRefused(a, 'user:clientUpdate', { opId: 'x1', userId: B, delta: { xp: 5 } });
+    await ackRefused(a, 'user:clientUpdate', { opId: 'x2', delta: { userId: B, xp: 5 } });
+    await ackRefused(a, 'user:clientUpdate', { opId: 'x3', stats: { userId: B, xp: 5, updatedAt: now() } });
+    await ackRefused(a, 'user:clientUpdate', { ops: [{ opId: 'x4', delta: { userId: B, xp: 5 } }] });
+    await ackRefused(a, 'presence:join', { userId: B });
+    // the socket stays usable for A's own document
+    const ok = await emitAck(a, 'user:clientUpdate', { opId: `own-${process.pid}`, delta: { xp: 1 } });
+    assert.equal(ok.ok, true, JSON.stringify(ok));
+    assert.equal(ok.stats.userId, A);
+  } finally { a.close(); }
+  const after = await snapshotB();
+  assert.equal(after.text, before.text);
+  assert.equal(after.version, before.version);
+});
+
+// ---- 2. userIds that would change a NATS subject ---------------------------------------
+
+const BAD_IDS = [
+  'a.b', '*', '>', 'a b', '', 'x'.repeat(65), 'ü', 'userü', '%2E', '.', 'a\u0000b', `${A}.>`, `${A}.*`,
+  'a\tb', 'a\r\nPUB x 1', '_INBOX.x', 'statsync.stats.get.x', 'a/b',
+];
+
+// How a bad id is written in a URL path so that the gateway decodes it back to
+// exactly those bytes (raw requests: no client-side normalisation).
+function pathSegment(id) {
+  return Buffer.from(id, 'utf8').toString('latin1').split('').map((c) => {
+    const code = c.charCodeAt(0);
+    return /[A-Za-z0-9_-]/.test(c) ? c : `%${code.toString(16).toUpperCase().padStart(2, '0')}`;
+  }).join('');
+}
+
+test('REST: userIds that would form NATS wildcards or extra tokens are 400 before NATS', async () => {
+  const mark = spy.mark();
+  for (const bad of BAD_IDS) {
+    const what = JSON.stringify(bad);
+    // in the path
+    const g = await rawRequest(sys.gw.apiPort, { method: 'GET', path: `/api/users/${pathSegment(bad)}/stats`, headers: { authorization: `Bearer ${tokA()}` } });
+    if (bad.includes('/')) { // %2F decodes before routing: another path, no route
+      assert.equal(g.status, 404, `GET ${what}: ${g.status} ${JSON.stringify(g.body)}`);
+    } else {
+      assert.equal(g.status, 400, `GET ${what}: ${g.status} ${JSON.stringify(g.body)}`);
+      assert.equal(g.body.error.code, 'invalid_user_id', `GET ${what}: ${JSON.stringify(g.body)}`);
+    }
+    // in bodies
+    const bodies = [
+      ['/api/users/data/patch', { userId: bad, xp: 1 }],
+      ['/api/users/updateStats', { userId: bad, stats: { xp: 1, updatedAt: now() } }],
+      ['/api/users/updateStats', { stats: { userId: bad, xp: 1, updatedAt: now() } }],
+    ];
+    for (const [p, body] of bodies) {
+      const r = await sys.http('POST', p, { token: tokA(), body });
+      assert.equal(r.status, 400, `POST ${p} ${what}: ${r.status} ${r.text}`);
+      // JSON text with \u0000 in a string is refused by the parser itself
+      assert.equal(r.body.error.code, bad.includes('\u0000') ? 'invalid_json' : 'invalid_user_id', `POST ${p} ${what}: ${r.text}`);
+    }
+  }
+  // the unescaped forms fetch would send, for the ones it can
+  for (const p of ['/api/users/a.b/stats', '/api/users/*/stats', '/api/users/%3E/stats', '/api/users/a%20b/stats']) {
+    const r = await sys.http('GET', p, { token: tokA() });
+    assert.equal(r.status, 400, `${p}: ${r.status}`);
+  }
+  await spy.settle();
+  const seen = spy.since(mark);
+  for (const bad of BAD_IDS) assertSubjectsClean(seen, bad);
+  assert.deepEqual(seen.filter((m) => m.subject.startsWith('statsync.stats.')).map((m) => m.subject), [],
+    'a refused userId publishes nothing at all');
+});
+
+test('Socket.IO: bad userIds in events are refused before NATS; the socket stays usable', async (t) => {
+  const a = await connect(sys, A, {});
+  const mark = spy.mark();
+  const codes = {};
+  try {
+    for (const bad of BAD_IDS) {
+      for (const [event, payload] of [
+        ['presence:join', { userId: bad }],
+        ['user:clientUpdate', { opId: 'b1', userId: bad, delta: { xp: 1 } }],
+        ['user:clientUpdate', { opId: 'b2', delta: { userId: bad, xp: 1 } }],
+        ['user:clientUpdate', { opId: 'b3', stats: { userId: bad, xp: 1, updatedAt: now() } }],
+        ['user:clientUpdate', { ops: [{ opId: 'b4', delta: { userId: bad, xp: 1 } }] }],
+      ]) {
+        const ack = await emitAck(a, event, payload);
+        assert.equal(ack.ok, false, `${event} ${JSON.stringify(payload)} accepted`);
+        // DESIGN §2 says 400; a mismatch with the socket's own user is also a
+        // refusal (403); \u0000 makes the whole packet invalid JSON (400)
+        assert.ok(['invalid_user_id', 'forbidden', 'invalid_json'].includes(ack.error.code), `${event} ${JSON.stringify(bad)}: ${JSON.stringify(ack)}`);
+        codes[ack.error.code] = (codes[ack.error.code] || 0) + 1;
+      }
+    }
+    const ok = await emitAck(a, 'presence:join', { userId: A });
+    assert.equal(ok.ok, true);
+    t.diagnostic(`refusal codes: ${JSON.stringify(codes)}`);
+  } finally { a.close(); }
+  await spy.settle();
+  const seen = spy.since(mark);
+  for (const bad of BAD_IDS) assertSubjectsClean(seen, bad);
+  assert.deepEqual(seen.filter((m) => /^statsync\.stats\.(apply|changed)\./.test(m.subject)).map((m) => m.subject), [],
+    'no bad event publishes a mutation');
+});
+
+// A refusal must always reach the client as {ok:false, error:{code,message}}
+// (the ack) or {event, error} (user:error), whatever the client sent.
+// Known bug (gateway/sio_events.c:344 and :393, events__parse_update): the
+// "unknown field '%.40s'" / "'ops[%zu].%.32s'" messages copy the client's key
+// cut at a byte count, so a multi-byte UTF-8 character cut in half makes the
+// message invalid UTF-8; json_pack in events__fail (line 77) then returns
+// NULL and the ack goes out with no argument (the client sees undefined;
+// `ack.ok` throws) and user:error with no payload. Fix: make the key printable
+// as stats_json.c's sj__printable does (or cut at a UTF-8 boundary), and never
+// send an ack without its object. Marked todo until the gateway is fixed.
+test('Socket.IO: a refusal for a long non-ASCII unknown key still carries {ok:false, error}',
+  { todo: 'gateway/sio_events.c:344/:393 cut keys mid UTF-8 character (see comment)' }, async () => {
+    const a = await connect(sys, A, {});
+    try {
+      const key = `a${'\u00e9'.repeat(30)}`; // byte 40 falls inside an é
+      for (const payload of [{ [key]: 1, delta: { xp: 1 } }, { ops: [{ opId: 'u1', delta: { xp: 1 }, [key]: 1 }] }]) {
+        const ack = await emitAck(a, 'user:clientUpdate', payload);
+        assert.equal(typeof ack, 'object', `ack for ${JSON.stringify(payload).slice(0, 40)}: ${ack}`);
+        assert.equal(ack.ok, false);
+        assert.equal(ack.error.code, 'unknown_field');
+      }
+      const e = await errorEventRefused(a, 'user:clientUpdate', { [key]: 1, delta: { xp: 1 } }, 'unknown_field');
+      assert.equal(e.event, 'user:clientUpdate');
+    } finally { a.close(); }
+  });
+
+// ---- 3. tokens for a sub with bad characters --------------------------------------------
+
+test('tokens whose sub is not a valid userId are refused on REST (401) and on CONNECT', async () => {
+  const mark = spy.mark();
+  const subs = [...BAD_IDS, 12, null, ['a'], { id: 'a' }];
+  for (const sub of subs) {
+    const t = mintToken(undefined, { secret: sys.secret, claims: { sub, iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 600 } });
+    const what = JSON.stringify(sub);
+    const r = await sys.http('POST', '/api/users/data/patch', { token: t, body: { xp: 1 } });
+    assert.equal(r.status, 401, `sub ${what}: ${r.status} ${r.text}`);
+    assert.equal(r.body.error.code, 'unauthorized');
+    if (typeof sub === 'string') {
+      const g = await rawRequest(sys.gw.apiPort, { method: 'GET', path: `/api/users/${pathSegment(sub) || 'x'}/stats`, headers: { authorization: `Bearer ${t}` } });
+      assert.equal(g.status, sub.includes('/') ? 404 : 401, `GET with sub ${what}: ${g.status}`);
+    }
+    const e = await connectError(sys, { auth: { token: t }, transports: ['websocket'] });
+    assert.match(e.message, /unauthorized/, `sub ${what}: ${e.message}`);
+  }
+  // also as the query token, over polling
+  const t = mintToken(undefined, { secret: sys.secret, claims: { sub: 'a.b', exp: Math.floor(Date.now() / 1000) + 600 } });
+  const e = await connectError(sys, { query: { token: t }, transports: ['polling'] });
+  assert.match(e.message, /unauthorized/);
+  await spy.settle();
+  const seen = spy.since(mark);
+  for (const bad of BAD_IDS) assertSubjectsClean(seen, bad);
+  assert.deepEqual(seen.filter((m) => m.subject.startsWith('statsync.stats.')).map((m) => m.subject), []);
+});

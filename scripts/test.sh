@@ -3,7 +3,8 @@
 # every test: unit (cmocka), integration and compatibility (node + the real
 # socket.io-client against the real binaries and a real nats-server), the
 # client SDK's tests, then the same unit/integration/compat tests again in an
-# ASan+UBSan build, and each libFuzzer target for a short fixed time.
+# ASan+UBSan build, the threaded parts in a TSan build, and each libFuzzer
+# target for a short fixed time.
 #
 #   STATSYNC_TEST_QUICK=1  skip the sanitizer and fuzz passes
 #   STATSYNC_FUZZ_SECONDS  seconds per fuzz target (default 10)
@@ -56,6 +57,13 @@ if [ -z "${STATSYNC_TEST_QUICK:-}" ]; then
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSTATSYNC_SANITIZE=ON >/dev/null
   cmake --build build-asan -j"$JOBS"
   run_ctest build-asan 'unit|integration|compat' || status=1
+
+  echo "== ThreadSanitizer build: the threaded parts (writer, NATS mux, REST suspend/resume, fan-out)"
+  cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DSTATSYNC_TSAN=ON >/dev/null
+  cmake --build build-tsan -j"$JOBS"
+  TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} \
+    CTEST_ARGS="-R (test_writer|test_stats_nats|rest_consistency|sio_fanout) ${CTEST_ARGS:-}" \
+    run_ctest build-tsan '' || status=1
 
   echo "== libFuzzer targets (${STATSYNC_FUZZ_SECONDS:-10} s each)"
   CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DSTATSYNC_FUZZ=ON \

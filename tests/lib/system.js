@@ -163,6 +163,7 @@ class System {
       PATH: process.env.PATH,
       ASAN_OPTIONS: process.env.ASAN_OPTIONS || 'detect_leaks=0:abort_on_error=1',
       UBSAN_OPTIONS: process.env.UBSAN_OPTIONS || 'print_stacktrace=1:halt_on_error=1',
+      ...(process.env.TSAN_OPTIONS ? { TSAN_OPTIONS: process.env.TSAN_OPTIONS } : {}),
       STATSYNC_NATS_URL: this.natsUrl,
       STATSYNC_JWT_SECRET: this.secret,
       STATSYNC_LOG_LEVEL: 'debug',

@@ -1,0 +1,490 @@
+/* ratelimit.c — token buckets, socket counts and the gateway's limits (see
+ * ratelimit.h). */
+#include "ratelimit.h"
+
+#include "ss_metrics.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- keys ---------------------------------------------------------------------- */
+
+static uint64_t rl__hash(const char *key)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *key; key++)
+        h = (h ^ (unsigned char)*key) * 1099511628211ULL;
+    return h ^ (h >> 29);
+}
+
+static void rl__key_copy(char dst[RL_KEY_MAX + 1], const char *key)
+{
+    size_t n = 0;
+    while (n < RL_KEY_MAX && key[n] != '\0')
+        n++;
+    memcpy(dst, key, n);
+    dst[n] = '\0';
+}
+
+static size_t rl__pow2(size_t n)
+{
+    size_t p = 16;
+    while (p < n && p < ((size_t)1 << 30))
+        p <<= 1;
+    return p;
+}
+
+/* ---- token buckets -------------------------------------------------------------- */
+
+typedef struct rl_bucket {
+    char key[RL_KEY_MAX + 1];
+    double tokens;
+    int64_t last_ms;                    /* when tokens was last brought up to date */
+    struct rl_bucket *hnext;            /* hash chain */
+    struct rl_bucket *lru_prev, *lru_next; /* head = most recently used */
+} rl_bucket;
+
+struct rl_table {
+    pthread_mutex_t mu;
+    double per_s, burst;
+    int64_t idle_ms;     /* a bucket unused this long is full again: dropped */
+    size_t max_keys;
+    rl_bucket **chains;
+    size_t nchains;      /* power of two */
+    size_t count;
+    rl_bucket *lru_head, *lru_tail;
+};
+
+int rl_table_create(rl_table **out, double per_s, double burst, size_t max_keys)
+{
+    *out = NULL;
+    rl_table *t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return -1;
+    t->per_s = per_s;
+    t->burst = burst >= 1 ? burst : 1;
+    t->max_keys = max_keys > 0 ? max_keys : 1;
+    t->idle_ms = per_s > 0 ? (int64_t)ceil(t->burst * 1000.0 / per_s) : 0;
+    t->nchains = rl__pow2(t->max_keys);
+    if (per_s > 0 && (t->chains = calloc(t->nchains, sizeof(*t->chains))) == NULL) {
+        free(t);
+        return -1;
+    }
+    pthread_mutex_init(&t->mu, NULL);
+    *out = t;
+    return 0;
+}
+
+void rl_table_destroy(rl_table *t)
+{
+    if (t == NULL)
+        return;
+    for (rl_bucket *b = t->lru_head; b;) {
+        rl_bucket *next = b->lru_next;
+        free(b);
+        b = next;
+    }
+    free(t->chains);
+    pthread_mutex_destroy(&t->mu);
+    free(t);
+}
+
+static void rl__lru_unlink(rl_table *t, rl_bucket *b)
+{
+    if (b->lru_prev)
+        b->lru_prev->lru_next = b->lru_next;
+    else
+        t->lru_head = b->lru_next;
+    if (b->lru_next)
+        b->lru_next->lru_prev = b->lru_prev;
+    else
+        t->lru_tail = b->lru_prev;
+    b->lru_prev = b->lru_next = NULL;
+}
+
+static void rl__lru_push_head(rl_table *t, rl_bucket *b)
+{
+    b->lru_prev = NULL;
+    b->lru_next = t->lru_head;
+    if (t->lru_head)
+        t->lru_head->lru_prev = b;
+    else
+        t->lru_tail = b;
+    t->lru_head = b;
+}
+
+static void rl__remove(rl_table *t, rl_bucket *b)
+{
+    rl_bucket **pp = &t->chains[rl__hash(b->key) & (t->nchains - 1)];
+    while (*pp && *pp != b)
+        pp = &(*pp)->hnext;
+    if (*pp)
+        *pp = b->hnext;
+    rl__lru_unlink(t, b);
+    t->count--;
+    free(b);
+}
+
+int64_t rl_table_take(rl_table *t, const char *key, int64_t now_ms)
+{
+    if (t == NULL || t->per_s <= 0)
+        return 0;
+    char k[RL_KEY_MAX + 1];
+    rl__key_copy(k, key);
+    pthread_mutex_lock(&t->mu);
+    /* idle buckets (least recently used first) are full again: forget them */
+    while (t->lru_tail && now_ms - t->lru_tail->last_ms >= t->idle_ms)
+        rl__remove(t, t->lru_tail);
+    size_t chain = rl__hash(k) & (t->nchains - 1);
+    rl_bucket *b = t->chains[chain];
+    while (b && strcmp(b->key, k) != 0)
+        b = b->hnext;
+    if (b == NULL) {
+        if (t->count >= t->max_keys) /* full of busy keys: the oldest one goes */
+            rl__remove(t, t->lru_tail);
+        b = calloc(1, sizeof(*b));
+        if (b == NULL) { /* fail open: a limiter must not refuse for its own lack of memory */
+            pthread_mutex_unlock(&t->mu);
+            return 0;
+        }
+        memcpy(b->key, k, sizeof(k));
+        b->tokens = t->burst;
+        b->last_ms = now_ms;
+        b->hnext = t->chains[chain];
+        t->chains[chain] = b;
+        t->count++;
+    } else {
+        rl__lru_unlink(t, b);
+        if (now_ms > b->last_ms) {
+            b->tokens += (double)(now_ms - b->last_ms) * t->per_s / 1000.0;
+            if (b->tokens > t->burst)
+                b->tokens = t->burst;
+            b->last_ms = now_ms;
+        }
+    }
+    rl__lru_push_head(t, b);
+    int64_t wait = 0;
+    if (b->tokens >= 1.0) {
+        b->tokens -= 1.0;
+    } else {
+        wait = (int64_t)ceil((1.0 - b->tokens) * 1000.0 / t->per_s);
+        if (wait < 1)
+            wait = 1;
+    }
+    pthread_mutex_unlock(&t->mu);
+    return wait;
+}
+
+size_t rl_table_count(rl_table *t)
+{
+    if (t == NULL)
+        return 0;
+    pthread_mutex_lock(&t->mu);
+    size_t n = t->count;
+    pthread_mutex_unlock(&t->mu);
+    return n;
+}
+
+int64_t rl_retry_after_s(int64_t wait_ms)
+{
+    int64_t s = (wait_ms + 999) / 1000;
+    return s < 1 ? 1 : s;
+}
+
+/* ---- concurrent sockets per key ------------------------------------------------ */
+
+typedef struct rl_slot {
+    char key[RL_KEY_MAX + 1];
+    int64_t held;
+    struct rl_slot *hnext;
+} rl_slot;
+
+struct rl_slots {
+    int64_t max;
+    rl_slot **chains;
+    size_t nchains; /* power of two, grown with count */
+    size_t count;
+};
+
+int rl_slots_create(rl_slots **out, int64_t max)
+{
+    *out = NULL;
+    rl_slots *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return -1;
+    s->max = max;
+    s->nchains = 1024;
+    if ((s->chains = calloc(s->nchains, sizeof(*s->chains))) == NULL) {
+        free(s);
+        return -1;
+    }
+    *out = s;
+    return 0;
+}
+
+void rl_slots_destroy(rl_slots *s)
+{
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < s->nchains; i++)
+        for (rl_slot *e = s->chains[i]; e;) {
+            rl_slot *next = e->hnext;
+            free(e);
+            e = next;
+        }
+    free(s->chains);
+    free(s);
+}
+
+static rl_slot **rl_slots__find(const rl_slots *s, const char *k)
+{
+    rl_slot **pp = &s->chains[rl__hash(k) & (s->nchains - 1)];
+    while (*pp && strcmp((*pp)->key, k) != 0)
+        pp = &(*pp)->hnext;
+    return pp;
+}
+
+static void rl_slots__grow(rl_slots *s)
+{
+    size_t n = s->nchains * 2;
+    rl_slot **c = calloc(n, sizeof(*c));
+    if (c == NULL)
+        return; /* longer chains, still correct */
+    for (size_t i = 0; i < s->nchains; i++)
+        for (rl_slot *e = s->chains[i]; e;) {
+            rl_slot *next = e->hnext;
+            size_t j = rl__hash(e->key) & (n - 1);
+            e->hnext = c[j];
+            c[j] = e;
+            e = next;
+        }
+    free(s->chains);
+    s->chains = c;
+    s->nchains = n;
+}
+
+bool rl_slots_acquire(rl_slots *s, const char *key)
+{
+    char k[RL_KEY_MAX + 1];
+    rl__key_copy(k, key);
+    rl_slot **pp = rl_slots__find(s, k);
+    if (*pp == NULL) {
+        rl_slot *e = calloc(1, sizeof(*e));
+        if (e == NULL)
+            return false;
+        memcpy(e->key, k, sizeof(k));
+        *pp = e;
+        s->count++;
+    }
+    rl_slot *e = *pp;
+    if (s->max > 0 && e->held >= s->max)
+        return false;
+    e->held++;
+    if (s->count > s->nchains)
+        rl_slots__grow(s);
+    return true;
+}
+
+void rl_slots_release(rl_slots *s, const char *key)
+{
+    char k[RL_KEY_MAX + 1];
+    rl__key_copy(k, key);
+    rl_slot **pp = rl_slots__find(s, k);
+    rl_slot *e = *pp;
+    if (e == NULL)
+        return;
+    if (--e->held <= 0) {
+        *pp = e->hnext;
+        free(e);
+        s->count--;
+    }
+}
+
+int64_t rl_slots_held(const rl_slots *s, const char *key)
+{
+    char k[RL_KEY_MAX + 1];
+    rl__key_copy(k, key);
+    rl_slot *e = *rl_slots__find(s, k);
+    return e ? e->held : 0;
+}
+
+size_t rl_slots_count(const rl_slots *s)
+{
+    return s->count;
+}
+
+/* ---- client addresses --------------------------------------------------------- */
+
+bool rl_ip_key(const char *ip, char out[RL_KEY_MAX + 1])
+{
+    unsigned char a[16];
+    char text[INET6_ADDRSTRLEN];
+    if (inet_pton(AF_INET, ip, a) == 1) {
+        inet_ntop(AF_INET, a, text, sizeof(text));
+        rl__key_copy(out, text);
+        return true;
+    }
+    if (inet_pton(AF_INET6, ip, a) == 1) {
+        static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (memcmp(a, v4mapped, sizeof(v4mapped)) == 0) {
+            inet_ntop(AF_INET, a + 12, text, sizeof(text));
+            rl__key_copy(out, text);
+            return true;
+        }
+        memset(a + 8, 0, 8);
+        inet_ntop(AF_INET6, a, text, sizeof(text));
+        snprintf(out, RL_KEY_MAX + 1, "%s/64", text);
+        return true;
+    }
+    rl__key_copy(out, ip);
+    return false;
+}
+
+/* ---- the gateway's limits ---------------------------------------------------- */
+
+#define RL_EXEMPT_MAX 16
+
+struct ratelimit {
+    rl_table *tables[RL_HANDSHAKE_IP + 1];
+    rl_slots *sockets;
+    int64_t sockets_per_user;
+    bool exempt_loopback;
+    int nexempt;
+    char exempt[RL_EXEMPT_MAX][RL_KEY_MAX + 1]; /* rl_ip_key form */
+    ss_counter *refused[RL_KIND__COUNT];
+};
+
+const char *ratelimit_kind_name(rl_kind kind)
+{
+    static const char *const names[RL_KIND__COUNT] = {"mutation", "rest_ip", "handshake_ip",
+                                                      "sockets_per_user"};
+    return kind < RL_KIND__COUNT ? names[kind] : "unknown";
+}
+
+static int ratelimit__parse_exempt(ratelimit *r, const char *list)
+{
+    if (list == NULL || strcmp(list, "none") == 0)
+        return 0;
+    const char *p = list;
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        char item[RL_KEY_MAX + 1];
+        while (n > 0 && (*p == ' ' || *p == '\t')) {
+            p++;
+            n--;
+        }
+        while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        if (n > RL_KEY_MAX)
+            return -1;
+        memcpy(item, p, n);
+        item[n] = '\0';
+        if (n == 0) {
+            /* empty item: skip */
+        } else if (strcmp(item, "loopback") == 0) {
+            r->exempt_loopback = true;
+        } else {
+            if (r->nexempt >= RL_EXEMPT_MAX || !rl_ip_key(item, r->exempt[r->nexempt]))
+                return -1;
+            r->nexempt++;
+        }
+        p += end ? (size_t)(end - p) + 1 : strlen(p);
+    }
+    return 0;
+}
+
+int ratelimit_create(ratelimit **out, const ratelimit_config *c)
+{
+    *out = NULL;
+    ratelimit *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return -1;
+    if (ratelimit__parse_exempt(r, c->exempt) != 0)
+        goto fail;
+    if (rl_table_create(&r->tables[RL_MUTATION], c->mutation_per_s, c->mutation_burst,
+                        c->max_keys) != 0 ||
+        rl_table_create(&r->tables[RL_REST_IP], c->rest_ip_per_s, c->rest_ip_burst,
+                        c->max_keys) != 0 ||
+        rl_table_create(&r->tables[RL_HANDSHAKE_IP], c->handshake_ip_per_s,
+                        c->handshake_ip_burst, c->max_keys) != 0 ||
+        rl_slots_create(&r->sockets, c->sockets_per_user) != 0)
+        goto fail;
+    r->sockets_per_user = c->sockets_per_user;
+    for (int k = 0; k < RL_KIND__COUNT; k++) {
+        char labels[48];
+        snprintf(labels, sizeof(labels), "kind=\"%s\"", ratelimit_kind_name((rl_kind)k));
+        r->refused[k] = ss_counter_get("statsync_rate_limited_total",
+                                       "requests and connections refused by a rate limit", labels);
+    }
+    *out = r;
+    return 0;
+fail:
+    ratelimit_destroy(r);
+    return -1;
+}
+
+void ratelimit_destroy(ratelimit *r)
+{
+    if (r == NULL)
+        return;
+    for (int k = 0; k <= RL_HANDSHAKE_IP; k++)
+        rl_table_destroy(r->tables[k]);
+    rl_slots_destroy(r->sockets);
+    free(r);
+}
+
+int64_t ratelimit_take(ratelimit *r, rl_kind kind, const char *key, int64_t now_ms)
+{
+    if (r == NULL || kind > RL_HANDSHAKE_IP)
+        return 0;
+    int64_t wait = rl_table_take(r->tables[kind], key, now_ms);
+    if (wait > 0)
+        ss_counter_add(r->refused[kind], 1);
+    return wait;
+}
+
+bool ratelimit_socket_acquire(ratelimit *r, const char *user)
+{
+    if (r == NULL)
+        return true;
+    if (rl_slots_acquire(r->sockets, user))
+        return true;
+    ss_counter_add(r->refused[RL_SOCKETS_USER], 1);
+    return false;
+}
+
+void ratelimit_socket_release(ratelimit *r, const char *user)
+{
+    if (r != NULL)
+        rl_slots_release(r->sockets, user);
+}
+
+int64_t ratelimit_sockets_per_user(const ratelimit *r)
+{
+    return r ? r->sockets_per_user : 0;
+}
+
+bool ratelimit_exempt(const ratelimit *r, const char *ip)
+{
+    if (r == NULL || ip == NULL)
+        return false;
+    char k[RL_KEY_MAX + 1];
+    if (!rl_ip_key(ip, k))
+        return false;
+    if (r->exempt_loopback) {
+        struct in6_addr a6;
+        if (strncmp(k, "127.", 4) == 0 ||
+            (inet_pton(AF_INET6, ip, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6)))
+            return true;
+    }
+    for (int i = 0; i < r->nexempt; i++)
+        if (strcmp(r->exempt[i], k) == 0)
+            return true;
+    return false;
+}

@@ -6,8 +6,8 @@
  * sio_server_run(), the gateway's main thread). cnats delivery threads and the
  * nats_rpc timer thread never touch lws or a session: they build a sio_task,
  * sio_server_post() appends it to `q_head` under `q_mu` and calls
- * lws_cancel_service(), and the service thread runs the tasks in
- * LWS_CALLBACK_EVENT_WAIT_CANCELLED.
+ * lws_cancel_service() when the queue was empty, and the service thread runs
+ * every queued task in LWS_CALLBACK_EVENT_WAIT_CANCELLED.
  *
  * Sessions are freed only at the end of the outermost lws callback (reap), so
  * code that walks a room or a packet batch may close sessions freely. */
@@ -420,12 +420,18 @@ void sio_server_post(sio_server *s, sio_task *t)
         t->run(NULL, t);
         return;
     }
+    /* One wake per batch: a non-empty queue already has a wake on its way
+     * (posted with its first task), and the service thread takes the whole
+     * queue in one go when it arrives. Each wake costs the service thread a
+     * poll() over every connection. */
+    int wake = s->q_head == NULL;
     if (s->q_tail)
         s->q_tail->next = t;
     else
         s->q_head = t;
     s->q_tail = t;
-    lws_cancel_service(s->ctx); /* under q_mu: ctx is not destroyed while q_closed == 0 */
+    if (wake)
+        lws_cancel_service(s->ctx); /* under q_mu: ctx is not destroyed while q_closed == 0 */
     pthread_mutex_unlock(&s->q_mu);
 }
 

@@ -28,10 +28,27 @@ typedef struct gw_config {
     int64_t shutdown_grace_ms;  /* bound on finishing in-flight work at SIGTERM */
     int64_t ping_interval_ms;   /* Engine.IO pingInterval sent to clients */
     int64_t ping_timeout_ms;    /* Engine.IO pingTimeout: close after no pong */
+    /* rate limits (ratelimit.h); per gateway: N gateways allow N times these */
+    int64_t rate_mutations_per_s;   /* per user, REST + socket writes together; 0 = off */
+    int64_t rate_mutations_burst;
+    int64_t rate_rest_ip_per_s;     /* per client IP, REST requests; 0 = off */
+    int64_t rate_rest_ip_burst;
+    int64_t rate_handshake_ip_per_s; /* per client IP, new Socket.IO sessions; 0 = off */
+    int64_t rate_handshake_ip_burst;
+    int64_t max_sockets_per_user;   /* concurrent sockets past CONNECT; 0 = no cap */
+    int64_t rate_limit_max_keys;    /* buckets per table (LRU past it) */
+    const char *rate_limit_exempt;  /* "loopback", IPs, comma separated; "none" */
+    /* slow and hostile clients */
+    int64_t rest_connection_timeout_s; /* MHD: idle connection closed after this */
+    int64_t rest_max_connections;      /* MHD: connections at once */
+    int64_t rest_per_ip_connections;   /* MHD: connections at once from one IP; 0 = off */
+    int64_t socket_connect_timeout_ms; /* Engine.IO session without CONNECT closed */
+    int64_t json_max_elements;         /* array items + object members of client JSON */
 } gw_config;
 
 struct rest_server;
 struct sio_server;
+struct ratelimit;
 
 typedef struct gateway {
     gw_config cfg;
@@ -40,6 +57,7 @@ typedef struct gateway {
     nats_rpc *rpc;
     struct rest_server *rest;
     struct sio_server *sio;
+    struct ratelimit *limits;  /* shared by both edges (any thread) */
     int64_t started_ms;     /* wall clock */
     atomic_int stopping;
     /* Maintained by the Socket.IO edge, read by /health and /metrics.

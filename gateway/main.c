@@ -5,6 +5,7 @@
  * and asks that loop to stop; libmicrohttpd's internal thread; cnats'
  * delivery pool; the nats_rpc timer thread. */
 #include "gateway.h"
+#include "ratelimit.h"
 #include "rest_server.h"
 #include "sio_server.h"
 #include "ss_config.h"
@@ -49,6 +50,41 @@ static int gateway__parse_config(gateway *gw, int argc, char **argv)
                    "25000", "Socket.IO: server ping every this many ms"),
         SS_OPT_INT("ping-timeout-ms", "STATSYNC_PING_TIMEOUT_MS", &c->ping_timeout_ms, "20000",
                    "Socket.IO: close a socket whose pong is this late"),
+        SS_OPT_INT("rate-mutations-per-s", "STATSYNC_RATE_MUTATIONS_PER_S",
+                   &c->rate_mutations_per_s, "20",
+                   "writes per user per second, REST and socket together, per gateway (0 = off)"),
+        SS_OPT_INT("rate-mutations-burst", "STATSYNC_RATE_MUTATIONS_BURST",
+                   &c->rate_mutations_burst, "100", "writes per user allowed at once"),
+        SS_OPT_INT("rate-rest-ip-per-s", "STATSYNC_RATE_REST_IP_PER_S", &c->rate_rest_ip_per_s,
+                   "500", "REST requests per client IP per second (0 = off)"),
+        SS_OPT_INT("rate-rest-ip-burst", "STATSYNC_RATE_REST_IP_BURST", &c->rate_rest_ip_burst,
+                   "1000", "REST requests per client IP allowed at once"),
+        SS_OPT_INT("rate-handshake-ip-per-s", "STATSYNC_RATE_HANDSHAKE_IP_PER_S",
+                   &c->rate_handshake_ip_per_s, "50",
+                   "new Socket.IO sessions per client IP per second (0 = off)"),
+        SS_OPT_INT("rate-handshake-ip-burst", "STATSYNC_RATE_HANDSHAKE_IP_BURST",
+                   &c->rate_handshake_ip_burst, "200",
+                   "new Socket.IO sessions per client IP allowed at once"),
+        SS_OPT_INT("max-sockets-per-user", "STATSYNC_MAX_SOCKETS_PER_USER",
+                   &c->max_sockets_per_user, "20",
+                   "connected sockets of one user on this gateway (0 = no cap)"),
+        SS_OPT_INT("rate-limit-max-keys", "STATSYNC_RATE_LIMIT_MAX_KEYS", &c->rate_limit_max_keys,
+                   "100000", "buckets kept per rate-limit table (least recently used dropped)"),
+        SS_OPT_STR("rate-limit-exempt", "STATSYNC_RATE_LIMIT_EXEMPT", &c->rate_limit_exempt,
+                   "loopback", "client IPs no rate limit applies to: loopback, IPs, or none"),
+        SS_OPT_INT("rest-connection-timeout-s", "STATSYNC_REST_CONNECTION_TIMEOUT_S",
+                   &c->rest_connection_timeout_s, "30",
+                   "REST: close a connection idle (or trickling a request) this long"),
+        SS_OPT_INT("rest-max-connections", "STATSYNC_REST_MAX_CONNECTIONS",
+                   &c->rest_max_connections, "4096", "REST: connections at once"),
+        SS_OPT_INT("rest-per-ip-connections", "STATSYNC_REST_PER_IP_CONNECTIONS",
+                   &c->rest_per_ip_connections, "256",
+                   "REST: connections at once from one client IP (0 = no limit)"),
+        SS_OPT_INT("socket-connect-timeout-ms", "STATSYNC_SOCKET_CONNECT_TIMEOUT_MS",
+                   &c->socket_connect_timeout_ms, "45000",
+                   "Socket.IO: close a session that sends no CONNECT this long"),
+        SS_OPT_INT("json-max-elements", "STATSYNC_JSON_MAX_ELEMENTS", &c->json_max_elements,
+                   "10000", "most array items + object members in client JSON"),
     };
     int rc = ss_config_parse(opts, (int)SS_COUNT(opts), argc, argv, "statsync-gateway",
                              "statsync REST + Socket.IO edge");
@@ -74,6 +110,28 @@ static int gateway__parse_config(gateway *gw, int argc, char **argv)
     for (char *p = gw->id; *p; p++) /* the id goes into NATS subjects */
         if (*p == '.' || *p == '*' || *p == '>' || *p == ' ')
             *p = '_';
+    return 0;
+}
+
+static int gateway__limits_create(gateway *gw)
+{
+    const gw_config *c = &gw->cfg;
+    ratelimit_config rc = {
+        .mutation_per_s = (double)c->rate_mutations_per_s,
+        .mutation_burst = (double)c->rate_mutations_burst,
+        .rest_ip_per_s = (double)c->rate_rest_ip_per_s,
+        .rest_ip_burst = (double)c->rate_rest_ip_burst,
+        .handshake_ip_per_s = (double)c->rate_handshake_ip_per_s,
+        .handshake_ip_burst = (double)c->rate_handshake_ip_burst,
+        .sockets_per_user = c->max_sockets_per_user,
+        .max_keys = c->rate_limit_max_keys > 0 ? (size_t)c->rate_limit_max_keys : 1,
+        .exempt = c->rate_limit_exempt,
+    };
+    if (ratelimit_create(&gw->limits, &rc) != 0) {
+        ss_log(SS_LOG_ERROR, "bad rate-limit settings (exempt list: loopback, IPs or none)",
+               "{s:s}", "rate_limit_exempt", c->rate_limit_exempt);
+        return -1;
+    }
     return 0;
 }
 
@@ -123,6 +181,8 @@ int main(int argc, char **argv)
         goto out;
     if (nats_rpc_create(&gw.rpc, gw.nc) != SS_OK)
         goto out;
+    if (gateway__limits_create(&gw) != 0)
+        goto out;
     if (rest_server_start(&gw, &gw.rest) != 0)
         goto out;
     if (sio_server_start(&gw, &gw.sio) != 0)
@@ -143,6 +203,7 @@ out:
     sio_server_free(gw.sio);
     ss_nats_close(gw.nc, 1000);
     nats_Close();
+    ratelimit_destroy(gw.limits);
     if (sig_thread_started) {
         pthread_kill(sig_thread, SIGTERM); /* wakes it if the loop ended on its own */
         pthread_join(sig_thread, NULL);

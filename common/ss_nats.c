@@ -6,6 +6,13 @@
 
 #include <stdlib.h>
 
+/* Registered when a connection is made, so /metrics shows 0 before any outage. */
+static ss_counter *ss_nats__reconnects(void)
+{
+    return ss_counter_get("statsync_nats_reconnects_total", "NATS reconnections since start",
+                          NULL);
+}
+
 static void ss_nats__on_disconnected(natsConnection *nc, void *closure)
 {
     (void)nc;
@@ -15,9 +22,7 @@ static void ss_nats__on_disconnected(natsConnection *nc, void *closure)
 static void ss_nats__on_reconnected(natsConnection *nc, void *closure)
 {
     (void)nc;
-    ss_counter_add(ss_counter_get("statsync_nats_reconnects_total",
-                                  "NATS reconnections since start", NULL),
-                   1);
+    ss_counter_add(ss_nats__reconnects(), 1);
     ss_log(SS_LOG_INFO, "nats reconnected", "{s:s}", "conn", (const char *)closure);
 }
 
@@ -53,6 +58,7 @@ static ss_err ss_nats__connect(const char *url, const char *name, int pool_threa
                               natsConnection **out)
 {
     natsOptions *o = NULL;
+    ss_nats__reconnects();
     natsStatus s = natsOptions_Create(&o);
     if (s == NATS_OK && pool_threads > 0) {
         s = nats_SetMessageDeliveryPoolSize(pool_threads);

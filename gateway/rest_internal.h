@@ -86,6 +86,7 @@ struct rest_req {
     /* refused (rest__refuse): answered on the final call, body dropped */
     ss_err refused;
     char refused_msg[120];
+    int retry_after_s;                   /* Retry-After of a 429 */
 
     /* body */
     char *body;

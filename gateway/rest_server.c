@@ -18,6 +18,8 @@
 #include "rest_internal.h"
 
 #include "auth.h"
+#include "json_bounds.h"
+#include "ratelimit.h"
 #include "ss_log.h"
 #include "ss_time.h"
 
@@ -30,8 +32,6 @@
 #include <strings.h>
 #include <unistd.h>
 
-#define REST_CONNECTION_TIMEOUT_S 30
-#define REST_CONNECTION_LIMIT 4096
 #define REST_THREADS 2
 /* The body of a refused request (413 past max_body_bytes, 401, 415, ...) is
  * read and dropped so the client gets its answer (MHD 0.9 cannot answer
@@ -124,6 +124,11 @@ static void rest__queue(rest_req *req, int status, struct MHD_Response *r)
             MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, req->route->method);
         if (status == 503)
             MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+        if (status == 429) {
+            char ra[24];
+            snprintf(ra, sizeof(ra), "%d", req->retry_after_s > 0 ? req->retry_after_s : 1);
+            MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+        }
         req->mhd_ret = MHD_queue_response(req->conn, (unsigned)status, r);
         MHD_destroy_response(r);
         req->status = status;
@@ -307,12 +312,51 @@ static void rest__refuse(rest_req *req, ss_err err, const char *message)
         rest_req_reply_error(req, err, message);
 }
 
-/* Headers complete: route, auth, media type, declared size, idempotency key.
- * Refuses (and returns) on the first failure. */
+/* The client's address as text ("" when MHD cannot say). */
+static void rest__client_ip(rest_req *req, char *out, size_t cap)
+{
+    out[0] = '\0';
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    if (sa == NULL)
+        return;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+                  (socklen_t)cap);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+                  (socklen_t)cap);
+}
+
+/* A rate limit said no: 429 with Retry-After, after the body like any refusal. */
+static void rest__refuse_rate(rest_req *req, int64_t wait_ms, const char *what)
+{
+    req->retry_after_s = (int)rl_retry_after_s(wait_ms);
+    char msg[120];
+    snprintf(msg, sizeof(msg), "too many %s: retry in %d s", what, req->retry_after_s);
+    rest__refuse(req, SS_ERR_RATE_LIMITED, msg);
+}
+
+/* Headers complete: per-IP rate, route, auth, media type, declared size,
+ * idempotency key, per-user write rate. Refuses (and returns) on the first
+ * failure. */
 static void rest__on_headers(rest_req *req, const char *url, const char *method)
 {
     rest_server *rs = req->rs;
     const gw_config *cfg = &rs->gw->cfg;
+    char ip[INET6_ADDRSTRLEN];
+    rest__client_ip(req, ip, sizeof(ip));
+    bool limited = !ratelimit_exempt(rs->gw->limits, ip);
+    if (limited) {
+        char key[RL_KEY_MAX + 1];
+        rl_ip_key(ip, key);
+        int64_t wait = ratelimit_take(rs->gw->limits, RL_REST_IP, key, ss_mono_ms());
+        if (wait > 0) {
+            rest__refuse_rate(req, wait, "requests from this address");
+            return;
+        }
+    }
     bool method_ok = false;
     const char *seg = NULL;
     size_t seg_len = 0;
@@ -379,6 +423,13 @@ static void rest__on_headers(rest_req *req, const char *url, const char *method)
             }
             snprintf(req->idem_key, sizeof(req->idem_key), "%s", key);
         }
+        if (limited) { /* a write, counted with the user's socket writes */
+            int64_t wait = ratelimit_take(rs->gw->limits, RL_MUTATION, req->user, ss_mono_ms());
+            if (wait > 0) {
+                rest__refuse_rate(req, wait, "writes for this user");
+                return;
+            }
+        }
     }
 }
 
@@ -436,6 +487,13 @@ static void rest__on_complete(rest_req *req)
             char msg[80];
             snprintf(msg, sizeof(msg), "JSON nested deeper than %lld levels",
                      (long long)cfg->json_max_depth);
+            rest_req_reply_error(req, SS_ERR_INVALID_JSON, msg);
+            return;
+        }
+        size_t max_elems = cfg->json_max_elements > 0 ? (size_t)cfg->json_max_elements : SIZE_MAX - 1;
+        if (json_bounds_elements(req->body, req->body_len, max_elems) > max_elems) {
+            char msg[80];
+            snprintf(msg, sizeof(msg), "JSON holds more than %zu elements", max_elems);
             rest_req_reply_error(req, SS_ERR_INVALID_JSON, msg);
             return;
         }
@@ -575,23 +633,26 @@ static size_t rest__unescape(void *cls, struct MHD_Connection *c, char *s)
 static struct MHD_Daemon *rest__listen(rest_server *rs, unsigned flags, uint16_t port,
                                        const struct sockaddr *addr)
 {
-    if (addr != NULL)
-        return MHD_start_daemon(
-            flags, port, NULL, NULL, rest__handler, rs, MHD_OPTION_SOCK_ADDR, addr,
-            MHD_OPTION_UNESCAPE_CALLBACK, rest__unescape, NULL, MHD_OPTION_EXTERNAL_LOGGER,
-            rest__mhd_log, NULL,
-            MHD_OPTION_NOTIFY_COMPLETED, rest__completed, rs, MHD_OPTION_CONNECTION_TIMEOUT,
-            (unsigned)REST_CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
-            (unsigned)REST_CONNECTION_LIMIT, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)REST_THREADS,
-            MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+    const gw_config *c = &rs->gw->cfg;
+    /* Against slowloris: an idle or trickling connection is closed after the
+     * timeout, and one address cannot hold more than its share of connections. */
+    unsigned timeout_s = c->rest_connection_timeout_s > 0 ? (unsigned)c->rest_connection_timeout_s : 30u;
+    unsigned max_conns = c->rest_max_connections > 0 ? (unsigned)c->rest_max_connections : 4096u;
+    unsigned per_ip = c->rest_per_ip_connections > 0 ? (unsigned)c->rest_per_ip_connections : 0u;
+    struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_CONNECTION_TIMEOUT, timeout_s, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, max_conns, NULL},
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, NULL},
+        {MHD_OPTION_THREAD_POOL_SIZE, REST_THREADS, NULL},
+        {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
+        {addr ? MHD_OPTION_SOCK_ADDR : MHD_OPTION_END, 0, (void *)addr},
+        {MHD_OPTION_END, 0, NULL},
+    };
     return MHD_start_daemon(flags, port, NULL, NULL, rest__handler, rs,
-                            MHD_OPTION_UNESCAPE_CALLBACK, rest__unescape, NULL, MHD_OPTION_EXTERNAL_LOGGER,
-            rest__mhd_log, NULL,
+                            MHD_OPTION_UNESCAPE_CALLBACK, rest__unescape, NULL,
+                            MHD_OPTION_EXTERNAL_LOGGER, rest__mhd_log, NULL,
                             MHD_OPTION_NOTIFY_COMPLETED, rest__completed, rs,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)REST_CONNECTION_TIMEOUT_S,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)REST_CONNECTION_LIMIT,
-                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)REST_THREADS,
-                            MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+                            MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 }
 
 static int64_t rest__inflight_metric(void *arg)

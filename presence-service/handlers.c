@@ -1,0 +1,344 @@
+/* handlers.c — NATS glue of the presence-service: decode, apply to the
+ * registry (registry.c holds every rule), answer, publish changes.
+ *
+ * Threads: every presence__on_* runs on the single cnats delivery thread
+ * (see presence.h); presence_sweep on the main thread. Both take p->mu around
+ * the registry. presence_on_change runs inside a registry call (mu held) and
+ * only publishes (cnats buffers; never blocks on the network). */
+#include "presence.h"
+
+#include "ss_log.h"
+#include "ss_metrics.h"
+#include "ss_subjects.h"
+#include "ss_time.h"
+#include "ss_userid.h"
+#include "statsync.pb-c.h"
+
+#include <jansson.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PRESENCE_SNAPSHOT_MAX 8192 /* most sockets read from one snapshot part */
+
+static ss_counter *c_joins, *c_leaves, *c_pings, *c_heartbeats, *c_snapshots, *c_updates;
+static ss_counter *c_exp_gateways, *c_exp_sockets, *c_refused, *c_bad;
+
+static void presence__metrics_init(void)
+{
+    c_joins = ss_counter_get("statsync_presence_joins_total", "socket joins received", NULL);
+    c_leaves = ss_counter_get("statsync_presence_leaves_total", "socket leaves received", NULL);
+    c_pings = ss_counter_get("statsync_presence_pings_total", "presence:ping requests answered",
+                             NULL);
+    c_heartbeats = ss_counter_get("statsync_presence_heartbeats_total",
+                                  "gateway heartbeats received", NULL);
+    c_snapshots = ss_counter_get("statsync_presence_snapshot_parts_total",
+                                 "gateway snapshot parts received", NULL);
+    c_updates = ss_counter_get("statsync_presence_updates_total",
+                               "presence updates published (a user's device count changed)", NULL);
+    c_exp_gateways = ss_counter_get("statsync_presence_expired_gateways_total",
+                                    "gateways dropped after missing heartbeats", NULL);
+    c_exp_sockets = ss_counter_get("statsync_presence_expired_sockets_total",
+                                   "sockets dropped by expiry (their gateway's included)", NULL);
+    c_refused = ss_counter_get("statsync_presence_refused_total",
+                               "sockets refused: registry bound reached", NULL);
+    c_bad = ss_counter_get("statsync_presence_bad_messages_total",
+                           "undecodable or invalid presence messages dropped", NULL);
+}
+
+static void presence__publish(natsConnection *nc, const char *subject,
+                              const ProtobufCMessage *msg)
+{
+    uint8_t stack[256];
+    size_t n = protobuf_c_message_get_packed_size(msg);
+    uint8_t *buf = n <= sizeof(stack) ? stack : malloc(n);
+    if (buf == NULL)
+        return;
+    n = protobuf_c_message_pack(msg, buf);
+    natsStatus s = natsConnection_Publish(nc, subject, buf, (int)n);
+    if (s != NATS_OK)
+        ss_log(SS_LOG_DEBUG, "nats publish failed", "{s:s,s:s}", "subject", subject, "error",
+               natsStatus_GetText(s));
+    if (buf != stack)
+        free(buf);
+}
+
+static int presence__id_ok(const char *s)
+{
+    return s != NULL && s[0] != '\0' && strlen(s) <= REGISTRY_ID_MAX;
+}
+
+static int presence__socket_ok(const char *gw, const Statsync__PresenceSocket *s)
+{
+    return presence__id_ok(gw) && s != NULL && presence__id_ok(s->socket_id) &&
+           ss_userid_valid_cstr(s->user_id);
+}
+
+static void presence__bad(natsMsg *msg)
+{
+    ss_counter_add(c_bad, 1);
+    ss_log(SS_LOG_WARN, "presence message dropped: undecodable or invalid", "{s:s}", "subject",
+           natsMsg_GetSubject(msg));
+}
+
+void presence_on_change(void *arg, const char *user_id, uint32_t devices)
+{
+    presence *p = arg;
+    if (!ss_userid_valid_cstr(user_id))
+        return;
+    Statsync__PresenceUpdate u = STATSYNC__PRESENCE_UPDATE__INIT;
+    u.user_id = (char *)user_id;
+    u.has_online = 1;
+    u.online = devices > 0;
+    u.has_devices = 1;
+    u.devices = devices;
+    char subject[SS_SUBJECT_MAX];
+    snprintf(subject, sizeof(subject), "%s.%s", SS_SUBJ_PRESENCE_UPDATE, user_id);
+    presence__publish(p->nc, subject, &u.base);
+    ss_counter_add(c_updates, 1);
+}
+
+/* statsync.presence.join / .leave */
+static void presence__on_membership(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
+                                    void *closure)
+{
+    (void)nc;
+    (void)sub;
+    presence *p = closure;
+    int join = strcmp(natsMsg_GetSubject(msg), SS_SUBJ_PRESENCE_JOIN) == 0;
+    Statsync__PresenceMembership *m = statsync__presence_membership__unpack(
+        NULL, (size_t)natsMsg_GetDataLength(msg), (const uint8_t *)natsMsg_GetData(msg));
+    if (m == NULL || !presence__socket_ok(m->gateway_id, m->socket)) {
+        presence__bad(msg);
+        goto out;
+    }
+    pthread_mutex_lock(&p->mu);
+    registry_rc rc = join ? registry_join(p->reg, m->gateway_id, m->socket->socket_id,
+                                          m->socket->user_id, ss_mono_ms())
+                          : registry_leave(p->reg, m->gateway_id, m->socket->socket_id);
+    pthread_mutex_unlock(&p->mu);
+    ss_counter_add(join ? c_joins : c_leaves, 1);
+    if (rc == REGISTRY_FULL) {
+        ss_counter_add(c_refused, 1);
+        ss_log(SS_LOG_WARN, "presence registry full: socket not counted", "{s:s,s:s}", "gateway",
+               m->gateway_id, "user", m->socket->user_id);
+    }
+out:
+    if (m)
+        statsync__presence_membership__free_unpacked(m, NULL);
+    natsMsg_Destroy(msg);
+}
+
+/* statsync.presence.ping -> PresencePong */
+static void presence__on_ping(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
+                              void *closure)
+{
+    (void)sub;
+    presence *p = closure;
+    const char *reply = natsMsg_GetReply(msg);
+    Statsync__PresencePing *m = statsync__presence_ping__unpack(
+        NULL, (size_t)natsMsg_GetDataLength(msg), (const uint8_t *)natsMsg_GetData(msg));
+    if (m == NULL || !presence__socket_ok(m->gateway_id, m->socket) || reply == NULL) {
+        presence__bad(msg);
+        goto out;
+    }
+    uint32_t devices = 0;
+    pthread_mutex_lock(&p->mu);
+    registry_rc rc = registry_ping(p->reg, m->gateway_id, m->socket->socket_id,
+                                   m->socket->user_id, ss_mono_ms(), &devices);
+    pthread_mutex_unlock(&p->mu);
+    if (rc == REGISTRY_FULL)
+        ss_counter_add(c_refused, 1);
+    Statsync__PresencePong pong = STATSYNC__PRESENCE_PONG__INIT;
+    pong.user_id = m->socket->user_id;
+    pong.has_server_time_ms = 1;
+    pong.server_time_ms = ss_now_ms();
+    pong.has_devices = 1;
+    pong.devices = devices;
+    presence__publish(nc, reply, &pong.base);
+    ss_counter_add(c_pings, 1);
+out:
+    if (m)
+        statsync__presence_ping__free_unpacked(m, NULL);
+    natsMsg_Destroy(msg);
+}
+
+/* statsync.presence.heartbeat -> PresenceHeartbeatReply */
+static void presence__on_heartbeat(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
+                                   void *closure)
+{
+    (void)sub;
+    presence *p = closure;
+    const char *reply = natsMsg_GetReply(msg);
+    Statsync__PresenceHeartbeat *m = statsync__presence_heartbeat__unpack(
+        NULL, (size_t)natsMsg_GetDataLength(msg), (const uint8_t *)natsMsg_GetData(msg));
+    if (m == NULL || !presence__id_ok(m->gateway_id)) {
+        presence__bad(msg);
+        goto out;
+    }
+    pthread_mutex_lock(&p->mu);
+    int resync = registry_heartbeat(p->reg, m->gateway_id, m->has_sockets ? m->sockets : 0,
+                                    m->has_interval_ms ? (int64_t)m->interval_ms : 0,
+                                    ss_mono_ms());
+    uint64_t ours = registry_gateway_sockets(p->reg, m->gateway_id);
+    pthread_mutex_unlock(&p->mu);
+    ss_counter_add(c_heartbeats, 1);
+    if (resync == 1)
+        ss_log(SS_LOG_INFO, "gateway count differs: asking for a snapshot", "{s:s,s:I,s:I}",
+               "gateway", m->gateway_id, "theirs", (json_int_t)m->sockets, "ours",
+               (json_int_t)ours);
+    if (reply != NULL && reply[0] != '\0') {
+        Statsync__PresenceHeartbeatReply r = STATSYNC__PRESENCE_HEARTBEAT_REPLY__INIT;
+        r.has_epoch = 1;
+        r.epoch = p->epoch;
+        r.has_resync = 1;
+        r.resync = resync != 0;
+        presence__publish(nc, reply, &r.base);
+    }
+out:
+    if (m)
+        statsync__presence_heartbeat__free_unpacked(m, NULL);
+    natsMsg_Destroy(msg);
+}
+
+/* statsync.presence.snapshot */
+static void presence__on_snapshot(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
+                                  void *closure)
+{
+    (void)nc;
+    (void)sub;
+    presence *p = closure;
+    registry_sock_ref *refs = NULL;
+    Statsync__PresenceSnapshot *m = statsync__presence_snapshot__unpack(
+        NULL, (size_t)natsMsg_GetDataLength(msg), (const uint8_t *)natsMsg_GetData(msg));
+    if (m == NULL || !presence__id_ok(m->gateway_id) || m->n_sockets > PRESENCE_SNAPSHOT_MAX) {
+        presence__bad(msg);
+        goto out;
+    }
+    refs = calloc(m->n_sockets ? m->n_sockets : 1, sizeof(*refs));
+    if (refs == NULL)
+        goto out;
+    size_t n = 0;
+    for (size_t i = 0; i < m->n_sockets; i++) {
+        if (!presence__socket_ok(m->gateway_id, m->sockets[i]))
+            continue;
+        refs[n].sock = m->sockets[i]->socket_id;
+        refs[n].user = m->sockets[i]->user_id;
+        n++;
+    }
+    pthread_mutex_lock(&p->mu);
+    registry_rc rc = registry_snapshot(p->reg, m->gateway_id, m->snapshot_id,
+                                       m->has_part ? m->part : 0, m->has_last && m->last, refs,
+                                       n, m->has_interval_ms ? (int64_t)m->interval_ms : 0,
+                                       ss_mono_ms());
+    uint64_t now_count = registry_gateway_sockets(p->reg, m->gateway_id);
+    pthread_mutex_unlock(&p->mu);
+    ss_counter_add(c_snapshots, 1);
+    if (rc == REGISTRY_FULL)
+        ss_counter_add(c_refused, 1);
+    if (m->has_last && m->last)
+        ss_log(SS_LOG_INFO, "gateway snapshot applied", "{s:s,s:I,s:i}", "gateway",
+               m->gateway_id, "sockets", (json_int_t)now_count, "parts",
+               (int)(m->has_part ? m->part + 1 : 1));
+out:
+    free(refs);
+    if (m)
+        statsync__presence_snapshot__free_unpacked(m, NULL);
+    natsMsg_Destroy(msg);
+}
+
+/* statsync.health.presence -> HealthReply with the cluster-wide counts */
+static void presence__on_health(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
+                                void *closure)
+{
+    (void)sub;
+    presence *p = closure;
+    const char *reply = natsMsg_GetReply(msg);
+    if (reply != NULL && reply[0] != '\0') {
+        pthread_mutex_lock(&p->mu);
+        registry_counts c = registry_get_counts(p->reg);
+        pthread_mutex_unlock(&p->mu);
+        Statsync__HealthReply r = STATSYNC__HEALTH_REPLY__INIT;
+        r.service = "presence";
+        r.instance = p->instance;
+        r.has_ok = 1;
+        r.ok = !atomic_load(&p->stopping);
+        r.has_uptime_s = 1;
+        r.uptime_s = (ss_now_ms() - p->started_ms) / 1000;
+        r.has_connected_clients = 1;
+        r.connected_clients = c.sockets;
+        r.has_connected_users = 1;
+        r.connected_users = c.users;
+        presence__publish(nc, reply, &r.base);
+    }
+    natsMsg_Destroy(msg);
+}
+
+static int presence__sub(presence *p, const char *subject, const char *queue, natsMsgHandler cb)
+{
+    if (p->nsubs >= (int)(sizeof(p->subs) / sizeof(p->subs[0])))
+        return -1;
+    natsSubscription **sp = &p->subs[p->nsubs];
+    natsStatus s = queue ? natsConnection_QueueSubscribe(sp, p->nc, subject, queue, cb, p)
+                         : natsConnection_Subscribe(sp, p->nc, subject, cb, p);
+    if (s == NATS_OK)
+        s = natsSubscription_SetPendingLimits(*sp, 1 << 20, 512 * 1024 * 1024);
+    if (s != NATS_OK) {
+        ss_log(SS_LOG_ERROR, "nats subscribe failed", "{s:s,s:s}", "subject", subject, "error",
+               natsStatus_GetText(s));
+        return -1;
+    }
+    p->nsubs++;
+    return 0;
+}
+
+int presence_subscribe(presence *p)
+{
+    presence__metrics_init();
+    /* Events: every presence-service instance keeps the whole picture (no
+     * queue group). Requests: any instance answers (queue group). */
+    if (presence__sub(p, SS_SUBJ_PRESENCE_JOIN, NULL, presence__on_membership) ||
+        presence__sub(p, SS_SUBJ_PRESENCE_LEAVE, NULL, presence__on_membership) ||
+        presence__sub(p, SS_SUBJ_PRESENCE_SNAPSHOT, NULL, presence__on_snapshot) ||
+        presence__sub(p, SS_SUBJ_PRESENCE_PING, SS_QUEUE_PRESENCE, presence__on_ping) ||
+        presence__sub(p, SS_SUBJ_PRESENCE_HEARTBEAT, SS_QUEUE_PRESENCE, presence__on_heartbeat) ||
+        presence__sub(p, SS_SUBJ_HEALTH ".presence", SS_QUEUE_PRESENCE, presence__on_health))
+        return -1;
+    return 0;
+}
+
+void presence_request_sync(presence *p)
+{
+    Statsync__PresenceSyncRequest r = STATSYNC__PRESENCE_SYNC_REQUEST__INIT;
+    r.has_epoch = 1;
+    r.epoch = p->epoch;
+    presence__publish(p->nc, SS_SUBJ_PRESENCE_SYNC, &r.base);
+    natsConnection_FlushTimeout(p->nc, 1000);
+    ss_log(SS_LOG_INFO, "sync requested from every gateway", "{s:s}", "epoch", p->instance);
+}
+
+void presence_sweep(presence *p)
+{
+    size_t gws = 0, socks = 0;
+    pthread_mutex_lock(&p->mu);
+    registry_expire(p->reg, ss_mono_ms(), &gws, &socks);
+    pthread_mutex_unlock(&p->mu);
+    if (gws)
+        ss_counter_add(c_exp_gateways, gws);
+    if (socks)
+        ss_counter_add(c_exp_sockets, socks);
+    if (gws || socks)
+        ss_log(SS_LOG_INFO, "presence expired", "{s:i,s:i}", "gateways", (int)gws, "sockets",
+               (int)socks);
+}
+
+void presence_unsubscribe(presence *p)
+{
+    for (int i = 0; i < p->nsubs; i++) {
+        natsSubscription_Unsubscribe(p->subs[i]);
+        natsSubscription_Destroy(p->subs[i]);
+        p->subs[i] = NULL;
+    }
+    p->nsubs = 0;
+}

@@ -1,0 +1,51 @@
+/* presence.h — the one struct of a running presence-service. main.c fills
+ * and owns it; handlers.c (NATS glue) and the admin /health read it.
+ *
+ * Threads: config fields are written before any thread starts. Every NATS
+ * callback runs on one cnats delivery thread (a pool of one: messages of all
+ * subscriptions are handled in the order they arrived, so a gateway's join,
+ * leave and snapshot messages are applied in the order it sent them). The
+ * main thread sweeps expiries; libmicrohttpd's thread reads counts. `mu`
+ * guards `reg`. */
+#ifndef PRESENCE_H
+#define PRESENCE_H
+
+#include "registry.h"
+
+#include <nats/nats.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+typedef struct presence {
+    /* configuration (strings owned by ss_config) */
+    const char *nats_url;
+    const char *log_level;
+    int64_t admin_port;
+    int64_t heartbeat_ms;  /* default gateway heartbeat interval */
+    int64_t socket_ttl_ms;
+    int64_t max_sockets;
+    int64_t max_gateways;
+    /* runtime */
+    uint64_t epoch;        /* random per start: gateways resync when it changes */
+    char instance[40];
+    natsConnection *nc;
+    natsSubscription *subs[8];
+    int nsubs;
+    pthread_mutex_t mu;
+    registry *reg;
+    int64_t started_ms;
+    atomic_bool stopping;
+} presence;
+
+/* Subscribes every subject (proto/README.md). Returns 0 or -1 (logged). */
+int presence_subscribe(presence *p);
+/* Publishes a PresenceSyncRequest: every gateway answers with a snapshot. */
+void presence_request_sync(presence *p);
+/* Drops expired gateways and sockets (main thread). */
+void presence_sweep(presence *p);
+void presence_unsubscribe(presence *p);
+/* The registry's change callback: publishes statsync.presence.update.<userId>. */
+void presence_on_change(void *arg, const char *user_id, uint32_t devices);
+
+#endif

@@ -1,0 +1,450 @@
+/* registry.c — users, gateways and their sockets (see registry.h).
+ *
+ * Three chained hash tables (users, gateways, sockets keyed by gateway +
+ * socket id); each gateway links its sockets in a list so that expiring or
+ * replacing a gateway costs its own sockets only. */
+#include "registry.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct hnode {
+    struct hnode *next;
+    uint64_t hash;
+} hnode;
+
+typedef struct htab {
+    hnode **b;
+    size_t n; /* power of two */
+    size_t count;
+} htab;
+
+typedef struct reg_user {
+    hnode h;
+    uint32_t count;
+    char id[REGISTRY_ID_MAX + 1];
+} reg_user;
+
+typedef struct reg_sock reg_sock;
+
+typedef struct reg_gw {
+    hnode h;
+    int64_t last_seen;  /* any message of the gateway */
+    int64_t refreshed;  /* last heartbeat that vouched for all its sockets */
+    int64_t interval_ms;
+    uint64_t count;     /* its sockets */
+    uint64_t snap_id;   /* snapshot in progress, when in_snap */
+    uint32_t snap_next; /* next expected part */
+    int in_snap;
+    uint64_t gen;       /* generation of the snapshot in progress */
+    reg_sock *head;
+    char id[REGISTRY_ID_MAX + 1];
+} reg_gw;
+
+struct reg_sock {
+    hnode h;
+    reg_gw *gw;
+    reg_user *user;
+    int64_t last_seen;
+    uint64_t gen;
+    reg_sock *prev, *next; /* the gateway's list */
+    char id[REGISTRY_ID_MAX + 1];
+};
+
+struct registry {
+    registry_config cfg;
+    htab users, gws, socks;
+};
+
+/* ---- hashing ------------------------------------------------------------------ */
+
+static uint64_t reg__hash(const char *a, const char *b)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *a; a++)
+        h = (h ^ (unsigned char)*a) * 1099511628211ULL;
+    if (b) {
+        h = (h ^ 0xff) * 1099511628211ULL;
+        for (; *b; b++)
+            h = (h ^ (unsigned char)*b) * 1099511628211ULL;
+    }
+    return h;
+}
+
+static int htab__init(htab *t)
+{
+    t->n = 64;
+    t->count = 0;
+    t->b = calloc(t->n, sizeof(*t->b));
+    return t->b ? 0 : -1;
+}
+
+static void htab__grow(htab *t)
+{
+    size_t n = t->n * 2;
+    hnode **b = calloc(n, sizeof(*b));
+    if (b == NULL)
+        return; /* keep the longer chains */
+    for (size_t i = 0; i < t->n; i++) {
+        hnode *e = t->b[i];
+        while (e) {
+            hnode *next = e->next;
+            e->next = b[e->hash & (n - 1)];
+            b[e->hash & (n - 1)] = e;
+            e = next;
+        }
+    }
+    free(t->b);
+    t->b = b;
+    t->n = n;
+}
+
+static void htab__add(htab *t, hnode *e)
+{
+    if (t->count + 1 > t->n)
+        htab__grow(t);
+    e->next = t->b[e->hash & (t->n - 1)];
+    t->b[e->hash & (t->n - 1)] = e;
+    t->count++;
+}
+
+static void htab__del(htab *t, hnode *e)
+{
+    hnode **pp = &t->b[e->hash & (t->n - 1)];
+    while (*pp && *pp != e)
+        pp = &(*pp)->next;
+    if (*pp) {
+        *pp = e->next;
+        t->count--;
+    }
+}
+
+static int reg__id_ok(const char *s)
+{
+    return s != NULL && s[0] != '\0' && strlen(s) <= REGISTRY_ID_MAX;
+}
+
+/* ---- lookups ------------------------------------------------------------------ */
+
+static reg_user *reg__user(const registry *r, const char *id)
+{
+    uint64_t h = reg__hash(id, NULL);
+    for (hnode *e = r->users.b[h & (r->users.n - 1)]; e; e = e->next)
+        if (e->hash == h && strcmp(((reg_user *)e)->id, id) == 0)
+            return (reg_user *)e;
+    return NULL;
+}
+
+static reg_gw *reg__gw(const registry *r, const char *id)
+{
+    uint64_t h = reg__hash(id, NULL);
+    for (hnode *e = r->gws.b[h & (r->gws.n - 1)]; e; e = e->next)
+        if (e->hash == h && strcmp(((reg_gw *)e)->id, id) == 0)
+            return (reg_gw *)e;
+    return NULL;
+}
+
+static reg_sock *reg__sock(const registry *r, const char *gw, const char *id)
+{
+    uint64_t h = reg__hash(gw, id);
+    for (hnode *e = r->socks.b[h & (r->socks.n - 1)]; e; e = e->next) {
+        reg_sock *s = (reg_sock *)e;
+        if (e->hash == h && strcmp(s->id, id) == 0 && strcmp(s->gw->id, gw) == 0)
+            return s;
+    }
+    return NULL;
+}
+
+/* The gateway entry, created when new (last_seen = now). NULL when full. */
+static reg_gw *reg__gw_get(registry *r, const char *id, int64_t now)
+{
+    reg_gw *g = reg__gw(r, id);
+    if (g == NULL) {
+        if (r->gws.count >= r->cfg.max_gateways || (g = calloc(1, sizeof(*g))) == NULL)
+            return NULL;
+        strcpy(g->id, id);
+        g->interval_ms = r->cfg.default_interval_ms;
+        g->refreshed = now;
+        g->h.hash = reg__hash(id, NULL);
+        htab__add(&r->gws, &g->h);
+    }
+    g->last_seen = now;
+    return g;
+}
+
+static void reg__changed(registry *r, reg_user *u)
+{
+    if (r->cfg.on_change)
+        r->cfg.on_change(r->cfg.arg, u->id, u->count);
+}
+
+/* ---- sockets ------------------------------------------------------------------ */
+
+static registry_rc reg__add(registry *r, reg_gw *g, const char *sock, const char *user,
+                            int64_t now, reg_sock **out)
+{
+    reg_sock *s = reg__sock(r, g->id, sock);
+    if (s != NULL) {
+        s->last_seen = now;
+        s->gen = g->gen;
+        *out = s;
+        if (strcmp(s->user->id, user) == 0)
+            return REGISTRY_SAME;
+        return REGISTRY_INVALID; /* a socket never changes user */
+    }
+    if (r->socks.count >= r->cfg.max_sockets)
+        return REGISTRY_FULL;
+    reg_user *u = reg__user(r, user);
+    int new_user = u == NULL;
+    if (new_user) {
+        if ((u = calloc(1, sizeof(*u))) == NULL)
+            return REGISTRY_INVALID;
+        strcpy(u->id, user);
+        u->h.hash = reg__hash(user, NULL);
+    }
+    if ((s = calloc(1, sizeof(*s))) == NULL) {
+        if (new_user)
+            free(u);
+        return REGISTRY_INVALID;
+    }
+    if (new_user)
+        htab__add(&r->users, &u->h);
+    strcpy(s->id, sock);
+    s->gw = g;
+    s->user = u;
+    s->last_seen = now;
+    s->gen = g->gen;
+    s->h.hash = reg__hash(g->id, sock);
+    htab__add(&r->socks, &s->h);
+    s->next = g->head;
+    if (g->head)
+        g->head->prev = s;
+    g->head = s;
+    g->count++;
+    u->count++;
+    reg__changed(r, u);
+    *out = s;
+    return REGISTRY_OK;
+}
+
+static void reg__remove(registry *r, reg_sock *s)
+{
+    reg_gw *g = s->gw;
+    reg_user *u = s->user;
+    htab__del(&r->socks, &s->h);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        g->head = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    g->count--;
+    u->count--;
+    free(s);
+    reg__changed(r, u);
+    if (u->count == 0) {
+        htab__del(&r->users, &u->h);
+        free(u);
+    }
+}
+
+static void reg__gw_remove(registry *r, reg_gw *g)
+{
+    while (g->head)
+        reg__remove(r, g->head);
+    htab__del(&r->gws, &g->h);
+    free(g);
+}
+
+/* ---- public ------------------------------------------------------------------- */
+
+int registry_create(registry **out, const registry_config *cfg)
+{
+    registry *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return -1;
+    r->cfg = *cfg;
+    if (r->cfg.default_interval_ms <= 0)
+        r->cfg.default_interval_ms = 5000;
+    if (htab__init(&r->users) || htab__init(&r->gws) || htab__init(&r->socks)) {
+        registry_destroy(r);
+        return -1;
+    }
+    *out = r;
+    return 0;
+}
+
+void registry_destroy(registry *r)
+{
+    if (r == NULL)
+        return;
+    r->cfg.on_change = NULL; /* no events while tearing down */
+    if (r->gws.b) {
+        for (size_t i = 0; i < r->gws.n; i++)
+            while (r->gws.b[i])
+                reg__gw_remove(r, (reg_gw *)r->gws.b[i]);
+    }
+    free(r->users.b);
+    free(r->gws.b);
+    free(r->socks.b);
+    free(r);
+}
+
+registry_rc registry_join(registry *r, const char *gw, const char *sock, const char *user,
+                          int64_t now)
+{
+    if (!reg__id_ok(gw) || !reg__id_ok(sock) || !reg__id_ok(user))
+        return REGISTRY_INVALID;
+    reg_gw *g = reg__gw_get(r, gw, now);
+    if (g == NULL)
+        return REGISTRY_FULL;
+    reg_sock *s;
+    return reg__add(r, g, sock, user, now, &s);
+}
+
+registry_rc registry_leave(registry *r, const char *gw, const char *sock)
+{
+    if (!reg__id_ok(gw) || !reg__id_ok(sock))
+        return REGISTRY_INVALID;
+    reg_sock *s = reg__sock(r, gw, sock);
+    if (s == NULL)
+        return REGISTRY_SAME;
+    reg__remove(r, s);
+    return REGISTRY_OK;
+}
+
+registry_rc registry_ping(registry *r, const char *gw, const char *sock, const char *user,
+                          int64_t now, uint32_t *devices)
+{
+    *devices = 0;
+    if (!reg__id_ok(gw) || !reg__id_ok(sock) || !reg__id_ok(user))
+        return REGISTRY_INVALID;
+    reg_gw *g = reg__gw_get(r, gw, now);
+    registry_rc rc = REGISTRY_FULL;
+    if (g != NULL) {
+        reg_sock *s;
+        rc = reg__add(r, g, sock, user, now, &s);
+    }
+    *devices = registry_devices(r, user);
+    return rc;
+}
+
+uint32_t registry_devices(const registry *r, const char *user)
+{
+    if (!reg__id_ok(user))
+        return 0;
+    const reg_user *u = reg__user(r, user);
+    return u ? u->count : 0;
+}
+
+int registry_heartbeat(registry *r, const char *gw, uint64_t sockets, int64_t interval_ms,
+                       int64_t now)
+{
+    if (!reg__id_ok(gw))
+        return -1;
+    reg_gw *g = reg__gw_get(r, gw, now);
+    if (g == NULL)
+        return -1;
+    if (interval_ms > 0)
+        g->interval_ms = interval_ms;
+    if (g->count != sockets)
+        return 1;
+    g->refreshed = now;
+    return 0;
+}
+
+registry_rc registry_snapshot(registry *r, const char *gw, uint64_t snapshot_id, uint32_t part,
+                              int last, const registry_sock_ref *socks, size_t n,
+                              int64_t interval_ms, int64_t now)
+{
+    if (!reg__id_ok(gw))
+        return REGISTRY_INVALID;
+    reg_gw *g = reg__gw_get(r, gw, now);
+    if (g == NULL)
+        return REGISTRY_FULL;
+    if (interval_ms > 0)
+        g->interval_ms = interval_ms;
+    if (part == 0) {
+        g->in_snap = 1;
+        g->snap_id = snapshot_id;
+        g->snap_next = 0;
+        g->gen++;
+    }
+    if (!g->in_snap || g->snap_id != snapshot_id || g->snap_next != part)
+        return REGISTRY_INVALID; /* a part of an abandoned or broken snapshot */
+    g->snap_next++;
+    registry_rc rc = REGISTRY_OK;
+    for (size_t i = 0; i < n; i++) {
+        reg_sock *s;
+        if (!reg__id_ok(socks[i].sock) || !reg__id_ok(socks[i].user))
+            continue;
+        if (reg__add(r, g, socks[i].sock, socks[i].user, now, &s) == REGISTRY_FULL)
+            rc = REGISTRY_FULL;
+    }
+    if (last) {
+        reg_sock *s = g->head, *next;
+        for (; s; s = next) {
+            next = s->next;
+            if (s->gen != g->gen)
+                reg__remove(r, s);
+        }
+        g->in_snap = 0;
+        g->refreshed = now;
+    }
+    return rc;
+}
+
+void registry_expire(registry *r, int64_t now, size_t *gateways_out, size_t *sockets_out)
+{
+    size_t gws = 0, socks = 0;
+    for (size_t i = 0; i < r->gws.n; i++) {
+        hnode *e = r->gws.b[i], *next;
+        for (; e; e = next) {
+            next = e->next;
+            reg_gw *g = (reg_gw *)e;
+            if (now - g->last_seen > g->interval_ms * 19 / 10) {
+                gws++;
+                socks += g->count;
+                reg__gw_remove(r, g);
+                continue;
+            }
+            if (r->cfg.socket_ttl_ms <= 0 || now - g->refreshed <= r->cfg.socket_ttl_ms)
+                continue; /* its heartbeat vouches for every socket */
+            reg_sock *s = g->head, *sn;
+            for (; s; s = sn) {
+                sn = s->next;
+                if (now - s->last_seen > r->cfg.socket_ttl_ms) {
+                    socks++;
+                    reg__remove(r, s);
+                }
+            }
+        }
+    }
+    if (gateways_out)
+        *gateways_out = gws;
+    if (sockets_out)
+        *sockets_out = socks;
+}
+
+void registry_grace(registry *r, int64_t now)
+{
+    for (size_t i = 0; i < r->gws.n; i++)
+        for (hnode *e = r->gws.b[i]; e; e = e->next) {
+            ((reg_gw *)e)->last_seen = now;
+            ((reg_gw *)e)->refreshed = now;
+        }
+}
+
+registry_counts registry_get_counts(const registry *r)
+{
+    registry_counts c = {r->socks.count, r->users.count, r->gws.count};
+    return c;
+}
+
+uint64_t registry_gateway_sockets(const registry *r, const char *gw)
+{
+    if (!reg__id_ok(gw))
+        return 0;
+    const reg_gw *g = reg__gw(r, gw);
+    return g ? g->count : 0;
+}

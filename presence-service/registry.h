@@ -1,0 +1,99 @@
+/* registry.h — who is online: the presence-service's data, no NATS inside.
+ *
+ * Holds user -> live sockets (gateway, socket id, last seen) and gateway ->
+ * last heartbeat. Pure data structure code: every function takes "now" (ms,
+ * monotonic) from the caller, so unit tests drive time by hand.
+ *
+ * Expiry rules (registry_expire):
+ *   - a gateway not heard from (heartbeat, join, leave, ping, snapshot) for
+ *     1.9 of its heartbeat intervals is dropped with all its sockets; the
+ *     caller sweeps every interval/10, so a stopped gateway's sockets are gone
+ *     within two intervals of its last heartbeat;
+ *   - a socket whose last sign of life is older than socket_ttl_ms is dropped.
+ *     Signs of life: its join, its presence:ping, its gateway listing it in a
+ *     snapshot, and a heartbeat of its gateway whose socket count matches ours
+ *     (the gateway holds only sockets alive at the Engine.IO level, so a
+ *     connected but app-silent client stays online).
+ *
+ * Bounded: at most max_sockets sockets and max_gateways gateways; past the
+ * bound a join is refused (REGISTRY_FULL) and counted by the caller.
+ *
+ * Changes: whenever a user's device count changes, on_change(arg, user,
+ * devices) is called (devices = 0: offline) before the function returns.
+ *
+ * Threads: none inside; the caller serialises every call (one mutex). */
+#ifndef PRESENCE_REGISTRY_H
+#define PRESENCE_REGISTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct registry registry;
+
+typedef void (*registry_change_fn)(void *arg, const char *user_id, uint32_t devices);
+
+typedef struct registry_config {
+    size_t max_sockets;
+    size_t max_gateways;
+    int64_t default_interval_ms; /* a gateway's heartbeat interval until it says its own */
+    int64_t socket_ttl_ms;
+    registry_change_fn on_change; /* may be NULL */
+    void *arg;
+} registry_config;
+
+typedef enum registry_rc {
+    REGISTRY_OK = 0,       /* changed */
+    REGISTRY_SAME = 1,     /* nothing to change (already there / not there) */
+    REGISTRY_FULL = -1,    /* past max_sockets / max_gateways: refused */
+    REGISTRY_INVALID = -2, /* empty or over-long id, or no memory */
+} registry_rc;
+
+#define REGISTRY_ID_MAX 80 /* longest gateway / socket / user id kept */
+
+typedef struct registry_counts {
+    uint64_t sockets;
+    uint64_t users;    /* users with >= 1 socket */
+    uint64_t gateways;
+} registry_counts;
+
+int registry_create(registry **out, const registry_config *cfg);
+void registry_destroy(registry *r);
+
+registry_rc registry_join(registry *r, const char *gw, const char *sock, const char *user,
+                          int64_t now);
+registry_rc registry_leave(registry *r, const char *gw, const char *sock);
+/* presence:ping: refreshes the socket (registering it when unknown) and
+ * returns in *devices the user's live socket count across all gateways. */
+registry_rc registry_ping(registry *r, const char *gw, const char *sock, const char *user,
+                          int64_t now, uint32_t *devices);
+uint32_t registry_devices(const registry *r, const char *user);
+/* A gateway heartbeat. Returns 1 when our count of its sockets differs from
+ * `sockets` (the gateway should resend a snapshot), else 0; -1 when refused. */
+int registry_heartbeat(registry *r, const char *gw, uint64_t sockets, int64_t interval_ms,
+                       int64_t now);
+/* One part of a gateway snapshot. Parts of one snapshot_id come in order from
+ * 0; when `last`, every socket of the gateway not listed in this snapshot is
+ * dropped. A part 0 starts a new snapshot (an unfinished older one is
+ * abandoned). Returns REGISTRY_OK, or REGISTRY_FULL when some sockets did not
+ * fit. */
+typedef struct registry_sock_ref {
+    const char *sock;
+    const char *user;
+} registry_sock_ref;
+registry_rc registry_snapshot(registry *r, const char *gw, uint64_t snapshot_id, uint32_t part,
+                              int last, const registry_sock_ref *socks, size_t n,
+                              int64_t interval_ms, int64_t now);
+/* Drops expired gateways and sockets. *gateways_out / *sockets_out (may be
+ * NULL) receive how many were dropped (sockets of an expired gateway
+ * included). */
+void registry_expire(registry *r, int64_t now, size_t *gateways_out, size_t *sockets_out);
+
+/* Every gateway counts as just heard from (and vouching for its sockets):
+ * after our own NATS outage, so that it does not look like theirs. */
+void registry_grace(registry *r, int64_t now);
+
+registry_counts registry_get_counts(const registry *r);
+/* Our count of a gateway's sockets (0 when unknown). */
+uint64_t registry_gateway_sockets(const registry *r, const char *gw);
+
+#endif

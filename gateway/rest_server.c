@@ -19,6 +19,7 @@
 
 #include "auth.h"
 #include "json_bounds.h"
+#include "log_redact.h"
 #include "ratelimit.h"
 #include "ss_log.h"
 #include "ss_time.h"
@@ -591,6 +592,7 @@ static void rest__mhd_log(void *cls, const char *fmt, va_list ap)
     (void)cls;
     char buf[256];
     vsnprintf(buf, sizeof(buf), fmt, ap);
+    log_redact(buf);
     size_t n = strlen(buf);
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
         buf[--n] = '\0';

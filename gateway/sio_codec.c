@@ -3,6 +3,8 @@
  * isPayloadValid), made stricter where the JS parser is unbounded. */
 #include "sio_codec.h"
 
+#include "json_bounds.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,7 @@ const char *sio_codec_strerror(sio_codec_err e)
     case SIO_ERR_DEPTH: return "JSON nested too deeply";
     case SIO_ERR_SHAPE: return "invalid payload for the packet type";
     case SIO_ERR_TOO_LARGE: return "packet too large";
+    case SIO_ERR_ELEMENTS: return "JSON holds too many elements";
     }
     return "unknown error";
 }
@@ -293,6 +296,9 @@ sio_codec_err sio_decode(const char *buf, size_t len, const sio_limits *lim, sio
         int max_depth = lim && lim->max_depth > 0 ? lim->max_depth : 32;
         if (sio_json_depth(buf + i, len - i, max_depth) > max_depth)
             return SIO_ERR_DEPTH;
+        if (lim && lim->max_elements &&
+            json_bounds_elements(buf + i, len - i, lim->max_elements) > lim->max_elements)
+            return SIO_ERR_ELEMENTS;
         json_error_t jerr;
         json_t *d = json_loadb(buf + i, len - i, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
         if (d == NULL)

@@ -47,6 +47,7 @@ typedef enum sio_codec_err {
     SIO_ERR_DEPTH,     /* JSON nested deeper than allowed             */
     SIO_ERR_SHAPE,     /* JSON of the wrong shape for the packet type */
     SIO_ERR_TOO_LARGE, /* over the size bound                         */
+    SIO_ERR_ELEMENTS,  /* JSON with more values than allowed          */
 } sio_codec_err;
 
 /* Short static description, for logs and error messages. */
@@ -111,6 +112,7 @@ typedef enum sio_type {
 typedef struct sio_limits {
     size_t max_len;    /* largest packet accepted (bytes)          */
     int max_depth;     /* deepest JSON nesting accepted (>= 1)     */
+    size_t max_elements; /* array items + object members (json_bounds.h); 0 = no bound */
 } sio_limits;
 
 typedef struct sio_packet {

@@ -17,6 +17,7 @@
 
 #include "auth.h"
 #include "fanout.h"
+#include "ratelimit.h"
 #include "ss_log.h"
 #include "ss_metrics.h"
 #include "ss_subjects.h"
@@ -94,6 +95,25 @@ static void events__fail_err(sio_server *s, sio_session *ss, int64_t ack_id, con
                              ss_err e, const char *message)
 {
     events__fail(s, ss, ack_id, event, ss_err_code(e), message, ss_err_http_status(e), NULL);
+}
+
+/* A write over the user's rate: {ok:false, error:{code:"rate_limited",
+ * message, status:429, retryAfterMs}} (or user:error). The socket stays open. */
+static void events__fail_rate(sio_server *s, sio_session *ss, int64_t ack_id, const char *event,
+                              int64_t wait_ms)
+{
+    char msg[96];
+    snprintf(msg, sizeof(msg), "too many writes for this user: retry in %lld ms",
+             (long long)wait_ms);
+    json_t *err = json_pack("{s:s,s:s,s:i,s:I}", "code", ss_err_code(SS_ERR_RATE_LIMITED),
+                            "message", msg, "status", 429, "retryAfterMs", (json_int_t)wait_ms);
+    json_t *a = ack_id >= 0 ? json_pack("{s:b,s:o}", "ok", 0, "error", err)
+                            : json_pack("{s:s,s:o}", "event", event, "error", err);
+    if (ack_id >= 0)
+        events__ack(s, ss, ack_id, a);
+    else
+        events__emit(s, ss, "user:error", a, SIO_BUF_PLAIN);
+    json_decref(a);
 }
 
 static void events__connect_error(sio_server *s, sio_session *ss, const char *nsp,
@@ -453,6 +473,13 @@ static void events__on_event(sio_server *s, sio_session *ss, const sio_packet *p
                          "too many requests in flight on this socket");
         return;
     }
+    if (strcmp(name, "user:clientUpdate") == 0 && !ss->rl_exempt) {
+        int64_t wait = ratelimit_take(s->gw->limits, RL_MUTATION, events__user(ss), ss_mono_ms());
+        if (wait > 0) {
+            events__fail_rate(s, ss, p->ack_id, name, wait);
+            return;
+        }
+    }
     if (strcmp(name, "user:clientUpdate") == 0)
         events__on_update(s, ss, arg, p->ack_id);
     else if (strcmp(name, "presence:ping") == 0)
@@ -464,6 +491,15 @@ static void events__on_event(sio_server *s, sio_session *ss, const sio_packet *p
 }
 
 /* ---- CONNECT / DISCONNECT ------------------------------------------------------------ */
+
+/* Gives back the session's slot of the per-user socket cap, if it holds one. */
+static void events__socket_release(sio_server *s, sio_session *ss, const char *user)
+{
+    if (ss->rl_socket) {
+        ratelimit_socket_release(s->gw->limits, user);
+        ss->rl_socket = 0;
+    }
+}
 
 static void events__on_connect(sio_server *s, sio_session *ss, const sio_packet *p)
 {
@@ -486,8 +522,19 @@ static void events__on_connect(sio_server *s, sio_session *ss, const sio_packet 
             events__connect_error(s, ss, NULL, msg);
             return;
         }
+        if (!ss->rl_exempt) { /* refuse the new socket, never close the others */
+            if (!ratelimit_socket_acquire(s->gw->limits, ar.user_id)) {
+                char msg[96];
+                snprintf(msg, sizeof(msg), "too many sockets for this user (at most %lld)",
+                         (long long)ratelimit_sockets_per_user(s->gw->limits));
+                events__connect_error(s, ss, NULL, msg);
+                return;
+            }
+            ss->rl_socket = 1;
+        }
         sio_server_random_id(ss->sock_id);
         if (fanout_join(s->fanout, ss, ar.user_id) != 0) {
+            events__socket_release(s, ss, ar.user_id);
             events__connect_error(s, ss, NULL, "internal error");
             return;
         }
@@ -525,6 +572,7 @@ void sio_events_on_message(sio_server *s, sio_session *ss, const char *data, siz
         break;
     case SIO_DISCONNECT:
         if (strcmp(p.nsp, "/") == 0 && ss->connected) {
+            events__socket_release(s, ss, events__user(ss));
             fanout_leave(s->fanout, ss);
             ss->connected = 0;
         }
@@ -543,6 +591,7 @@ void sio_events_on_message(sio_server *s, sio_session *ss, const char *data, siz
 
 void sio_events_on_close(sio_server *s, sio_session *ss)
 {
+    events__socket_release(s, ss, events__user(ss));
     if (ss->room)
         fanout_leave(s->fanout, ss);
     ss->connected = 0;

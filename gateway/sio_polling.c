@@ -12,7 +12,9 @@
  * Threads: lws service thread only. */
 #include "sio_server.h"
 
+#include "ratelimit.h"
 #include "ss_log.h"
+#include "ss_time.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,14 +29,18 @@ static const char *const sio_polling__err_msg[] = {
     "Transport unknown", "Session ID unknown", "Bad handshake method", "Bad request", "Forbidden",
     "Unsupported protocol version"};
 
-/* Writes a whole response. complete: end the HTTP transaction (0 only where
- * lws does that itself, the upgrade refusal). Returns what the callback returns. */
-int sio_http_respond(struct lws *wsi, unsigned status, const char *ctype, const char *body,
-                     size_t len, int preflight, int complete)
+/* Writes a whole response (with Retry-After when retry_after_s > 0). */
+static int sio_http__respond(struct lws *wsi, unsigned status, const char *ctype, const char *body,
+                             size_t len, int preflight, int64_t retry_after_s, int complete)
 {
     unsigned char hdr[LWS_PRE + 768];
     unsigned char *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
+    char ra[24];
+    int ra_len = snprintf(ra, sizeof(ra), "%lld", (long long)retry_after_s);
     if (lws_add_http_common_headers(wsi, status, ctype, len, &p, end) ||
+        (retry_after_s > 0 &&
+         lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
+                                     (const unsigned char *)ra, ra_len, &p, end)) ||
         lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-origin:",
                                     (const unsigned char *)"*", 1, &p, end) ||
         lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
@@ -65,6 +71,39 @@ int sio_http_respond(struct lws *wsi, unsigned status, const char *ctype, const 
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
+/* Writes a whole response. complete: end the HTTP transaction (0 only where
+ * lws does that itself, the upgrade refusal). Returns what the callback returns. */
+int sio_http_respond(struct lws *wsi, unsigned status, const char *ctype, const char *body,
+                     size_t len, int preflight, int complete)
+{
+    return sio_http__respond(wsi, status, ctype, body, len, preflight, 0, complete);
+}
+
+int sio_http_rate_limited(struct lws *wsi, int64_t wait_ms, int complete)
+{
+    int64_t ra = rl_retry_after_s(wait_ms);
+    char body[160];
+    int n = snprintf(body, sizeof(body),
+                     "{\"error\":{\"code\":\"rate_limited\",\"message\":"
+                     "\"too many new connections from this address: retry in %lld s\"}}",
+                     (long long)ra);
+    return sio_http__respond(wsi, 429, "application/json", body, (size_t)n, 0, ra, complete);
+}
+
+/* Rate limits of a new session from the client of wsi: *exempt says whether
+ * the address is exempt; returns 0 to go on, else the wait in ms. */
+int64_t sio_http_handshake_limit(sio_server *s, struct lws *wsi, uint8_t *exempt)
+{
+    char ip[64] = "";
+    lws_get_peer_simple(wsi, ip, sizeof(ip));
+    *exempt = ratelimit_exempt(s->gw->limits, ip);
+    if (*exempt)
+        return 0;
+    char key[RL_KEY_MAX + 1];
+    rl_ip_key(ip, key);
+    return ratelimit_take(s->gw->limits, RL_HANDSHAKE_IP, key, ss_mono_ms());
+}
+
 int sio_http_error(struct lws *wsi, int code, int complete)
 {
     char body[96];
@@ -84,9 +123,14 @@ static void sio_polling__reset(sio_pss *pss)
 
 static int sio_polling__handshake(sio_server *s, struct lws *wsi, const sio_query *q)
 {
+    uint8_t exempt = 0;
+    int64_t wait = sio_http_handshake_limit(s, wsi, &exempt);
+    if (wait > 0)
+        return sio_http_rate_limited(wsi, wait, 1);
     sio_session *ss = sio_server_new_session(s, SIO_T_POLLING, q->token);
     if (ss == NULL)
         return sio_http_respond(wsi, 503, "text/plain", "unavailable", 11, 0, 1);
+    ss->rl_exempt = exempt;
     size_t len;
     char *open = eio_encode_open(ss->sid, 1, s->ping_interval_ms, s->ping_timeout_ms,
                                  s->max_payload, 0, &len);

@@ -14,6 +14,7 @@
 #include "sio_server.h"
 
 #include "fanout.h"
+#include "log_redact.h"
 #include "sio_events.h"
 #include "ss_log.h"
 #include "ss_metrics.h"
@@ -537,8 +538,11 @@ static int sio_server__callback(struct lws *wsi, enum lws_callback_reasons reaso
     return rc;
 }
 
-static void sio_server__lws_log(int level, const char *line)
+static void sio_server__lws_log(int level, const char *text)
 {
+    char line[512];
+    snprintf(line, sizeof(line), "%s", text);
+    log_redact(line); /* lws may quote a request line: no ?token= in our logs */
     size_t n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         n--;
@@ -559,10 +563,13 @@ int sio_server_start(gateway *gw, sio_server **out)
     s->gw = gw;
     s->ping_interval_ms = gw->cfg.ping_interval_ms > 0 ? gw->cfg.ping_interval_ms : 25000;
     s->ping_timeout_ms = gw->cfg.ping_timeout_ms > 0 ? gw->cfg.ping_timeout_ms : 20000;
-    s->connect_timeout_ms = SIO_CONNECT_TIMEOUT_MS; /* Node's connectTimeout */
+    s->connect_timeout_ms = gw->cfg.socket_connect_timeout_ms > 0 /* Node's connectTimeout */
+                                ? gw->cfg.socket_connect_timeout_ms
+                                : SIO_CONNECT_TIMEOUT_MS;
     s->max_payload = SIO_MAX_PAYLOAD;
     s->limits.max_len = SIO_MAX_PAYLOAD;
     s->limits.max_depth = gw->cfg.json_max_depth > 0 ? (int)gw->cfg.json_max_depth : 32;
+    s->limits.max_elements = gw->cfg.json_max_elements > 0 ? (size_t)gw->cfg.json_max_elements : 0;
     s->outq_limits.max_msgs = SIO_OUTQ_MAX_MSGS;
     s->outq_limits.max_bytes = SIO_OUTQ_MAX_BYTES;
     pthread_mutex_init(&s->q_mu, NULL);

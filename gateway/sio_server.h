@@ -141,6 +141,11 @@ int sio_http_respond(struct lws *wsi, unsigned status, const char *ctype, const 
                      size_t len, int preflight, int complete);
 /* 400 {"code":code,"message":…} as Engine.IO sends it. */
 int sio_http_error(struct lws *wsi, int code, int complete);
+/* 429 with Retry-After and {"error":{"code":"rate_limited","message"}}. */
+int sio_http_rate_limited(struct lws *wsi, int64_t wait_ms, int complete);
+/* The per-IP handshake limit for a new session from wsi's client: 0 = go on,
+ * else the wait in ms. *exempt: the address is on the exempt list. */
+int64_t sio_http_handshake_limit(sio_server *s, struct lws *wsi, uint8_t *exempt);
 
 /* sio_websocket.c */
 int sio_ws_on_confirm_upgrade(sio_server *s, struct lws *wsi);

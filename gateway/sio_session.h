@@ -102,6 +102,8 @@ typedef struct sio_session {
     uint8_t closing;               /* being torn down                             */
     uint8_t ping_state;            /* sio_ping_state                              */
     uint16_t inflight;             /* NATS requests awaiting a reply              */
+    uint8_t rl_exempt;             /* from an address no rate limit applies to    */
+    uint8_t rl_socket;             /* holds a slot of the per-user socket cap     */
 
     struct lws *ws;       /* the websocket (transport or probe), or NULL     */
     struct lws *get;      /* the pending polling GET, or NULL                */

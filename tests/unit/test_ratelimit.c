@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "json_bounds.h"
+#include "log_redact.h"
 #include "ratelimit.h"
 
 #include <stdio.h>
@@ -245,6 +246,20 @@ static void test_json_elements(void **state)
     free(big);
 }
 
+static void test_log_redact(void **state)
+{
+    (void)state;
+    char a[] = "GET /socket.io/?EIO=4&token=eyJhbGciOi.eyJzdWIi.sig&transport=polling HTTP/1.1";
+    log_redact(a);
+    assert_string_equal(a, "GET /socket.io/?EIO=4&token=***&transport=polling HTTP/1.1");
+    char b[] = "Authorization: Bearer abc.def.ghi, TOKEN=secretvalue";
+    log_redact(b);
+    assert_string_equal(b, "Authorization: Bearer ***, TOKEN=***");
+    char c[] = "no credentials here; token= ";
+    log_redact(c);
+    assert_string_equal(c, "no credentials here; token= ");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -253,7 +268,7 @@ int main(void)
         cmocka_unit_test(test_table_bound),       cmocka_unit_test(test_lru_order),
         cmocka_unit_test(test_long_keys),         cmocka_unit_test(test_slots),
         cmocka_unit_test(test_ip_key),            cmocka_unit_test(test_gateway_limits),
-        cmocka_unit_test(test_json_elements),
+        cmocka_unit_test(test_json_elements),     cmocka_unit_test(test_log_redact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

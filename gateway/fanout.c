@@ -17,6 +17,7 @@
  * token named, so nothing of one user reaches another user's socket. */
 #include "fanout.h"
 
+#include "presence_client.h"
 #include "ss_log.h"
 #include "ss_metrics.h"
 #include "ss_subjects.h"
@@ -204,6 +205,7 @@ int fanout_create(fanout **out, sio_server *s)
 
 static void fanout__unsubscribe(sio_room *r)
 {
+    presence_client_room_close(r);
     if (r->sub) {
         natsSubscription_Unsubscribe(r->sub);
         natsSubscription_Destroy(r->sub);
@@ -233,6 +235,8 @@ int fanout_join(fanout *f, sio_session *ss, const char *user_id)
                                                                  fanout__on_change, f);
         if (st == NATS_OK)
             st = natsSubscription_SetPendingLimits(r->sub, 65536, 256 * 1024 * 1024);
+        if (st == NATS_OK && presence_client_room_open(f->s->presence, r) != 0)
+            st = NATS_ERR;
         if (st != NATS_OK) {
             ss_log(SS_LOG_ERROR, "change subscription failed", "{s:s,s:s}", "user", user_id,
                    "error", natsStatus_GetText(st));
@@ -252,6 +256,7 @@ int fanout_join(fanout *f, sio_session *ss, const char *user_id)
     r->head = ss;
     r->count++;
     atomic_fetch_add(&f->gw->sockets_connected, 1);
+    presence_client_joined(f->s->presence, ss, user_id);
     return 0;
 }
 
@@ -260,6 +265,7 @@ void fanout_leave(fanout *f, sio_session *ss)
     sio_room *r = ss->room;
     if (r == NULL)
         return;
+    presence_client_left(f->s->presence, ss, r->user_id);
     if (ss->room_prev)
         ss->room_prev->room_next = ss->room_next;
     else
@@ -278,6 +284,11 @@ void fanout_leave(fanout *f, sio_session *ss)
     atomic_fetch_sub(&f->gw->users_connected, 1);
     fanout__unsubscribe(r);
     free(r);
+}
+
+sio_room *fanout_find(fanout *f, const char *user_id)
+{
+    return f ? *fanout__slot(f, user_id) : NULL;
 }
 
 void fanout_stop(fanout *f)

@@ -23,6 +23,7 @@ typedef struct sio_room {
     uint32_t count;            /* sockets in the room */
     sio_session *head;         /* sockets, linked by room_prev/room_next */
     natsSubscription *sub;     /* statsync.stats.changed.<userId> */
+    natsSubscription *presence_sub; /* statsync.presence.update.<userId> (presence_client.c) */
     struct sio_room *hnext;
 } sio_room;
 
@@ -32,6 +33,8 @@ int fanout_create(fanout **out, sio_server *s);
 int fanout_join(fanout *f, sio_session *ss, const char *user_id);
 /* Takes the session out of its room (unsubscribing after the last socket). */
 void fanout_leave(fanout *f, sio_session *ss);
+/* The room of user_id, or NULL. */
+sio_room *fanout_find(fanout *f, const char *user_id);
 /* Drops every NATS subscription (shutdown, before the NATS connection closes). */
 void fanout_stop(fanout *f);
 void fanout_destroy(fanout *f);

@@ -50,6 +50,14 @@ static int gateway__parse_config(gateway *gw, int argc, char **argv)
                    "25000", "Socket.IO: server ping every this many ms"),
         SS_OPT_INT("ping-timeout-ms", "STATSYNC_PING_TIMEOUT_MS", &c->ping_timeout_ms, "20000",
                    "Socket.IO: close a socket whose pong is this late"),
+        SS_OPT_INT("presence-heartbeat-ms", "STATSYNC_PRESENCE_HEARTBEAT_MS",
+                   &c->presence_heartbeat_ms, "5000",
+                   "heartbeat to the presence-service every this many ms (its sockets expire "
+                   "2 intervals after the last one)"),
+        SS_OPT_INT("presence-ping-timeout-ms", "STATSYNC_PRESENCE_PING_TIMEOUT_MS",
+                   &c->presence_ping_timeout_ms, "250",
+                   "presence:ping waits this long for the presence-service, then answers "
+                   "from local counts"),
         SS_OPT_INT("rate-mutations-per-s", "STATSYNC_RATE_MUTATIONS_PER_S",
                    &c->rate_mutations_per_s, "20",
                    "writes per user per second, REST and socket together, per gateway (0 = off)"),

@@ -7,8 +7,11 @@
  *    "services":{"nats":"OK"|"DEGRADED","stats":{…},"presence":{…}}}
  *
  * 200 when NATS is connected and both services answered ok, else 503 with
- * "DEGRADED". connectedClients / connectedUsers are this gateway's own
- * Socket.IO counts (gateway.h). Runs on an MHD thread. */
+ * "DEGRADED". connectedClients / connectedUsers are the cluster-wide counts
+ * of the presence-service (every gateway's sockets); when it does not answer
+ * they fall back to this gateway's own Socket.IO counts (gateway.h) and
+ * "counts" says "local". "local" always holds this gateway's own counts.
+ * Runs on an MHD thread. */
 #include "rest_internal.h"
 
 #include "ss_nats.h"
@@ -72,15 +75,23 @@ void rest_health_finish(rest_req *req)
         json_object_set_new(presence, "connectedUsers",
                             json_integer((json_int_t)pr->connected_users));
     bool ok = nats_ok && stats_ok && presence_ok;
+    json_int_t local_clients = (json_int_t)atomic_load(&gw->sockets_connected);
+    json_int_t local_users = (json_int_t)atomic_load(&gw->users_connected);
+    bool cluster = presence_ok && pr != NULL && pr->has_connected_clients &&
+                   pr->has_connected_users;
+    json_int_t clients = cluster ? (json_int_t)pr->connected_clients : local_clients;
+    json_int_t users = cluster ? (json_int_t)pr->connected_users : local_users;
     char ts[SS_RFC3339_LEN];
     ss_rfc3339_format(ss_now_ms(), ts);
     json_t *body = json_pack(
         "{s:s,s:s,s:I,s:I,s:I,s:I,s:s,s:{s:s,s:o,s:o}}", "status", ok ? "OK" : "DEGRADED",
-        "timestamp", ts, "connectedClients", (json_int_t)atomic_load(&gw->sockets_connected),
-        "connectedUsers", (json_int_t)atomic_load(&gw->users_connected), "totalUsers",
+        "timestamp", ts, "connectedClients", clients, "connectedUsers", users, "totalUsers",
         (json_int_t)(sr != NULL && sr->has_total_users ? sr->total_users : 0), "uptime",
         (json_int_t)((ss_now_ms() - gw->started_ms) / 1000), "gateway", gw->id, "services",
         "nats", nats_ok ? "OK" : "DEGRADED", "stats", stats, "presence", presence);
+    json_object_set_new(body, "counts", json_string(cluster ? "cluster" : "local"));
+    json_object_set_new(body, "local", json_pack("{s:I,s:I}", "connectedClients", local_clients,
+                                                 "connectedUsers", local_users));
     if (sr != NULL)
         statsync__health_reply__free_unpacked(sr, NULL);
     if (pr != NULL)

@@ -17,6 +17,7 @@
 
 #include "auth.h"
 #include "fanout.h"
+#include "presence_client.h"
 #include "ratelimit.h"
 #include "ss_log.h"
 #include "ss_metrics.h"
@@ -268,16 +269,12 @@ static void events__on_join(sio_server *s, sio_session *ss, const json_t *arg, i
     events__request(s, ss, EVENTS_REQ_JOIN, ack_id, subject, buf, len);
 }
 
+/* Through the presence-service (devices across all gateways), answered from
+ * local counts when it does not answer in time: presence_client.c. */
 static void events__on_ping(sio_server *s, sio_session *ss, json_t *arg, int64_t ack_id)
 {
     json_t *ts = json_is_object(arg) ? json_object_get(arg, "ts") : NULL;
-    json_t *pong = json_pack("{s:s,s:O,s:I,s:i}", "userId", events__user(ss), "ts",
-                             ts ? ts : json_null(), "serverTime", (json_int_t)ss_now_ms(),
-                             "devices", ss->room ? (int)ss->room->count : 0);
-    events__emit(s, ss, "presence:pong", pong, SIO_BUF_PLAIN);
-    if (ack_id >= 0)
-        events__ack(s, ss, ack_id, pong);
-    json_decref(pong);
+    presence_client_ping(s->presence, ss, ts, ack_id);
 }
 
 typedef struct events_mut {

@@ -14,6 +14,7 @@
 #include "sio_server.h"
 
 #include "fanout.h"
+#include "presence_client.h"
 #include "log_redact.h"
 #include "sio_events.h"
 #include "ss_log.h"
@@ -472,6 +473,7 @@ static void sio_server__on_tick(lws_sorted_usec_list_t *sul)
         ss->ping_state = SIO_PING_PONG;
         sio_list__append(&s->pong_head, &s->pong_tail, ss);
     }
+    presence_client_tick(s->presence, now);
     sio_server__reap(s);
     int64_t tick = s->ping_interval_ms / 4;
     if (tick > 100)
@@ -582,6 +584,8 @@ int sio_server_start(gateway *gw, sio_server **out)
         goto fail;
     if (fanout_create(&s->fanout, s) != 0)
         goto fail;
+    if (presence_client_create(&s->presence, s) != 0)
+        goto fail;
 
     lws_set_log_level(LLL_ERR, sio_server__lws_log);
     struct lws_context_creation_info info;
@@ -608,6 +612,7 @@ int sio_server_start(gateway *gw, sio_server **out)
     *out = s;
     return 0;
 fail:
+    presence_client_destroy(s->presence);
     fanout_destroy(s->fanout);
     sio_buf_unref(s->ping_buf);
     sio_buf_unref(s->noop_buf);
@@ -643,6 +648,7 @@ void sio_server_stop(sio_server *s)
     if (s == NULL || s->stopped)
         return;
     fanout_stop(s->fanout); /* no more change events from NATS */
+    presence_client_stop(s->presence);
     pthread_mutex_lock(&s->q_mu);
     s->q_closed = 1; /* later posts are discarded at once */
     pthread_mutex_unlock(&s->q_mu);
@@ -668,6 +674,7 @@ void sio_server_free(sio_server *s)
         return;
     sio_server_stop(s);
     sio_server__drain(s, 1);
+    presence_client_destroy(s->presence);
     fanout_destroy(s->fanout);
     sio_buf_unref(s->ping_buf);
     sio_buf_unref(s->noop_buf);

@@ -38,6 +38,7 @@ void sio_server_free(sio_server *s);
 /* ---- internal ------------------------------------------------------------ */
 
 struct fanout;
+struct presence_client;
 
 /* A unit of work handed to the service thread. run(s, t) owns t and frees
  * it; s is NULL when the server has stopped (the task is only to be freed). */
@@ -57,6 +58,7 @@ struct sio_server {
     gateway *gw;
     struct lws_context *ctx;
     struct fanout *fanout;
+    struct presence_client *presence; /* presence_client.c */
     atomic_int stop_requested;
     int stopped;              /* sio_server_stop() ran: no more lws */
 

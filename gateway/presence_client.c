@@ -1,0 +1,515 @@
+/* presence_client.c — see presence_client.h.
+ *
+ * Ordering: joins, leaves and snapshots are all published from the lws
+ * service thread on the one NATS connection, and the presence-service applies
+ * them in arrival order, so a snapshot (built and published in one go) never
+ * interleaves with this gateway's joins and leaves.
+ *
+ * Counting: pc->count is the number of sessions in a room (joined and not yet
+ * left), exactly what a snapshot lists; heartbeats carry it so the service
+ * can tell when it lost a message and ask for a snapshot. */
+#include "presence_client.h"
+
+#include "ss_log.h"
+#include "ss_metrics.h"
+#include "ss_nats.h"
+#include "ss_subjects.h"
+#include "ss_time.h"
+#include "statsync.pb-c.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PRESENCE_SNAPSHOT_PART 1000 /* sockets per snapshot message */
+#define PRESENCE_PING_INFLIGHT 32   /* past it, a socket's pings are answered locally */
+
+struct presence_client {
+    sio_server *s;
+    gateway *gw;
+    natsSubscription *sync_sub;
+    uint64_t count;          /* sessions in a room */
+    int64_t heartbeat_ms;
+    int64_t ping_timeout_ms;
+    int64_t next_beat;       /* monotonic ms */
+    int beat_pending;
+    uint64_t epoch;          /* of the presence-service last heard from; 0 = none */
+    uint64_t next_snapshot;
+    int stopped;
+};
+
+typedef enum pc_task_kind { PC_BEAT, PC_SYNC, PC_PING, PC_UPDATE } pc_task_kind;
+
+/* Any hand-over to the service thread. */
+typedef struct pc_task {
+    sio_task task;
+    pc_task_kind kind;
+    presence_client *pc;
+    ss_err err;
+    uint64_t epoch;
+    int resync;
+    /* PC_PING */
+    uint64_t session_id;
+    int64_t ack_id;
+    json_t *ts;
+    int64_t t0_ns;
+    int has_pong;
+    uint32_t devices;
+    int64_t server_time;
+    /* PC_UPDATE */
+    char user_id[SS_USERID_MAX + 1];
+    sio_buf *buf;
+} pc_task;
+
+static ss_histogram *h_ping_rtt;
+static ss_counter *c_ping_local, *c_snapshots, *c_updates;
+
+static void pc__run(sio_server *s, sio_task *t);
+
+static pc_task *pc__task(presence_client *pc, pc_task_kind kind)
+{
+    pc_task *t = calloc(1, sizeof(*t));
+    if (t) {
+        t->task.run = pc__run;
+        t->kind = kind;
+        t->pc = pc;
+        t->ack_id = -1;
+    }
+    return t;
+}
+
+static void pc__publish(presence_client *pc, const char *subject, const ProtobufCMessage *m)
+{
+    uint8_t stack[256];
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *buf = n <= sizeof(stack) ? stack : malloc(n);
+    if (buf == NULL)
+        return;
+    n = protobuf_c_message_pack(m, buf);
+    natsStatus st = natsConnection_Publish(pc->gw->nc, subject, buf, (int)n);
+    if (st != NATS_OK)
+        ss_log(SS_LOG_DEBUG, "presence publish failed", "{s:s,s:s}", "subject", subject, "error",
+               natsStatus_GetText(st));
+    if (buf != stack)
+        free(buf);
+}
+
+/* ---- membership ------------------------------------------------------------------ */
+
+static void pc__membership(presence_client *pc, const char *subject, sio_session *ss,
+                           const char *user_id)
+{
+    Statsync__PresenceSocket so = STATSYNC__PRESENCE_SOCKET__INIT;
+    so.socket_id = ss->sock_id;
+    so.user_id = (char *)user_id;
+    Statsync__PresenceMembership m = STATSYNC__PRESENCE_MEMBERSHIP__INIT;
+    m.gateway_id = pc->gw->id;
+    m.socket = &so;
+    pc__publish(pc, subject, &m.base);
+}
+
+void presence_client_joined(presence_client *pc, sio_session *ss, const char *user_id)
+{
+    if (pc == NULL)
+        return;
+    pc->count++;
+    pc__membership(pc, SS_SUBJ_PRESENCE_JOIN, ss, user_id);
+}
+
+void presence_client_left(presence_client *pc, sio_session *ss, const char *user_id)
+{
+    if (pc == NULL)
+        return;
+    if (pc->count > 0)
+        pc->count--;
+    pc__membership(pc, SS_SUBJ_PRESENCE_LEAVE, ss, user_id);
+}
+
+/* Publishes every session in a room, in parts (service thread). */
+static void pc__snapshot(presence_client *pc, const char *why)
+{
+    sio_server *s = pc->s;
+    Statsync__PresenceSocket *socks = calloc(PRESENCE_SNAPSHOT_PART, sizeof(*socks));
+    Statsync__PresenceSocket **ptrs = calloc(PRESENCE_SNAPSHOT_PART, sizeof(*ptrs));
+    if (socks == NULL || ptrs == NULL)
+        goto out;
+    Statsync__PresenceSnapshot m = STATSYNC__PRESENCE_SNAPSHOT__INIT;
+    m.gateway_id = pc->gw->id;
+    m.snapshot_id = ++pc->next_snapshot;
+    m.has_part = 1;
+    m.has_last = 1;
+    m.has_interval_ms = 1;
+    m.interval_ms = (uint32_t)pc->heartbeat_ms;
+    m.sockets = ptrs;
+    uint64_t total = 0;
+    size_t n = 0;
+    for (size_t i = 0; i < s->sessions.nbuckets; i++) {
+        for (sio_session *ss = s->sessions.by_id[i]; ss; ss = ss->h_id_next) {
+            if (ss->room == NULL)
+                continue;
+            statsync__presence_socket__init(&socks[n]);
+            socks[n].socket_id = ss->sock_id;
+            socks[n].user_id = ss->room->user_id;
+            ptrs[n] = &socks[n];
+            n++;
+            total++;
+            if (n == PRESENCE_SNAPSHOT_PART) {
+                m.n_sockets = n;
+                m.last = 0;
+                pc__publish(pc, SS_SUBJ_PRESENCE_SNAPSHOT, &m.base);
+                m.part++;
+                n = 0;
+            }
+        }
+    }
+    m.n_sockets = n;
+    m.last = 1;
+    pc__publish(pc, SS_SUBJ_PRESENCE_SNAPSHOT, &m.base);
+    pc->count = total;
+    ss_counter_add(c_snapshots, 1);
+    ss_log(SS_LOG_INFO, "presence snapshot sent", "{s:s,s:I,s:i}", "why", why, "sockets",
+           (json_int_t)total, "parts", (int)m.part + 1);
+out:
+    free(socks);
+    free(ptrs);
+}
+
+/* ---- heartbeat and sync ------------------------------------------------------------- */
+
+/* nats_rpc completion (cnats or timer thread). */
+static void pc__beat_done(void *arg, ss_err err, const uint8_t *data, size_t len)
+{
+    pc_task *t = arg;
+    t->err = err;
+    if (err == SS_OK) {
+        Statsync__PresenceHeartbeatReply *r =
+            statsync__presence_heartbeat_reply__unpack(NULL, len, data);
+        if (r == NULL) {
+            t->err = SS_ERR_INTERNAL;
+        } else {
+            t->epoch = r->has_epoch ? r->epoch : 0;
+            t->resync = r->has_resync && r->resync;
+            statsync__presence_heartbeat_reply__free_unpacked(r, NULL);
+        }
+    }
+    sio_server_post(t->pc->s, &t->task);
+}
+
+void presence_client_tick(presence_client *pc, int64_t now)
+{
+    if (pc == NULL || pc->stopped || pc->beat_pending || now < pc->next_beat)
+        return;
+    pc->next_beat = now + pc->heartbeat_ms;
+    Statsync__PresenceHeartbeat hb = STATSYNC__PRESENCE_HEARTBEAT__INIT;
+    hb.gateway_id = pc->gw->id;
+    hb.has_sockets = 1;
+    hb.sockets = pc->count;
+    hb.has_interval_ms = 1;
+    hb.interval_ms = (uint32_t)pc->heartbeat_ms;
+    uint8_t buf[160];
+    if (statsync__presence_heartbeat__get_packed_size(&hb) > sizeof(buf))
+        return;
+    size_t n = statsync__presence_heartbeat__pack(&hb, buf);
+    pc_task *t = pc__task(pc, PC_BEAT);
+    if (t == NULL)
+        return;
+    if (nats_rpc_request(pc->gw->rpc, SS_SUBJ_PRESENCE_HEARTBEAT, buf, n, pc->heartbeat_ms,
+                         pc__beat_done, t) != SS_OK) {
+        free(t);
+        if (pc->epoch != 0)
+            ss_log(SS_LOG_WARN, "presence heartbeat not sent: NATS or the presence-service is away",
+                   NULL);
+        pc->epoch = 0; /* resend a snapshot once it answers again */
+        return;
+    }
+    pc->beat_pending = 1;
+}
+
+static void pc__on_beat(presence_client *pc, pc_task *t)
+{
+    pc->beat_pending = 0;
+    if (t->err != SS_OK) {
+        if (pc->epoch != 0)
+            ss_log(SS_LOG_WARN, "presence-service did not answer the heartbeat", "{s:s}", "error",
+                   ss_err_code(t->err));
+        pc->epoch = 0;
+        return;
+    }
+    if (t->epoch != pc->epoch || t->resync) {
+        uint64_t was = pc->epoch;
+        pc->epoch = t->epoch;
+        pc__snapshot(pc, t->resync ? "count differs" : was ? "presence restarted" : "presence back");
+    }
+}
+
+/* statsync.presence.sync (cnats thread). */
+static void pc__on_sync(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    (void)nc;
+    (void)sub;
+    presence_client *pc = closure;
+    Statsync__PresenceSyncRequest *r = statsync__presence_sync_request__unpack(
+        NULL, (size_t)natsMsg_GetDataLength(msg), (const uint8_t *)natsMsg_GetData(msg));
+    pc_task *t = r ? pc__task(pc, PC_SYNC) : NULL;
+    if (t) {
+        t->epoch = r->has_epoch ? r->epoch : 0;
+        sio_server_post(pc->s, &t->task);
+    }
+    if (r)
+        statsync__presence_sync_request__free_unpacked(r, NULL);
+    natsMsg_Destroy(msg);
+}
+
+/* ---- ping ----------------------------------------------------------------------------- */
+
+static void pc__ping_done(void *arg, ss_err err, const uint8_t *data, size_t len)
+{
+    pc_task *t = arg;
+    t->err = err;
+    if (err == SS_OK) {
+        Statsync__PresencePong *p = statsync__presence_pong__unpack(NULL, len, data);
+        if (p != NULL) {
+            t->has_pong = 1;
+            t->devices = p->has_devices ? p->devices : 0;
+            t->server_time = p->has_server_time_ms ? p->server_time_ms : ss_now_ms();
+            statsync__presence_pong__free_unpacked(p, NULL);
+        }
+    }
+    sio_server_post(t->pc->s, &t->task);
+}
+
+/* Emits presence:pong (and the ack). devices/server_time from the service,
+ * or local knowledge when has_pong is 0. */
+static void pc__pong(sio_server *s, sio_session *ss, const json_t *ts, int64_t ack_id,
+                     int has_pong, uint32_t devices, int64_t server_time)
+{
+    if (!has_pong) {
+        devices = ss->room ? ss->room->count : 0;
+        server_time = ss_now_ms();
+        ss_counter_add(c_ping_local, 1);
+    }
+    json_t *pong = json_pack("{s:s,s:O,s:I,s:I}", "userId", ss->room ? ss->room->user_id : "",
+                             "ts", ts ? ts : json_null(), "serverTime", (json_int_t)server_time,
+                             "devices", (json_int_t)devices);
+    if (pong == NULL)
+        return;
+    size_t len;
+    char *m = sio_encode_event("presence:pong", pong, SIO_HEADROOM, &len);
+    sio_server_send_mem(s, ss, m, len, SIO_BUF_PLAIN);
+    if (ack_id >= 0 && !ss->closing) {
+        json_t *a = json_array();
+        json_array_append(a, pong);
+        m = sio_encode(SIO_ACK, NULL, ack_id, a, SIO_HEADROOM, &len);
+        json_decref(a);
+        sio_server_send_mem(s, ss, m, len, SIO_BUF_PLAIN);
+    }
+    json_decref(pong);
+}
+
+void presence_client_ping(presence_client *pc, sio_session *ss, json_t *ts, int64_t ack_id)
+{
+    sio_server *s = pc->s;
+    if (ss->room == NULL || ss->inflight >= PRESENCE_PING_INFLIGHT || pc->stopped) {
+        pc__pong(s, ss, ts, ack_id, 0, 0, 0);
+        return;
+    }
+    Statsync__PresenceSocket so = STATSYNC__PRESENCE_SOCKET__INIT;
+    so.socket_id = ss->sock_id;
+    so.user_id = ss->room->user_id;
+    Statsync__PresencePing p = STATSYNC__PRESENCE_PING__INIT;
+    p.gateway_id = pc->gw->id;
+    p.socket = &so;
+    uint8_t buf[256];
+    pc_task *t = statsync__presence_ping__get_packed_size(&p) <= sizeof(buf)
+                     ? pc__task(pc, PC_PING)
+                     : NULL;
+    if (t == NULL) {
+        pc__pong(s, ss, ts, ack_id, 0, 0, 0);
+        return;
+    }
+    size_t n = statsync__presence_ping__pack(&p, buf);
+    t->session_id = ss->id;
+    t->ack_id = ack_id;
+    t->ts = ts ? json_deep_copy(ts) : NULL;
+    t->t0_ns = ss_mono_ns();
+    ss->inflight++;
+    if (nats_rpc_request(pc->gw->rpc, SS_SUBJ_PRESENCE_PING, buf, n, pc->ping_timeout_ms,
+                         pc__ping_done, t) != SS_OK) {
+        ss->inflight--;
+        json_decref(t->ts);
+        free(t);
+        pc__pong(s, ss, ts, ack_id, 0, 0, 0);
+    }
+}
+
+static void pc__on_ping(sio_server *s, pc_task *t)
+{
+    sio_session *ss = sio_server_find_id(s, t->session_id);
+    if (ss == NULL)
+        return;
+    ss->inflight--;
+    if (t->has_pong)
+        ss_histogram_observe(h_ping_rtt, ss_mono_ns() - t->t0_ns);
+    pc__pong(s, ss, t->ts, t->ack_id, t->has_pong, t->devices, t->server_time);
+}
+
+/* ---- presence:update ----------------------------------------------------------------- */
+
+/* statsync.presence.update.<userId> (cnats thread): encode once, hand over. */
+static void pc__on_update(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    (void)nc;
+    (void)sub;
+    presence_client *pc = closure;
+    const char *subject = natsMsg_GetSubject(msg);
+    size_t plen = strlen(SS_SUBJ_PRESENCE_UPDATE);
+    const char *uid = subject + plen + 1;
+    Statsync__PresenceUpdate *u = NULL;
+    pc_task *t = NULL;
+    if (strncmp(subject, SS_SUBJ_PRESENCE_UPDATE, plen) != 0 || subject[plen] != '.' ||
+        !ss_userid_valid_cstr(uid))
+        goto out;
+    u = statsync__presence_update__unpack(NULL, (size_t)natsMsg_GetDataLength(msg),
+                                          (const uint8_t *)natsMsg_GetData(msg));
+    if (u == NULL || strcmp(u->user_id, uid) != 0)
+        goto out;
+    json_t *ev = json_pack("{s:s,s:b,s:I}", "userId", uid, "online",
+                           u->has_online ? u->online : u->devices > 0, "devices",
+                           (json_int_t)(u->has_devices ? u->devices : 0));
+    size_t len = 0;
+    char *m = ev ? sio_encode_event("presence:update", ev, SIO_HEADROOM, &len) : NULL;
+    json_decref(ev);
+    sio_buf *b = sio_buf_wrap(m, len, SIO_BUF_PLAIN);
+    if (b == NULL || (t = pc__task(pc, PC_UPDATE)) == NULL) {
+        sio_buf_unref(b);
+        goto out;
+    }
+    t->buf = b;
+    snprintf(t->user_id, sizeof(t->user_id), "%s", uid);
+    sio_server_post(pc->s, &t->task);
+out:
+    if (u)
+        statsync__presence_update__free_unpacked(u, NULL);
+    natsMsg_Destroy(msg);
+}
+
+static void pc__on_update_deliver(sio_server *s, pc_task *t)
+{
+    sio_room *r = fanout_find(s->fanout, t->user_id);
+    if (r == NULL)
+        return;
+    sio_session *next;
+    for (sio_session *ss = r->head; ss; ss = next) {
+        next = ss->room_next;
+        sio_server_send(s, ss, t->buf);
+    }
+    ss_counter_add(c_updates, 1);
+}
+
+int presence_client_room_open(presence_client *pc, sio_room *r)
+{
+    if (pc == NULL || pc->stopped)
+        return 0;
+    char subject[SS_SUBJECT_MAX];
+    snprintf(subject, sizeof(subject), "%s.%s", SS_SUBJ_PRESENCE_UPDATE, r->user_id);
+    natsStatus st = natsConnection_Subscribe(&r->presence_sub, pc->gw->nc, subject,
+                                             pc__on_update, pc);
+    if (st == NATS_OK)
+        st = natsSubscription_SetPendingLimits(r->presence_sub, 4096, 4 * 1024 * 1024);
+    if (st != NATS_OK) {
+        ss_log(SS_LOG_ERROR, "presence update subscription failed", "{s:s,s:s}", "user",
+               r->user_id, "error", natsStatus_GetText(st));
+        presence_client_room_close(r);
+        return -1;
+    }
+    return 0;
+}
+
+void presence_client_room_close(sio_room *r)
+{
+    if (r->presence_sub) {
+        natsSubscription_Unsubscribe(r->presence_sub);
+        natsSubscription_Destroy(r->presence_sub);
+        r->presence_sub = NULL;
+    }
+}
+
+/* ---- hand-over ---------------------------------------------------------------------- */
+
+static void pc__run(sio_server *s, sio_task *task)
+{
+    pc_task *t = (pc_task *)task;
+    if (s != NULL && !t->pc->stopped) {
+        switch (t->kind) {
+        case PC_BEAT:
+            pc__on_beat(t->pc, t);
+            break;
+        case PC_SYNC:
+            t->pc->epoch = t->epoch;
+            pc__snapshot(t->pc, "sync requested");
+            break;
+        case PC_PING:
+            pc__on_ping(s, t);
+            break;
+        case PC_UPDATE:
+            pc__on_update_deliver(s, t);
+            break;
+        }
+    }
+    json_decref(t->ts);
+    sio_buf_unref(t->buf);
+    free(t);
+}
+
+int presence_client_create(presence_client **out, sio_server *s)
+{
+    h_ping_rtt = ss_histogram_get("statsync_presence_ping_rtt_seconds",
+                                  "presence:ping round trip to the presence-service", NULL);
+    c_ping_local = ss_counter_get("statsync_presence_ping_local_total",
+                                  "presence:ping answered from local counts (service away)", NULL);
+    c_snapshots = ss_counter_get("statsync_presence_snapshots_sent_total",
+                                 "membership snapshots sent to the presence-service", NULL);
+    c_updates = ss_counter_get("statsync_presence_updates_delivered_total",
+                               "presence:update events delivered to local rooms", NULL);
+    presence_client *pc = calloc(1, sizeof(*pc));
+    if (pc == NULL)
+        return -1;
+    pc->s = s;
+    pc->gw = s->gw;
+    pc->heartbeat_ms = s->gw->cfg.presence_heartbeat_ms > 0 ? s->gw->cfg.presence_heartbeat_ms
+                                                            : 5000;
+    pc->ping_timeout_ms =
+        s->gw->cfg.presence_ping_timeout_ms > 0 ? s->gw->cfg.presence_ping_timeout_ms : 250;
+    pc->next_snapshot = (uint64_t)ss_now_ms() << 8;
+    pc->next_beat = 0; /* the first tick beats */
+    natsStatus st = natsConnection_Subscribe(&pc->sync_sub, pc->gw->nc, SS_SUBJ_PRESENCE_SYNC,
+                                             pc__on_sync, pc);
+    if (st != NATS_OK) {
+        ss_log(SS_LOG_ERROR, "presence sync subscription failed", "{s:s}", "error",
+               natsStatus_GetText(st));
+        free(pc);
+        return -1;
+    }
+    *out = pc;
+    return 0;
+}
+
+void presence_client_stop(presence_client *pc)
+{
+    if (pc == NULL || pc->stopped)
+        return;
+    pc->stopped = 1;
+    if (pc->sync_sub) {
+        natsSubscription_Unsubscribe(pc->sync_sub);
+        natsSubscription_Destroy(pc->sync_sub);
+        pc->sync_sub = NULL;
+    }
+}
+
+void presence_client_destroy(presence_client *pc)
+{
+    if (pc == NULL)
+        return;
+    presence_client_stop(pc);
+    free(pc);
+}

@@ -1,0 +1,45 @@
+/* presence_client.h — the gateway's side of the presence-service
+ * (proto/README.md, "presence"):
+ *
+ *   - publishes statsync.presence.join / .leave as sockets enter / leave
+ *     their user's room (hooks in fanout.c);
+ *   - heartbeats statsync.presence.heartbeat every cfg.presence_heartbeat_ms
+ *     with its socket count; resends a full snapshot when the reply says the
+ *     counts differ or carries a new presence epoch (the service restarted),
+ *     and when the service asks on statsync.presence.sync;
+ *   - answers presence:ping through the service (statsync.presence.ping), or
+ *     from local knowledge when it does not answer within
+ *     cfg.presence_ping_timeout_ms (the client is never left waiting);
+ *   - holds statsync.presence.update.<userId> for each room (same lifecycle
+ *     as the room's stats subscription) and emits presence:update
+ *     {userId, online, devices} to the user's sockets.
+ *
+ * Threads: every function runs on the lws service thread. NATS callbacks
+ * inside presence_client.c (cnats threads, nats_rpc timer) only decode/encode
+ * and hand over with sio_server_post(). */
+#ifndef PRESENCE_CLIENT_H
+#define PRESENCE_CLIENT_H
+
+#include "fanout.h"
+#include "sio_server.h"
+
+#include <jansson.h>
+
+typedef struct presence_client presence_client;
+
+int presence_client_create(presence_client **out, sio_server *s);
+/* From the ping-cycle timer: heartbeat when due. */
+void presence_client_tick(presence_client *pc, int64_t now_mono_ms);
+/* The session entered / is leaving the room of user_id. */
+void presence_client_joined(presence_client *pc, sio_session *ss, const char *user_id);
+void presence_client_left(presence_client *pc, sio_session *ss, const char *user_id);
+/* presence:ping {ts}: answers presence:pong (and the ack when ack_id >= 0). */
+void presence_client_ping(presence_client *pc, sio_session *ss, json_t *ts, int64_t ack_id);
+/* Subscribes / drops statsync.presence.update.<room user>. */
+int presence_client_room_open(presence_client *pc, sio_room *r);
+void presence_client_room_close(sio_room *r);
+/* Drops the sync subscription (shutdown, before NATS closes). */
+void presence_client_stop(presence_client *pc);
+void presence_client_destroy(presence_client *pc);
+
+#endif

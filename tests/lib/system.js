@@ -243,6 +243,12 @@ class System {
     await this.waitHttp(this.statsAdminPort, '/health', this.stats);
   }
 
+  // Restarts the presence-service on the same admin port (after kill).
+  async restartPresence() {
+    this.presence.start();
+    await this.waitHttp(this.presenceAdminPort, '/health', this.presence);
+  }
+
   // Waits until GET path answers (200, or any status when anyStatus).
   async waitHttp(port, p, proc, anyStatus = false) {
     await waitFor(`${proc.name} on :${port}${p}`, async () => {

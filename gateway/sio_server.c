@@ -284,10 +284,34 @@ void sio_server_wake(sio_server *s, sio_session *ss)
         lws_callback_on_writable(ss->get);
 }
 
+/* Writes b at once when it would be the next packet out anyway: a websocket
+ * session with nothing queued (so order is kept) and a socket that takes
+ * bytes now. That saves the round through poll() for POLLOUT and the
+ * SERVER_WRITEABLE callback (one poll() over every connection) per packet.
+ * lws_send_pipe_choked() first, as in the WRITEABLE loop: it is what allows
+ * one more lws_write() on the connection. Returns 1 when b went out (or the
+ * write failed and the session is closing), 0 when b is to be queued. */
+static int sio_server__write_now(sio_server *s, sio_session *ss, sio_buf *b)
+{
+    if (s->stopped || ss->transport != SIO_T_WEBSOCKET || ss->ws == NULL ||
+        !sio_outq_empty(&ss->outq))
+        return 0;
+    sio_pss *pss = lws_wsi_user(ss->ws);
+    if (pss == NULL || pss->session != ss || pss->probe_reply || lws_send_pipe_choked(ss->ws))
+        return 0;
+    if (lws_write(ss->ws, (unsigned char *)sio_buf_data(b), b->len, LWS_WRITE_TEXT) < 0) {
+        lws_set_timeout(ss->ws, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        sio_server_close_session(s, ss, "write failed");
+    }
+    return 1;
+}
+
 int sio_server_send(sio_server *s, sio_session *ss, sio_buf *b)
 {
     if (ss->closing || b == NULL)
         return -1;
+    if (sio_server__write_now(s, ss, b))
+        return ss->closing ? -1 : 0;
     sio_outq_rc rc = sio_outq_push(&ss->outq, b, &s->outq_limits);
     if (rc < 0) {
         ss_counter_add(c_overflow, 1);

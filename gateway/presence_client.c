@@ -58,6 +58,7 @@ typedef struct pc_task {
     int64_t server_time;
     /* PC_UPDATE */
     char user_id[SS_USERID_MAX + 1];
+    char origin[128]; /* "<gatewayId>/<socketId>" that caused it: not told */
     sio_buf *buf;
 } pc_task;
 
@@ -386,6 +387,7 @@ static void pc__on_update(natsConnection *nc, natsSubscription *sub, natsMsg *ms
     }
     t->buf = b;
     snprintf(t->user_id, sizeof(t->user_id), "%s", uid);
+    snprintf(t->origin, sizeof(t->origin), "%s", u->origin ? u->origin : "");
     sio_server_post(pc->s, &t->task);
 out:
     if (u)
@@ -398,10 +400,16 @@ static void pc__on_update_deliver(sio_server *s, pc_task *t)
     sio_room *r = fanout_find(s->fanout, t->user_id);
     if (r == NULL)
         return;
+    /* The socket whose join/leave caused the change is not told (like user:update). */
+    const char *origin_sock = NULL;
+    size_t gl = strlen(s->gw->id);
+    if (strncmp(t->origin, s->gw->id, gl) == 0 && t->origin[gl] == '/')
+        origin_sock = t->origin + gl + 1;
     sio_session *next;
     for (sio_session *ss = r->head; ss; ss = next) {
         next = ss->room_next;
-        sio_server_send(s, ss, t->buf);
+        if (origin_sock == NULL || strcmp(origin_sock, ss->sock_id) != 0)
+            sio_server_send(s, ss, t->buf);
     }
     ss_counter_add(c_updates, 1);
 }

@@ -82,7 +82,8 @@ static void presence__bad(natsMsg *msg)
            natsMsg_GetSubject(msg));
 }
 
-void presence_on_change(void *arg, const char *user_id, uint32_t devices)
+void presence_on_change(void *arg, const char *user_id, uint32_t devices, const char *gw,
+                        const char *sock)
 {
     presence *p = arg;
     if (!ss_userid_valid_cstr(user_id))
@@ -93,6 +94,10 @@ void presence_on_change(void *arg, const char *user_id, uint32_t devices)
     u.online = devices > 0;
     u.has_devices = 1;
     u.devices = devices;
+    char origin[2 * REGISTRY_ID_MAX + 2] = "";
+    if (gw && sock)
+        snprintf(origin, sizeof(origin), "%s/%s", gw, sock);
+    u.origin = origin;
     char subject[SS_SUBJECT_MAX];
     snprintf(subject, sizeof(subject), "%s.%s", SS_SUBJ_PRESENCE_UPDATE, user_id);
     presence__publish(p->nc, subject, &u.base);

@@ -46,6 +46,7 @@ void presence_request_sync(presence *p);
 void presence_sweep(presence *p);
 void presence_unsubscribe(presence *p);
 /* The registry's change callback: publishes statsync.presence.update.<userId>. */
-void presence_on_change(void *arg, const char *user_id, uint32_t devices);
+void presence_on_change(void *arg, const char *user_id, uint32_t devices, const char *gw,
+                        const char *sock);
 
 #endif

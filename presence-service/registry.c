@@ -172,16 +172,18 @@ static reg_gw *reg__gw_get(registry *r, const char *id, int64_t now)
     return g;
 }
 
-static void reg__changed(registry *r, reg_user *u)
+/* cause: the socket whose join / leave / ping changed the count, or NULL. */
+static void reg__changed(registry *r, reg_user *u, const reg_sock *cause)
 {
     if (r->cfg.on_change)
-        r->cfg.on_change(r->cfg.arg, u->id, u->count);
+        r->cfg.on_change(r->cfg.arg, u->id, u->count, cause ? cause->gw->id : NULL,
+                         cause ? cause->id : NULL);
 }
 
 /* ---- sockets ------------------------------------------------------------------ */
 
 static registry_rc reg__add(registry *r, reg_gw *g, const char *sock, const char *user,
-                            int64_t now, reg_sock **out)
+                            int64_t now, int caused, reg_sock **out)
 {
     reg_sock *s = reg__sock(r, g->id, sock);
     if (s != NULL) {
@@ -222,12 +224,12 @@ static registry_rc reg__add(registry *r, reg_gw *g, const char *sock, const char
     g->head = s;
     g->count++;
     u->count++;
-    reg__changed(r, u);
+    reg__changed(r, u, caused ? s : NULL);
     *out = s;
     return REGISTRY_OK;
 }
 
-static void reg__remove(registry *r, reg_sock *s)
+static void reg__remove(registry *r, reg_sock *s, int caused)
 {
     reg_gw *g = s->gw;
     reg_user *u = s->user;
@@ -240,8 +242,8 @@ static void reg__remove(registry *r, reg_sock *s)
         s->next->prev = s->prev;
     g->count--;
     u->count--;
+    reg__changed(r, u, caused ? s : NULL);
     free(s);
-    reg__changed(r, u);
     if (u->count == 0) {
         htab__del(&r->users, &u->h);
         free(u);
@@ -251,7 +253,7 @@ static void reg__remove(registry *r, reg_sock *s)
 static void reg__gw_remove(registry *r, reg_gw *g)
 {
     while (g->head)
-        reg__remove(r, g->head);
+        reg__remove(r, g->head, 0);
     htab__del(&r->gws, &g->h);
     free(g);
 }
@@ -299,7 +301,7 @@ registry_rc registry_join(registry *r, const char *gw, const char *sock, const c
     if (g == NULL)
         return REGISTRY_FULL;
     reg_sock *s;
-    return reg__add(r, g, sock, user, now, &s);
+    return reg__add(r, g, sock, user, now, 1, &s);
 }
 
 registry_rc registry_leave(registry *r, const char *gw, const char *sock)
@@ -309,7 +311,7 @@ registry_rc registry_leave(registry *r, const char *gw, const char *sock)
     reg_sock *s = reg__sock(r, gw, sock);
     if (s == NULL)
         return REGISTRY_SAME;
-    reg__remove(r, s);
+    reg__remove(r, s, 1);
     return REGISTRY_OK;
 }
 
@@ -323,7 +325,7 @@ registry_rc registry_ping(registry *r, const char *gw, const char *sock, const c
     registry_rc rc = REGISTRY_FULL;
     if (g != NULL) {
         reg_sock *s;
-        rc = reg__add(r, g, sock, user, now, &s);
+        rc = reg__add(r, g, sock, user, now, 1, &s);
     }
     *devices = registry_devices(r, user);
     return rc;
@@ -378,7 +380,7 @@ registry_rc registry_snapshot(registry *r, const char *gw, uint64_t snapshot_id,
         reg_sock *s;
         if (!reg__id_ok(socks[i].sock) || !reg__id_ok(socks[i].user))
             continue;
-        if (reg__add(r, g, socks[i].sock, socks[i].user, now, &s) == REGISTRY_FULL)
+        if (reg__add(r, g, socks[i].sock, socks[i].user, now, 0, &s) == REGISTRY_FULL)
             rc = REGISTRY_FULL;
     }
     if (last) {
@@ -386,7 +388,7 @@ registry_rc registry_snapshot(registry *r, const char *gw, uint64_t snapshot_id,
         for (; s; s = next) {
             next = s->next;
             if (s->gen != g->gen)
-                reg__remove(r, s);
+                reg__remove(r, s, 0);
         }
         g->in_snap = 0;
         g->refreshed = now;
@@ -415,7 +417,7 @@ void registry_expire(registry *r, int64_t now, size_t *gateways_out, size_t *soc
                 sn = s->next;
                 if (now - s->last_seen > r->cfg.socket_ttl_ms) {
                     socks++;
-                    reg__remove(r, s);
+                    reg__remove(r, s, 0);
                 }
             }
         }

@@ -19,7 +19,8 @@
  * bound a join is refused (REGISTRY_FULL) and counted by the caller.
  *
  * Changes: whenever a user's device count changes, on_change(arg, user,
- * devices) is called (devices = 0: offline) before the function returns.
+ * devices, gw, sock) is called (devices = 0: offline) before the function
+ * returns.
  *
  * Threads: none inside; the caller serialises every call (one mutex). */
 #ifndef PRESENCE_REGISTRY_H
@@ -30,7 +31,10 @@
 
 typedef struct registry registry;
 
-typedef void (*registry_change_fn)(void *arg, const char *user_id, uint32_t devices);
+/* gw / sock: the socket whose join, leave or ping caused the change; NULL
+ * after an expiry or a snapshot. */
+typedef void (*registry_change_fn)(void *arg, const char *user_id, uint32_t devices,
+                                   const char *gw, const char *sock);
 
 typedef struct registry_config {
     size_t max_sockets;

@@ -17,8 +17,11 @@ typedef struct changes {
     uint32_t devices[64];
 } changes;
 
-static void on_change(void *arg, const char *user, uint32_t devices)
+static void on_change(void *arg, const char *user, uint32_t devices, const char *gw,
+                      const char *sock)
 {
+    (void)gw;
+    (void)sock;
     changes *c = arg;
     if (c->n < 64) {
         snprintf(c->user[c->n], sizeof(c->user[0]), "%s", user);

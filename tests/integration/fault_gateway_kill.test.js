@@ -48,7 +48,8 @@ test(`gateway kill -9 x${KILLS}: clients move to the other gateway, counts conve
   }).start(60));
   const feed = feeder(clients, 40);
   await waitFor('every client connected', () => clients.every((c) => c.connected), 10000);
-  const both = [(await health(g0)).body.connectedClients, (await health(g1)).body.connectedClients];
+  // each gateway's own counts ("local"; connectedClients is cluster-wide since presence)
+  const both = [(await health(g0)).body.local.connectedClients, (await health(g1)).body.local.connectedClients];
   t.diagnostic(`sockets before the kill: gw0 ${both[0]}, gw1 ${both[1]}`);
   assert.equal(both[0] + both[1], clients.length);
   assert.ok(both[0] > 0 && both[1] > 0, 'clients on both gateways');
@@ -66,7 +67,7 @@ test(`gateway kill -9 x${KILLS}: clients move to the other gateway, counts conve
       // the survivor ends up holding every client (its own count of sockets and users)
       await waitFor('all clients on the surviving gateway', async () => {
         const h = await health(survivor);
-        return h.body.connectedClients === clients.length && h.body.connectedUsers === users.length &&
+        return h.body.local.connectedClients === clients.length && h.body.local.connectedUsers === users.length &&
           clients.every((c) => c.connected);
       }, 20000, 100);
       converged.push(Date.now() - t0);
@@ -91,5 +92,5 @@ test(`gateway kill -9 x${KILLS}: clients move to the other gateway, counts conve
   const moved = clients.filter((c) => c.stats.urlsUsed.size > 1).length;
   assert.ok(moved > 0, 'some clients had to move');
   // the sockets are closed now: the survivor's counts go back to zero
-  await waitFor('sockets released', async () => (await health(alive)).body.connectedClients === 0, 10000, 100);
+  await waitFor('sockets released', async () => (await health(alive)).body.local.connectedClients === 0, 10000, 100);
 });

@@ -199,6 +199,28 @@ test('kill -9 of the presence-service and restart: counts exact again within one
   await expectCounts(0, 0, 'restart test sockets gone');
 });
 
+test('a hung presence-service: presence:ping is answered from local counts after the short timeout', async (t) => {
+  const [g0, g1] = sys.gateways;
+  const a = await connect(sys, 'pc_hung', {}, g0);
+  const b = await connect(sys, 'pc_hung', {}, g1);
+  try {
+    await expectCounts(2, 1, 'two devices');
+    assert.equal(await devices(a), 2);
+    sys.presence.child.kill('SIGSTOP');
+    try {
+      const t0 = Date.now();
+      const p = await emitAck(a, 'presence:ping', { ts: 77 }, 5000);
+      const took = Date.now() - t0;
+      t.diagnostic(`degraded pong after ${took} ms (timeout 250 ms)`);
+      assert.deepEqual({ ts: p.ts, devices: p.devices, userId: p.userId }, { ts: 77, devices: 1, userId: 'pc_hung' });
+      assert.ok(took >= 200 && took < 2000, `took ${took} ms`);
+    } finally { sys.presence.child.kill('SIGCONT'); }
+    await expectCounts(2, 1, 'exact again after the freeze', 10000);
+    assert.equal(await devices(a), 2);
+  } finally { closeAll([a, b]); }
+  await expectCounts(0, 0, 'hung test sockets gone');
+});
+
 test('NATS blip: the presence-service keeps running and counts are exact again after', async (t) => {
   const [g0, g1] = sys.gateways;
   const socks = [await connect(sys, 'pc_blip', {}, g0), await connect(sys, 'pc_blip2', {}, g1)];

@@ -13,7 +13,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { System, sleep, waitFor } = require('../lib/system');
-const { QueueClient, RestWriter, assertExactSums, feeder, prng } = require('./fault_helpers');
+const { QueueClient, RestWriter, assertExactSums, feeder, faultLine, prng } = require('./fault_helpers');
 
 const LONG = process.env.STATSYNC_LONG_TESTS === '1';
 const KILLS = LONG ? 6 : 1;
@@ -85,6 +85,7 @@ test(`gateway kill -9 x${KILLS}: clients move to the other gateway, counts conve
   for (const c of clients) c.stop();
   const writers = [...clients, ...rest];
   for (const w of writers) t.diagnostic(w.summary());
+  t.diagnostic(faultLine(clients, rest));
   assert.ok(drained.every(Boolean), 'every queue drains on the surviving gateway');
   const alive = sys.gateways.find((g) => g.child.exitCode === null && g.child.signalCode === null);
   const rows = await assertExactSums(assert, sys, writers, { gw: alive });

@@ -49,6 +49,9 @@ class QueueClient {
     this.connected = false;
     this.running = false;
     this.inflight = 0;
+    this.backoffMs = 0; // after an error, wait before sending again: 100 ms doubling to 1 s
+    this.pausedUntil = 0;
+    this.pumpTimer = null;
     this.stats = { sends: 0, acked: 0, duplicates: 0, timeouts: 0, errors: {}, connects: 0, disconnects: 0, connectErrors: 0, urlsUsed: new Set() };
   }
 
@@ -125,6 +128,11 @@ class QueueClient {
   }
 
   _pump() {
+    const wait = this.pausedUntil - Date.now();
+    if (wait > 0) {
+      if (!this.pumpTimer) this.pumpTimer = setTimeout(() => { this.pumpTimer = null; this._pump(); }, wait);
+      return;
+    }
     while (this.running && this.connected && this.inflight < this.maxInflight && this.pending.length > 0) {
       // mostly single ops, sometimes a batch of what is queued (an offline flush)
       const k = this.rand() < 0.3 ? Math.min(this.pending.length, 1 + Math.floor(this.rand() * 5)) : 1;
@@ -153,6 +161,7 @@ class QueueClient {
       }
       this.inflight--;
       if (!err && ack && ack.ok) {
+        this.backoffMs = 0;
         this._acked(batch, ack);
         this._pump();
         return;
@@ -166,8 +175,10 @@ class QueueClient {
         const o = this.ops.get(opId);
         if (o.state === 'inflight') { o.state = 'pending'; this.pending.push(opId); }
       }
-      // back off a little before trying again
-      setTimeout(() => this._pump(), 100 + Math.floor(this.rand() * 150));
+      // back off before trying again (the whole client, as a real queue would)
+      this.backoffMs = Math.min(1000, this.backoffMs ? this.backoffMs * 2 : 100);
+      this.pausedUntil = Date.now() + Math.floor(this.backoffMs * (0.5 + this.rand() / 2));
+      this._pump();
     });
   }
 
@@ -195,6 +206,7 @@ class QueueClient {
   stop() {
     this.running = false;
     this.gen++;
+    if (this.pumpTimer) clearTimeout(this.pumpTimer);
     if (this.socket) {
       this.socket.removeAllListeners();
       this.socket.close();
@@ -309,10 +321,25 @@ async function assertExactSums(assert, sys, writers, { gw } = {}) {
   return rows;
 }
 
+// One line on how the faults hit the traffic: duplicate answers (a retried op
+// that had been committed before its ack was lost), gateway timeouts (outcome
+// unknown to the client), other error acks/statuses, ack timeouts, reconnects.
+function faultLine(clients, rest) {
+  const sum = (xs) => xs.reduce((a, b) => a + b, 0);
+  const errs = {};
+  for (const c of clients) for (const [k, v] of Object.entries(c.stats.errors)) errs[k] = (errs[k] || 0) + v;
+  const statuses = {};
+  for (const w of rest) for (const [k, v] of Object.entries(w.stats.statuses)) statuses[k] = (statuses[k] || 0) + v;
+  return `socket: ${sum(clients.map((c) => c.sent))} ops, ${sum(clients.map((c) => c.stats.duplicates))} duplicate acks, ` +
+    `error acks ${JSON.stringify(errs)}, ack timeouts ${sum(clients.map((c) => c.stats.timeouts))}, ` +
+    `reconnects ${sum(clients.map((c) => c.stats.connects - 1))}; REST: ${sum(rest.map((w) => w.sent))} keys, ` +
+    `${sum(rest.map((w) => w.stats.duplicates))} duplicate answers, statuses ${JSON.stringify(statuses)}, network errors ${sum(rest.map((w) => w.stats.netErrors))}`;
+}
+
 // Produces load: every tickMs each QueueClient gets one new op.
 function feeder(clients, tickMs = 40) {
   const t = setInterval(() => { for (const c of clients) c.add(1); }, tickMs);
   return { stop: () => clearInterval(t) };
 }
 
-module.exports = { QueueClient, RestWriter, assertExactSums, feeder, prng };
+module.exports = { QueueClient, RestWriter, assertExactSums, feeder, faultLine, prng };

@@ -14,7 +14,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { System, sleep, waitFor } = require('../lib/system');
-const { QueueClient, RestWriter, assertExactSums, feeder, prng } = require('./fault_helpers');
+const { QueueClient, RestWriter, assertExactSums, feeder, faultLine, prng } = require('./fault_helpers');
 
 const LONG = process.env.STATSYNC_LONG_TESTS === '1';
 const OUTAGES = LONG ? 6 : 2;
@@ -74,6 +74,7 @@ test(`nats-server kill -9 and restart x${OUTAGES} under load: REST 503 fast, exa
   for (const c of clients) c.stop();
   const writers = [...clients, ...rest];
   for (const w of writers) t.diagnostic(w.summary());
+  t.diagnostic(faultLine(clients, rest));
   assert.ok(drained.every(Boolean), 'every queue drains once NATS is back');
 
   for (const p of probes) {

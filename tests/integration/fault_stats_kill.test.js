@@ -15,7 +15,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { System, sleep } = require('../lib/system');
-const { QueueClient, RestWriter, assertExactSums, feeder, prng } = require('./fault_helpers');
+const { QueueClient, RestWriter, assertExactSums, feeder, faultLine, prng } = require('./fault_helpers');
 
 const LONG = process.env.STATSYNC_LONG_TESTS === '1';
 const KILLS = LONG ? 12 : 3;
@@ -73,6 +73,7 @@ test(`stats-service kill -9 x${KILLS} under load: exact xp per user`, { timeout:
   for (const c of clients) c.stop();
   const writers = [...clients, ...rest];
   for (const w of writers) t.diagnostic(w.summary());
+  t.diagnostic(faultLine(clients, rest));
   assert.ok(drained.every(Boolean), `queues not drained: ${writers.filter((w, i) => !drained[i]).map((w) => w.summary()).join('; ')}`);
 
   const rows = await assertExactSums(assert, sys, writers);

@@ -44,6 +44,7 @@ typedef struct gw_config {
     int64_t rest_per_ip_connections;   /* MHD: connections at once from one IP; 0 = off */
     int64_t socket_connect_timeout_ms; /* Engine.IO session without CONNECT closed */
     int64_t json_max_elements;         /* array items + object members of client JSON */
+    int64_t poll_max_pending_per_ip;   /* parked polling GETs + POSTs in progress, per IP */
     int64_t presence_heartbeat_ms;    /* presence heartbeat interval */
     int64_t presence_ping_timeout_ms; /* presence:ping answered locally past it */
 } gw_config;

@@ -93,6 +93,9 @@ static int gateway__parse_config(gateway *gw, int argc, char **argv)
                    "Socket.IO: close a session that sends no CONNECT this long"),
         SS_OPT_INT("json-max-elements", "STATSYNC_JSON_MAX_ELEMENTS", &c->json_max_elements,
                    "10000", "most array items + object members in client JSON"),
+        SS_OPT_INT("poll-max-pending-per-ip", "STATSYNC_POLL_MAX_PENDING_PER_IP",
+                   &c->poll_max_pending_per_ip, "1000",
+                   "Socket.IO polling requests open at once from one client IP (0 = no limit)"),
     };
     int rc = ss_config_parse(opts, (int)SS_COUNT(opts), argc, argv, "statsync-gateway",
                              "statsync REST + Socket.IO edge");
@@ -132,6 +135,7 @@ static int gateway__limits_create(gateway *gw)
         .handshake_ip_per_s = (double)c->rate_handshake_ip_per_s,
         .handshake_ip_burst = (double)c->rate_handshake_ip_burst,
         .sockets_per_user = c->max_sockets_per_user,
+        .polls_per_ip = c->poll_max_pending_per_ip,
         .max_keys = c->rate_limit_max_keys > 0 ? (size_t)c->rate_limit_max_keys : 1,
         .exempt = c->rate_limit_exempt,
     };

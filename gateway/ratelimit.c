@@ -352,6 +352,7 @@ bool rl_ip_key(const char *ip, char out[RL_KEY_MAX + 1])
 struct ratelimit {
     rl_table *tables[RL_HANDSHAKE_IP + 1];
     rl_slots *sockets;
+    rl_slots *polls;
     int64_t sockets_per_user;
     bool exempt_loopback;
     int nexempt;
@@ -362,7 +363,7 @@ struct ratelimit {
 const char *ratelimit_kind_name(rl_kind kind)
 {
     static const char *const names[RL_KIND__COUNT] = {"mutation", "rest_ip", "handshake_ip",
-                                                      "sockets_per_user"};
+                                                      "sockets_per_user", "polling_ip"};
     return kind < RL_KIND__COUNT ? names[kind] : "unknown";
 }
 
@@ -413,7 +414,8 @@ int ratelimit_create(ratelimit **out, const ratelimit_config *c)
                         c->max_keys) != 0 ||
         rl_table_create(&r->tables[RL_HANDSHAKE_IP], c->handshake_ip_per_s,
                         c->handshake_ip_burst, c->max_keys) != 0 ||
-        rl_slots_create(&r->sockets, c->sockets_per_user) != 0)
+        rl_slots_create(&r->sockets, c->sockets_per_user) != 0 ||
+        rl_slots_create(&r->polls, c->polls_per_ip) != 0)
         goto fail;
     r->sockets_per_user = c->sockets_per_user;
     for (int k = 0; k < RL_KIND__COUNT; k++) {
@@ -436,6 +438,7 @@ void ratelimit_destroy(ratelimit *r)
     for (int k = 0; k <= RL_HANDSHAKE_IP; k++)
         rl_table_destroy(r->tables[k]);
     rl_slots_destroy(r->sockets);
+    rl_slots_destroy(r->polls);
     free(r);
 }
 
@@ -463,6 +466,22 @@ void ratelimit_socket_release(ratelimit *r, const char *user)
 {
     if (r != NULL)
         rl_slots_release(r->sockets, user);
+}
+
+bool ratelimit_poll_acquire(ratelimit *r, const char *ip_key)
+{
+    if (r == NULL)
+        return true;
+    if (rl_slots_acquire(r->polls, ip_key))
+        return true;
+    ss_counter_add(r->refused[RL_POLLING_IP], 1);
+    return false;
+}
+
+void ratelimit_poll_release(ratelimit *r, const char *ip_key)
+{
+    if (r != NULL)
+        rl_slots_release(r->polls, ip_key);
 }
 
 int64_t ratelimit_sockets_per_user(const ratelimit *r)

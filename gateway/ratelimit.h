@@ -80,6 +80,7 @@ typedef enum rl_kind {
     RL_REST_IP,        /* per client IP: REST requests                              */
     RL_HANDSHAKE_IP,   /* per client IP: new Engine.IO sessions (handshakes)        */
     RL_SOCKETS_USER,   /* per user: concurrent sockets past CONNECT (a cap)         */
+    RL_POLLING_IP,     /* per client IP: polling requests open at once (a cap)      */
     RL_KIND__COUNT
 } rl_kind;
 
@@ -88,6 +89,7 @@ typedef struct ratelimit_config {
     double rest_ip_per_s, rest_ip_burst;
     double handshake_ip_per_s, handshake_ip_burst;
     int64_t sockets_per_user;  /* <= 0: no cap */
+    int64_t polls_per_ip;      /* <= 0: no cap */
     size_t max_keys;           /* per table */
     const char *exempt;        /* comma list: "loopback", exact IPs; "none" or "" = nobody */
 } ratelimit_config;
@@ -108,6 +110,11 @@ int64_t ratelimit_take(ratelimit *r, rl_kind kind, const char *key, int64_t now_
 bool ratelimit_socket_acquire(ratelimit *r, const char *user);
 void ratelimit_socket_release(ratelimit *r, const char *user);
 int64_t ratelimit_sockets_per_user(const ratelimit *r);
+
+/* The per-IP cap on open polling requests (lws service thread only); ip_key
+ * in rl_ip_key form. acquire false = refused (counted in the metrics). */
+bool ratelimit_poll_acquire(ratelimit *r, const char *ip_key);
+void ratelimit_poll_release(ratelimit *r, const char *ip_key);
 
 /* True when the client address (text, as the transport reports it) is on
  * the exempt list: no rate limit applies to it. */

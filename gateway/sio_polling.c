@@ -79,14 +79,14 @@ int sio_http_respond(struct lws *wsi, unsigned status, const char *ctype, const 
     return sio_http__respond(wsi, status, ctype, body, len, preflight, 0, complete);
 }
 
-int sio_http_rate_limited(struct lws *wsi, int64_t wait_ms, int complete)
+int sio_http_rate_limited(struct lws *wsi, const char *what, int64_t wait_ms, int complete)
 {
     int64_t ra = rl_retry_after_s(wait_ms);
-    char body[160];
+    char body[200];
     int n = snprintf(body, sizeof(body),
                      "{\"error\":{\"code\":\"rate_limited\",\"message\":"
-                     "\"too many new connections from this address: retry in %lld s\"}}",
-                     (long long)ra);
+                     "\"too many %s from this address: retry in %lld s\"}}",
+                     what, (long long)ra);
     return sio_http__respond(wsi, 429, "application/json", body, (size_t)n, 0, ra, complete);
 }
 
@@ -112,8 +112,33 @@ int sio_http_error(struct lws *wsi, int code, int complete)
     return sio_http_respond(wsi, 400, "application/json", body, (size_t)n, 0, complete);
 }
 
-static void sio_polling__reset(sio_pss *pss)
+/* Counts an open polling request (a parked GET, a POST being read) against
+ * the per-IP cap. Returns 0, or -1 when the client's address is at the cap. */
+static int sio_polling__pending_acquire(sio_server *s, struct lws *wsi, sio_pss *pss)
 {
+    char ip[64] = "";
+    lws_get_peer_simple(wsi, ip, sizeof(ip));
+    if (ratelimit_exempt(s->gw->limits, ip))
+        return 0;
+    _Static_assert(sizeof(pss->rl_ip) == RL_KEY_MAX + 1, "rl_ip holds an rl_ip_key");
+    rl_ip_key(ip, pss->rl_ip);
+    if (!ratelimit_poll_acquire(s->gw->limits, pss->rl_ip))
+        return -1;
+    pss->rl_pending = 1;
+    return 0;
+}
+
+static void sio_polling__pending_release(sio_server *s, sio_pss *pss)
+{
+    if (pss->rl_pending) {
+        ratelimit_poll_release(s->gw->limits, pss->rl_ip);
+        pss->rl_pending = 0;
+    }
+}
+
+static void sio_polling__reset(sio_server *s, sio_pss *pss)
+{
+    sio_polling__pending_release(s, pss);
     sio_pss_rx_free(pss);
     pss->session = NULL;
     pss->kind = SIO_CONN_NONE;
@@ -126,7 +151,7 @@ static int sio_polling__handshake(sio_server *s, struct lws *wsi, const sio_quer
     uint8_t exempt = 0;
     int64_t wait = sio_http_handshake_limit(s, wsi, &exempt);
     if (wait > 0)
-        return sio_http_rate_limited(wsi, wait, 1);
+        return sio_http_rate_limited(wsi, "new connections", wait, 1);
     sio_session *ss = sio_server_new_session(s, SIO_T_POLLING, q->token);
     if (ss == NULL)
         return sio_http_respond(wsi, 503, "text/plain", "unavailable", 11, 0, 1);
@@ -157,7 +182,7 @@ static int sio_polling__refuse(struct lws *wsi, sio_pss *pss, int code)
 
 int sio_polling_on_request(sio_server *s, struct lws *wsi, sio_pss *pss)
 {
-    sio_polling__reset(pss);
+    sio_polling__reset(s, pss);
     char path[64];
     int is_get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
     int is_post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
@@ -199,6 +224,8 @@ int sio_polling_on_request(sio_server *s, struct lws *wsi, sio_pss *pss)
         if (ss->get != NULL) { /* overlap: Engine.IO closes such a session */
             sio_server_close_session(s, ss, "overlapping polling GET");
             rc = sio_http_error(wsi, EIO_ERR_BAD, 1);
+        } else if (sio_polling__pending_acquire(s, wsi, pss) != 0) {
+            rc = sio_http_rate_limited(wsi, "open polling requests", 1000, 1);
         } else {
             ss->get = wsi;
             pss->session = ss;
@@ -207,6 +234,10 @@ int sio_polling_on_request(sio_server *s, struct lws *wsi, sio_pss *pss)
             if (!sio_outq_empty(&ss->outq) || ss->upgrading)
                 lws_callback_on_writable(wsi);
         }
+    } else if (sio_polling__pending_acquire(s, wsi, pss) != 0) {
+        /* not worth reading: answer and hang up */
+        sio_http_rate_limited(wsi, "open polling requests", 1000, 0);
+        rc = -1;
     } else {
         char cl[24] = "";
         lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
@@ -243,7 +274,7 @@ int sio_polling_on_body_done(sio_server *s, struct lws *wsi, sio_pss *pss)
     /* Note: lws may free pss while answering (end of the transaction), so
      * everything in it is used up and reset before the answer is written. */
     if (pss->kind != SIO_CONN_POST) {
-        sio_polling__reset(pss);
+        sio_polling__reset(s, pss);
         return sio_http_error(wsi, EIO_ERR_BAD, 1);
     }
     sio_session *ss = sio_server_find_sid(s, pss->sid);
@@ -262,7 +293,7 @@ int sio_polling_on_body_done(sio_server *s, struct lws *wsi, sio_pss *pss)
             sio_server_on_eio(s, ss, wsi, &p);
         }
     }
-    sio_polling__reset(pss);
+    sio_polling__reset(s, pss);
     if (answer >= SIO_ANSWER_EIO_ERR)
         return sio_http_error(wsi, answer - SIO_ANSWER_EIO_ERR, 1);
     if (answer == SIO_ANSWER_413) {
@@ -312,6 +343,7 @@ int sio_polling_on_writeable(sio_server *s, struct lws *wsi, sio_pss *pss)
     }
     if (ss && ss->get == wsi)
         ss->get = NULL;
+    sio_polling__pending_release(s, pss);
     pss->session = NULL;
     pss->kind = SIO_CONN_NONE;
     pss->answer = 0;
@@ -327,7 +359,7 @@ void sio_polling_on_closed(sio_server *s, struct lws *wsi, sio_pss *pss)
         return;
     if (pss->kind == SIO_CONN_GET && pss->session && pss->session->get == wsi)
         pss->session->get = NULL;
-    sio_polling__reset(pss);
+    sio_polling__reset(s, pss);
 }
 
 void sio_polling_flush(sio_server *s, sio_session *ss)

@@ -107,6 +107,8 @@ typedef struct sio_pss {
     uint8_t answer;        /* SIO_ANSWER_* or 0 */
     uint8_t probe_reply;   /* WS probe: "3probe" to send */
     uint8_t rx_refused;    /* rest of the current message is dropped */
+    uint8_t rl_pending;    /* counted in the per-IP cap of open polling requests */
+    char rl_ip[64 + 1];    /* that count's key (rl_ip_key form, RL_KEY_MAX) */
     char sid[SIO_SID_LEN + 1];
 } sio_pss;
 
@@ -143,8 +145,9 @@ int sio_http_respond(struct lws *wsi, unsigned status, const char *ctype, const 
                      size_t len, int preflight, int complete);
 /* 400 {"code":code,"message":…} as Engine.IO sends it. */
 int sio_http_error(struct lws *wsi, int code, int complete);
-/* 429 with Retry-After and {"error":{"code":"rate_limited","message"}}. */
-int sio_http_rate_limited(struct lws *wsi, int64_t wait_ms, int complete);
+/* 429 with Retry-After and {"error":{"code":"rate_limited","message"}};
+ * what: "new connections", ... (static text for the message). */
+int sio_http_rate_limited(struct lws *wsi, const char *what, int64_t wait_ms, int complete);
 /* The per-IP handshake limit for a new session from wsi's client: 0 = go on,
  * else the wait in ms. *exempt: the address is on the exempt list. */
 int64_t sio_http_handshake_limit(sio_server *s, struct lws *wsi, uint8_t *exempt);

@@ -49,7 +49,7 @@ int sio_ws_on_confirm_upgrade(sio_server *s, struct lws *wsi)
         int64_t wait = sio_http_handshake_limit(s, wsi, &exempt);
         if (wait > 0) {
             sio_query_free(&q);
-            sio_http_rate_limited(wsi, wait, 0);
+            sio_http_rate_limited(wsi, "new connections", wait, 0);
             return 1;
         }
     }

@@ -5,6 +5,7 @@
 //    connections; other clients are served meanwhile;
 //  - a websocket that never sends CONNECT is closed after the connect timeout;
 //  - the JSON element bound: 400 on REST, an error ack on the socket;
+//  - open polling requests (parked GETs, POSTs being read) are bounded per IP;
 //  - a token given in the Socket.IO query string never reaches the log.
 'use strict';
 
@@ -12,7 +13,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const net = require('node:net');
 const WebSocket = require('ws');
-const { System, sleep } = require('../lib/system');
+const { System, sleep, waitFor } = require('../lib/system');
 const { connect, emitAck } = require('../compat/sio_helpers');
 const { io } = require('socket.io-client');
 
@@ -197,5 +198,53 @@ test('a token in the Socket.IO query string never appears in the log', async () 
   for (const t of [good, bad]) {
     assert.ok(!log.includes(t), 'a token is in the gateway log');
     assert.ok(!log.includes(t.split('.')[2]), 'a token signature is in the gateway log');
+  }
+});
+
+test('open polling requests are bounded per IP; other addresses are not affected', async () => {
+  const gw = await sys.addGateway({
+    STATSYNC_RATE_LIMIT_EXEMPT: 'none',
+    STATSYNC_POLL_MAX_PENDING_PER_IP: '2',
+    STATSYNC_PING_INTERVAL_MS: '1500', // a ping answers (or finds gone) each parked GET
+    STATSYNC_PING_TIMEOUT_MS: '5000',
+    STATSYNC_SOCKET_CONNECT_TIMEOUT_MS: '45000',
+  });
+  const port = gw.socketPort;
+  const sids = [];
+  for (let i = 0; i < 4; i++) {
+    const r = await fetch(`http://127.0.0.1:${port}/socket.io/?EIO=4&transport=polling`);
+    sids.push(JSON.parse((await r.text()).slice(1)).sid);
+  }
+  const park = async (sid, local = '127.0.0.1') => {
+    const c = await rawConn(port, local);
+    c.sock.write(`GET /socket.io/?EIO=4&transport=polling&sid=${sid} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    return c;
+  };
+  const conns = [];
+  try {
+    conns.push(await park(sids[0]), await park(sids[1]));
+    await sleep(200);
+    assert.equal(conns[0].data() + conns[1].data(), '', 'both GETs are parked');
+    const third = await park(sids[2]);
+    conns.push(third);
+    await waitFor('429 for the third parked GET', () => /^HTTP\/1\.1 429/.test(third.data()), 3000, 20);
+    assert.match(third.data(), /retry-after: 1/i);
+    // another address parks fine
+    const other = await park(sids[3], '127.0.0.4');
+    conns.push(other);
+    await sleep(200);
+    assert.equal(other.data(), '');
+    assert.match(third.data(), /open polling requests/);
+    // a GET that went away (noticed at the latest when the next ping finds it
+    // gone) or was answered frees its place
+    conns[0].sock.destroy();
+    await waitFor('a parked GET once a place is free', async () => {
+      const c = await park(sids[2]);
+      conns.push(c);
+      await sleep(100);
+      return c.data() === '' || /^HTTP\/1\.1 200/.test(c.data());
+    }, 8000, 100);
+  } finally {
+    for (const c of conns) c.sock.destroy();
   }
 });

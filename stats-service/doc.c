@@ -2,6 +2,8 @@
  * Pure and thread-agnostic: callers own the stats_doc they pass. */
 #include "doc.h"
 
+#include <math.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,6 +96,21 @@ void doc_to_proto(const stats_doc *d, Statsync__Document *out)
 ss_err doc_from_proto(const Statsync__Document *p, stats_doc *out)
 {
     if (!ss_userid_valid_cstr(p->user_id))
+        return SS_ERR_INTERNAL;
+    /* A stored document only ever holds what merge.c produced: counters in
+     * [0, 2^53-1], finite numbers. Anything else is a corrupt or foreign
+     * record; refusing it keeps merge arithmetic free of overflow. */
+#define DOC__CHECK(c, j)                                                                    \
+    if (p->has_##c && (p->c < 0 || p->c > DOC_MAX_SAFE_INT))                                \
+        return SS_ERR_INTERNAL;
+    DOC_INT_FIELDS(DOC__CHECK)
+#undef DOC__CHECK
+    if (p->has_total_time_spent && !isfinite(p->total_time_spent))
+        return SS_ERR_INTERNAL;
+    for (size_t i = 0; i < p->n_time_per_question; i++)
+        if (!isfinite(p->time_per_question[i]))
+            return SS_ERR_INTERNAL;
+    if (p->has_updated_at_ms && p->updated_at_ms < 0)
         return SS_ERR_INTERNAL;
     doc_init_defaults(out, p->user_id);
 #define DOC__FROM(c, j)                                                                     \

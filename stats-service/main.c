@@ -22,6 +22,7 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -152,6 +153,10 @@ int main(int argc, char **argv)
         return rc > 0 ? 0 : 2;
     if (stats__check_config(&svc) != 0)
         return 2;
+    if (strlen(svc.instance_id) > 100) { /* it travels in every health reply */
+        fprintf(stderr, "statsync-stats: --instance-id is longer than 100 bytes\n");
+        return 2;
+    }
     stats__default_instance(&svc, instance, sizeof(instance));
     svc.started_ms = ss_now_ms();
 

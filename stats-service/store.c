@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 /* Longest "userId \0 opId" key. */
@@ -159,11 +160,29 @@ ss_err store_nested_begin(stats_store *s, MDB_txn *parent, MDB_txn **txn)
     return store_err_from_mdb(rc);
 }
 
+/* Below this much free space in the data directory, a failed write is taken
+ * to be the disk filling up. */
+#define STORE_LOW_SPACE_BYTES (4u << 20)
+
+/* A full disk often reaches LMDB as a short write, reported as EIO: tell it
+ * apart from a failing device by looking at the free space. */
+static bool store__disk_nearly_full(MDB_env *env)
+{
+    const char *path = NULL;
+    struct statvfs st;
+    if (mdb_env_get_path(env, &path) != 0 || path == NULL || statvfs(path, &st) != 0)
+        return false;
+    return (uint64_t)st.f_bavail * st.f_frsize < STORE_LOW_SPACE_BYTES;
+}
+
 ss_err store_commit(MDB_txn *txn)
 {
+    MDB_env *env = mdb_txn_env(txn); /* read before the commit frees txn */
     int rc = mdb_txn_commit(txn);
     if (rc != 0)
         store__log_mdb("lmdb commit failed", rc);
+    if (rc == EIO && store__disk_nearly_full(env))
+        return SS_ERR_STORAGE_FULL;
     return store_err_from_mdb(rc);
 }
 

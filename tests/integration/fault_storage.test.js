@@ -34,7 +34,7 @@ const { System, Proc, bin } = require('../lib/system');
 const { connect, emitAck } = require('../compat/sio_helpers');
 
 const BLOB = 'x'.repeat(15000); // lastGameResults just under the 16 KB limit
-const diskFullRefusals = []; // refusals seen by the disk-full test, for the todo test
+const diskFullRefusals = []; // refusals seen by the disk-full test, checked by the next test
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
 function canUnshare() {
@@ -60,7 +60,7 @@ const patch = (sys, user, body, key) => sys.http('POST', '/api/users/data/patch'
 
 // Writes one 15 KB document per new user until the service answers 507.
 // Returns { acked: [{user, key}], refused: [{user, key, r}] }.
-// statuses: the refusal statuses tolerated (a full disk: see the todo test).
+// statuses: the refusal statuses accepted.
 async function fillUntilFull(sys, tag, { max = 400, statuses = [507] } = {}) {
   const acked = [];
   const refused = [];
@@ -157,8 +157,7 @@ test('disk full while running (512 KB tmpfs): refused, nothing lost, then the di
     const pid = sys.stats.pid;
 
     const tag = `df${process.pid}`;
-    // 500 tolerated here, pinned by the todo test below
-    const { acked, refused } = await fillUntilFull(sys, tag, { statuses: [507, 500] });
+    const { acked, refused } = await fillUntilFull(sys, tag, { statuses: [507] });
     diskFullRefusals.push(...refused.map(({ r }) => ({ status: r.status, body: r.body })));
     t.diagnostic(`512 KB disk: ${acked.length} documents acknowledged, then ${refused.map(({ r }) => `${r.status} ${r.body.error.code}`).join(', ')}`);
     for (const { r } of refused) {
@@ -181,16 +180,9 @@ test('disk full while running (512 KB tmpfs): refused, nothing lost, then the di
 
 // DESIGN/proto README: 507 storage_full when "the LMDB map is full or the data
 // directory is not writable". On a full filesystem LMDB's commit often fails
-// with EIO, not ENOSPC: mdb_page_flush returns EIO for a short pwrite ("short
-// write, filesystem full?" in mdb.c). stats-service/store.c
-// store_err_from_mdb (line 29) maps EIO to SS_ERR_INTERNAL, so the client gets
-// 500 internal "storage error; nothing changed" instead of 507 storage_full.
-// Nothing is lost and the service recovers (the test above); only the code is
-// wrong. Suggested fix: map EIO from a commit/put to SS_ERR_STORAGE_FULL (the
-// unit test tests/unit/test_store.c test_error_mapping asserts EIO -> internal
-// today and would change with it), or check free space (statvfs) when a commit
-// fails. Marked todo until then.
-test('disk full answers 507 storage_full, never 500', { todo: 'stats-service/store.c maps LMDB\'s EIO on a full disk to 500 internal (see comment)', skip: UNSHARE_OK ? false : NO_UNSHARE }, () => {
+// with EIO (a short pwrite in mdb_page_flush), so stats-service/store.c checks
+// the free space when a commit fails with EIO and answers storage_full then.
+test('disk full answers 507 storage_full, never 500', { skip: UNSHARE_OK ? false : NO_UNSHARE }, () => {
   assert.ok(diskFullRefusals.length > 0, 'the disk-full test ran first');
   for (const r of diskFullRefusals) {
     assert.equal(r.status, 507, JSON.stringify(r));

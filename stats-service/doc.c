@@ -4,6 +4,9 @@
 
 #include <math.h>
 
+/* 9999-12-31T23:59:59.999Z, the last instant RFC 3339 can write. */
+#define DOC_MAX_UPDATED_AT_MS 253402300799999LL
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,7 +113,7 @@ ss_err doc_from_proto(const Statsync__Document *p, stats_doc *out)
     for (size_t i = 0; i < p->n_time_per_question; i++)
         if (!isfinite(p->time_per_question[i]))
             return SS_ERR_INTERNAL;
-    if (p->has_updated_at_ms && p->updated_at_ms < 0)
+    if (p->has_updated_at_ms && (p->updated_at_ms < 0 || p->updated_at_ms > DOC_MAX_UPDATED_AT_MS))
         return SS_ERR_INTERNAL;
     doc_init_defaults(out, p->user_id);
 #define DOC__FROM(c, j)                                                                     \

@@ -82,7 +82,7 @@ static int gateway__parse_config(gateway *gw, int argc, char **argv)
                    "loopback", "client IPs no rate limit applies to: loopback, IPs, or none"),
         SS_OPT_INT("rest-connection-timeout-s", "STATSYNC_REST_CONNECTION_TIMEOUT_S",
                    &c->rest_connection_timeout_s, "30",
-                   "REST: close a connection idle (or trickling a request) this long"),
+                   "REST: close a connection silent this long (a request trickled slower is cut)"),
         SS_OPT_INT("rest-max-connections", "STATSYNC_REST_MAX_CONNECTIONS",
                    &c->rest_max_connections, "4096", "REST: connections at once"),
         SS_OPT_INT("rest-per-ip-connections", "STATSYNC_REST_PER_IP_CONNECTIONS",

@@ -204,8 +204,8 @@ test('open polling requests are bounded per IP; other addresses are not affected
   const gw = await sys.addGateway({
     STATSYNC_RATE_LIMIT_EXEMPT: 'none',
     STATSYNC_POLL_MAX_PENDING_PER_IP: '2',
-    STATSYNC_PING_INTERVAL_MS: '1500', // a ping answers (or finds gone) each parked GET
-    STATSYNC_PING_TIMEOUT_MS: '5000',
+    STATSYNC_PING_INTERVAL_MS: '3000', // a ping answers (or finds gone) each parked GET
+    STATSYNC_PING_TIMEOUT_MS: '10000',
     STATSYNC_SOCKET_CONNECT_TIMEOUT_MS: '45000',
   });
   const port = gw.socketPort;
@@ -242,7 +242,7 @@ test('open polling requests are bounded per IP; other addresses are not affected
       conns.push(c);
       await sleep(100);
       return c.data() === '' || /^HTTP\/1\.1 200/.test(c.data());
-    }, 8000, 100);
+    }, 12000, 100);
   } finally {
     for (const c of conns) c.sock.destroy();
   }

@@ -206,7 +206,7 @@ test('a hung presence-service: presence:ping is answered from local counts after
   try {
     await expectCounts(2, 1, 'two devices');
     assert.equal(await devices(a), 2);
-    sys.presence.child.kill('SIGSTOP');
+    await sys.presence.freeze();
     try {
       const t0 = Date.now();
       const p = await emitAck(a, 'presence:ping', { ts: 77 }, 5000);
@@ -214,7 +214,7 @@ test('a hung presence-service: presence:ping is answered from local counts after
       t.diagnostic(`degraded pong after ${took} ms (timeout 250 ms)`);
       assert.deepEqual({ ts: p.ts, devices: p.devices, userId: p.userId }, { ts: 77, devices: 1, userId: 'pc_hung' });
       assert.ok(took >= 200 && took < 2000, `took ${took} ms`);
-    } finally { sys.presence.child.kill('SIGCONT'); }
+    } finally { sys.presence.thaw(); }
     await expectCounts(2, 1, 'exact again after the freeze', 10000);
     assert.equal(await devices(a), 2);
   } finally { closeAll([a, b]); }

@@ -69,7 +69,7 @@ test('stats-service stopped: /health 503 DEGRADED, requests 503 fast', async () 
 test('stats-service hung: requests end 503 timeout after the request timeout', async () => {
   const u = fresh();
   assert.equal((await patch(u)).status, 200);
-  sys.stats.child.kill('SIGSTOP');
+  await sys.stats.freeze();
   try {
     const h = await health();
     assert.equal(h.status, 503);
@@ -82,7 +82,7 @@ test('stats-service hung: requests end 503 timeout after the request timeout', a
       assert.ok(r.ms >= REQUEST_TIMEOUT_MS - 100 && r.ms < REQUEST_TIMEOUT_MS + 1500, `took ${r.ms} ms`);
     }
   } finally {
-    sys.stats.child.kill('SIGCONT');
+    sys.stats.thaw();
   }
   await waitFor('health OK again', async () => (await health()).status === 200, 10000);
 });
@@ -132,7 +132,7 @@ test('SIGTERM answers requests waiting for a hung service and exits 0', async ()
   const auth = { authorization: `Bearer ${sys.token(u)}`, 'content-type': 'application/json' };
   assert.equal((await call('/api/users/data/patch', { method: 'POST', headers: auth, body: '{"xp":1}' })).status, 200);
 
-  sys.stats.child.kill('SIGSTOP');
+  await sys.stats.freeze();
   try {
     const t0 = Date.now();
     const inflight = Array.from({ length: 5 }, () => call('/api/users/data/patch', { method: 'POST', headers: auth, body: '{"xp":1}' }));
@@ -147,7 +147,7 @@ test('SIGTERM answers requests waiting for a hung service and exits 0', async ()
     assert.equal(code, 0, gw.log().slice(-2000));
     assert.ok(Date.now() - t0 < 5000, 'shutdown bounded by the grace period, not the request timeout');
   } finally {
-    sys.stats.child.kill('SIGCONT');
+    sys.stats.thaw();
   }
   sys.gateways.splice(sys.gateways.indexOf(gw), 1);
 });

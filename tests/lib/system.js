@@ -111,6 +111,20 @@ class Proc {
 
   get pid() { return this.child && this.child.pid; }
 
+  // SIGSTOP, then wait (bounded) until every thread is really stopped: a
+  // multi-threaded process stops asynchronously, and a probe sent in between
+  // could still be answered.
+  async freeze(timeoutMs = 2000) {
+    this.child.kill('SIGSTOP');
+    const dir = `/proc/${this.child.pid}/task`;
+    await waitFor(`${this.name} stopped`, () => fs.readdirSync(dir).every((t) => {
+      const stat = fs.readFileSync(`${dir}/${t}/stat`, 'utf8');
+      return /\) [Tt] /.test(stat);
+    }), timeoutMs, 5);
+  }
+
+  thaw() { this.child.kill('SIGCONT'); }
+
   async kill(signal = 'SIGKILL', timeoutMs = 15000) {
     if (!this.child || this.child.exitCode !== null || this.child.signalCode !== null) {
       return this.exited;

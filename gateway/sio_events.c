@@ -77,6 +77,9 @@ static void events__fail(sio_server *s, sio_session *ss, int64_t ack_id, const c
                          const char *code, const char *message, int status, json_t *stats)
 {
     json_t *err = json_pack("{s:s,s:s,s:i}", "code", code, "message", message, "status", status);
+    if (err == NULL) /* message not valid UTF-8: never answer with an empty ack */
+        err = json_pack("{s:s,s:s,s:i}", "code", code, "message", "invalid request", "status",
+                        status);
     if (ack_id >= 0) {
         json_t *a = json_pack("{s:b,s:o}", "ok", 0, "error", err);
         if (stats)
@@ -358,7 +361,9 @@ static ss_err events__parse_update(const json_t *arg, const char *own, events_mu
         if (strcmp(key, "opId") && strcmp(key, "delta") && strcmp(key, "stats") &&
             strcmp(key, "ops") && strcmp(key, "userId")) {
             e->err = SS_ERR_UNKNOWN_FIELD;
-            snprintf(e->message, sizeof(e->message), "unknown field '%.40s'", key);
+            char k[48];
+            snprintf(e->message, sizeof(e->message), "unknown field '%s'",
+                     stats_json_printable(key, k, sizeof(k)));
             return e->err;
         }
     }
@@ -407,7 +412,9 @@ static ss_err events__parse_update(const json_t *arg, const char *own, events_mu
         {
             if (strcmp(key, "opId") && strcmp(key, "delta")) {
                 e->err = SS_ERR_UNKNOWN_FIELD;
-                snprintf(e->message, sizeof(e->message), "unknown field 'ops[%zu].%.32s'", i, key);
+                char k[40];
+                snprintf(e->message, sizeof(e->message), "unknown field 'ops[%zu].%s'", i,
+                         stats_json_printable(key, k, sizeof(k)));
                 return e->err;
             }
         }

@@ -86,10 +86,15 @@ static void sj__ok(stats_json_err *e)
  * bytes of printable ASCII (anything else becomes '?', so the message stays
  * valid UTF-8 whatever the key held). Returns buf. */
 #define SJ_KEY_MAX 48
-static const char *sj__printable(const char *key, char buf[SJ_KEY_MAX])
+const char *stats_json_printable(const char *key, char *buf, size_t bufsz)
 {
     size_t i = 0;
-    for (; key[i] != '\0' && i < SJ_KEY_MAX - 4; i++)
+    if (bufsz < 8) {
+        if (bufsz > 0)
+            buf[0] = '\0';
+        return buf;
+    }
+    for (; key[i] != '\0' && i < bufsz - 4; i++)
         buf[i] = (key[i] >= 0x20 && key[i] < 0x7f) ? key[i] : '?';
     if (key[i] != '\0') {
         memcpy(buf + i, "...", 3);
@@ -97,6 +102,11 @@ static const char *sj__printable(const char *key, char buf[SJ_KEY_MAX])
     }
     buf[i] = '\0';
     return buf;
+}
+
+static const char *sj__printable(const char *key, char buf[SJ_KEY_MAX])
+{
+    return stats_json_printable(key, buf, SJ_KEY_MAX);
 }
 
 static const sj_field *sj__lookup(const char *key)

@@ -51,6 +51,11 @@ json_t *stats_json_from_doc(const Statsync__Document *doc);
 /* A delta as the client wrote it: {"xp":10,...,"__set":{...}}. */
 json_t *stats_json_from_delta(const Statsync__Delta *d);
 
+/* A client-supplied key made safe for an error message: printable ASCII only
+ * (anything else becomes '?', so the text is always valid UTF-8), cut to fit
+ * bufsz with "..." appended when cut. Returns buf. */
+const char *stats_json_printable(const char *key, char *buf, size_t bufsz);
+
 /* The defaults of a never-written user (not stored). */
 json_t *stats_json_default_doc(const char *user_id);
 

@@ -433,17 +433,12 @@ test('Socket.IO: bad userIds in events are refused before NATS; the socket stays
 });
 
 // A refusal must always reach the client as {ok:false, error:{code,message}}
-// (the ack) or {event, error} (user:error), whatever the client sent.
-// Known bug (gateway/sio_events.c:344 and :393, events__parse_update): the
-// "unknown field '%.40s'" / "'ops[%zu].%.32s'" messages copy the client's key
-// cut at a byte count, so a multi-byte UTF-8 character cut in half makes the
-// message invalid UTF-8; json_pack in events__fail (line 77) then returns
-// NULL and the ack goes out with no argument (the client sees undefined;
-// `ack.ok` throws) and user:error with no payload. Fix: make the key printable
-// as stats_json.c's sj__printable does (or cut at a UTF-8 boundary), and never
-// send an ack without its object. Marked todo until the gateway is fixed.
+// (the ack) or {event, error} (user:error), whatever the client sent. A
+// client key quoted in the message is made printable ASCII first
+// (stats_json_printable), so a multi-byte character cut at the length bound
+// can never turn the message into invalid UTF-8 and the ack into nothing.
 test('Socket.IO: a refusal for a long non-ASCII unknown key still carries {ok:false, error}',
-  { todo: 'gateway/sio_events.c:344/:393 cut keys mid UTF-8 character (see comment)' }, async () => {
+  async () => {
     const a = await connect(sys, A, {});
     try {
       const key = `a${'\u00e9'.repeat(30)}`; // byte 40 falls inside an é

@@ -45,7 +45,20 @@ typedef struct events_req {
     ss_err err;
     uint8_t *reply;
     size_t reply_len;
+    int64_t t0_ns;      /* when the event arrived, for the latency histogram */
 } events_req;
+
+/* Latency from a socket event's arrival to its answer, per event. */
+static ss_histogram *events__latency(events_req_kind k)
+{
+    static ss_histogram *h[2];
+    if (h[k] == NULL) /* lws thread only: no race */
+        h[k] = ss_histogram_get("statsync_socket_event_duration_seconds",
+                                "socket event arrival to answer (NATS round trip included)",
+                                k == EVENTS_REQ_JOIN ? "event=\"presence:join\""
+                                                     : "event=\"user:clientUpdate\"");
+    return h[k];
+}
 
 static const char *events__name(events_req_kind k)
 {
@@ -210,6 +223,7 @@ static void events__req_run(sio_server *s, sio_task *t)
         if (ss != NULL) {
             ss->inflight--;
             events__complete(s, ss, r);
+            ss_histogram_observe(events__latency(r->kind), ss_mono_ns() - r->t0_ns);
         }
     }
     free(r->reply);
@@ -226,6 +240,7 @@ static void events__request(sio_server *s, sio_session *ss, events_req_kind kind
         return;
     }
     r->task.run = events__req_run;
+    r->t0_ns = ss_mono_ns();
     r->s = s;
     r->session_id = ss->id;
     r->ack_id = ack_id;
@@ -557,6 +572,11 @@ static void events__on_connect(sio_server *s, sio_session *ss, const sio_packet 
 
 void sio_events_on_message(sio_server *s, sio_session *ss, const char *data, size_t len)
 {
+    static ss_counter *c_in;
+    if (c_in == NULL) /* lws thread only */
+        c_in = ss_counter_get("statsync_socket_messages_total", "packets to and from sockets",
+                              "direction=\"in\"");
+    ss_counter_add(c_in, 1);
     sio_packet p;
     sio_codec_err e = sio_decode(data, len, &s->limits, &p);
     if (e != SIO_OK) {

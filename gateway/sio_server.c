@@ -36,6 +36,7 @@ _Static_assert(SIO_HEADROOM >= LWS_PRE, "SIO_HEADROOM must leave room for LWS_PR
 
 static ss_gauge *g_sessions;
 static ss_counter *c_overflow;
+static ss_counter *c_msgs_out; /* Socket.IO/Engine.IO packets queued or written to sockets */
 static ss_counter *c_ping_timeouts;
 
 static int sio_server__callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
@@ -310,6 +311,7 @@ int sio_server_send(sio_server *s, sio_session *ss, sio_buf *b)
 {
     if (ss->closing || b == NULL)
         return -1;
+    ss_counter_add(c_msgs_out, 1);
     if (sio_server__write_now(s, ss, b))
         return ss->closing ? -1 : 0;
     sio_outq_rc rc = sio_outq_push(&ss->outq, b, &s->outq_limits);
@@ -579,6 +581,8 @@ static void sio_server__lws_log(int level, const char *text)
 int sio_server_start(gateway *gw, sio_server **out)
 {
     g_sessions = ss_gauge_get("statsync_socket_sessions", "Engine.IO sessions open", NULL);
+    c_msgs_out = ss_counter_get("statsync_socket_messages_total", "packets to and from sockets",
+                                "direction=\"out\"");
     c_overflow = ss_counter_get("statsync_socket_queue_overflow_total",
                                 "sockets closed because their output queue was full", NULL);
     c_ping_timeouts = ss_counter_get("statsync_socket_ping_timeouts_total",

@@ -119,6 +119,25 @@ ss_err ss_nats_connect_pooled(const char *url, const char *name, int pool_thread
     return ss_nats__connect(url, name, pool_threads, out);
 }
 
+natsStatus ss_nats_publish_proto(natsConnection *nc, const char *subject,
+                                 const ProtobufCMessage *msg, int level)
+{
+    uint8_t stack[512];
+    size_t n = protobuf_c_message_get_packed_size(msg);
+    uint8_t *buf = n <= sizeof(stack) ? stack : malloc(n);
+    natsStatus s = NATS_NO_MEMORY;
+    if (buf != NULL) {
+        n = protobuf_c_message_pack(msg, buf);
+        s = natsConnection_Publish(nc, subject, buf, (int)n);
+        if (buf != stack)
+            free(buf);
+    }
+    if (s != NATS_OK)
+        ss_log((ss_log_level)level, "nats publish failed", "{s:s,s:s}", "subject", subject,
+               "error", natsStatus_GetText(s));
+    return s;
+}
+
 bool ss_nats_connected(natsConnection *nc)
 {
     return nc != NULL && natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED;

@@ -7,6 +7,7 @@
 #include "ss_error.h"
 
 #include <nats/nats.h>
+#include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
 
 /* url: comma separated list. name: connection name shown by nats-server.
@@ -19,6 +20,12 @@ ss_err ss_nats_connect(const char *url, const char *name, natsConnection **out);
 ss_err ss_nats_connect_pooled(const char *url, const char *name, int pool_threads,
                               natsConnection **out);
 bool ss_nats_connected(natsConnection *nc);
+/* Packs a protobuf message and publishes it on subject (small messages on
+ * the stack, larger ones in a temporary heap buffer). A failure is logged at
+ * `level` with the subject and returned; nothing else happens. Any thread. */
+natsStatus ss_nats_publish_proto(natsConnection *nc, const char *subject,
+                                 const ProtobufCMessage *msg, int level);
+
 /* Flushes pending publishes (bounded by timeout_ms) and closes/destroys. */
 void ss_nats_close(natsConnection *nc, int64_t timeout_ms);
 

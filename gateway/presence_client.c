@@ -79,22 +79,6 @@ static pc_task *pc__task(presence_client *pc, pc_task_kind kind)
     return t;
 }
 
-static void pc__publish(presence_client *pc, const char *subject, const ProtobufCMessage *m)
-{
-    uint8_t stack[256];
-    size_t n = protobuf_c_message_get_packed_size(m);
-    uint8_t *buf = n <= sizeof(stack) ? stack : malloc(n);
-    if (buf == NULL)
-        return;
-    n = protobuf_c_message_pack(m, buf);
-    natsStatus st = natsConnection_Publish(pc->gw->nc, subject, buf, (int)n);
-    if (st != NATS_OK)
-        ss_log(SS_LOG_DEBUG, "presence publish failed", "{s:s,s:s}", "subject", subject, "error",
-               natsStatus_GetText(st));
-    if (buf != stack)
-        free(buf);
-}
-
 /* ---- membership ------------------------------------------------------------------ */
 
 static void pc__membership(presence_client *pc, const char *subject, sio_session *ss,
@@ -106,7 +90,7 @@ static void pc__membership(presence_client *pc, const char *subject, sio_session
     Statsync__PresenceMembership m = STATSYNC__PRESENCE_MEMBERSHIP__INIT;
     m.gateway_id = pc->gw->id;
     m.socket = &so;
-    pc__publish(pc, subject, &m.base);
+    ss_nats_publish_proto(pc->gw->nc, subject, &m.base, SS_LOG_DEBUG);
 }
 
 void presence_client_joined(presence_client *pc, sio_session *ss, const char *user_id)
@@ -157,7 +141,8 @@ static void pc__snapshot(presence_client *pc, const char *why)
             if (n == PRESENCE_SNAPSHOT_PART) {
                 m.n_sockets = n;
                 m.last = 0;
-                pc__publish(pc, SS_SUBJ_PRESENCE_SNAPSHOT, &m.base);
+                ss_nats_publish_proto(pc->gw->nc, SS_SUBJ_PRESENCE_SNAPSHOT, &m.base,
+                                      SS_LOG_DEBUG);
                 m.part++;
                 n = 0;
             }
@@ -165,7 +150,7 @@ static void pc__snapshot(presence_client *pc, const char *why)
     }
     m.n_sockets = n;
     m.last = 1;
-    pc__publish(pc, SS_SUBJ_PRESENCE_SNAPSHOT, &m.base);
+    ss_nats_publish_proto(pc->gw->nc, SS_SUBJ_PRESENCE_SNAPSHOT, &m.base, SS_LOG_DEBUG);
     pc->count = total;
     ss_counter_add(c_snapshots, 1);
     ss_log(SS_LOG_INFO, "presence snapshot sent", "{s:s,s:I,s:i}", "why", why, "sockets",

@@ -8,6 +8,7 @@
 #include "presence.h"
 
 #include "ss_log.h"
+#include "ss_nats.h"
 #include "ss_metrics.h"
 #include "ss_subjects.h"
 #include "ss_time.h"
@@ -47,23 +48,6 @@ static void presence__metrics_init(void)
                            "undecodable or invalid presence messages dropped", NULL);
 }
 
-static void presence__publish(natsConnection *nc, const char *subject,
-                              const ProtobufCMessage *msg)
-{
-    uint8_t stack[256];
-    size_t n = protobuf_c_message_get_packed_size(msg);
-    uint8_t *buf = n <= sizeof(stack) ? stack : malloc(n);
-    if (buf == NULL)
-        return;
-    n = protobuf_c_message_pack(msg, buf);
-    natsStatus s = natsConnection_Publish(nc, subject, buf, (int)n);
-    if (s != NATS_OK)
-        ss_log(SS_LOG_DEBUG, "nats publish failed", "{s:s,s:s}", "subject", subject, "error",
-               natsStatus_GetText(s));
-    if (buf != stack)
-        free(buf);
-}
-
 static int presence__id_ok(const char *s)
 {
     return s != NULL && s[0] != '\0' && strlen(s) <= REGISTRY_ID_MAX;
@@ -100,7 +84,7 @@ void presence_on_change(void *arg, const char *user_id, uint32_t devices, const 
     u.origin = origin;
     char subject[SS_SUBJECT_MAX];
     snprintf(subject, sizeof(subject), "%s.%s", SS_SUBJ_PRESENCE_UPDATE, user_id);
-    presence__publish(p->nc, subject, &u.base);
+    ss_nats_publish_proto(p->nc, subject, &u.base, SS_LOG_DEBUG);
     ss_counter_add(c_updates, 1);
 }
 
@@ -161,7 +145,7 @@ static void presence__on_ping(natsConnection *nc, natsSubscription *sub, natsMsg
     pong.server_time_ms = ss_now_ms();
     pong.has_devices = 1;
     pong.devices = devices;
-    presence__publish(nc, reply, &pong.base);
+    ss_nats_publish_proto(nc, reply, &pong.base, SS_LOG_DEBUG);
     ss_counter_add(c_pings, 1);
 out:
     if (m)
@@ -199,7 +183,7 @@ static void presence__on_heartbeat(natsConnection *nc, natsSubscription *sub, na
         r.epoch = p->epoch;
         r.has_resync = 1;
         r.resync = resync != 0;
-        presence__publish(nc, reply, &r.base);
+        ss_nats_publish_proto(nc, reply, &r.base, SS_LOG_DEBUG);
     }
 out:
     if (m)
@@ -275,7 +259,7 @@ static void presence__on_health(natsConnection *nc, natsSubscription *sub, natsM
         r.connected_clients = c.sockets;
         r.has_connected_users = 1;
         r.connected_users = c.users;
-        presence__publish(nc, reply, &r.base);
+        ss_nats_publish_proto(nc, reply, &r.base, SS_LOG_DEBUG);
     }
     natsMsg_Destroy(msg);
 }
@@ -318,7 +302,7 @@ void presence_request_sync(presence *p)
     Statsync__PresenceSyncRequest r = STATSYNC__PRESENCE_SYNC_REQUEST__INIT;
     r.has_epoch = 1;
     r.epoch = p->epoch;
-    presence__publish(p->nc, SS_SUBJ_PRESENCE_SYNC, &r.base);
+    ss_nats_publish_proto(p->nc, SS_SUBJ_PRESENCE_SYNC, &r.base, SS_LOG_DEBUG);
     natsConnection_FlushTimeout(p->nc, 1000);
     ss_log(SS_LOG_INFO, "sync requested from every gateway", "{s:s}", "epoch", p->instance);
 }

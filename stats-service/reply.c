@@ -2,27 +2,11 @@
 #include "reply.h"
 
 #include "ss_log.h"
+#include "ss_nats.h"
 #include "ss_subjects.h"
 
 #include <stdio.h>
 #include <stdlib.h>
-
-/* Packs msg into a malloc'ed buffer and publishes it on subject. */
-static void reply__publish(natsConnection *nc, const char *subject, const ProtobufCMessage *msg)
-{
-    size_t n = protobuf_c_message_get_packed_size(msg);
-    uint8_t *buf = malloc(n ? n : 1);
-    if (buf == NULL) {
-        ss_log(SS_LOG_ERROR, "out of memory packing a reply", "{s:s}", "subject", subject);
-        return;
-    }
-    n = protobuf_c_message_pack(msg, buf);
-    natsStatus s = natsConnection_Publish(nc, subject, buf, (int)n);
-    if (s != NATS_OK)
-        ss_log(SS_LOG_WARN, "nats publish failed", "{s:s,s:s}", "subject", subject, "error",
-               natsStatus_GetText(s));
-    free(buf);
-}
 
 void reply_stats(natsConnection *nc, const char *reply_to, ss_err err, const char *message,
                  const stats_doc *doc, bool duplicate)
@@ -42,7 +26,7 @@ void reply_stats(natsConnection *nc, const char *reply_to, ss_err err, const cha
         r.has_duplicate = 1;
         r.duplicate = 1;
     }
-    reply__publish(nc, reply_to, &r.base);
+    ss_nats_publish_proto(nc, reply_to, &r.base, SS_LOG_WARN);
 }
 
 void reply_change_event(natsConnection *nc, const stats_doc *doc, const Statsync__Delta *delta,
@@ -60,5 +44,5 @@ void reply_change_event(natsConnection *nc, const stats_doc *doc, const Statsync
         ev.source = m->source;
     }
     ev.origin = m->origin;
-    reply__publish(nc, subject, &ev.base);
+    ss_nats_publish_proto(nc, subject, &ev.base, SS_LOG_WARN);
 }

@@ -1,6 +1,8 @@
 /* rest_input.c — pure checks of REST request input (see rest_input.h). */
 #include "rest_input.h"
 
+#include "json_bounds.h"
+
 #include <string.h>
 #include <strings.h>
 
@@ -36,36 +38,9 @@ bool rest_idem_key_valid(const char *key, size_t max)
 
 bool rest_json_too_deep(const char *text, size_t len, int max_depth)
 {
-    int depth = 0;
-    bool in_string = false;
-    for (size_t i = 0; i < len; i++) {
-        char c = text[i];
-        if (in_string) {
-            if (c == '\\')
-                i++; /* skip the escaped char; \uXXXX digits are harmless */
-            else if (c == '"')
-                in_string = false;
-            continue;
-        }
-        switch (c) {
-        case '"':
-            in_string = true;
-            break;
-        case '[':
-        case '{':
-            if (++depth > max_depth)
-                return true;
-            break;
-        case ']':
-        case '}':
-            if (depth > 0) /* stray closers are the parser's to refuse */
-                depth--;
-            break;
-        default:
-            break;
-        }
-    }
-    return false;
+    json_bounds b;
+    json_bounds_scan(text, len, max_depth, SIZE_MAX - 1, &b);
+    return b.depth > max_depth;
 }
 
 int rest_parse_content_length(const char *s, uint64_t *out)

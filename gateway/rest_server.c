@@ -484,15 +484,17 @@ static void rest__on_complete(rest_req *req)
             rest_req_reply_error(req, SS_ERR_INVALID_JSON, "empty body: a JSON object is expected");
             return;
         }
-        if (rest_json_too_deep(req->body, req->body_len, (int)cfg->json_max_depth)) {
+        size_t max_elems = cfg->json_max_elements > 0 ? (size_t)cfg->json_max_elements : SIZE_MAX - 1;
+        json_bounds b;
+        json_bounds_scan(req->body, req->body_len, (int)cfg->json_max_depth, max_elems, &b);
+        if (b.depth > (int)cfg->json_max_depth) {
             char msg[80];
             snprintf(msg, sizeof(msg), "JSON nested deeper than %lld levels",
                      (long long)cfg->json_max_depth);
             rest_req_reply_error(req, SS_ERR_INVALID_JSON, msg);
             return;
         }
-        size_t max_elems = cfg->json_max_elements > 0 ? (size_t)cfg->json_max_elements : SIZE_MAX - 1;
-        if (json_bounds_elements(req->body, req->body_len, max_elems) > max_elems) {
+        if (b.elements > max_elems) {
             char msg[80];
             snprintf(msg, sizeof(msg), "JSON holds more than %zu elements", max_elems);
             rest_req_reply_error(req, SS_ERR_INVALID_JSON, msg);

@@ -173,29 +173,9 @@ char *eio_encode_open(const char *sid, int upgrade_ws, int64_t ping_interval_ms,
 
 int sio_json_depth(const char *buf, size_t len, int limit)
 {
-    int depth = 0, max = 0, in_str = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = buf[i];
-        if (in_str) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_str = 0;
-            continue;
-        }
-        if (c == '"') {
-            in_str = 1;
-        } else if (c == '[' || c == '{') {
-            if (++depth > max) {
-                max = depth;
-                if (max > limit)
-                    return limit + 1;
-            }
-        } else if (c == ']' || c == '}') {
-            depth--;
-        }
-    }
-    return max;
+    json_bounds b;
+    json_bounds_scan(buf, len, limit, SIZE_MAX - 1, &b);
+    return b.depth;
 }
 
 static int sio__is_reserved_event(const char *name)
@@ -294,10 +274,12 @@ sio_codec_err sio_decode(const char *buf, size_t len, const sio_limits *lim, sio
 
     if (i < len) {
         int max_depth = lim && lim->max_depth > 0 ? lim->max_depth : 32;
-        if (sio_json_depth(buf + i, len - i, max_depth) > max_depth)
+        size_t max_elems = lim && lim->max_elements ? lim->max_elements : SIZE_MAX - 1;
+        json_bounds b;
+        json_bounds_scan(buf + i, len - i, max_depth, max_elems, &b);
+        if (b.depth > max_depth)
             return SIO_ERR_DEPTH;
-        if (lim && lim->max_elements &&
-            json_bounds_elements(buf + i, len - i, lim->max_elements) > lim->max_elements)
+        if (b.elements > max_elems)
             return SIO_ERR_ELEMENTS;
         json_error_t jerr;
         json_t *d = json_loadb(buf + i, len - i, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);

@@ -192,7 +192,11 @@ static void events__complete(sio_server *s, sio_session *ss, events_req *r)
                                                      : "internal error");
         return;
     }
-    json_t *doc = rep->doc ? stats_json_from_doc(rep->doc) : NULL;
+    /* Only a join's push and an ack carry the document; an update sent without
+     * an ack gets its document through the change event, so skip the encode. */
+    json_t *doc = rep->doc && (r->kind == EVENTS_REQ_JOIN || r->ack_id >= 0)
+                      ? stats_json_from_doc(rep->doc)
+                      : NULL;
     if (rep->status == 200) {
         if (r->kind == EVENTS_REQ_JOIN && doc)
             events__emit(s, ss, "user:data:updated", doc, SIO_BUF_DOC);

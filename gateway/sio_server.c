@@ -9,9 +9,17 @@
  * lws_cancel_service() when the queue was empty, and the service thread runs
  * every queued task in LWS_CALLBACK_EVENT_WAIT_CANCELLED.
  *
+ * Event loop: lws runs on a libev loop the server owns (foreign loop, epoll
+ * backend) instead of its default poll() loop, which scanned every connection
+ * on each turn — about 40 % of the gateway's CPU at 1 000 sockets (see
+ * tests/load/RESULTS.md). sio_server_run() is ev_run(); a stop request is a
+ * cancel-service wake-up whose handler ev_break()s the loop on the lws thread.
+ *
  * Sessions are freed only at the end of the outermost lws callback (reap), so
  * code that walks a room or a packet batch may close sessions freely. */
 #include "sio_server.h"
+
+#include <ev.h>
 
 #include "fanout.h"
 #include "presence_client.h"
@@ -557,6 +565,8 @@ static int sio_server__callback(struct lws *wsi, enum lws_callback_reasons reaso
         break;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         sio_server__drain(s, 0);
+        if (atomic_load(&s->stop_requested) && s->loop)
+            ev_break(s->loop, EVBREAK_ALL); /* sio_server_run() returns */
         break;
     default:
         break;
@@ -622,7 +632,15 @@ int sio_server_start(gateway *gw, sio_server **out)
     info.iface = gw->cfg.bind_address[0] ? gw->cfg.bind_address : NULL;
     info.protocols = sio_server__protocols;
     info.user = s;
-    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    /* EVFLAG_NOSIGMASK: signals belong to the gateway's signal thread. */
+    s->loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOSIGMASK);
+    if (s->loop == NULL) {
+        ss_log(SS_LOG_ERROR, "socket server: cannot create the libev loop", NULL);
+        goto fail;
+    }
+    void *foreign_loops[1] = {s->loop};
+    info.foreign_loops = foreign_loops;
+    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_LIBEV;
     info.keepalive_timeout = 30;
     info.max_http_header_data = 8192; /* a JWT may come in the query */
     info.gid = -1;
@@ -640,6 +658,8 @@ int sio_server_start(gateway *gw, sio_server **out)
     *out = s;
     return 0;
 fail:
+    if (s->loop)
+        ev_loop_destroy(s->loop);
     presence_client_destroy(s->presence);
     fanout_destroy(s->fanout);
     sio_buf_unref(s->ping_buf);
@@ -655,9 +675,8 @@ void sio_server_run(sio_server *s)
 {
     if (s == NULL)
         return;
-    while (!atomic_load(&s->stop_requested))
-        if (lws_service(s->ctx, 0) < 0)
-            break;
+    if (!atomic_load(&s->stop_requested))
+        ev_run(s->loop, 0); /* until the stop wake-up breaks it */
 }
 
 void sio_server_request_stop(sio_server *s)
@@ -702,6 +721,8 @@ void sio_server_free(sio_server *s)
         return;
     sio_server_stop(s);
     sio_server__drain(s, 1);
+    if (s->loop) /* after lws_context_destroy: lws's watchers are gone */
+        ev_loop_destroy(s->loop);
     presence_client_destroy(s->presence);
     fanout_destroy(s->fanout);
     sio_buf_unref(s->ping_buf);

@@ -57,6 +57,7 @@ typedef struct sio_session_table {
 struct sio_server {
     gateway *gw;
     struct lws_context *ctx;
+    struct ev_loop *loop;     /* ours; lws runs on it as a foreign libev loop (epoll) */
     struct fanout *fanout;
     struct presence_client *presence; /* presence_client.c */
     atomic_int stop_requested;

@@ -3,8 +3,12 @@
 
 #include "ss_log.h"
 #include "ss_metrics.h"
+#include "ss_nats_loop.h"
+
+#include <pthread.h>
 
 #include <stdlib.h>
+#include <string.h>
 
 /* Registered when a connection is made, so /metrics shows 0 before any outage. */
 static ss_counter *ss_nats__reconnects(void)
@@ -54,9 +58,71 @@ static int64_t ss_nats__delay(natsConnection *nc, int attempts, void *closure)
     return d + (int64_t)(rand() % (int)(d / 4 + 1));
 }
 
+/* Which loop thread serves which connection, for ss_nats_close(). A service
+ * holds one or two connections; tests a few more. */
+typedef struct ss_nats__entry {
+    natsConnection *nc;
+    ss_nats_loop *loop;
+    struct ss_nats__entry *next;
+} ss_nats__entry;
+static ss_nats__entry *ss_nats__entries;
+static pthread_mutex_t ss_nats__entries_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int ss_nats__remember(natsConnection *nc, ss_nats_loop *loop)
+{
+    ss_nats__entry *e = malloc(sizeof(*e));
+    if (e == NULL)
+        return -1;
+    e->nc = nc;
+    e->loop = loop;
+    pthread_mutex_lock(&ss_nats__entries_mu);
+    e->next = ss_nats__entries;
+    ss_nats__entries = e;
+    pthread_mutex_unlock(&ss_nats__entries_mu);
+    return 0;
+}
+
+static ss_nats_loop *ss_nats__find(natsConnection *nc)
+{
+    ss_nats_loop *loop = NULL;
+    pthread_mutex_lock(&ss_nats__entries_mu);
+    for (ss_nats__entry *e = ss_nats__entries; e != NULL && loop == NULL; e = e->next)
+        if (e->nc == nc)
+            loop = e->loop;
+    pthread_mutex_unlock(&ss_nats__entries_mu);
+    return loop;
+}
+
+void ss_nats_batch(natsConnection *nc, bool begin)
+{
+    ss_nats_loop *loop = nc != NULL ? ss_nats__find(nc) : NULL;
+    if (begin)
+        ss_nats_loop_cork(loop);
+    else
+        ss_nats_loop_uncork(loop);
+}
+
+static ss_nats_loop *ss_nats__forget(natsConnection *nc)
+{
+    ss_nats_loop *loop = NULL;
+    pthread_mutex_lock(&ss_nats__entries_mu);
+    for (ss_nats__entry **pp = &ss_nats__entries; *pp != NULL; pp = &(*pp)->next) {
+        if ((*pp)->nc == nc) {
+            ss_nats__entry *e = *pp;
+            *pp = e->next;
+            loop = e->loop;
+            free(e);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&ss_nats__entries_mu);
+    return loop;
+}
+
 static ss_err ss_nats__connect(const char *url, const char *name, int pool_threads,
                               natsConnection **out)
 {
+    *out = NULL;
     natsOptions *o = NULL;
     ss_nats__reconnects();
     natsStatus s = natsOptions_Create(&o);
@@ -65,6 +131,16 @@ static ss_err ss_nats__connect(const char *url, const char *name, int pool_threa
         if (s == NATS_OK)
             s = natsOptions_UseGlobalMessageDelivery(o, true);
     }
+    ss_nats_loop *loop = NULL;
+    if (s == NATS_OK && ss_nats_loop_start(&loop) != 0)
+        s = NATS_NO_MEMORY;
+    if (s == NATS_OK)
+        s = ss_nats_loop_use(loop, o);
+    /* In event-loop mode "send asap" only marks the socket writable for the
+     * loop (no write in the publisher); without it publishes would still go
+     * through cnats' flusher thread and its ~1 ms wait. */
+    if (s == NATS_OK)
+        s = natsOptions_SetSendAsap(o, true);
     if (s == NATS_OK)
         s = natsOptions_SetURL(o, url);
     if (s == NATS_OK)
@@ -99,7 +175,17 @@ static ss_err ss_nats__connect(const char *url, const char *name, int pool_threa
         }
     }
     natsOptions_Destroy(o);
+    if (s == NATS_OK && ss_nats__remember(*out, loop) != 0)
+        s = NATS_NO_MEMORY;
     if (s != NATS_OK) {
+        if (*out != NULL) {
+            natsConnection_Close(*out);
+            ss_nats_loop_stop(loop);
+            natsConnection_Destroy(*out);
+            *out = NULL;
+        } else {
+            ss_nats_loop_stop(loop);
+        }
         ss_log(SS_LOG_ERROR, "nats connect failed", "{s:s,s:s}", "url", url, "error",
                natsStatus_GetText(s));
         return SS_ERR_UNAVAILABLE;
@@ -150,5 +236,6 @@ void ss_nats_close(natsConnection *nc, int64_t timeout_ms)
     if (ss_nats_connected(nc))
         natsConnection_FlushTimeout(nc, timeout_ms);
     natsConnection_Close(nc);
+    ss_nats_loop_stop(ss_nats__forget(nc)); /* no cnats call on its thread after this */
     natsConnection_Destroy(nc);
 }

@@ -26,6 +26,11 @@ bool ss_nats_connected(natsConnection *nc);
 natsStatus ss_nats_publish_proto(natsConnection *nc, const char *subject,
                                  const ProtobufCMessage *msg, int level);
 
+/* begin=true: publishes from now on (any thread) only buffer; begin=false:
+ * they all go out in one write. Pairs nest; for a burst of replies from one
+ * thread (the stats writer's group commit). NULL nc: nothing. */
+void ss_nats_batch(natsConnection *nc, bool begin);
+
 /* Flushes pending publishes (bounded by timeout_ms) and closes/destroys. */
 void ss_nats_close(natsConnection *nc, int64_t timeout_ms);
 

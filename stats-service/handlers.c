@@ -101,6 +101,12 @@ out:
     natsMsg_Destroy(msg);
 }
 
+void handlers_on_batch(void *arg, bool begin)
+{
+    stats_service *svc = arg;
+    ss_nats_batch(svc->nc, begin);
+}
+
 void handlers_on_done(stats_job *job, void *arg)
 {
     stats_service *svc = arg;

@@ -23,6 +23,9 @@ void handlers_drain(stats_service *svc, int64_t timeout_ms);
 /* The writer's done callback (writer thread): replies to the requester,
  * publishes the ChangeEvent when something changed, frees job and msg. */
 void handlers_on_done(stats_job *job, void *arg);
+/* Writer thread, around one batch of handlers_on_done: the batch's replies and
+ * change events leave in one write (ss_nats_batch). */
+void handlers_on_batch(void *arg, bool begin);
 
 /* Total documents stored (0 when the store is closing). Any thread. */
 uint64_t handlers_total_users(stats_service *svc);

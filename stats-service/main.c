@@ -179,6 +179,7 @@ int main(int argc, char **argv)
         .prune_chunk = STATS_PRUNE_CHUNK,
         .prune_interval_ms = STATS_PRUNE_INTERVAL_MS,
         .now_ms = NULL,
+        .batch_edge = handlers_on_batch,
     };
     if (writer_start(&svc.writer, svc.store, &wcfg, handlers_on_done, &svc) != SS_OK)
         goto out;

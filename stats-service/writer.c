@@ -236,12 +236,16 @@ fail:
            "{s:s,s:i}", "error", ss_err_code(e), "mutations", (int)n);
     writer__fail_batch(batch, e);
 done:
+    if (w->cfg.batch_edge != NULL)
+        w->cfg.batch_edge(w->arg, true);
     for (stats_job *j = batch, *next; j; j = next) {
         next = j->next;
         j->next = NULL;
         stats_metrics_mutation(j->err);
         w->done(j, w->arg);
     }
+    if (w->cfg.batch_edge != NULL)
+        w->cfg.batch_edge(w->arg, false);
 }
 
 /* Idle: prune expired records chunk by chunk, one transaction per chunk,

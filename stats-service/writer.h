@@ -63,6 +63,10 @@ typedef struct writer_config {
     size_t prune_chunk;        /* most records pruned per transaction */
     int64_t prune_interval_ms; /* idle writer prunes this often */
     int64_t (*now_ms)(void);   /* wall clock; NULL = ss_now_ms (tests inject one) */
+    /* Writer thread, around one batch's done callbacks: begin=true before the
+     * first, false after the last (the service sends the replies as one
+     * write). NULL = none. Gets the arg of writer_start. */
+    void (*batch_edge)(void *arg, bool begin);
 } writer_config;
 
 /* Starts the writer thread. store must outlive the writer. */

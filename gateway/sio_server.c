@@ -297,16 +297,19 @@ void sio_server_wake(sio_server *s, sio_session *ss)
  * session with nothing queued (so order is kept) and a socket that takes
  * bytes now. That saves the round through poll() for POLLOUT and the
  * SERVER_WRITEABLE callback (one poll() over every connection) per packet.
- * lws_send_pipe_choked() first, as in the WRITEABLE loop: it is what allows
- * one more lws_write() on the connection. Returns 1 when b went out (or the
- * write failed and the session is closing), 0 when b is to be queued. */
+ * The guard is lws_partial_buffered(), not lws_send_pipe_choked(): the latter
+ * is a poll() syscall per packet (one per update at 10 000/s). A write the
+ * kernel cannot take whole is kept by lws and finished on POLLOUT; until
+ * then lws_partial_buffered() is true and packets queue in outq as before.
+ * Returns 1 when b went out (or the write failed and the session is
+ * closing), 0 when b is to be queued. */
 static int sio_server__write_now(sio_server *s, sio_session *ss, sio_buf *b)
 {
     if (s->stopped || ss->transport != SIO_T_WEBSOCKET || ss->ws == NULL ||
         !sio_outq_empty(&ss->outq))
         return 0;
     sio_pss *pss = lws_wsi_user(ss->ws);
-    if (pss == NULL || pss->session != ss || pss->probe_reply || lws_send_pipe_choked(ss->ws))
+    if (pss == NULL || pss->session != ss || pss->probe_reply || lws_partial_buffered(ss->ws))
         return 0;
     if (lws_write(ss->ws, (unsigned char *)sio_buf_data(b), b->len, LWS_WRITE_TEXT) < 0) {
         lws_set_timeout(ss->ws, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);

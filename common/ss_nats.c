@@ -102,6 +102,15 @@ void ss_nats_batch(natsConnection *nc, bool begin)
         ss_nats_loop_uncork(loop);
 }
 
+ss_err ss_nats_set_reader(natsConnection *nc, void (*fn)(void *), void *arg)
+{
+    ss_nats_loop *loop = nc != NULL ? ss_nats__find(nc) : NULL;
+    if (loop == NULL)
+        return SS_ERR_INTERNAL;
+    ss_nats_loop_set_reader(loop, fn, arg);
+    return SS_OK;
+}
+
 static ss_nats_loop *ss_nats__forget(natsConnection *nc)
 {
     ss_nats_loop *loop = NULL;

@@ -31,6 +31,13 @@ natsStatus ss_nats_publish_proto(natsConnection *nc, const char *subject,
  * thread (the stats writer's group commit). NULL nc: nothing. */
 void ss_nats_batch(natsConnection *nc, bool begin);
 
+/* Inline delivery: fn(arg) runs on the connection's I/O thread right after
+ * each read, once that read's messages are queued; it drains synchronous
+ * subscriptions (natsSubscription_NextMsg with timeout 0) and must not block.
+ * fn NULL removes it, waiting for a running call to end. SS_ERR_INTERNAL for
+ * a connection not made by ss_nats_connect*. */
+ss_err ss_nats_set_reader(natsConnection *nc, void (*fn)(void *), void *arg);
+
 /* Flushes pending publishes (bounded by timeout_ms) and closes/destroys. */
 void ss_nats_close(natsConnection *nc, int64_t timeout_ms);
 

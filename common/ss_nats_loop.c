@@ -17,6 +17,7 @@
  * the connection's lock, so these only record the wanted state under `mu` and
  * never call back into cnats. The loop thread applies that state to its one
  * ev_io watcher and is the only caller of natsConnection_Process*Event. */
+/* _GNU_SOURCE (pthread_setname_np) comes from the build flags */
 #include "ss_nats_loop.h"
 
 #include <ev.h>
@@ -38,6 +39,11 @@ struct ss_nats_loop {
     /* ss_nats_loop_cork(): write wake-ups wait for the uncork */
     atomic_int corked;
     atomic_bool wake_deferred;
+    atomic_bool reader_kick; /* run the reader once at the next wake-up */
+    /* ss_nats_loop_set_reader(): runs after every read; rmu is held around it */
+    pthread_mutex_t rmu;
+    void (*reader)(void *);
+    void *reader_arg;
     /* applied state, loop thread only */
     int cur_fd, cur_events;
     bool blocked; /* a write left data behind: wait for EV_WRITE */
@@ -104,6 +110,14 @@ void ss_nats_loop_uncork(ss_nats_loop *l)
         ev_async_send(l->loop, &l->wake);
 }
 
+static void ss_nats_loop__run_reader(ss_nats_loop *l)
+{
+    pthread_mutex_lock(&l->rmu);
+    if (l->reader != NULL)
+        l->reader(l->reader_arg);
+    pthread_mutex_unlock(&l->rmu);
+}
+
 static void ss_nats_loop__on_wake(struct ev_loop *loop, ev_async *w, int revents)
 {
     (void)revents;
@@ -119,6 +133,8 @@ static void ss_nats_loop__on_wake(struct ev_loop *loop, ev_async *w, int revents
         return;
     }
     ss_nats_loop__apply(l);
+    if (atomic_exchange(&l->reader_kick, false))
+        ss_nats_loop__run_reader(l);
 }
 
 /* Before every poll: write out what was published since the last one (by
@@ -156,8 +172,10 @@ static void ss_nats_loop__on_io(struct ev_loop *loop, ev_io *w, int revents)
     pthread_mutex_unlock(&l->mu);
     if (nc == NULL)
         return;
-    if (revents & (EV_READ | EV_ERROR))
+    if (revents & (EV_READ | EV_ERROR)) {
         natsConnection_ProcessReadEvent(nc);
+        ss_nats_loop__run_reader(l);
+    }
     if (revents & EV_WRITE) {
         natsConnection_ProcessWriteEvent(nc);
         l->blocked = false; /* on_prepare retries; blocks again if still full */
@@ -215,6 +233,7 @@ static natsStatus ss_nats_loop__detach(void *user)
 static void *ss_nats_loop__main(void *arg)
 {
     ss_nats_loop *l = arg;
+    pthread_setname_np(pthread_self(), "nats-io"); /* for top -H and perf */
     ev_run(l->loop, 0);
     return NULL;
 }
@@ -232,6 +251,7 @@ int ss_nats_loop_start(ss_nats_loop **out)
         return -1;
     }
     pthread_mutex_init(&l->mu, NULL);
+    pthread_mutex_init(&l->rmu, NULL);
     ev_async_init(&l->wake, ss_nats_loop__on_wake);
     l->wake.data = l;
     ev_async_start(l->loop, &l->wake);
@@ -243,6 +263,7 @@ int ss_nats_loop_start(ss_nats_loop **out)
     if (pthread_create(&l->thread, NULL, ss_nats_loop__main, l) != 0) {
         ev_loop_destroy(l->loop);
         pthread_mutex_destroy(&l->mu);
+        pthread_mutex_destroy(&l->rmu);
         free(l);
         return -1;
     }
@@ -268,5 +289,18 @@ void ss_nats_loop_stop(ss_nats_loop *l)
     pthread_join(l->thread, NULL);
     ev_loop_destroy(l->loop);
     pthread_mutex_destroy(&l->mu);
+    pthread_mutex_destroy(&l->rmu);
     free(l);
+}
+
+void ss_nats_loop_set_reader(ss_nats_loop *l, void (*fn)(void *), void *arg)
+{
+    pthread_mutex_lock(&l->rmu); /* waits for a running call to return */
+    l->reader = fn;
+    l->reader_arg = arg;
+    pthread_mutex_unlock(&l->rmu);
+    if (fn != NULL) { /* one run now: messages read before it was set */
+        atomic_store(&l->reader_kick, true);
+        ev_async_send(l->loop, &l->wake);
+    }
 }

@@ -17,6 +17,12 @@ natsStatus ss_nats_loop_use(ss_nats_loop *l, natsOptions *o);
  * wakes the loop once to write them all (a group commit's replies). Nests. */
 void ss_nats_loop_cork(ss_nats_loop *l);
 void ss_nats_loop_uncork(ss_nats_loop *l);
+/* fn(arg) runs on the loop thread after every read from the socket, when
+ * the messages of that read are queued in their subscriptions: a service
+ * drains its synchronous subscriptions there, with no hand-off to another
+ * thread. Setting it also runs it once soon (what was read before). NULL
+ * removes it; returns only once a running call has ended. */
+void ss_nats_loop_set_reader(ss_nats_loop *l, void (*fn)(void *), void *arg);
 /* Stops and joins the thread, frees the loop. Call after natsConnection_Close
  * and before natsConnection_Destroy: no cnats call runs on it afterwards. */
 void ss_nats_loop_stop(ss_nats_loop *l);

@@ -2,13 +2,15 @@
  *
  * Threads and hand-over: the NATS subscription callback fanout__on_change()
  * runs on a cnats delivery thread. It never touches a room, a session or
- * libwebsockets: it decodes the ChangeEvent, encodes the two outgoing events
- * once (user:data:updated and user:update, each a refcounted sio_buf with
- * LWS_PRE headroom) and hands them to the lws service thread through
- * sio_server_post() — a mutex-guarded queue plus lws_cancel_service(). The
- * service thread (fanout__deliver) then queues references to the same bytes
- * on every socket of the room. Everything else in this file runs on the
- * service thread only.
+ * libwebsockets: it decodes the ChangeEvent, encodes user:data:updated once
+ * (a refcounted sio_buf with LWS_PRE headroom), builds user:update as JSON
+ * and hands both to the lws service thread through sio_server_post() — a
+ * mutex-guarded queue plus lws_cancel_service(). The service thread
+ * (fanout__deliver) then queues references to the same bytes on every socket
+ * of the room; user:update is encoded there, once, only if some socket other
+ * than the writer's gets it (one device per user, the common case, never
+ * pays for it: it was a third of the gateway's fan-out CPU). Everything else
+ * in this file runs on the service thread only.
  *
  * Subscriptions follow the rooms: statsync.stats.changed.<userId> is
  * subscribed when the first local socket of the user joins, and dropped when
@@ -42,7 +44,7 @@ typedef struct fanout_task {
     char user_id[SS_USERID_MAX + 1];
     char origin[128]; /* "<gatewayId>/<socketId>" of the writer, or "" */
     sio_buf *doc;     /* user:data:updated */
-    sio_buf *upd;     /* user:update */
+    json_t *upd;      /* user:update's argument, owned; encoded on first use */
 } fanout_task;
 
 static ss_counter *c_events;
@@ -91,7 +93,7 @@ static int fanout__grow(fanout *f)
 static void fanout__task_free(fanout_task *t)
 {
     sio_buf_unref(t->doc);
-    sio_buf_unref(t->upd);
+    json_decref(t->upd);
     free(t);
 }
 
@@ -130,14 +132,16 @@ static void fanout__on_change(natsConnection *nc, natsSubscription *sub, natsMsg
     doc = stats_json_from_doc(ev->doc);
     if (t == NULL || doc == NULL)
         goto done;
-    upd = json_pack("{s:s,s:O,s:o,s:I,s:s}", "userId", uid, "stats", doc, "delta",
-                    ev->delta ? stats_json_from_delta(ev->delta) : json_null(), "version",
-                    (json_int_t)ev->doc->version, "source", fanout__source(ev->source));
     size_t len;
     char *m = sio_encode_event("user:data:updated", doc, SIO_HEADROOM, &len);
     t->doc = sio_buf_wrap(m, len, SIO_BUF_DOC);
-    m = upd ? sio_encode_event("user:update", upd, SIO_HEADROOM, &len) : NULL;
-    t->upd = sio_buf_wrap(m, len, SIO_BUF_PLAIN);
+    /* "o": upd takes doc over, so no json_t is shared between threads. */
+    upd = json_pack("{s:s,s:o,s:o,s:I,s:s}", "userId", uid, "stats", doc, "delta",
+                    ev->delta ? stats_json_from_delta(ev->delta) : json_null(), "version",
+                    (json_int_t)ev->doc->version, "source", fanout__source(ev->source));
+    doc = NULL;
+    t->upd = upd;
+    upd = NULL;
     if (t->doc == NULL || t->upd == NULL)
         goto done;
     snprintf(t->user_id, sizeof(t->user_id), "%s", uid);
@@ -169,13 +173,22 @@ static void fanout__deliver(sio_server *s, sio_task *task)
         if (strncmp(t->origin, f->my_prefix, f->my_prefix_len) == 0)
             origin_sock = t->origin + f->my_prefix_len;
         sio_session *next;
+        sio_buf *upd = NULL;
         for (sio_session *ss = r->head; ss; ss = next) {
             next = ss->room_next; /* a send may close ss; it stays linked until reaped */
             sio_server_send(s, ss, t->doc);
-            if (origin_sock == NULL || strcmp(origin_sock, ss->sock_id) != 0)
-                sio_server_send(s, ss, t->upd);
+            if (origin_sock == NULL || strcmp(origin_sock, ss->sock_id) != 0) {
+                if (upd == NULL) {
+                    size_t len;
+                    char *m = sio_encode_event("user:update", t->upd, SIO_HEADROOM, &len);
+                    upd = sio_buf_wrap(m, len, SIO_BUF_PLAIN);
+                }
+                if (upd != NULL)
+                    sio_server_send(s, ss, upd);
+            }
             ss_counter_add(c_deliveries, 1);
         }
+        sio_buf_unref(upd);
     }
     fanout__task_free(t);
 }

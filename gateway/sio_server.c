@@ -27,6 +27,7 @@
 #include "sio_events.h"
 #include "ss_log.h"
 #include "ss_metrics.h"
+#include "ss_nats.h"
 #include "ss_time.h"
 
 #include <stdio.h>
@@ -674,12 +675,58 @@ fail:
     return -1;
 }
 
+/* One loop turn's NATS publishes (requests, presence joins) leave in one
+ * write: cork when the turn's callbacks start (ev_check at top priority runs
+ * first after the poll), uncork just before the loop polls again. Without it
+ * each publish woke the NATS I/O thread on its own: at 20 000 updates/s that
+ * was a wake-up and a write(2) per update. */
+typedef struct sio_cork {
+    ev_check check;
+    ev_prepare prepare;
+    natsConnection *nc;
+    bool corked;
+} sio_cork;
+
+static void sio_server__cork(struct ev_loop *loop, ev_check *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    sio_cork *c = w->data;
+    if (!c->corked) {
+        ss_nats_batch(c->nc, true);
+        c->corked = true;
+    }
+}
+
+static void sio_server__uncork(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    sio_cork *c = w->data;
+    if (c->corked) {
+        c->corked = false;
+        ss_nats_batch(c->nc, false);
+    }
+}
+
 void sio_server_run(sio_server *s)
 {
     if (s == NULL)
         return;
+    sio_cork c = {.nc = s->gw->nc};
+    ev_check_init(&c.check, sio_server__cork);
+    ev_set_priority(&c.check, EV_MAXPRI);
+    c.check.data = &c;
+    ev_prepare_init(&c.prepare, sio_server__uncork);
+    c.prepare.data = &c;
+    ev_check_start(s->loop, &c.check);
+    ev_prepare_start(s->loop, &c.prepare);
     if (!atomic_load(&s->stop_requested))
         ev_run(s->loop, 0); /* until the stop wake-up breaks it */
+    ev_check_stop(s->loop, &c.check);
+    ev_prepare_stop(s->loop, &c.prepare);
+    if (c.corked) /* broken out mid-turn */
+        ss_nats_batch(c.nc, false);
 }
 
 void sio_server_request_stop(sio_server *s)

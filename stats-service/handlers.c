@@ -2,8 +2,11 @@
  * answer reads, hand mutations to the writer. Thin on purpose: rules live
  * in merge.c, storage in store.c, batching in writer.c.
  *
- * Threads: handlers__on_* run on cnats delivery threads (one per
- * subscription); handlers_on_done on the writer thread. Ownership: a
+ * Threads: handlers__on_apply runs on the connection's NATS I/O thread
+ * (drained from a synchronous subscription after each read, see
+ * handlers__drain_apply), the other handlers__on_* on cnats delivery threads
+ * (one per subscription: a read of LMDB never stalls the socket);
+ * handlers_on_done on the writer thread. Ownership: a
  * callback owns its natsMsg; for an accepted mutation it passes to the job
  * (stats_job.ctx) and handlers_on_done destroys it after replying. */
 #include "handlers.h"
@@ -199,11 +202,33 @@ static void handlers__on_health(natsConnection *nc, natsSubscription *sub, natsM
     natsMsg_Destroy(msg);
 }
 
+/* On the NATS I/O thread after each read (ss_nats_set_reader): mutations go
+ * straight from the socket to the writer's queue — no delivery thread, no
+ * hand-off per message. Decoding and queueing never block; a full queue is
+ * answered at once. */
+static void handlers__drain_apply(void *arg)
+{
+    stats_service *svc = arg;
+    natsSubscription *sub = atomic_load(&svc->apply_drained);
+    if (sub == NULL)
+        return;
+    for (;;) {
+        natsMsg *msg = NULL;
+        natsStatus s = natsSubscription_NextMsg(&msg, sub, 0);
+        if (s == NATS_SLOW_CONSUMER) {
+            ss_log(SS_LOG_WARN, "mutations dropped by the NATS client (slow consumer)", NULL);
+            continue;
+        }
+        if (s != NATS_OK)
+            return; /* NATS_TIMEOUT: nothing left */
+        handlers__on_apply(svc->nc, sub, msg, svc);
+    }
+}
+
 ss_err handlers_subscribe(stats_service *svc)
 {
-    natsStatus s = natsConnection_QueueSubscribe(&svc->apply_sub, svc->nc,
-                                                 SS_SUBJ_STATS_APPLY ".*", SS_QUEUE_STATS,
-                                                 handlers__on_apply, svc);
+    natsStatus s = natsConnection_QueueSubscribeSync(&svc->apply_sub, svc->nc,
+                                                     SS_SUBJ_STATS_APPLY ".*", SS_QUEUE_STATS);
     if (s == NATS_OK)
         s = natsConnection_QueueSubscribe(&svc->get_sub, svc->nc, SS_SUBJ_STATS_GET ".*",
                                           SS_QUEUE_STATS, handlers__on_get, svc);
@@ -213,6 +238,12 @@ ss_err handlers_subscribe(stats_service *svc)
     /* The writer bounds the queue itself; let cnats hold a burst meanwhile. */
     if (s == NATS_OK)
         s = natsSubscription_SetPendingLimits(svc->apply_sub, 1 << 20, 256 << 20);
+    /* Setting the reader also runs it once, so what arrived before is drained. */
+    if (s == NATS_OK) {
+        atomic_store(&svc->apply_drained, svc->apply_sub);
+        if (ss_nats_set_reader(svc->nc, handlers__drain_apply, svc) != SS_OK)
+            s = NATS_ERR;
+    }
     if (s != NATS_OK) {
         ss_log(SS_LOG_ERROR, "nats subscribe failed", "{s:s}", "error", natsStatus_GetText(s));
         return SS_ERR_UNAVAILABLE;
@@ -241,6 +272,7 @@ void handlers_drain(stats_service *svc, int64_t timeout_ms)
                    natsStatus_GetText(s));
     }
     atomic_store(&svc->stopping, true);
+    ss_nats_set_reader(svc->nc, NULL, NULL); /* no drain runs past here */
     for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
         if (*subs[i] == NULL)
             continue;

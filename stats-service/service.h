@@ -32,6 +32,8 @@ typedef struct stats_service {
     stats_store *store;
     stats_writer *writer;
     natsSubscription *apply_sub, *get_sub, *health_sub;
+    /* apply_sub as seen by the NATS I/O thread's drain (set once subscribed) */
+    _Atomic(natsSubscription *) apply_drained;
     int64_t started_ms;
     atomic_bool stopping; /* shutdown began: new requests get 503 */
 } stats_service;

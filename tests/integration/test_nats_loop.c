@@ -1,7 +1,8 @@
 /* test_nats_loop.c — ss_nats connections (cnats in event-loop mode on a libev
  * thread, common/ss_nats_loop.c) against a real nats-server: publishes from
  * several threads all arrive, each thread's in order, also inside batches
- * (ss_nats_batch); request/reply both ways;
+ * (ss_nats_batch); a synchronous subscription drained on the I/O thread
+ * (ss_nats_set_reader); request/reply both ways;
  * ss_nats_close() writes out everything published before it; and after the
  * server is killed and restarted on the same port the connection comes back
  * and carries messages again.
@@ -305,6 +306,68 @@ static void test_batches_from_threads_all_arrive_in_order(void **state)
     ss_nats_close(subc, 2000);
 }
 
+/* Inline delivery: a synchronous subscription drained by the reader on the
+ * I/O thread. Messages queued before the reader was set are drained by the
+ * run that setting it schedules; after it is removed, no call happens. */
+typedef struct {
+    natsSubscription *sub;
+    counter c;
+    atomic_int calls;
+    atomic_int wrong_thread;
+    pthread_t main_thread;
+} drained;
+
+static void drain_reader(void *arg)
+{
+    drained *d = arg;
+    atomic_fetch_add(&d->calls, 1);
+    if (pthread_equal(pthread_self(), d->main_thread))
+        atomic_fetch_add(&d->wrong_thread, 1);
+    natsMsg *m = NULL;
+    while (natsSubscription_NextMsg(&m, d->sub, 0) == NATS_OK)
+        on_counted(NULL, d->sub, m, &d->c);
+}
+
+static void test_reader_drains_a_sync_subscription_on_the_io_thread(void **state)
+{
+    (void)state;
+    natsConnection *subc = connect_or_fail("test-sub");
+    natsConnection *pub = connect_or_fail("test-pub");
+    drained d = {.main_thread = pthread_self()};
+    assert_int_equal(natsConnection_SubscribeSync(&d.sub, subc, "t.inline"), NATS_OK);
+    assert_int_equal(natsSubscription_SetPendingLimits(d.sub, -1, -1), NATS_OK);
+    assert_int_equal(natsConnection_FlushTimeout(subc, 5000), NATS_OK);
+    /* Before the reader exists: these wait in the subscription. */
+    publisher early = {.nc = pub, .subject = "t.inline", .who = 0};
+    publish_main(&early);
+    assert_int_equal(natsConnection_FlushTimeout(pub, 5000), NATS_OK);
+    assert_int_equal(natsConnection_FlushTimeout(subc, 5000), NATS_OK);
+    assert_int_equal(ss_nats_set_reader(subc, drain_reader, &d), SS_OK);
+    assert_true(wait_count(&d.c, PER_PUBLISHER, 10000));
+    publisher late = {.nc = pub, .subject = "t.inline", .who = 1};
+    publish_main(&late);
+    assert_true(wait_count(&d.c, 2 * PER_PUBLISHER, 10000));
+    assert_int_equal(atomic_load(&d.c.received), 2 * PER_PUBLISHER);
+    assert_int_equal(atomic_load(&d.c.out_of_order), 0);
+    assert_int_equal(atomic_load(&d.wrong_thread), 0);
+
+    assert_int_equal(ss_nats_set_reader(subc, NULL, NULL), SS_OK);
+    int calls = atomic_load(&d.calls);
+    publish_main(&late); /* queued, and nobody drains them now */
+    assert_int_equal(natsConnection_FlushTimeout(pub, 5000), NATS_OK);
+    assert_int_equal(natsConnection_FlushTimeout(subc, 5000), NATS_OK);
+    assert_int_equal(atomic_load(&d.calls), calls);
+    int queued = 0;
+    assert_int_equal(natsSubscription_GetPending(d.sub, &queued, NULL), NATS_OK);
+    assert_int_equal(queued, PER_PUBLISHER);
+
+    natsConnection *plain = NULL; /* not made by ss_nats_connect: refused */
+    assert_int_equal(ss_nats_set_reader(plain, drain_reader, &d), SS_ERR_INTERNAL);
+    natsSubscription_Destroy(d.sub);
+    ss_nats_close(pub, 2000);
+    ss_nats_close(subc, 2000);
+}
+
 static void test_reconnects_after_server_restart(void **state)
 {
     (void)state;
@@ -363,6 +426,7 @@ int main(void)
         cmocka_unit_test(test_request_reply_round_trips),
         cmocka_unit_test(test_close_writes_out_everything_published),
         cmocka_unit_test(test_batches_from_threads_all_arrive_in_order),
+        cmocka_unit_test(test_reader_drains_a_sync_subscription_on_the_io_thread),
         cmocka_unit_test(test_reconnects_after_server_restart),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

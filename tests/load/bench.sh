@@ -178,11 +178,13 @@ export STATSYNC_LOG_LEVEL=${STATSYNC_LOG_LEVEL:-warn}
 
 say "starting nats-server, stats, presence, gateway (work dir $WORK)"
 nats-server -a 127.0.0.1 -p "$NATS_PORT" >"$WORK/nats.log" 2>&1 &
+NATS_PID=$!
 PIDS+=($!)
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$NATS_PORT") 2>/dev/null && break; sleep 0.1; done
 # shellcheck disable=SC2086 # BENCH_*_ENV are VAR=value words on purpose
 env STATSYNC_DATA_DIR="$WORK/data" STATSYNC_ADMIN_PORT="$STATS_ADMIN" ${BENCH_STATS_ENV:-} \
   "$STATS" >"$WORK/stats.log" 2>&1 &
+STATS_PID=$!
 PIDS+=($!)
 wait_http "http://127.0.0.1:$STATS_ADMIN/health" stats $!
 env STATSYNC_ADMIN_PORT="$PRESENCE_ADMIN" "$PRESENCE" >"$WORK/presence.log" 2>&1 &
@@ -231,19 +233,49 @@ ours_jiffies() {
   OURS=$((t + v))
 }
 NOISE=0
+# CPU time (jiffies) of one process.
+pid_jiffies() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+CPU_GW=0; CPU_STATS=0; CPU_NATS=0; CPU_LOAD=0
+# "CPU per update: gateway N us, ..." for a fixed-rate step: the CPU each
+# process used from the end of the generator's connect phase to the end of
+# the step, divided by the updates sent meanwhile (rate x (warm-up +
+# measured seconds)); what a faster pipeline must shrink.
+cpu_per_update() { # rate seconds
+  awk -v g="$CPU_GW" -v s="$CPU_STATS" -v n="$CPU_NATS" -v l="$CPU_LOAD" -v r="$1" -v t="$2" \
+    -v hz="$(getconf CLK_TCK)" 'BEGIN { k = 1e6 / hz / (r * t);
+      printf "CPU per update: gateway %.0f us, stats %.0f us, nats-server %.0f us, generator %.0f us (total %.0f us)",
+        g * k, s * k, n * k, l * k, (g + s + n + l) * k }'
+}
 # statsync-load with the common flags; the report lands in $WORK/reports/NAME.json
 # and NOISE is set to the other processes' CPU share (%) during the run.
 # Prints nothing; returns the generator's exit code.
 load() { # name args...
   local name=$1
   shift
-  local rc=0 b0 o0 t0
+  local rc=0 b0 o0 t0 g0=0 s0=0 n0=0 l0=0 lpid l1=0
   t0=$(date +%s%N)
   b0=$(busy_jiffies)
   ours_jiffies
   o0=$OURS
   "$LOAD" --host 127.0.0.1 --secret "$SECRET" --report "$WORK/reports/$name.json" "$@" \
-    >/dev/null 2>"$WORK/reports/$name.err" || rc=$?
+    >/dev/null 2>"$WORK/reports/$name.err" &
+  lpid=$!
+  # Start the CPU count when the generator has connected (bounded: the
+  # generator bounds its own connect phase).
+  while kill -0 "$lpid" 2>/dev/null && ! grep -q '"phase":"connected"' "$WORK/reports/$name.err"; do
+    sleep 0.02
+  done
+  g0=$(pid_jiffies "$GW_PID"); s0=$(pid_jiffies "$STATS_PID"); n0=$(pid_jiffies "$NATS_PID")
+  l0=$(pid_jiffies "$lpid")
+  # Its last reading before it exits: sample while it runs.
+  while kill -0 "$lpid" 2>/dev/null; do
+    l1=$(pid_jiffies "$lpid")
+    [ "$l1" = 0 ] || CPU_LOAD=$((l1 - l0))
+    sleep 0.1
+  done
+  wait "$lpid" || rc=$?
+  CPU_GW=$(($(pid_jiffies "$GW_PID") - g0)); CPU_STATS=$(($(pid_jiffies "$STATS_PID") - s0))
+  CPU_NATS=$(($(pid_jiffies "$NATS_PID") - n0))
   # The services' counters after the step (commit times, batch sizes, queue
   # waits), cumulative since start: kept with --keep for whoever digs deeper.
   curl -fsS "http://127.0.0.1:$STATS_ADMIN/metrics" >"$WORK/reports/$name.stats.prom" 2>/dev/null || true
@@ -355,7 +387,7 @@ if [ "$rc" = 0 ]; then
   e=$(errs latency)
   row "p99 latency, $(num "$SOCKET_CONNS") conns x $(num "$LATENCY_RATE") updates/s, each durably committed, send -> own push" \
     "<= 2 ms" "**p99 $(ms "$(j latency .latency_us.p99)") ms**" \
-    "p50 $(ms "$(j latency .latency_us.p50)") ms, p99.9 $(ms "$(j latency .latency_us.p999)") ms, max $(ms "$(j latency .latency_us.max)") ms; $(num "$(j latency .matched)") of $(num "$(j latency .sent)") updates matched in ${DURATION} s${e:+; errors: $e}$(noise)"
+    "p50 $(ms "$(j latency .latency_us.p50)") ms, p99.9 $(ms "$(j latency .latency_us.p999)") ms, max $(ms "$(j latency .latency_us.max)") ms; $(num "$(j latency .matched)") of $(num "$(j latency .sent)") updates matched in ${DURATION} s; $(cpu_per_update "$LATENCY_RATE" $((WARMUP + DURATION)))${e:+; errors: $e}$(noise)"
 else
   row "p99 latency, 1 000 conns x 2 000 updates/s" "<= 2 ms" "failed" \
     "statsync-load exit $rc: $(tail -c 300 "$WORK/reports/latency.err" | tr '\n|' ' /')"
@@ -389,7 +421,7 @@ for rate in $RATES; do
     elif .throughput_per_s < 0.95 * $rate then "throughput"
     elif .send_behind > 0.01 * $rate * .duration_s then "generator behind"
     else "ok" end' "$WORK/reports/$name.json")
-  summary="p99 $(ms "$(j "$name" .latency_us.p99)") ms, $(num "$(j "$name" .throughput_per_s)") matched/s"
+  summary="p99 $(ms "$(j "$name" .latency_us.p99)") ms, $(num "$(j "$name" .throughput_per_s)") matched/s, $(cpu_per_update "$rate" $((1 + STEP_DURATION)))"
   if [ "$verdict" = ok ]; then
     best=$rate
     best_note="$summary$(noise)"

@@ -181,30 +181,47 @@ static natsConnection *connect_or_fail(const char *name)
     return nc;
 }
 
+/* An asynchronous subscription counting into c, known to the server. */
+static natsSubscription *count_on(natsConnection *nc, const char *subject, counter *c)
+{
+    natsSubscription *sub = NULL;
+    assert_int_equal(natsConnection_Subscribe(&sub, nc, subject, on_counted, c), NATS_OK);
+    assert_int_equal(natsSubscription_SetPendingLimits(sub, -1, -1), NATS_OK);
+    assert_int_equal(natsConnection_FlushTimeout(nc, 5000), NATS_OK);
+    return sub;
+}
+
+/* PUBLISHERS threads each run fn (publish_main or publish_batched_main). */
+static void publish_from_threads(natsConnection *pub, const char *subject, void *(*fn)(void *))
+{
+    pthread_t th[PUBLISHERS];
+    publisher p[PUBLISHERS];
+    for (int i = 0; i < PUBLISHERS; i++) {
+        p[i] = (publisher){.nc = pub, .subject = subject, .who = i};
+        assert_int_equal(pthread_create(&th[i], NULL, fn, &p[i]), 0);
+    }
+    for (int i = 0; i < PUBLISHERS; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(p[i].failed, 0);
+    }
+}
+
+static void expect_all_in_order(counter *c, int want)
+{
+    assert_true(wait_count(c, want, 20000));
+    assert_int_equal(atomic_load(&c->received), want);
+    assert_int_equal(atomic_load(&c->out_of_order), 0);
+}
+
 static void test_publishes_from_threads_all_arrive_in_order(void **state)
 {
     (void)state;
     natsConnection *pub = connect_or_fail("test-pub");
     natsConnection *subc = connect_or_fail("test-sub");
     counter c = {0};
-    natsSubscription *sub = NULL;
-    assert_int_equal(natsConnection_Subscribe(&sub, subc, "t.order", on_counted, &c), NATS_OK);
-    assert_int_equal(natsSubscription_SetPendingLimits(sub, -1, -1), NATS_OK);
-    assert_int_equal(natsConnection_FlushTimeout(subc, 5000), NATS_OK);
-
-    pthread_t th[PUBLISHERS];
-    publisher p[PUBLISHERS];
-    for (int i = 0; i < PUBLISHERS; i++) {
-        p[i] = (publisher){.nc = pub, .subject = "t.order", .who = i};
-        assert_int_equal(pthread_create(&th[i], NULL, publish_main, &p[i]), 0);
-    }
-    for (int i = 0; i < PUBLISHERS; i++) {
-        pthread_join(th[i], NULL);
-        assert_int_equal(p[i].failed, 0);
-    }
-    assert_true(wait_count(&c, PUBLISHERS * PER_PUBLISHER, 20000));
-    assert_int_equal(atomic_load(&c.received), PUBLISHERS * PER_PUBLISHER);
-    assert_int_equal(atomic_load(&c.out_of_order), 0);
+    natsSubscription *sub = count_on(subc, "t.order", &c);
+    publish_from_threads(pub, "t.order", publish_main);
+    expect_all_in_order(&c, PUBLISHERS * PER_PUBLISHER);
     natsSubscription_Destroy(sub);
     ss_nats_close(pub, 2000);
     ss_nats_close(subc, 2000);
@@ -246,19 +263,13 @@ static void test_close_writes_out_everything_published(void **state)
     (void)state;
     natsConnection *subc = connect_or_fail("test-sub");
     counter c = {0};
-    natsSubscription *sub = NULL;
-    assert_int_equal(natsConnection_Subscribe(&sub, subc, "t.close", on_counted, &c), NATS_OK);
-    assert_int_equal(natsSubscription_SetPendingLimits(sub, -1, -1), NATS_OK);
-    assert_int_equal(natsConnection_FlushTimeout(subc, 5000), NATS_OK);
-
+    natsSubscription *sub = count_on(subc, "t.close", &c);
     natsConnection *pub = connect_or_fail("test-pub");
     publisher p = {.nc = pub, .subject = "t.close", .who = 0};
     publish_main(&p);
     assert_int_equal(p.failed, 0);
     ss_nats_close(pub, 5000); /* right away: nothing may stay in the buffer */
-    assert_true(wait_count(&c, PER_PUBLISHER, 10000));
-    assert_int_equal(atomic_load(&c.received), PER_PUBLISHER);
-    assert_int_equal(atomic_load(&c.out_of_order), 0);
+    expect_all_in_order(&c, PER_PUBLISHER);
     natsSubscription_Destroy(sub);
     ss_nats_close(subc, 2000);
 }
@@ -282,23 +293,9 @@ static void test_batches_from_threads_all_arrive_in_order(void **state)
     natsConnection *pub = connect_or_fail("test-pub");
     natsConnection *subc = connect_or_fail("test-sub");
     counter c = {0};
-    natsSubscription *sub = NULL;
-    assert_int_equal(natsConnection_Subscribe(&sub, subc, "t.batch", on_counted, &c), NATS_OK);
-    assert_int_equal(natsSubscription_SetPendingLimits(sub, -1, -1), NATS_OK);
-    assert_int_equal(natsConnection_FlushTimeout(subc, 5000), NATS_OK);
-    pthread_t th[PUBLISHERS];
-    publisher p[PUBLISHERS];
-    for (int i = 0; i < PUBLISHERS; i++) {
-        p[i] = (publisher){.nc = pub, .subject = "t.batch", .who = i};
-        assert_int_equal(pthread_create(&th[i], NULL, publish_batched_main, &p[i]), 0);
-    }
-    for (int i = 0; i < PUBLISHERS; i++) {
-        pthread_join(th[i], NULL);
-        assert_int_equal(p[i].failed, 0);
-    }
-    assert_true(wait_count(&c, PUBLISHERS * PER_PUBLISHER, 20000));
-    assert_int_equal(atomic_load(&c.received), PUBLISHERS * PER_PUBLISHER);
-    assert_int_equal(atomic_load(&c.out_of_order), 0);
+    natsSubscription *sub = count_on(subc, "t.batch", &c);
+    publish_from_threads(pub, "t.batch", publish_batched_main);
+    expect_all_in_order(&c, PUBLISHERS * PER_PUBLISHER);
     ss_nats_batch(NULL, true); /* no connection: nothing happens */
     ss_nats_batch(NULL, false);
     natsSubscription_Destroy(sub);

@@ -9,8 +9,8 @@
  * (fanout__deliver) then queues references to the same bytes on every socket
  * of the room; user:update is encoded there, once, only if some socket other
  * than the writer's gets it (one device per user, the common case, never
- * pays for it: it was a third of the gateway's fan-out CPU). Everything else
- * in this file runs on the service thread only.
+ * pays for the larger of the two encodes). Everything else in this file runs
+ * on the service thread only.
  *
  * Subscriptions follow the rooms: statsync.stats.changed.<userId> is
  * subscribed when the first local socket of the user joins, and dropped when

@@ -22,6 +22,7 @@
 #include "presence_client.h"
 #include "ss_log.h"
 #include "ss_metrics.h"
+#include "ss_nats_subs.h"
 #include "ss_subjects.h"
 #include "stats_json.h"
 
@@ -37,6 +38,7 @@ struct fanout {
     size_t count;
     char my_prefix[96]; /* "<gatewayId>/" — origins of this gateway's sockets */
     size_t my_prefix_len;
+    ss_nats_subs subs; /* the rooms' change subscriptions, until cnats is done with them */
 };
 
 typedef struct fanout_task {
@@ -212,6 +214,7 @@ int fanout_create(fanout **out, sio_server *s)
     }
     snprintf(f->my_prefix, sizeof(f->my_prefix), "%s/", s->gw->id);
     f->my_prefix_len = strlen(f->my_prefix);
+    ss_nats_subs_init(&f->subs);
     *out = f;
     return 0;
 }
@@ -219,11 +222,7 @@ int fanout_create(fanout **out, sio_server *s)
 static void fanout__unsubscribe(sio_room *r)
 {
     presence_client_room_close(r);
-    if (r->sub) {
-        natsSubscription_Unsubscribe(r->sub);
-        natsSubscription_Destroy(r->sub);
-        r->sub = NULL;
-    }
+    ss_nats_unsubscribe(&r->sub);
 }
 
 int fanout_join(fanout *f, sio_session *ss, const char *user_id)
@@ -244,8 +243,8 @@ int fanout_join(fanout *f, sio_session *ss, const char *user_id)
         char subject[SS_SUBJECT_MAX];
         snprintf(subject, sizeof(subject), "%s.%s", SS_SUBJ_STATS_CHANGED, user_id);
         natsStatus st = f->s->stopped ? NATS_ILLEGAL_STATE
-                                      : natsConnection_Subscribe(&r->sub, f->gw->nc, subject,
-                                                                 fanout__on_change, f);
+                                      : ss_nats_subscribe(&f->subs, &r->sub, f->gw->nc, subject,
+                                                          NULL, fanout__on_change, f);
         if (st == NATS_OK)
             st = natsSubscription_SetPendingLimits(r->sub, 65536, 256 * 1024 * 1024);
         if (st == NATS_OK && presence_client_room_open(f->s->presence, r) != 0)
@@ -318,6 +317,12 @@ void fanout_destroy(fanout *f)
     if (f == NULL)
         return;
     fanout_stop(f);
+    /* fanout__on_change() uses f: it may still run until cnats is done */
+    if (!ss_nats_subs_wait(&f->subs, 10000)) {
+        ss_log(SS_LOG_ERROR, "change subscriptions not released by cnats; keeping the rooms", NULL);
+        return;
+    }
+    ss_nats_subs_destroy(&f->subs);
     for (size_t i = 0; i < f->nbuckets; i++) {
         sio_room *r = f->buckets[i];
         while (r) {

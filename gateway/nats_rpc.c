@@ -8,6 +8,7 @@
 #include "nats_rpc.h"
 
 #include "ss_log.h"
+#include "ss_nats_subs.h"
 #include "ss_time.h"
 
 #include <inttypes.h>
@@ -32,6 +33,7 @@ typedef struct rpc_entry {
 struct nats_rpc {
     natsConnection *nc;
     natsSubscription *sub;
+    ss_nats_subs subs; /* the inbox subscription, until cnats is done with it */
     char prefix[96]; /* "_INBOX.<nuid>." */
     size_t prefix_len;
 
@@ -170,9 +172,11 @@ ss_err nats_rpc_create(nats_rpc **out, natsConnection *nc)
     pthread_cond_init(&r->cv, &ca);
     pthread_condattr_destroy(&ca);
 
+    ss_nats_subs_init(&r->subs);
+
     char wildcard[sizeof(r->prefix) + 2];
     snprintf(wildcard, sizeof(wildcard), "%s*", r->prefix);
-    natsStatus s = natsConnection_Subscribe(&r->sub, nc, wildcard, nats_rpc__on_reply, r);
+    natsStatus s = ss_nats_subscribe(&r->subs, &r->sub, nc, wildcard, NULL, nats_rpc__on_reply, r);
     if (s == NATS_OK)
         s = natsSubscription_SetPendingLimits(r->sub, -1, -1);
     if (s != NATS_OK) {
@@ -185,8 +189,9 @@ ss_err nats_rpc_create(nats_rpc **out, natsConnection *nc)
     *out = r;
     return SS_OK;
 fail_sync:
-    if (r->sub)
-        natsSubscription_Destroy(r->sub);
+    ss_nats_unsubscribe(&r->sub);
+    ss_nats_subs_wait(&r->subs, 5000);
+    ss_nats_subs_destroy(&r->subs);
     pthread_cond_destroy(&r->cv);
     pthread_mutex_destroy(&r->mu);
 fail:
@@ -263,13 +268,18 @@ void nats_rpc_destroy(nats_rpc *r)
 {
     if (r == NULL)
         return;
-    natsSubscription_Unsubscribe(r->sub);
+    ss_nats_unsubscribe(&r->sub);
     pthread_mutex_lock(&r->mu);
     r->stopping = true;
     pthread_cond_signal(&r->cv);
     pthread_mutex_unlock(&r->mu);
     pthread_join(r->timer, NULL);
-    /* Fail what is left; no new replies can arrive after unsubscribe. */
+    /* After this no reply callback runs or is queued: what is left can only
+     * be failed here, and r may be freed. */
+    if (!ss_nats_subs_wait(&r->subs, 10000)) {
+        ss_log(SS_LOG_ERROR, "nats inbox not released by cnats; keeping the mux", NULL);
+        return;
+    }
     for (;;) {
         pthread_mutex_lock(&r->mu);
         rpc_entry *e = r->dhead;
@@ -281,7 +291,7 @@ void nats_rpc_destroy(nats_rpc *r)
         e->cb(e->arg, SS_ERR_UNAVAILABLE, NULL, 0);
         free(e);
     }
-    natsSubscription_Destroy(r->sub);
+    ss_nats_subs_destroy(&r->subs);
     pthread_cond_destroy(&r->cv);
     pthread_mutex_destroy(&r->mu);
     free(r->buckets);

@@ -13,6 +13,7 @@
 #include "ss_log.h"
 #include "ss_metrics.h"
 #include "ss_nats.h"
+#include "ss_nats_subs.h"
 #include "ss_subjects.h"
 #include "ss_time.h"
 #include "statsync.pb-c.h"
@@ -28,6 +29,7 @@ struct presence_client {
     sio_server *s;
     gateway *gw;
     natsSubscription *sync_sub;
+    ss_nats_subs subs;       /* sync_sub and the rooms' presence subscriptions */
     uint64_t count;          /* sessions in a room */
     int64_t heartbeat_ms;
     int64_t ping_timeout_ms;
@@ -405,8 +407,8 @@ int presence_client_room_open(presence_client *pc, sio_room *r)
         return 0;
     char subject[SS_SUBJECT_MAX];
     snprintf(subject, sizeof(subject), "%s.%s", SS_SUBJ_PRESENCE_UPDATE, r->user_id);
-    natsStatus st = natsConnection_Subscribe(&r->presence_sub, pc->gw->nc, subject,
-                                             pc__on_update, pc);
+    natsStatus st =
+        ss_nats_subscribe(&pc->subs, &r->presence_sub, pc->gw->nc, subject, NULL, pc__on_update, pc);
     if (st == NATS_OK)
         st = natsSubscription_SetPendingLimits(r->presence_sub, 4096, 4 * 1024 * 1024);
     if (st != NATS_OK) {
@@ -420,11 +422,7 @@ int presence_client_room_open(presence_client *pc, sio_room *r)
 
 void presence_client_room_close(sio_room *r)
 {
-    if (r->presence_sub) {
-        natsSubscription_Unsubscribe(r->presence_sub);
-        natsSubscription_Destroy(r->presence_sub);
-        r->presence_sub = NULL;
-    }
+    ss_nats_unsubscribe(&r->presence_sub);
 }
 
 /* ---- hand-over ---------------------------------------------------------------------- */
@@ -475,11 +473,13 @@ int presence_client_create(presence_client **out, sio_server *s)
         s->gw->cfg.presence_ping_timeout_ms > 0 ? s->gw->cfg.presence_ping_timeout_ms : 250;
     pc->next_snapshot = (uint64_t)ss_now_ms() << 8;
     pc->next_beat = 0; /* the first tick beats */
-    natsStatus st = natsConnection_Subscribe(&pc->sync_sub, pc->gw->nc, SS_SUBJ_PRESENCE_SYNC,
-                                             pc__on_sync, pc);
+    ss_nats_subs_init(&pc->subs);
+    natsStatus st = ss_nats_subscribe(&pc->subs, &pc->sync_sub, pc->gw->nc, SS_SUBJ_PRESENCE_SYNC,
+                                      NULL, pc__on_sync, pc);
     if (st != NATS_OK) {
         ss_log(SS_LOG_ERROR, "presence sync subscription failed", "{s:s}", "error",
                natsStatus_GetText(st));
+        ss_nats_subs_destroy(&pc->subs);
         free(pc);
         return -1;
     }
@@ -492,11 +492,7 @@ void presence_client_stop(presence_client *pc)
     if (pc == NULL || pc->stopped)
         return;
     pc->stopped = 1;
-    if (pc->sync_sub) {
-        natsSubscription_Unsubscribe(pc->sync_sub);
-        natsSubscription_Destroy(pc->sync_sub);
-        pc->sync_sub = NULL;
-    }
+    ss_nats_unsubscribe(&pc->sync_sub);
 }
 
 void presence_client_destroy(presence_client *pc)
@@ -504,5 +500,12 @@ void presence_client_destroy(presence_client *pc)
     if (pc == NULL)
         return;
     presence_client_stop(pc);
+    /* the handlers use pc; the rooms' subscriptions were dropped by fanout_stop() */
+    if (!ss_nats_subs_wait(&pc->subs, 10000)) {
+        ss_log(SS_LOG_ERROR, "presence subscriptions not released by cnats; keeping the client",
+               NULL);
+        return;
+    }
+    ss_nats_subs_destroy(&pc->subs);
     free(pc);
 }

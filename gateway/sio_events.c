@@ -226,8 +226,10 @@ static void events__req_run(sio_server *s, sio_task *t)
         sio_session *ss = sio_server_find_id(s, r->session_id);
         if (ss != NULL) {
             ss->inflight--;
-            events__complete(s, ss, r);
+            /* observed before the answer goes out: a client that reads
+             * /metrics after its ack finds the event counted */
             ss_histogram_observe(events__latency(r->kind), ss_mono_ns() - r->t0_ns);
+            events__complete(s, ss, r);
         }
     }
     free(r->reply);

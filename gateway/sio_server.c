@@ -664,8 +664,8 @@ int sio_server_start(gateway *gw, sio_server **out)
 fail:
     if (s->loop)
         ev_loop_destroy(s->loop);
+    fanout_destroy(s->fanout); /* first: it drops the rooms' presence subscriptions too */
     presence_client_destroy(s->presence);
-    fanout_destroy(s->fanout);
     sio_buf_unref(s->ping_buf);
     sio_buf_unref(s->noop_buf);
     free(s->sessions.by_sid);
@@ -773,8 +773,8 @@ void sio_server_free(sio_server *s)
     sio_server__drain(s, 1);
     if (s->loop) /* after lws_context_destroy: lws's watchers are gone */
         ev_loop_destroy(s->loop);
+    fanout_destroy(s->fanout); /* first: it drops the rooms' presence subscriptions too */
     presence_client_destroy(s->presence);
-    fanout_destroy(s->fanout);
     sio_buf_unref(s->ping_buf);
     sio_buf_unref(s->noop_buf);
     free(s->sessions.by_sid);

@@ -269,8 +269,7 @@ static int presence__sub(presence *p, const char *subject, const char *queue, na
     if (p->nsubs >= (int)(sizeof(p->subs) / sizeof(p->subs[0])))
         return -1;
     natsSubscription **sp = &p->subs[p->nsubs];
-    natsStatus s = queue ? natsConnection_QueueSubscribe(sp, p->nc, subject, queue, cb, p)
-                         : natsConnection_Subscribe(sp, p->nc, subject, cb, p);
+    natsStatus s = ss_nats_subscribe(&p->sub_group, sp, p->nc, subject, queue, cb, p);
     if (s == NATS_OK)
         s = natsSubscription_SetPendingLimits(*sp, 1 << 20, 512 * 1024 * 1024);
     if (s != NATS_OK) {
@@ -324,10 +323,10 @@ void presence_sweep(presence *p)
 
 void presence_unsubscribe(presence *p)
 {
-    for (int i = 0; i < p->nsubs; i++) {
-        natsSubscription_Unsubscribe(p->subs[i]);
-        natsSubscription_Destroy(p->subs[i]);
-        p->subs[i] = NULL;
-    }
+    for (int i = 0; i < p->nsubs; i++)
+        ss_nats_unsubscribe(&p->subs[i]);
     p->nsubs = 0;
+    /* the handlers use p (registry, lock): wait until none can run */
+    if (!ss_nats_subs_wait(&p->sub_group, 10000))
+        ss_log(SS_LOG_ERROR, "subscriptions not released by cnats", NULL);
 }

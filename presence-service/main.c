@@ -162,6 +162,7 @@ int main(int argc, char **argv)
         .on_change = presence_on_change,
         .arg = &p,
     };
+    ss_nats_subs_init(&p.sub_group);
     if (registry_create(&p.reg, &rcfg) != 0)
         goto out;
     /* One delivery thread for every subscription: a gateway's messages are

@@ -11,6 +11,7 @@
 #define PRESENCE_H
 
 #include "registry.h"
+#include "ss_nats_subs.h"
 
 #include <nats/nats.h>
 #include <pthread.h>
@@ -32,6 +33,7 @@ typedef struct presence {
     natsConnection *nc;
     natsSubscription *subs[8];
     int nsubs;
+    ss_nats_subs sub_group; /* subs, until cnats is done with them */
     pthread_mutex_t mu;
     registry *reg;
     int64_t started_ms;

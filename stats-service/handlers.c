@@ -230,11 +230,11 @@ ss_err handlers_subscribe(stats_service *svc)
     natsStatus s = natsConnection_QueueSubscribeSync(&svc->apply_sub, svc->nc,
                                                      SS_SUBJ_STATS_APPLY ".*", SS_QUEUE_STATS);
     if (s == NATS_OK)
-        s = natsConnection_QueueSubscribe(&svc->get_sub, svc->nc, SS_SUBJ_STATS_GET ".*",
-                                          SS_QUEUE_STATS, handlers__on_get, svc);
+        s = ss_nats_subscribe(&svc->subs, &svc->get_sub, svc->nc, SS_SUBJ_STATS_GET ".*",
+                              SS_QUEUE_STATS, handlers__on_get, svc);
     if (s == NATS_OK)
-        s = natsConnection_QueueSubscribe(&svc->health_sub, svc->nc, SS_SUBJ_HEALTH ".stats",
-                                          SS_QUEUE_STATS, handlers__on_health, svc);
+        s = ss_nats_subscribe(&svc->subs, &svc->health_sub, svc->nc, SS_SUBJ_HEALTH ".stats",
+                              SS_QUEUE_STATS, handlers__on_health, svc);
     /* The writer bounds the queue itself; let cnats hold a burst meanwhile. */
     if (s == NATS_OK)
         s = natsSubscription_SetPendingLimits(svc->apply_sub, 1 << 20, 256 << 20);
@@ -273,11 +273,11 @@ void handlers_drain(stats_service *svc, int64_t timeout_ms)
     }
     atomic_store(&svc->stopping, true);
     ss_nats_set_reader(svc->nc, NULL, NULL); /* no drain runs past here */
-    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
-        if (*subs[i] == NULL)
-            continue;
-        natsSubscription_Unsubscribe(*subs[i]);
-        natsSubscription_Destroy(*subs[i]);
-        *subs[i] = NULL;
-    }
+    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
+        ss_nats_unsubscribe(subs[i]);
+    /* the handlers use svc: nothing of theirs may run or stay queued in cnats
+     * once the caller goes on to free it */
+    int64_t left = deadline - ss_mono_ms();
+    if (!ss_nats_subs_wait(&svc->subs, left > 1000 ? left : 1000))
+        ss_log(SS_LOG_ERROR, "subscriptions not released by cnats", NULL);
 }

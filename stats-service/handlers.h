@@ -12,7 +12,8 @@
 #include "ss_error.h"
 #include "writer.h"
 
-/* Subscribes the three subjects. svc->nc, store and writer must be ready. */
+/* Subscribes the three subjects. svc->nc, store, writer and svc->subs (initialised
+ * once by main) must be ready. */
 ss_err handlers_subscribe(stats_service *svc);
 
 /* Stops taking work: drains every subscription (no new messages; the ones

@@ -170,6 +170,7 @@ int main(int argc, char **argv)
     int exit_code = 1;
     ss_admin_http *admin = NULL;
     stats_metrics_init();
+    ss_nats_subs_init(&svc.subs);
     if (store_open(&svc.store, svc.data_dir, (size_t)svc.map_size_mb << 20) != SS_OK)
         goto out;
     const writer_config wcfg = {
@@ -183,7 +184,9 @@ int main(int argc, char **argv)
     };
     if (writer_start(&svc.writer, svc.store, &wcfg, handlers_on_done, &svc) != SS_OK)
         goto out;
-    if (ss_nats_connect(svc.nats_url, "stats-service", &svc.nc) != SS_OK)
+    /* Pooled delivery (GET and health): cnats then completes a closed
+     * subscription on a thread it joins at nats_Close(). */
+    if (ss_nats_connect_pooled(svc.nats_url, "stats-service", 2, &svc.nc) != SS_OK)
         goto out;
     if (handlers_subscribe(&svc) != SS_OK)
         goto out;

@@ -8,6 +8,7 @@
 #ifndef STATS_SERVICE_H
 #define STATS_SERVICE_H
 
+#include "ss_nats_subs.h"
 #include "store.h"
 #include "writer.h"
 
@@ -32,6 +33,7 @@ typedef struct stats_service {
     stats_store *store;
     stats_writer *writer;
     natsSubscription *apply_sub, *get_sub, *health_sub;
+    ss_nats_subs subs; /* get_sub and health_sub, until cnats is done with them */
     /* apply_sub as seen by the NATS I/O thread's drain (set once subscribed) */
     _Atomic(natsSubscription *) apply_drained;
     int64_t started_ms;

@@ -1,8 +1,22 @@
-/* ss_subjects.h — every NATS subject of statsync, in one place.
- * proto/README.md documents them; keep both in step.
- * userIds are validated (ss_userid_valid) before they are put in a subject. */
+/* ss_subjects.h — every NATS subject of statsync, in one place, and the one
+ * way a userId becomes part of a subject. proto/README.md documents them;
+ * keep both in step.
+ *
+ * A userId never reaches a subject raw: ss_subject_user() writes it as a
+ * token in which [A-Za-z0-9_-] stand for themselves and every other byte is
+ * "=XX" (two upper-case hex digits). The encoding is reversible and
+ * injective ('=' itself is always escaped, hex is upper case only), so `.`,
+ * `*`, `>`, spaces or non-ASCII can never alter a subject and two userIds
+ * never share one ("a.b" -> "a=2Eb", "a_b" -> "a_b", "a|b" -> "a=7Cb",
+ * "a%7Cb" -> "a=257Cb"). Receivers check the userId carried in the message
+ * against the subject with ss_subject_user_is(). Pure functions. */
 #ifndef SS_SUBJECTS_H
 #define SS_SUBJECTS_H
+
+#include "ss_userid.h"
+
+#include <stdbool.h>
+#include <stddef.h>
 
 #define SS_SUBJ_STATS_APPLY "statsync.stats.apply"     /* .<userId>  req/rep Mutation -> StatsReply */
 #define SS_SUBJ_STATS_GET "statsync.stats.get"         /* .<userId>  req/rep GetRequest -> StatsReply */
@@ -21,7 +35,21 @@
 #define SS_QUEUE_STATS "stats-service"
 #define SS_QUEUE_PRESENCE "presence-service"
 
-/* Buffer large enough for any subject prefix above + '.' + a userId + NUL. */
-#define SS_SUBJECT_MAX 128
+/* Longest encoded userId, and a buffer large enough for any subject prefix
+ * above + '.' + an encoded userId + NUL. */
+#define SS_SUBJECT_TOKEN_MAX (3 * SS_USERID_MAX)
+#define SS_SUBJECT_MAX 512
+
+/* "<prefix>.<token of user_id>" into buf. False (buf "") when user_id is not
+ * a valid userId or the subject does not fit in cap. */
+bool ss_subject_user(char *buf, size_t cap, const char *prefix, const char *user_id);
+
+/* True when subject is exactly ss_subject_user(prefix, user_id). */
+bool ss_subject_user_is(const char *subject, const char *prefix, const char *user_id);
+
+/* The userId of "<prefix>.<token>" into out (cap >= SS_USERID_MAX + 1).
+ * False when the subject has another prefix, the token is not in canonical
+ * form, or it does not decode to a valid userId. */
+bool ss_subject_user_parse(const char *subject, const char *prefix, char *out, size_t cap);
 
 #endif

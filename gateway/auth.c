@@ -110,8 +110,12 @@ static ss_err auth__check_claims(jwt_t *jwt, int64_t now_s, auth_result *r)
         auth__fail(r, "token not valid yet (nbf)");
     } else if (!json_is_string(sub)) {
         auth__fail(r, "token sub is missing or not a string");
-    } else if (!ss_userid_valid(json_string_value(sub), json_string_length(sub))) {
-        auth__fail(r, "token sub is not a valid userId");
+    } else if (ss_userid_check(json_string_value(sub), json_string_length(sub)) != SS_USERID_OK) {
+        char why[96];
+        snprintf(why, sizeof(why), "token sub: %s",
+                 ss_userid_rule_text(ss_userid_check(json_string_value(sub),
+                                                     json_string_length(sub))));
+        auth__fail(r, why);
     } else {
         memcpy(r->user_id, json_string_value(sub), json_string_length(sub) + 1);
         r->err = SS_OK;

@@ -115,21 +115,21 @@ static void fanout__on_change(natsConnection *nc, natsSubscription *sub, natsMsg
     (void)sub;
     fanout *f = closure;
     const char *subject = natsMsg_GetSubject(msg);
-    size_t plen = strlen(SS_SUBJ_STATS_CHANGED);
-    const char *uid = subject + plen + 1;
+    const char *uid = NULL;
     Statsync__ChangeEvent *ev = NULL;
     fanout_task *t = NULL;
     json_t *doc = NULL, *upd = NULL;
-    if (strncmp(subject, SS_SUBJ_STATS_CHANGED, plen) != 0 || subject[plen] != '.' ||
-        !ss_userid_valid_cstr(uid))
-        goto done;
     ev = statsync__change_event__unpack(NULL, (size_t)natsMsg_GetDataLength(msg),
                                         (const uint8_t *)natsMsg_GetData(msg));
-    if (ev == NULL || ev->doc == NULL || strcmp(ev->doc->user_id, uid) != 0) {
+    /* the document must be the subject's user: nothing of one user reaches
+     * another user's room */
+    if (ev == NULL || ev->doc == NULL ||
+        !ss_subject_user_is(subject, SS_SUBJ_STATS_CHANGED, ev->doc->user_id)) {
         ss_log(SS_LOG_WARN, "change event dropped: undecodable or for another user", "{s:s}",
                "subject", subject);
         goto done;
     }
+    uid = ev->doc->user_id;
     t = calloc(1, sizeof(*t));
     doc = stats_json_from_doc(ev->doc);
     if (t == NULL || doc == NULL)
@@ -241,8 +241,9 @@ int fanout_join(fanout *f, sio_session *ss, const char *user_id)
             return -1;
         snprintf(r->user_id, sizeof(r->user_id), "%s", user_id);
         char subject[SS_SUBJECT_MAX];
-        snprintf(subject, sizeof(subject), "%s.%s", SS_SUBJ_STATS_CHANGED, user_id);
-        natsStatus st = f->s->stopped ? NATS_ILLEGAL_STATE
+        natsStatus st = !ss_subject_user(subject, sizeof(subject), SS_SUBJ_STATS_CHANGED, user_id)
+                            ? NATS_INVALID_SUBJECT
+                        : f->s->stopped ? NATS_ILLEGAL_STATE
                                       : ss_nats_subscribe(&f->subs, &r->sub, f->gw->nc, subject,
                                                           NULL, fanout__on_change, f);
         if (st == NATS_OK)

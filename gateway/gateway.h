@@ -38,6 +38,9 @@ typedef struct gw_config {
     int64_t max_sockets_per_user;   /* concurrent sockets past CONNECT; 0 = no cap */
     int64_t rate_limit_max_keys;    /* buckets per table (LRU past it) */
     const char *rate_limit_exempt;  /* "loopback", IPs, comma separated; "none" */
+    /* behind the edge (client_addr.h) */
+    const char *trusted_proxies;    /* peers whose X-Forwarded-For names the client */
+    const char *route_tag;          /* "" or the "<tag>." every sid starts with */
     /* slow and hostile clients */
     int64_t rest_connection_timeout_s; /* MHD: idle connection closed after this */
     int64_t rest_max_connections;      /* MHD: connections at once */
@@ -52,6 +55,7 @@ typedef struct gw_config {
 struct rest_server;
 struct sio_server;
 struct ratelimit;
+struct client_addr_trust;
 
 typedef struct gateway {
     gw_config cfg;
@@ -61,6 +65,7 @@ typedef struct gateway {
     struct rest_server *rest;
     struct sio_server *sio;
     struct ratelimit *limits;  /* shared by both edges (any thread) */
+    struct client_addr_trust *trust; /* trusted proxies, read-only (any thread) */
     int64_t started_ms;     /* wall clock */
     atomic_int stopping;
     /* Maintained by the Socket.IO edge, read by /health and /metrics.

@@ -4,6 +4,7 @@
  * lws call happens there); a small signal thread that waits for SIGINT/SIGTERM
  * and asks that loop to stop; libmicrohttpd's internal thread; cnats'
  * delivery pool; the nats_rpc timer thread. */
+#include "client_addr.h"
 #include "gateway.h"
 #include "ratelimit.h"
 #include "rest_server.h"
@@ -80,6 +81,12 @@ static int gateway__parse_config(gateway *gw, int argc, char **argv)
                    "100000", "buckets kept per rate-limit table (least recently used dropped)"),
         SS_OPT_STR("rate-limit-exempt", "STATSYNC_RATE_LIMIT_EXEMPT", &c->rate_limit_exempt,
                    "loopback", "client IPs no rate limit applies to: loopback, IPs, or none"),
+        SS_OPT_STR("trusted-proxies", "STATSYNC_TRUSTED_PROXIES", &c->trusted_proxies, "",
+                   "peers (the edge) whose X-Forwarded-For names the client: loopback, IPs, "
+                   "CIDRs, comma separated (empty = none)"),
+        SS_OPT_STR("route-tag", "STATSYNC_ROUTE_TAG", &c->route_tag, "",
+                   "sids start with \"<tag>.\" so the edge keeps a polling session on this "
+                   "gateway: 1-16 of A-Z a-z 0-9 _ - (empty = none)"),
         SS_OPT_INT("rest-connection-timeout-s", "STATSYNC_REST_CONNECTION_TIMEOUT_S",
                    &c->rest_connection_timeout_s, "30",
                    "REST: close a connection silent this long (a request trickled slower is cut)"),
@@ -108,6 +115,13 @@ static int gateway__parse_config(gateway *gw, int argc, char **argv)
     }
     if (strlen(c->jwt_secret) < 16) {
         fprintf(stderr, "statsync-gateway: the JWT secret must be at least 16 bytes\n");
+        return -1;
+    }
+    size_t tl = strlen(c->route_tag);
+    if (tl > SIO_ROUTE_TAG_MAX || strspn(c->route_tag, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+                                                      "qrstuvwxyz0123456789_-") != tl) {
+        fprintf(stderr, "statsync-gateway: --route-tag must be at most %d of A-Z a-z 0-9 _ -\n",
+                SIO_ROUTE_TAG_MAX);
         return -1;
     }
     ss_log_init("gateway", (ss_log_level)lvl);
@@ -139,6 +153,12 @@ static int gateway__limits_create(gateway *gw)
         .max_keys = c->rate_limit_max_keys > 0 ? (size_t)c->rate_limit_max_keys : 1,
         .exempt = c->rate_limit_exempt,
     };
+    char bad[64];
+    if (client_addr_trust_create(&gw->trust, c->trusted_proxies, bad, sizeof(bad)) != 0) {
+        ss_log(SS_LOG_ERROR, "bad trusted proxy (loopback, IPs or CIDRs)", "{s:s}",
+               "trusted_proxies", bad);
+        return -1;
+    }
     if (ratelimit_create(&gw->limits, &rc) != 0) {
         ss_log(SS_LOG_ERROR, "bad rate-limit settings (exempt list: loopback, IPs or none)",
                "{s:s}", "rate_limit_exempt", c->rate_limit_exempt);
@@ -216,6 +236,7 @@ out:
     ss_nats_close(gw.nc, 1000);
     nats_Close();
     ratelimit_destroy(gw.limits);
+    client_addr_trust_destroy(gw.trust);
     if (sig_thread_started) {
         pthread_kill(sig_thread, SIGTERM); /* wakes it if the loop ended on its own */
         pthread_join(sig_thread, NULL);

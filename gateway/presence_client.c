@@ -350,17 +350,13 @@ static void pc__on_update(natsConnection *nc, natsSubscription *sub, natsMsg *ms
     (void)sub;
     presence_client *pc = closure;
     const char *subject = natsMsg_GetSubject(msg);
-    size_t plen = strlen(SS_SUBJ_PRESENCE_UPDATE);
-    const char *uid = subject + plen + 1;
     Statsync__PresenceUpdate *u = NULL;
     pc_task *t = NULL;
-    if (strncmp(subject, SS_SUBJ_PRESENCE_UPDATE, plen) != 0 || subject[plen] != '.' ||
-        !ss_userid_valid_cstr(uid))
-        goto out;
     u = statsync__presence_update__unpack(NULL, (size_t)natsMsg_GetDataLength(msg),
                                           (const uint8_t *)natsMsg_GetData(msg));
-    if (u == NULL || strcmp(u->user_id, uid) != 0)
+    if (u == NULL || !ss_subject_user_is(subject, SS_SUBJ_PRESENCE_UPDATE, u->user_id))
         goto out;
+    const char *uid = u->user_id;
     json_t *ev = json_pack("{s:s,s:b,s:I}", "userId", uid, "online",
                            u->has_online ? u->online : u->devices > 0, "devices",
                            (json_int_t)(u->has_devices ? u->devices : 0));
@@ -406,9 +402,11 @@ int presence_client_room_open(presence_client *pc, sio_room *r)
     if (pc == NULL || pc->stopped)
         return 0;
     char subject[SS_SUBJECT_MAX];
-    snprintf(subject, sizeof(subject), "%s.%s", SS_SUBJ_PRESENCE_UPDATE, r->user_id);
     natsStatus st =
-        ss_nats_subscribe(&pc->subs, &r->presence_sub, pc->gw->nc, subject, NULL, pc__on_update, pc);
+        ss_subject_user(subject, sizeof(subject), SS_SUBJ_PRESENCE_UPDATE, r->user_id)
+            ? ss_nats_subscribe(&pc->subs, &r->presence_sub, pc->gw->nc, subject, NULL,
+                                pc__on_update, pc)
+            : NATS_INVALID_SUBJECT;
     if (st == NATS_OK)
         st = natsSubscription_SetPendingLimits(r->presence_sub, 4096, 4 * 1024 * 1024);
     if (st != NATS_OK) {

@@ -320,28 +320,28 @@ size_t rl_slots_count(const rl_slots *s)
 
 /* ---- client addresses --------------------------------------------------------- */
 
-bool rl_ip_key(const char *ip, char out[RL_KEY_MAX + 1])
+bool rl_ip_key(const char *ip, char out[RL_IP_KEY_MAX + 1])
 {
     unsigned char a[16];
     char text[INET6_ADDRSTRLEN];
     if (inet_pton(AF_INET, ip, a) == 1) {
         inet_ntop(AF_INET, a, text, sizeof(text));
-        rl__key_copy(out, text);
+        snprintf(out, RL_IP_KEY_MAX + 1, "%s", text);
         return true;
     }
     if (inet_pton(AF_INET6, ip, a) == 1) {
         static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
         if (memcmp(a, v4mapped, sizeof(v4mapped)) == 0) {
             inet_ntop(AF_INET, a + 12, text, sizeof(text));
-            rl__key_copy(out, text);
+            snprintf(out, RL_IP_KEY_MAX + 1, "%s", text);
             return true;
         }
         memset(a + 8, 0, 8);
         inet_ntop(AF_INET6, a, text, sizeof(text));
-        snprintf(out, RL_KEY_MAX + 1, "%s/64", text);
+        snprintf(out, RL_IP_KEY_MAX + 1, "%s/64", text);
         return true;
     }
-    rl__key_copy(out, ip);
+    snprintf(out, RL_IP_KEY_MAX + 1, "%.*s", RL_IP_KEY_MAX, ip);
     return false;
 }
 

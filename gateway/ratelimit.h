@@ -25,7 +25,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RL_KEY_MAX 64 /* a userId (<= 64) or an IP key ("<ipv6 /64 prefix>/64") */
+#include "ss_userid.h"
+
+#define RL_KEY_MAX SS_USERID_MAX /* a userId, or an IP key */
+#define RL_IP_KEY_MAX 64         /* an IP key ("<ipv6 /64 prefix>/64") */
 
 /* ---- token buckets ------------------------------------------------------------ */
 
@@ -71,7 +74,7 @@ size_t rl_slots_count(const rl_slots *s);
  * IPv4-mapped IPv6 address becomes plain IPv4), IPv6 cut to its /64 prefix
  * (one subscriber usually holds a whole /64). Returns false for text that is
  * no address (out is then the text, cut). */
-bool rl_ip_key(const char *ip, char out[RL_KEY_MAX + 1]);
+bool rl_ip_key(const char *ip, char out[RL_IP_KEY_MAX + 1]);
 
 /* ---- the gateway's limits ---------------------------------------------------- */
 

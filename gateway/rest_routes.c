@@ -106,7 +106,10 @@ static void routes__get_start(rest_req *req)
     uint8_t buf[SS_USERID_MAX + 16];
     size_t n = statsync__get_request__pack(&g, buf);
     char subject[SS_SUBJECT_MAX];
-    snprintf(subject, sizeof(subject), SS_SUBJ_STATS_GET ".%s", req->path_user);
+    if (!ss_subject_user(subject, sizeof(subject), SS_SUBJ_STATS_GET, req->path_user)) {
+        rest_req_reply_error(req, SS_ERR_INVALID_USER_ID, "invalid userId");
+        return;
+    }
     if (!rest_req_wait(req, 1))
         return;
     rest_req_send(req, 0, subject, buf, n, req->rs->gw->cfg.request_timeout_ms,
@@ -133,20 +136,23 @@ static void routes__send_op(rest_req *req, const char *user, Statsync__Operation
     }
     statsync__mutation__pack(&m, buf);
     char subject[SS_SUBJECT_MAX];
-    snprintf(subject, sizeof(subject), SS_SUBJ_STATS_APPLY ".%s", user);
-    if (rest_req_wait(req, 1))
+    if (!ss_subject_user(subject, sizeof(subject), SS_SUBJ_STATS_APPLY, user))
+        rest_req_reply_error(req, SS_ERR_INVALID_USER_ID, "invalid userId");
+    else if (rest_req_wait(req, 1))
         rest_req_send(req, 0, subject, buf, n, req->rs->gw->cfg.request_timeout_ms,
                       req->rs->nats_apply);
     free(buf); /* the publish copied it */
 }
 
-/* POST /api/users/data/patch {xp:10, hearts:-1, __set:{...}, userId?} */
+/* POST /api/users/data/patch {xp:10, hearts:-1, __set:{...}, userId?}: the
+ * body is the delta, strict but for its envelope members (userId; clientId,
+ * seq, opId ignored: stats_json_patch_body). */
 static void routes__patch_start(rest_req *req)
 {
     Statsync__Delta *d = NULL;
     const char *uid = NULL;
     stats_json_err e;
-    if (stats_json_to_delta(req->json, &d, &uid, &e) != SS_OK) {
+    if (stats_json_patch_body(req->json, &d, &uid, &e) != SS_OK) {
         rest_req_reply_error(req, e.err, e.message);
         return;
     }
@@ -161,42 +167,19 @@ static void routes__patch_start(rest_req *req)
     statsync__delta__free_unpacked(d, NULL);
 }
 
-/* POST /api/users/updateStats {userId, stats:{..., updatedAt}} */
+/* POST /api/users/updateStats {userId, stats:{..., updatedAt}}: an envelope
+ * (members other than userId and stats are ignored) around strict data. */
 static void routes__update_start(rest_req *req)
 {
     const json_t *stats = NULL;
     const char *body_uid = NULL;
-    const char *key;
-    json_t *v;
-    json_object_foreach(req->json, key, v) {
-        if (strcmp(key, "stats") == 0) {
-            stats = v;
-        } else if (strcmp(key, "userId") == 0) {
-            if (!json_is_string(v)) {
-                rest_req_reply_error(req, SS_ERR_INVALID_TYPE, "userId: must be a string");
-                return;
-            }
-            if (!ss_userid_valid(json_string_value(v), json_string_length(v))) {
-                rest_req_reply_error(req, SS_ERR_INVALID_USER_ID,
-                                     "userId: must be 1-64 characters of A-Z a-z 0-9 _ -");
-                return;
-            }
-            body_uid = json_string_value(v);
-        } else {
-            json_t *msg = json_sprintf("%.48s: unknown field (expected userId, stats)", key);
-            rest_req_reply_error(req, SS_ERR_UNKNOWN_FIELD,
-                                 msg ? json_string_value(msg) : "unknown field");
-            json_decref(msg);
-            return;
-        }
-    }
-    if (stats == NULL) {
-        rest_req_reply_error(req, SS_ERR_BAD_REQUEST, "stats: required");
+    stats_json_err e;
+    if (stats_json_update_body(req->json, &stats, &body_uid, &e) != SS_OK) {
+        rest_req_reply_error(req, e.err, e.message);
         return;
     }
     Statsync__StatsFields *f = NULL;
     const char *stats_uid = NULL;
-    stats_json_err e;
     if (stats_json_to_full(stats, &f, &stats_uid, &e) != SS_OK) {
         rest_req_reply_error(req, e.err, e.message);
         return;
@@ -258,13 +241,15 @@ rest_route *rest_routes_find(const char *url, const char *method, bool *method_o
     } else if (strcmp(url, "/api/users/data/patch") == 0) {
         r = &routes__table[R_PATCH];
     } else if (strncmp(url, users, sizeof(users) - 1) == 0) {
-        /* /api/users/<one segment>/stats */
+        /* /api/users/<userId>/stats: url is already percent-decoded, and a
+         * userId may hold '/' ("a%2Fb"), so the id is everything between
+         * the prefix and the final "/stats" */
         const char *id = url + sizeof(users) - 1;
-        const char *slash = strchr(id, '/');
-        if (slash != NULL && strcmp(slash, stats) == 0) {
+        size_t n = strlen(id), sl = sizeof(stats) - 1;
+        if (n >= sl && strcmp(id + n - sl, stats) == 0) {
             r = &routes__table[R_STATS_GET];
             *seg = id;
-            *seg_len = (size_t)(slash - id);
+            *seg_len = n - sl;
         }
     }
     if (r != NULL)

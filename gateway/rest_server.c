@@ -15,6 +15,7 @@
  * A suspended connection is resumed exactly once: by whoever sets
  * req->resumed under rs->mu (the last completion, or shutdown). */
 #include "rest_input.h"
+#include "client_addr.h"
 #include "rest_internal.h"
 
 #include "auth.h"
@@ -313,21 +314,21 @@ static void rest__refuse(rest_req *req, ss_err err, const char *message)
         rest_req_reply_error(req, err, message);
 }
 
-/* The client's address as text ("" when MHD cannot say). */
-static void rest__client_ip(rest_req *req, char *out, size_t cap)
+/* The client's address as text ("" when MHD cannot say): the peer, or what
+ * X-Forwarded-For says when the peer is a trusted proxy (client_addr.h). */
+static void rest__client_ip(rest_req *req, char out[CLIENT_ADDR_MAX])
 {
-    out[0] = '\0';
+    char peer[CLIENT_ADDR_MAX] = "";
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     const struct sockaddr *sa = ci ? ci->client_addr : NULL;
-    if (sa == NULL)
-        return;
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
-                  (socklen_t)cap);
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
-                  (socklen_t)cap);
+    if (sa != NULL && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, peer,
+                  sizeof(peer));
+    else if (sa != NULL && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, peer,
+                  sizeof(peer));
+    client_addr_resolve(req->rs->gw->trust, peer, rest__header(req, "X-Forwarded-For"), out);
 }
 
 /* A rate limit said no: 429 with Retry-After, after the body like any refusal. */
@@ -346,11 +347,10 @@ static void rest__on_headers(rest_req *req, const char *url, const char *method)
 {
     rest_server *rs = req->rs;
     const gw_config *cfg = &rs->gw->cfg;
-    char ip[INET6_ADDRSTRLEN];
-    rest__client_ip(req, ip, sizeof(ip));
-    bool limited = !ratelimit_exempt(rs->gw->limits, ip);
-    if (limited) {
-        char key[RL_KEY_MAX + 1];
+    char ip[CLIENT_ADDR_MAX];
+    rest__client_ip(req, ip);
+    if (!ratelimit_exempt(rs->gw->limits, ip)) {
+        char key[RL_IP_KEY_MAX + 1];
         rl_ip_key(ip, key);
         int64_t wait = ratelimit_take(rs->gw->limits, RL_REST_IP, key, ss_mono_ms());
         if (wait > 0) {
@@ -391,9 +391,9 @@ static void rest__on_headers(rest_req *req, const char *url, const char *method)
         memcpy(req->user, ar.user_id, sizeof(req->user));
     }
     if (seg != NULL) {
-        if (!ss_userid_valid(seg, seg_len)) {
-            rest__refuse(req, SS_ERR_INVALID_USER_ID,
-                                 "userId must be 1-64 characters of A-Z a-z 0-9 _ -");
+        ss_userid_rule why = ss_userid_check(seg, seg_len);
+        if (why != SS_USERID_OK) {
+            rest__refuse(req, SS_ERR_INVALID_USER_ID, ss_userid_rule_text(why));
             return;
         }
         memcpy(req->path_user, seg, seg_len);
@@ -424,12 +424,12 @@ static void rest__on_headers(rest_req *req, const char *url, const char *method)
             }
             snprintf(req->idem_key, sizeof(req->idem_key), "%s", key);
         }
-        if (limited) { /* a write, counted with the user's socket writes */
-            int64_t wait = ratelimit_take(rs->gw->limits, RL_MUTATION, req->user, ss_mono_ms());
-            if (wait > 0) {
-                rest__refuse_rate(req, wait, "writes for this user");
-                return;
-            }
+        /* A write, counted with the user's socket writes. Per user, whatever
+         * the address: an exempt address never lifts a user's limit. */
+        int64_t wait = ratelimit_take(rs->gw->limits, RL_MUTATION, req->user, ss_mono_ms());
+        if (wait > 0) {
+            rest__refuse_rate(req, wait, "writes for this user");
+            return;
         }
     }
 }
@@ -612,9 +612,11 @@ static int rest__hex(char c)
     return -1;
 }
 
-/* Percent-decodes the path in place, like MHD's default, except that %00
- * stays as it is: a decoded NUL would cut the path short and turn a bad
- * userId into a different route. Returns the new length. MHD thread. */
+/* Percent-decodes the path in place, like MHD's default, except for %00: a
+ * decoded NUL would cut the path short and turn a bad userId into a
+ * different route, so it becomes 0x01 instead — another control character,
+ * which the userId rule refuses just the same. Returns the new length. MHD
+ * thread. */
 static size_t rest__unescape(void *cls, struct MHD_Connection *c, char *s)
 {
     (void)cls;
@@ -622,9 +624,8 @@ static size_t rest__unescape(void *cls, struct MHD_Connection *c, char *s)
     char *w = s;
     for (const char *r = s; *r != '\0'; r++) {
         int hi, lo;
-        if (r[0] == '%' && (hi = rest__hex(r[1])) >= 0 && (lo = rest__hex(r[2])) >= 0 &&
-            (hi | lo) != 0) {
-            *w++ = (char)(hi * 16 + lo);
+        if (r[0] == '%' && (hi = rest__hex(r[1])) >= 0 && (lo = rest__hex(r[2])) >= 0) {
+            *w++ = (hi | lo) != 0 ? (char)(hi * 16 + lo) : '\x01';
             r += 2;
         } else {
             *w++ = *r;
@@ -643,6 +644,13 @@ static struct MHD_Daemon *rest__listen(rest_server *rs, unsigned flags, uint16_t
     unsigned timeout_s = c->rest_connection_timeout_s > 0 ? (unsigned)c->rest_connection_timeout_s : 30u;
     unsigned max_conns = c->rest_max_connections > 0 ? (unsigned)c->rest_max_connections : 4096u;
     unsigned per_ip = c->rest_per_ip_connections > 0 ? (unsigned)c->rest_per_ip_connections : 0u;
+    /* MHD counts TCP peers: behind the edge every connection is the edge's,
+     * and the edge holds (and limits) the clients' connections itself. */
+    if (per_ip > 0 && !client_addr_trust_empty(rs->gw->trust)) {
+        ss_log(SS_LOG_INFO, "REST per-IP connection limit off: peers include trusted proxies",
+               NULL);
+        per_ip = 0;
+    }
     struct MHD_OptionItem opts[] = {
         {MHD_OPTION_CONNECTION_TIMEOUT, timeout_s, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, max_conns, NULL},

@@ -6,6 +6,12 @@
  *   user:clientUpdate          {opId?, delta} | {opId?, stats} | {ops:[{opId?, delta}]}
  *                              -> Mutation on statsync.stats.apply.<userId>
  *
+ * Envelopes are tolerant, data is strict (DESIGN §2): a payload member not
+ * named above (ts, seq, clientId, source, deviceId, ...) is ignored; the
+ * members named are validated, and the data — delta, __set, stats, each
+ * ops[i] — is refused whole on any unknown field, wrong type or bad value
+ * (stats_json.h).
+ *
  * Answers: the ack when the client asked for one ({ok:true, stats} or
  * {ok:false, error:{code, message, status}}), else a user:error event
  * {event, error} for a refusal. A refused payload changes nothing and the
@@ -29,8 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SIO_OPID_MAX 128
-#define SIO_MAX_OPS 100
+#define SIO_MAX_OPS STATS_JSON_MAX_OPS
 #define SIO_MAX_INFLIGHT 32
 
 typedef enum events_req_kind { EVENTS_REQ_JOIN, EVENTS_REQ_UPDATE } events_req_kind;
@@ -286,10 +291,14 @@ static void events__on_join(sio_server *s, sio_session *ss, const json_t *arg, i
     }
     Statsync__GetRequest g = STATSYNC__GET_REQUEST__INIT;
     g.user_id = (char *)uid;
-    uint8_t buf[128];
+    uint8_t buf[SS_USERID_MAX + 16];
     size_t len = statsync__get_request__pack(&g, buf);
     char subject[SS_SUBJECT_MAX];
-    snprintf(subject, sizeof(subject), "%s.%s", SS_SUBJ_STATS_GET, uid);
+    if (!ss_subject_user(subject, sizeof(subject), SS_SUBJ_STATS_GET, uid)) {
+        events__fail_err(s, ss, ack_id, ev, SS_ERR_INVALID_USER_ID,
+                         ss_userid_rule_text(ss_userid_check(uid, strlen(uid))));
+        return;
+    }
     events__request(s, ss, EVENTS_REQ_JOIN, ack_id, subject, buf, len);
 }
 
@@ -325,20 +334,6 @@ static ss_err events__fail_msg(stats_json_err *e, ss_err err, const char *msg)
     return err;
 }
 
-static ss_err events__op_id(const json_t *v, const char **out, stats_json_err *e)
-{
-    *out = NULL;
-    if (v == NULL)
-        return SS_OK;
-    if (!json_is_string(v))
-        return events__fail_msg(e, SS_ERR_INVALID_TYPE, "opId must be a string");
-    size_t n = json_string_length(v);
-    if (n == 0 || n > SIO_OPID_MAX)
-        return events__fail_msg(e, SS_ERR_INVALID_VALUE, "opId must be 1-128 characters");
-    *out = json_string_value(v);
-    return SS_OK;
-}
-
 static ss_err events__own(const char *uid, const char *own, stats_json_err *e)
 {
     if (uid != NULL && strcmp(uid, own) != 0)
@@ -353,7 +348,7 @@ static ss_err events__add_delta(events_mut *m, const json_t *op_id, const json_t
     Statsync__Operation *op = &m->ops[m->n];
     statsync__operation__init(op);
     const char *id;
-    if (events__op_id(op_id, &id, e) != SS_OK)
+    if (stats_json_op_id(op_id, &id, e) != SS_OK)
         return e->err;
     if (!json_is_object(delta))
         return events__fail_msg(e, SS_ERR_INVALID_TYPE, "delta must be an object");
@@ -369,80 +364,48 @@ static ss_err events__add_delta(events_mut *m, const json_t *op_id, const json_t
     return events__own(uid, own, e);
 }
 
-/* user:clientUpdate payload -> operations (borrowing opId strings from arg). */
+/* user:clientUpdate payload -> operations (borrowing opId strings from arg).
+ * Members other than opId, userId, delta, stats, ops are ignored
+ * (stats_json_update_envelope); each ops[i] is strict (stats_json_batch_op). */
 static ss_err events__parse_update(const json_t *arg, const char *own, events_mut *m,
                                    stats_json_err *e)
 {
-    if (!json_is_object(arg))
-        return events__fail_msg(e, SS_ERR_INVALID_JSON, "expected an object");
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)arg, key, v)
-    {
-        if (strcmp(key, "opId") && strcmp(key, "delta") && strcmp(key, "stats") &&
-            strcmp(key, "ops") && strcmp(key, "userId")) {
-            e->err = SS_ERR_UNKNOWN_FIELD;
-            char k[48];
-            snprintf(e->message, sizeof(e->message), "unknown field '%s'",
-                     stats_json_printable(key, k, sizeof(k)));
-            return e->err;
-        }
-    }
+    stats_json_update u;
+    if (stats_json_update_envelope(arg, &u, e) != SS_OK)
+        return e->err;
     const json_t *uid = json_object_get(arg, "userId");
     if (uid && !json_is_string(uid))
         return events__fail_msg(e, SS_ERR_INVALID_TYPE, "userId must be a string");
     if (events__own(json_string_value(uid), own, e) != SS_OK)
         return e->err;
-    const json_t *delta = json_object_get(arg, "delta"), *stats = json_object_get(arg, "stats"),
-                 *ops = json_object_get(arg, "ops"), *op_id = json_object_get(arg, "opId");
-    if ((delta != NULL) + (stats != NULL) + (ops != NULL) != 1)
-        return events__fail_msg(e, SS_ERR_BAD_REQUEST,
-                                "exactly one of delta, stats or ops is required");
-    if (delta)
-        return events__add_delta(m, op_id, delta, own, e);
-    if (stats) {
+    const json_t *op_id = json_object_get(arg, "opId");
+    if (u.delta)
+        return events__add_delta(m, op_id, u.delta, own, e);
+    if (u.stats) {
+        const json_t *stats = u.stats;
         Statsync__Operation *op = &m->ops[0];
         statsync__operation__init(op);
-        const char *id;
-        if (events__op_id(op_id, &id, e) != SS_OK)
-            return e->err;
         if (!json_is_object(stats))
             return events__fail_msg(e, SS_ERR_INVALID_TYPE, "stats must be an object");
         Statsync__StatsFields *full = NULL;
         const char *suid = NULL;
         if (stats_json_to_full(stats, &full, &suid, e) != SS_OK)
             return e->err;
-        op->op_id = (char *)id;
+        op->op_id = (char *)u.op_id;
         op->kind_case = STATSYNC__OPERATION__KIND_FULL;
         op->full = full;
         m->op_ptrs[0] = op;
         m->n = 1;
         return events__own(suid, own, e);
     }
-    if (op_id)
-        return events__fail_msg(e, SS_ERR_BAD_REQUEST, "opId goes inside each of ops");
-    if (!json_is_array(ops) || json_array_size(ops) == 0 || json_array_size(ops) > SIO_MAX_OPS)
-        return events__fail_msg(e, SS_ERR_INVALID_VALUE, "ops must be an array of 1-100 operations");
     size_t i;
     json_t *op;
-    json_array_foreach(ops, i, op)
+    json_array_foreach(u.ops, i, op)
     {
-        if (!json_is_object(op))
-            return events__fail_msg(e, SS_ERR_INVALID_TYPE, "each of ops must be an object");
-        json_object_foreach(op, key, v)
-        {
-            if (strcmp(key, "opId") && strcmp(key, "delta")) {
-                e->err = SS_ERR_UNKNOWN_FIELD;
-                char k[40];
-                snprintf(e->message, sizeof(e->message), "unknown field 'ops[%zu].%s'", i,
-                         stats_json_printable(key, k, sizeof(k)));
-                return e->err;
-            }
-        }
-        if (json_object_get(op, "delta") == NULL)
-            return events__fail_msg(e, SS_ERR_BAD_REQUEST, "each of ops needs a delta");
-        if (events__add_delta(m, json_object_get(op, "opId"), json_object_get(op, "delta"), own,
-                              e) != SS_OK)
+        const json_t *op_op_id, *op_delta;
+        if (stats_json_batch_op(op, i, &op_op_id, &op_delta, e) != SS_OK)
+            return e->err;
+        if (events__add_delta(m, op_op_id, op_delta, own, e) != SS_OK)
             return e->err;
     }
     return SS_OK;
@@ -480,8 +443,10 @@ static void events__on_update(sio_server *s, sio_session *ss, const json_t *arg,
     } else {
         statsync__mutation__pack(&mu, buf);
         char subject[SS_SUBJECT_MAX];
-        snprintf(subject, sizeof(subject), "%s.%s", SS_SUBJ_STATS_APPLY, own);
-        events__request(s, ss, EVENTS_REQ_UPDATE, ack_id, subject, buf, len);
+        if (ss_subject_user(subject, sizeof(subject), SS_SUBJ_STATS_APPLY, own))
+            events__request(s, ss, EVENTS_REQ_UPDATE, ack_id, subject, buf, len);
+        else /* own came from a verified token: cannot happen */
+            events__fail_err(s, ss, ack_id, ev, SS_ERR_INVALID_USER_ID, "invalid userId");
         free(buf);
     }
     events_mut__free(m);
@@ -498,7 +463,8 @@ static void events__on_event(sio_server *s, sio_session *ss, const sio_packet *p
                          "too many requests in flight on this socket");
         return;
     }
-    if (strcmp(name, "user:clientUpdate") == 0 && !ss->rl_exempt) {
+    /* per user, whatever the address: an exempt address never lifts it */
+    if (strcmp(name, "user:clientUpdate") == 0) {
         int64_t wait = ratelimit_take(s->gw->limits, RL_MUTATION, events__user(ss), ss_mono_ms());
         if (wait > 0) {
             events__fail_rate(s, ss, p->ack_id, name, wait);
@@ -547,16 +513,16 @@ static void events__on_connect(sio_server *s, sio_session *ss, const sio_packet 
             events__connect_error(s, ss, NULL, msg);
             return;
         }
-        if (!ss->rl_exempt) { /* refuse the new socket, never close the others */
-            if (!ratelimit_socket_acquire(s->gw->limits, ar.user_id)) {
-                char msg[96];
-                snprintf(msg, sizeof(msg), "too many sockets for this user (at most %lld)",
-                         (long long)ratelimit_sockets_per_user(s->gw->limits));
-                events__connect_error(s, ss, NULL, msg);
-                return;
-            }
-            ss->rl_socket = 1;
+        /* per user, whatever the address; refuse the new socket, never
+         * close the others */
+        if (!ratelimit_socket_acquire(s->gw->limits, ar.user_id)) {
+            char msg[96];
+            snprintf(msg, sizeof(msg), "too many sockets for this user (at most %lld)",
+                     (long long)ratelimit_sockets_per_user(s->gw->limits));
+            events__connect_error(s, ss, NULL, msg);
+            return;
         }
+        ss->rl_socket = 1;
         sio_server_random_id(ss->sock_id);
         if (fanout_join(s->fanout, ss, ar.user_id) != 0) {
             events__socket_release(s, ss, ar.user_id);

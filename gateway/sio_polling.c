@@ -90,16 +90,24 @@ int sio_http_rate_limited(struct lws *wsi, const char *what, int64_t wait_ms, in
     return sio_http__respond(wsi, 429, "application/json", body, (size_t)n, 0, ra, complete);
 }
 
-/* Rate limits of a new session from the client of wsi: *exempt says whether
- * the address is exempt; returns 0 to go on, else the wait in ms. */
-int64_t sio_http_handshake_limit(sio_server *s, struct lws *wsi, uint8_t *exempt)
+void sio_client_ip(sio_server *s, struct lws *wsi, char out[CLIENT_ADDR_MAX])
 {
-    char ip[64] = "";
-    lws_get_peer_simple(wsi, ip, sizeof(ip));
-    *exempt = ratelimit_exempt(s->gw->limits, ip);
-    if (*exempt)
+    char peer[CLIENT_ADDR_MAX] = "";
+    lws_get_peer_simple(wsi, peer, sizeof(peer));
+    char xff[CLIENT_ADDR_XFF_MAX];
+    int n = lws_hdr_copy(wsi, xff, sizeof(xff), WSI_TOKEN_X_FORWARDED_FOR);
+    client_addr_resolve(s->gw->trust, peer, n > 0 ? xff : NULL, out);
+}
+
+/* The per-IP rate of new sessions from the client of wsi (none for an exempt
+ * address); returns 0 to go on, else the wait in ms. */
+int64_t sio_http_handshake_limit(sio_server *s, struct lws *wsi)
+{
+    char ip[CLIENT_ADDR_MAX];
+    sio_client_ip(s, wsi, ip);
+    if (ratelimit_exempt(s->gw->limits, ip))
         return 0;
-    char key[RL_KEY_MAX + 1];
+    char key[RL_IP_KEY_MAX + 1];
     rl_ip_key(ip, key);
     return ratelimit_take(s->gw->limits, RL_HANDSHAKE_IP, key, ss_mono_ms());
 }
@@ -116,11 +124,11 @@ int sio_http_error(struct lws *wsi, int code, int complete)
  * the per-IP cap. Returns 0, or -1 when the client's address is at the cap. */
 static int sio_polling__pending_acquire(sio_server *s, struct lws *wsi, sio_pss *pss)
 {
-    char ip[64] = "";
-    lws_get_peer_simple(wsi, ip, sizeof(ip));
+    char ip[CLIENT_ADDR_MAX];
+    sio_client_ip(s, wsi, ip);
     if (ratelimit_exempt(s->gw->limits, ip))
         return 0;
-    _Static_assert(sizeof(pss->rl_ip) == RL_KEY_MAX + 1, "rl_ip holds an rl_ip_key");
+    _Static_assert(sizeof(pss->rl_ip) == RL_IP_KEY_MAX + 1, "rl_ip holds an rl_ip_key");
     rl_ip_key(ip, pss->rl_ip);
     if (!ratelimit_poll_acquire(s->gw->limits, pss->rl_ip))
         return -1;
@@ -148,14 +156,12 @@ static void sio_polling__reset(sio_server *s, sio_pss *pss)
 
 static int sio_polling__handshake(sio_server *s, struct lws *wsi, const sio_query *q)
 {
-    uint8_t exempt = 0;
-    int64_t wait = sio_http_handshake_limit(s, wsi, &exempt);
+    int64_t wait = sio_http_handshake_limit(s, wsi);
     if (wait > 0)
         return sio_http_rate_limited(wsi, "new connections", wait, 1);
     sio_session *ss = sio_server_new_session(s, SIO_T_POLLING, q->token);
     if (ss == NULL)
         return sio_http_respond(wsi, 503, "text/plain", "unavailable", 11, 0, 1);
-    ss->rl_exempt = exempt;
     size_t len;
     char *open = eio_encode_open(ss->sid, 1, s->ping_interval_ms, s->ping_timeout_ms,
                                  s->max_payload, 0, &len);
@@ -203,7 +209,7 @@ int sio_polling_on_request(sio_server *s, struct lws *wsi, sio_pss *pss)
     if (is_post) { /* every POST answer waits for the end of its body */
         pss->kind = SIO_CONN_POST;
         size_t n = strlen(q.sid);
-        if (n <= SIO_SID_LEN) /* a longer one matches no session */
+        if (n <= SIO_SID_MAX) /* a longer one matches no session */
             memcpy(pss->sid, q.sid, n + 1);
     }
     int rc = 0;

@@ -228,8 +228,15 @@ sio_session *sio_server_new_session(sio_server *s, sio_transport t, const char *
         return NULL;
     }
     ss->id = ++s->next_session_id;
+    /* "<route tag>." first: the edge sends every request of this session here */
+    const char *tag = s->gw->cfg.route_tag ? s->gw->cfg.route_tag : "";
+    size_t tl = strnlen(tag, SIO_ROUTE_TAG_MAX);
+    if (tl > 0) {
+        memcpy(ss->sid, tag, tl);
+        ss->sid[tl++] = '.';
+    }
     do
-        sio_server_random_id(ss->sid);
+        sio_server_random_id(ss->sid + tl);
     while (sio_server_find_sid(s, ss->sid) != NULL);
     ss->transport = (uint8_t)t;
     ss->opened_ms = ss_mono_ms();

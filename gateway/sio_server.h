@@ -20,6 +20,7 @@
 #ifndef SIO_SERVER_H
 #define SIO_SERVER_H
 
+#include "client_addr.h"
 #include "gateway.h"
 #include "sio_session.h"
 
@@ -109,8 +110,8 @@ typedef struct sio_pss {
     uint8_t probe_reply;   /* WS probe: "3probe" to send */
     uint8_t rx_refused;    /* rest of the current message is dropped */
     uint8_t rl_pending;    /* counted in the per-IP cap of open polling requests */
-    char rl_ip[64 + 1];    /* that count's key (rl_ip_key form, RL_KEY_MAX) */
-    char sid[SIO_SID_LEN + 1];
+    char rl_ip[64 + 1];    /* that count's key (rl_ip_key form, RL_IP_KEY_MAX) */
+    char sid[SIO_SID_MAX + 1];
 } sio_pss;
 
 /* sio_server.c */
@@ -149,9 +150,12 @@ int sio_http_error(struct lws *wsi, int code, int complete);
 /* 429 with Retry-After and {"error":{"code":"rate_limited","message"}};
  * what: "new connections", ... (static text for the message). */
 int sio_http_rate_limited(struct lws *wsi, const char *what, int64_t wait_ms, int complete);
+/* The client's address of wsi: its peer, or X-Forwarded-For's answer when the
+ * peer is a trusted proxy (client_addr.h). */
+void sio_client_ip(sio_server *s, struct lws *wsi, char out[CLIENT_ADDR_MAX]);
 /* The per-IP handshake limit for a new session from wsi's client: 0 = go on,
- * else the wait in ms. *exempt: the address is on the exempt list. */
-int64_t sio_http_handshake_limit(sio_server *s, struct lws *wsi, uint8_t *exempt);
+ * else the wait in ms (0 for an address on the exempt list). */
+int64_t sio_http_handshake_limit(sio_server *s, struct lws *wsi);
 
 /* sio_websocket.c */
 int sio_ws_on_confirm_upgrade(sio_server *s, struct lws *wsi);
@@ -168,7 +172,7 @@ void sio_pss_rx_free(sio_pss *pss);
 typedef struct sio_query {
     char eio[4];
     char transport[16];
-    char sid[SIO_SID_LEN + 2];
+    char sid[SIO_SID_MAX + 2];
     char *token;     /* malloc'ed or NULL */
     int bad;         /* an over-long or repeated parameter */
 } sio_query;

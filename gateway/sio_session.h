@@ -25,7 +25,9 @@
 #include <stdint.h>
 
 #define SIO_HEADROOM 16 /* >= LWS_PRE; checked in sio_server.c */
-#define SIO_SID_LEN 20
+#define SIO_SID_LEN 20      /* random characters of a sid */
+#define SIO_ROUTE_TAG_MAX 16 /* "<tag>." before them (STATSYNC_ROUTE_TAG) */
+#define SIO_SID_MAX (SIO_ROUTE_TAG_MAX + 1 + SIO_SID_LEN)
 
 typedef enum sio_buf_kind {
     SIO_BUF_PLAIN = 0, /* anything else                              */
@@ -94,7 +96,7 @@ typedef enum sio_ping_state {
 
 typedef struct sio_session {
     uint64_t id;                   /* handle for async completions (never reused) */
-    char sid[SIO_SID_LEN + 1];     /* Engine.IO session id                         */
+    char sid[SIO_SID_MAX + 1];     /* Engine.IO session id: [<route tag>.]<random>  */
     char sock_id[SIO_SID_LEN + 1]; /* Socket.IO socket id (sent in 40{"sid"})      */
     uint8_t transport;             /* sio_transport                               */
     uint8_t upgrading;             /* a probe websocket answered 3probe           */
@@ -102,7 +104,6 @@ typedef struct sio_session {
     uint8_t closing;               /* being torn down                             */
     uint8_t ping_state;            /* sio_ping_state                              */
     uint16_t inflight;             /* NATS requests awaiting a reply              */
-    uint8_t rl_exempt;             /* from an address no rate limit applies to    */
     uint8_t rl_socket;             /* holds a slot of the per-user socket cap     */
 
     struct lws *ws;       /* the websocket (transport or probe), or NULL     */

@@ -45,8 +45,7 @@ int sio_ws_on_confirm_upgrade(sio_server *s, struct lws *wsi)
         else if (ss->transport != SIO_T_POLLING || ss->ws != NULL)
             code = 3; /* already upgraded, or a probe is under way */
     } else { /* a new websocket-only session: the per-IP handshake rate */
-        uint8_t exempt;
-        int64_t wait = sio_http_handshake_limit(s, wsi, &exempt);
+        int64_t wait = sio_http_handshake_limit(s, wsi);
         if (wait > 0) {
             sio_query_free(&q);
             sio_http_rate_limited(wsi, "new connections", wait, 0);
@@ -75,9 +74,6 @@ int sio_ws_on_established(sio_server *s, struct lws *wsi, sio_pss *pss)
         } else {
             ss->ws = wsi;
             pss->session = ss;
-            char ip[64] = "";
-            lws_get_peer_simple(wsi, ip, sizeof(ip));
-            ss->rl_exempt = ratelimit_exempt(s->gw->limits, ip);
             size_t len;
             char *open = eio_encode_open(ss->sid, 0, s->ping_interval_ms, s->ping_timeout_ms,
                                          s->max_payload, SIO_HEADROOM, &len);

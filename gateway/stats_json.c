@@ -247,15 +247,15 @@ static Statsync__StatsFields *sj__new_fields(void)
     return f;
 }
 
-/* A userId given in the body: a string passing ss_userid_valid. */
+/* A userId given in the body: a string passing the userId rules. */
 static ss_err sj__user_id(const json_t *v, const char *path, const char **out,
                           stats_json_err *e)
 {
     if (!json_is_string(v))
         return sj__fail(e, SS_ERR_INVALID_TYPE, "%s: must be a string", path);
-    if (!ss_userid_valid(json_string_value(v), json_string_length(v)))
-        return sj__fail(e, SS_ERR_INVALID_USER_ID,
-                        "%s: must be 1-%d characters of A-Z a-z 0-9 _ -", path, SS_USERID_MAX);
+    ss_userid_rule why = ss_userid_check(json_string_value(v), json_string_length(v));
+    if (why != SS_USERID_OK)
+        return sj__fail(e, SS_ERR_INVALID_USER_ID, "%s: %s", path, ss_userid_rule_text(why));
     *out = json_string_value(v);
     return SS_OK;
 }
@@ -283,8 +283,15 @@ static ss_err sj__parse_set(const json_t *obj, Statsync__StatsFields *f, size_t 
     return SS_OK;
 }
 
-ss_err stats_json_to_delta(const json_t *obj, Statsync__Delta **out, const char **user_id_out,
-                           stats_json_err *e)
+/* The envelope members of a REST patch body an SDK may add: ignored. */
+static bool sj__patch_envelope(const char *key)
+{
+    return strcmp(key, "clientId") == 0 || strcmp(key, "seq") == 0 || strcmp(key, "opId") == 0;
+}
+
+/* A delta object; patch: a REST patch body (sj__patch_envelope members ignored). */
+static ss_err sj__delta(const json_t *obj, Statsync__Delta **out, const char **user_id_out,
+                        bool patch, stats_json_err *e)
 {
     *out = NULL;
     if (user_id_out != NULL)
@@ -315,6 +322,8 @@ ss_err stats_json_to_delta(const json_t *obj, Statsync__Delta **out, const char 
             rc = sj__parse_set(v, set, &nset, e);
         } else if (strcmp(key, "userId") == 0 && user_id_out != NULL) {
             rc = sj__user_id(v, "userId", &uid, e);
+        } else if (patch && sj__patch_envelope(key)) {
+            continue;
         } else {
             const sj_field *fd = sj__lookup(key);
             if (fd == NULL)
@@ -348,6 +357,18 @@ ss_err stats_json_to_delta(const json_t *obj, Statsync__Delta **out, const char 
 fail:
     statsync__delta__free_unpacked(d, NULL);
     return rc;
+}
+
+ss_err stats_json_to_delta(const json_t *obj, Statsync__Delta **out, const char **user_id_out,
+                           stats_json_err *e)
+{
+    return sj__delta(obj, out, user_id_out, false, e);
+}
+
+ss_err stats_json_patch_body(const json_t *obj, Statsync__Delta **out, const char **user_id_out,
+                             stats_json_err *e)
+{
+    return sj__delta(obj, out, user_id_out, true, e);
 }
 
 ss_err stats_json_to_full(const json_t *stats, Statsync__StatsFields **out,
@@ -411,6 +432,111 @@ ss_err stats_json_to_full(const json_t *stats, Statsync__StatsFields **out,
 fail:
     statsync__stats_fields__free_unpacked(f, NULL);
     return rc;
+}
+
+/* ---- envelopes (DESIGN §2: tolerant; the data inside stays strict) -------------- */
+
+ss_err stats_json_op_id(const json_t *v, const char **out, stats_json_err *e)
+{
+    *out = NULL;
+    if (v == NULL)
+        return SS_OK;
+    if (!json_is_string(v))
+        return sj__fail(e, SS_ERR_INVALID_TYPE, "opId must be a string");
+    size_t n = json_string_length(v);
+    if (n == 0 || n > STATS_JSON_OPID_MAX)
+        return sj__fail(e, SS_ERR_INVALID_VALUE, "opId must be 1-%d characters",
+                        STATS_JSON_OPID_MAX);
+    *out = json_string_value(v);
+    return SS_OK;
+}
+
+ss_err stats_json_update_envelope(const json_t *arg, stats_json_update *u, stats_json_err *e)
+{
+    memset(u, 0, sizeof(*u));
+    if (!json_is_object(arg))
+        return sj__fail(e, SS_ERR_INVALID_JSON, "expected an object");
+    /* Only these members are looked at; any other (ts, seq, clientId,
+     * source, ...) is the client's own and ignored. */
+    const json_t *op_id = json_object_get(arg, "opId");
+    u->delta = json_object_get(arg, "delta");
+    u->stats = json_object_get(arg, "stats");
+    u->ops = json_object_get(arg, "ops");
+    if ((u->delta != NULL) + (u->stats != NULL) + (u->ops != NULL) != 1) {
+        memset(u, 0, sizeof(*u));
+        return sj__fail(e, SS_ERR_BAD_REQUEST, "exactly one of delta, stats or ops is required");
+    }
+    ss_err rc = SS_OK;
+    if (u->ops != NULL) {
+        /* a batch-wide opId would let a retry double-apply: each op has its own */
+        if (op_id != NULL)
+            rc = sj__fail(e, SS_ERR_BAD_REQUEST, "opId goes inside each of ops");
+        else if (!json_is_array(u->ops) || json_array_size(u->ops) == 0 ||
+                 json_array_size(u->ops) > STATS_JSON_MAX_OPS)
+            rc = sj__fail(e, SS_ERR_INVALID_VALUE, "ops must be an array of 1-%d operations",
+                          STATS_JSON_MAX_OPS);
+    } else {
+        rc = stats_json_op_id(op_id, &u->op_id, e);
+    }
+    if (rc != SS_OK) {
+        memset(u, 0, sizeof(*u));
+        return rc;
+    }
+    sj__ok(e);
+    return SS_OK;
+}
+
+ss_err stats_json_batch_op(const json_t *op, size_t i, const json_t **op_id,
+                           const json_t **delta, stats_json_err *e)
+{
+    *op_id = NULL;
+    *delta = NULL;
+    if (!json_is_object(op))
+        return sj__fail(e, SS_ERR_INVALID_TYPE, "each of ops must be an object");
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)op, key, v) {
+        /* clientId / seq: how the SDK numbers its ops (DESIGN §4); accepted
+         * here so an SDK batch is not refused, not used yet */
+        if (strcmp(key, "opId") && strcmp(key, "delta") && strcmp(key, "clientId") &&
+            strcmp(key, "seq")) {
+            char k[40];
+            return sj__fail(e, SS_ERR_UNKNOWN_FIELD, "ops[%zu].%s: unknown field", i,
+                            stats_json_printable(key, k, sizeof(k)));
+        }
+    }
+    const json_t *d = json_object_get(op, "delta");
+    if (d == NULL)
+        return sj__fail(e, SS_ERR_BAD_REQUEST, "ops[%zu]: each of ops needs a delta", i);
+    *op_id = json_object_get(op, "opId");
+    *delta = d;
+    sj__ok(e);
+    return SS_OK;
+}
+
+ss_err stats_json_update_body(const json_t *body, const json_t **stats,
+                              const char **user_id_out, stats_json_err *e)
+{
+    *stats = NULL;
+    *user_id_out = NULL;
+    if (!json_is_object(body))
+        return sj__fail(e, SS_ERR_INVALID_JSON, "the body must be a JSON object");
+    /* Only these members are looked at; any other (clientTs, seq, ...) is
+     * the client's own and ignored. */
+    const json_t *s = json_object_get(body, "stats");
+    const json_t *uid = json_object_get(body, "userId");
+    const char *u = NULL;
+    if (uid != NULL) {
+        ss_err rc = sj__user_id(uid, "userId", &u, e);
+        if (rc != SS_OK)
+            return rc;
+    }
+    if (s == NULL)
+        return sj__fail(e, SS_ERR_BAD_REQUEST, "stats: required");
+    *stats = s;
+    *user_id_out = u;
+    sj__ok(e);
+    return SS_OK;
 }
 
 /* ---- protobuf -> JSON ------------------------------------------------------------ */

@@ -1,10 +1,15 @@
 /* stats_json.h — client JSON <-> protobuf mapping (pure: no I/O, no NATS).
  *
  * Used by the REST routes and the Socket.IO events alike, so both edges accept
- * and produce exactly the same shapes. Validation is strict and total: an
- * unknown field, a wrong type, a null, a non-finite or out-of-range number
- * anywhere rejects the whole input (all-or-nothing), with an ss_err and a
- * human message naming the field. Game rules that need the stored document
+ * and produce exactly the same shapes. Envelopes are tolerant, data is strict
+ * (DESIGN §2): the object around the data — a socket event's payload, the
+ * updateStats body — may carry members the server does not use (ts, seq,
+ * clientId, source, a client's own stamps), which are ignored; the members it
+ * uses are validated. The data — a delta, its __set, a full write's stats,
+ * each ops[i] — is validated strictly and totally: an unknown field, a wrong
+ * type, a null, a non-finite or out-of-range number anywhere rejects the
+ * whole input (all-or-nothing), with an ss_err and a human message naming
+ * the field. Game rules that need the stored document
  * (clamps, insufficient funds, overflow after adding, LWW, future limit) are
  * the stats-service's job (stats-service/merge.c), not this module's.
  *
@@ -44,6 +49,52 @@ ss_err stats_json_to_delta(const json_t *obj, Statsync__Delta **out, const char 
  * "userId" (returned borrowed in *user_id_out; must match the caller's). */
 ss_err stats_json_to_full(const json_t *stats, Statsync__StatsFields **out,
                           const char **user_id_out, stats_json_err *e);
+
+/* POST /api/users/data/patch: the body is the delta itself, so it is as
+ * strict as stats_json_to_delta with a userId, except for the envelope
+ * members an SDK may add — clientId, seq, opId — which are ignored (never
+ * validated, never used: REST idempotency is the Idempotency-Key header). */
+ss_err stats_json_patch_body(const json_t *obj, Statsync__Delta **out, const char **user_id_out,
+                             stats_json_err *e);
+
+/* ---- envelopes ------------------------------------------------------------------ */
+
+/* Longest opId of a socket operation, in bytes. */
+#define STATS_JSON_OPID_MAX 128
+/* Most operations in one user:clientUpdate {ops:[...]}. */
+#define STATS_JSON_MAX_OPS 100
+
+/* An opId: absent (v NULL: *out NULL) or a string of 1..STATS_JSON_OPID_MAX
+ * bytes (*out borrowed from v). */
+ss_err stats_json_op_id(const json_t *v, const char **out, stats_json_err *e);
+
+/* The members of a user:clientUpdate payload the server uses, borrowed from
+ * it (NULL when absent). userId is left to the caller (it must be the
+ * socket's own). */
+typedef struct stats_json_update {
+    const char *op_id;   /* opId, validated (stats_json_op_id); never with ops */
+    const json_t *delta; /* exactly one of delta, stats, ops; not yet validated */
+    const json_t *stats;
+    const json_t *ops;   /* an array of 1..STATS_JSON_MAX_OPS (its items: stats_json_batch_op) */
+} stats_json_update;
+
+/* user:clientUpdate {opId?, userId?, delta | stats | ops}: arg must be an
+ * object holding exactly one of delta, stats, ops; every member other than
+ * opId, userId, delta, stats, ops is ignored. */
+ss_err stats_json_update_envelope(const json_t *arg, stats_json_update *u, stats_json_err *e);
+
+/* ops[i] of a batch. An op is data, so it is strict: {opId?, delta} plus the
+ * members the SDK numbers its ops with, clientId and seq (accepted, not used
+ * yet); any other member is unknown_field. *op_id (the opId member or NULL,
+ * not yet validated) and *delta (required, not yet validated) are borrowed. */
+ss_err stats_json_batch_op(const json_t *op, size_t i, const json_t **op_id,
+                           const json_t **delta, stats_json_err *e);
+
+/* POST /api/users/updateStats {userId?, stats}: *stats (required, not yet
+ * validated: stats_json_to_full) and *user_id_out (a valid userId or NULL)
+ * are borrowed from body; every other member is ignored. */
+ss_err stats_json_update_body(const json_t *body, const json_t **stats,
+                              const char **user_id_out, stats_json_err *e);
 
 /* The client view of a document: {userId, xp, ..., updatedAt, version}. */
 json_t *stats_json_from_doc(const Statsync__Document *doc);

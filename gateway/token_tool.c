@@ -3,6 +3,8 @@
  *
  *   statsync-token alice                  # secret from STATSYNC_JWT_SECRET
  *   statsync-token alice --ttl 600 --secret "$SECRET"
+ *   curl -H "Authorization: Bearer $(statsync-token alice)" \
+ *        http://127.0.0.1:8080/api/users/alice/stats   # the App URL run-local.sh prints
  *
  * Prints the token and a newline on stdout; errors on stderr, exit 2. */
 #include "auth.h"
@@ -25,11 +27,20 @@ static void token_tool__usage(FILE *f)
             "Prints an HS256 JWT for <userId> (claims sub, iat, exp) that statsync-gateway\n"
             "accepts as 'Authorization: Bearer <token>' and as the Socket.IO auth token.\n"
             "\n"
-            "  <userId>          1-64 characters of A-Z a-z 0-9 _ -\n"
+            "  <userId>          what an identity provider issues (auth0|..., an email, a UUID):\n"
+            "                    1-128 bytes of UTF-8, no control characters, no whitespace\n"
+            "                    at either end\n"
             "  --ttl SECONDS     lifetime (default %d)\n"
             "  --secret S        signing secret, at least 16 bytes\n"
             "                    (default: environment variable STATSYNC_JWT_SECRET)\n"
-            "  -h, --help        this text\n",
+            "  -h, --help        this text\n"
+            "\n"
+            "Example, against the App URL that scripts/run-local.sh prints (the edge:\n"
+            "REST and Socket.IO on one URL, http://127.0.0.1:8080 by default):\n"
+            "\n"
+            "  TOKEN=$(statsync-token alice)\n"
+            "  curl -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:8080/api/users/alice/stats\n"
+            "  socket.io-client: io('http://127.0.0.1:8080', { auth: { token: TOKEN } })\n",
             TOKEN_TOOL_DEFAULT_TTL);
 }
 
@@ -73,9 +84,9 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *user = argv[optind];
-    if (!ss_userid_valid_cstr(user)) {
-        fprintf(stderr, "statsync-token: userId must be 1-%d characters of A-Z a-z 0-9 _ -\n",
-                SS_USERID_MAX);
+    ss_userid_rule why = ss_userid_check(user, strlen(user));
+    if (why != SS_USERID_OK) {
+        fprintf(stderr, "statsync-token: %s\n", ss_userid_rule_text(why));
         return 2;
     }
     if (secret == NULL || strlen(secret) < 16) {

@@ -83,7 +83,8 @@ void presence_on_change(void *arg, const char *user_id, uint32_t devices, const 
         snprintf(origin, sizeof(origin), "%s/%s", gw, sock);
     u.origin = origin;
     char subject[SS_SUBJECT_MAX];
-    snprintf(subject, sizeof(subject), "%s.%s", SS_SUBJ_PRESENCE_UPDATE, user_id);
+    if (!ss_subject_user(subject, sizeof(subject), SS_SUBJ_PRESENCE_UPDATE, user_id))
+        return;
     ss_nats_publish_proto(p->nc, subject, &u.base, SS_LOG_DEBUG);
     ss_counter_add(c_updates, 1);
 }

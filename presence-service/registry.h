@@ -26,6 +26,8 @@
 #ifndef PRESENCE_REGISTRY_H
 #define PRESENCE_REGISTRY_H
 
+#include "ss_userid.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,7 +54,8 @@ typedef enum registry_rc {
     REGISTRY_INVALID = -2, /* empty or over-long id, or no memory */
 } registry_rc;
 
-#define REGISTRY_ID_MAX 80 /* longest gateway / socket / user id kept */
+/* longest gateway / socket / user id kept: a userId may be SS_USERID_MAX bytes */
+#define REGISTRY_ID_MAX SS_USERID_MAX
 
 typedef struct registry_counts {
     uint64_t sockets;

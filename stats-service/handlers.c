@@ -23,13 +23,6 @@
 #include <string.h>
 
 /* True when subject is "<prefix>.<user_id>" exactly. */
-static bool handlers__subject_is(const char *subject, const char *prefix, const char *user_id)
-{
-    size_t pl = strlen(prefix);
-    return subject != NULL && strncmp(subject, prefix, pl) == 0 && subject[pl] == '.' &&
-           strcmp(subject + pl + 1, user_id) == 0;
-}
-
 /* A request needs somewhere to answer; without it there is no one to tell
  * the outcome, so it is ignored (not applied). */
 static const char *handlers__reply_to(natsMsg *msg)
@@ -78,7 +71,7 @@ static void handlers__on_apply(natsConnection *nc, natsSubscription *sub, natsMs
         handlers__refuse(svc, reply, SS_ERR_INVALID_USER_ID, "userId must be 1-64 of [A-Za-z0-9_-]");
         goto out;
     }
-    if (!handlers__subject_is(natsMsg_GetSubject(msg), SS_SUBJ_STATS_APPLY, m->user_id)) {
+    if (!ss_subject_user_is(natsMsg_GetSubject(msg), SS_SUBJ_STATS_APPLY, m->user_id)) {
         handlers__refuse(svc, reply, SS_ERR_BAD_REQUEST, "userId does not match the subject");
         goto out;
     }
@@ -149,7 +142,7 @@ static void handlers__on_get(natsConnection *nc, natsSubscription *sub, natsMsg 
     } else if (!ss_userid_valid_cstr(req->user_id)) {
         e = SS_ERR_INVALID_USER_ID;
         why = "userId must be 1-64 of [A-Za-z0-9_-]";
-    } else if (!handlers__subject_is(natsMsg_GetSubject(msg), SS_SUBJ_STATS_GET, req->user_id)) {
+    } else if (!ss_subject_user_is(natsMsg_GetSubject(msg), SS_SUBJ_STATS_GET, req->user_id)) {
         e = SS_ERR_BAD_REQUEST;
         why = "userId does not match the subject";
     } else if ((e = store_read_begin(svc->store, &txn)) != SS_OK) {

@@ -3,7 +3,8 @@
  * A delta adds (numbers), appends (timePerQuestion, last 100 kept) or replaces
  * (lastGameResults); then its `set` part overrides absolute values. A full
  * write replaces the fields it gives, last-write-wins on updatedAt. After
- * every op the derived fields are recomputed. See merge.h for the contract.
+ * every op the derived fields are brought up to date as their table row says
+ * (maxStreak, accuracy). See merge.h for the contract.
  * Pure: no I/O, no globals that change; any thread. */
 #include "merge.h"
 
@@ -15,6 +16,17 @@
 
 typedef enum merge_kind { MERGE_INT, MERGE_DOUBLE, MERGE_ARRAY, MERGE_JSON } merge_kind;
 
+/* How a field follows others, after every op (merge__derive). */
+typedef enum merge_derive {
+    MERGE_DERIVE_NONE,
+    /* self = max(self, a), whatever the op gave (maxStreak >= streak) */
+    MERGE_DERIVE_AT_LEAST,
+    /* self = round(100·a/b), 0 when b is 0 — only after an op that changed a
+     * or b and gave no value for self: a value the client gives (a full
+     * write, a delta's add or __set) is kept as given (accuracy) */
+    MERGE_DERIVE_PERCENT,
+} merge_derive;
+
 /* One row of the rule table. */
 typedef struct merge_field {
     const char *name;       /* client-facing name, used in messages */
@@ -25,37 +37,48 @@ typedef struct merge_field {
     int64_t min, max;       /* INT, DOUBLE: range after the op; above max clamps */
     ss_err below_min_delta; /* an add ending below min: SS_OK = clamp, else refuse */
     ss_err below_min_abs;   /* a set / full-write value below min: same */
+    merge_derive derive;    /* INT only */
+    size_t from_a, from_b;  /* offsets in stats_doc of the fields it derives from */
 } merge_field;
 
 #define MERGE__SF(m) offsetof(Statsync__StatsFields, m)
 #define MERGE__SAFE DOC_MAX_SAFE_INT
-#define MERGE__INT(c, j, mn, mx, bd, ba)                                                    \
-    {j, MERGE_INT, MERGE__SF(has_##c), MERGE__SF(c), offsetof(stats_doc, c), mn, mx, bd, ba}
+#define MERGE__INT(c, j, mn, mx, bd, ba, dv)                                                \
+    {j, MERGE_INT, MERGE__SF(has_##c), MERGE__SF(c), offsetof(stats_doc, c), mn, mx, bd, ba, dv}
+/* the last column of a row: how it is derived */
+#define MERGE__OWN MERGE_DERIVE_NONE, 0, 0
+#define MERGE__AT_LEAST(a) MERGE_DERIVE_AT_LEAST, offsetof(stats_doc, a), 0
+#define MERGE__PERCENT(a, b) MERGE_DERIVE_PERCENT, offsetof(stats_doc, a), offsetof(stats_doc, b)
 
 /* THE game rules. Counters clamp at 0; hearts stay in [0, 5]; diamonds are a
  * currency: a delta below 0 is refused (409 insufficient_funds), a negative
- * absolute value is invalid (400). maxStreak and accuracy are also derived
- * after every op (merge__derive). Everything is bounded by ±(2^53-1). */
+ * absolute value is invalid (400). maxStreak = max(maxStreak, streak) after
+ * every op; accuracy = round(100·correct/total) after an op that changes
+ * correctAnswers / totalQuestions without giving accuracy itself — a given
+ * accuracy (full write included) is stored as given. Everything is bounded
+ * by ±(2^53-1). */
 static const merge_field merge__fields[] = {
-    MERGE__INT(xp, "xp", 0, MERGE__SAFE, SS_OK, SS_OK),
-    MERGE__INT(hearts, "hearts", 0, DOC_HEARTS_MAX, SS_OK, SS_OK),
+    MERGE__INT(xp, "xp", 0, MERGE__SAFE, SS_OK, SS_OK, MERGE__OWN),
+    MERGE__INT(hearts, "hearts", 0, DOC_HEARTS_MAX, SS_OK, SS_OK, MERGE__OWN),
     MERGE__INT(diamonds, "diamonds", 0, MERGE__SAFE, SS_ERR_INSUFFICIENT_FUNDS,
-               SS_ERR_INVALID_VALUE),
-    MERGE__INT(level, "level", 0, MERGE__SAFE, SS_OK, SS_OK),
-    MERGE__INT(streak, "streak", 0, MERGE__SAFE, SS_OK, SS_OK),
-    MERGE__INT(max_streak, "maxStreak", 0, MERGE__SAFE, SS_OK, SS_OK),
-    MERGE__INT(accuracy, "accuracy", 0, MERGE__SAFE, SS_OK, SS_OK),
-    MERGE__INT(completed_questions, "completedQuestions", 0, MERGE__SAFE, SS_OK, SS_OK),
-    MERGE__INT(correct_answers, "correctAnswers", 0, MERGE__SAFE, SS_OK, SS_OK),
-    MERGE__INT(wrong_answers, "wrongAnswers", 0, MERGE__SAFE, SS_OK, SS_OK),
-    MERGE__INT(total_questions, "totalQuestions", 0, MERGE__SAFE, SS_OK, SS_OK),
+               SS_ERR_INVALID_VALUE, MERGE__OWN),
+    MERGE__INT(level, "level", 0, MERGE__SAFE, SS_OK, SS_OK, MERGE__OWN),
+    MERGE__INT(streak, "streak", 0, MERGE__SAFE, SS_OK, SS_OK, MERGE__OWN),
+    MERGE__INT(max_streak, "maxStreak", 0, MERGE__SAFE, SS_OK, SS_OK, MERGE__AT_LEAST(streak)),
+    MERGE__INT(accuracy, "accuracy", 0, MERGE__SAFE, SS_OK, SS_OK,
+               MERGE__PERCENT(correct_answers, total_questions)),
+    MERGE__INT(completed_questions, "completedQuestions", 0, MERGE__SAFE, SS_OK, SS_OK,
+               MERGE__OWN),
+    MERGE__INT(correct_answers, "correctAnswers", 0, MERGE__SAFE, SS_OK, SS_OK, MERGE__OWN),
+    MERGE__INT(wrong_answers, "wrongAnswers", 0, MERGE__SAFE, SS_OK, SS_OK, MERGE__OWN),
+    MERGE__INT(total_questions, "totalQuestions", 0, MERGE__SAFE, SS_OK, SS_OK, MERGE__OWN),
     {"totalTimeSpent", MERGE_DOUBLE, MERGE__SF(has_total_time_spent),
      MERGE__SF(total_time_spent), offsetof(stats_doc, total_time_spent), 0, MERGE__SAFE, SS_OK,
-     SS_OK},
+     SS_OK, MERGE__OWN},
     {"timePerQuestion", MERGE_ARRAY, 0, MERGE__SF(time_per_question), offsetof(stats_doc, times),
-     0, 0, SS_OK, SS_OK},
+     0, 0, SS_OK, SS_OK, MERGE__OWN},
     {"lastGameResults", MERGE_JSON, 0, MERGE__SF(last_game_results),
-     offsetof(stats_doc, last_game_results), 0, 0, SS_OK, SS_OK},
+     offsetof(stats_doc, last_game_results), 0, 0, SS_OK, SS_OK, MERGE__OWN},
 };
 #define MERGE__NFIELDS (sizeof(merge__fields) / sizeof(merge__fields[0]))
 
@@ -296,17 +319,60 @@ static ss_err merge__fields_apply(const Statsync__StatsFields *s, merge__field_f
     return SS_OK;
 }
 
-/* maxStreak = max(maxStreak, streak); accuracy = round(100·correct/total). */
-static void merge__derive(stats_doc *d)
+/* ---- derived fields (the table's derive column) ---- */
+
+static int64_t merge__doc_at(const stats_doc *d, size_t off)
 {
-    if (d->streak > d->max_streak)
-        d->max_streak = d->streak;
-    if (d->total_questions > 0) /* both >= 0 and < 2^53: 200·correct fits int64 */
-        d->accuracy = (200 * d->correct_answers + d->total_questions) / (2 * d->total_questions);
-    else
-        d->accuracy = 0;
-    if (d->accuracy > MERGE__SAFE) /* correct > total can reach 100·(2^53-1): keep it JS-exact */
-        d->accuracy = MERGE__SAFE;
+    return *(const int64_t *)((const char *)d + off);
+}
+
+/* True when op gives field f: in a delta's add or set, or in a full write. */
+static bool merge__op_gives(const merge_field *f, const Statsync__Operation *op)
+{
+    if (op->kind_case == STATSYNC__OPERATION__KIND_FULL)
+        return merge__given(f, op->full);
+    return (op->delta->add && merge__given(f, op->delta->add)) ||
+           (op->delta->set && merge__given(f, op->delta->set));
+}
+
+/* The inputs of every derived field before an op: snap[i] = {a, b} of row i. */
+static void merge__derive_snapshot(const stats_doc *d, int64_t snap[][2])
+{
+    for (size_t i = 0; i < MERGE__NFIELDS; i++) {
+        const merge_field *f = &merge__fields[i];
+        snap[i][0] = f->derive != MERGE_DERIVE_NONE ? merge__doc_at(d, f->from_a) : 0;
+        snap[i][1] = f->derive == MERGE_DERIVE_PERCENT ? merge__doc_at(d, f->from_b) : 0;
+    }
+}
+
+/* After op: every derived field of the table, given snap (its inputs before
+ * the op). */
+static void merge__derive(const Statsync__Operation *op, int64_t snap[][2], stats_doc *d)
+{
+    for (size_t i = 0; i < MERGE__NFIELDS; i++) {
+        const merge_field *f = &merge__fields[i];
+        int64_t *self = f->derive != MERGE_DERIVE_NONE ? merge__doc_int(f, d) : NULL;
+        switch (f->derive) {
+        case MERGE_DERIVE_NONE:
+            break;
+        case MERGE_DERIVE_AT_LEAST: {
+            int64_t a = merge__doc_at(d, f->from_a);
+            if (a > *self)
+                *self = a;
+            break;
+        }
+        case MERGE_DERIVE_PERCENT: {
+            int64_t a = merge__doc_at(d, f->from_a), b = merge__doc_at(d, f->from_b);
+            if ((a == snap[i][0] && b == snap[i][1]) || merge__op_gives(f, op))
+                break;
+            /* both >= 0 and < 2^53 (clamped): 200·a fits int64 */
+            *self = b > 0 ? (200 * a + b) / (2 * b) : 0;
+            if (*self > MERGE__SAFE) /* a > b can reach 100·(2^53-1): keep it JS-exact */
+                *self = MERGE__SAFE;
+            break;
+        }
+        }
+    }
 }
 
 static ss_err merge__delta(const Statsync__Delta *delta, stats_doc *d, merge_error *e)
@@ -382,7 +448,9 @@ ss_err merge_apply(const stats_doc *in, Statsync__Operation *const *ops, size_t 
     if (doc_copy(&work, in) != SS_OK)
         return merge__fail(e, SS_ERR_INTERNAL, "out of memory");
     bool full = false;
+    int64_t snap[MERGE__NFIELDS][2];
     for (size_t i = 0; i < n; i++) {
+        merge__derive_snapshot(&work, snap);
         if (ops[i]->kind_case == STATSYNC__OPERATION__KIND_FULL) {
             full = true;
             rc = merge__full(ops[i]->full, in, now_ms, &work, e);
@@ -391,7 +459,7 @@ ss_err merge_apply(const stats_doc *in, Statsync__Operation *const *ops, size_t 
         }
         if (rc != SS_OK)
             goto fail;
-        merge__derive(&work);
+        merge__derive(ops[i], snap, &work);
     }
     if (!full) /* strictly increasing per user, even if the clock went back */
         work.updated_at_ms = now_ms > in->updated_at_ms ? now_ms : in->updated_at_ms + 1;

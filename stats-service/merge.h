@@ -6,7 +6,10 @@
  *
  * All the game rules are in one table in merge.c (per field: kind, minimum,
  * maximum, what happens below the minimum for a delta and for an absolute
- * value). */
+ * value, and how it follows other fields: maxStreak = max(maxStreak, streak)
+ * after every op; accuracy = round(100·correct/total) after an op that changes
+ * correctAnswers / totalQuestions and gives no accuracy itself — a full write
+ * stores every field it gives, accuracy included). */
 #ifndef STATS_MERGE_H
 #define STATS_MERGE_H
 
@@ -37,7 +40,8 @@ ss_err merge_validate_ops(Statsync__Operation *const *ops, size_t n, merge_error
 
 /* Applies ops in order to a copy of *in, all or nothing.
  * On SS_OK *out is the new document (caller owns it: doc_free), with the
- * derived fields recomputed, updatedAt advanced and version = in->version+1.
+ * derived fields brought up to date after each op (the table's rules),
+ * updatedAt advanced and version = in->version+1.
  * On error *out is untouched, e says why; *in is never changed.
  * Errors: 400 invalid_value / overflow / bad_request, 409 conflict (full
  * write not strictly newer), 409 insufficient_funds, 500 internal (OOM).

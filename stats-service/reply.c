@@ -33,7 +33,8 @@ void reply_change_event(natsConnection *nc, const stats_doc *doc, const Statsync
                         const Statsync__Mutation *m)
 {
     char subject[SS_SUBJECT_MAX];
-    snprintf(subject, sizeof(subject), SS_SUBJ_STATS_CHANGED ".%s", doc->user_id);
+    if (!ss_subject_user(subject, sizeof(subject), SS_SUBJ_STATS_CHANGED, doc->user_id))
+        return; /* stored documents passed the same check: cannot happen */
     Statsync__ChangeEvent ev = STATSYNC__CHANGE_EVENT__INIT;
     Statsync__Document d;
     doc_to_proto(doc, &d);

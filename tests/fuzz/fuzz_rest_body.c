@@ -184,6 +184,52 @@ static void fuzz__full(const json_t *stats)
     statsync__stats_fields__free_unpacked(f, NULL);
 }
 
+/* The envelopes around the data (stats_json.h): what they accept is handed to
+ * the strict data parsers above, what they refuse carries a clear error. */
+static void fuzz__envelopes(const json_t *j)
+{
+    stats_json_err e;
+    Statsync__Delta *d = NULL;
+    const char *uid = NULL;
+    ss_err rc = stats_json_patch_body(j, &d, &uid, &e); /* PATCH body */
+    if (rc == SS_OK) {
+        FUZZ_CHECK(d != NULL && (uid == NULL || ss_userid_valid_cstr(uid)));
+        statsync__delta__free_unpacked(d, NULL);
+    } else {
+        FUZZ_CHECK(d == NULL);
+        fuzz__refusal(rc, &e);
+    }
+    const json_t *stats = NULL;
+    rc = stats_json_update_body(j, &stats, &uid, &e); /* updateStats body */
+    if (rc == SS_OK) {
+        FUZZ_CHECK(stats != NULL && (uid == NULL || ss_userid_valid_cstr(uid)));
+        fuzz__full(stats);
+    } else {
+        fuzz__refusal(rc, &e);
+    }
+    stats_json_update u; /* user:clientUpdate */
+    rc = stats_json_update_envelope(j, &u, &e);
+    if (rc != SS_OK) {
+        fuzz__refusal(rc, &e);
+        return;
+    }
+    FUZZ_CHECK((u.delta != NULL) + (u.stats != NULL) + (u.ops != NULL) == 1);
+    if (u.delta)
+        fuzz__delta(u.delta, false);
+    if (u.stats)
+        fuzz__full(u.stats);
+    for (size_t i = 0; u.ops && i < json_array_size(u.ops); i++) {
+        const json_t *op_id = NULL, *delta = NULL;
+        rc = stats_json_batch_op(json_array_get(u.ops, i), i, &op_id, &delta, &e);
+        if (rc != SS_OK) {
+            fuzz__refusal(rc, &e);
+            break;
+        }
+        FUZZ_CHECK(delta != NULL);
+        fuzz__delta(delta, false);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     /* The input as a header value (MHD hands headers over NUL-terminated). */
@@ -210,9 +256,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz__delta(j, true);  /* PATCH body */
     fuzz__delta(j, false); /* a socket delta (userId is not a field there) */
     fuzz__full(j);         /* a socket {stats} / the stats object itself */
-    const json_t *stats = json_object_get(j, "stats");
-    if (stats != NULL)
-        fuzz__full(stats); /* POST /api/users/updateStats */
+    fuzz__envelopes(j);
     json_decref(j);
     return 0;
 }

@@ -7,12 +7,16 @@
 //     (403 / ack {ok:false, error.code forbidden} / user:error), nothing of B
 //     published on NATS, nothing pushed to B's sockets or leaked to A's, and
 //     B's document byte-identical afterwards (GET body text and version).
-//  2. userIds that would form NATS wildcards or extra subject tokens ("a.b",
-//     "*", ">", "a b", "", 65 chars, unicode, "%2E", "a\u0000b", ...) are
-//     refused with 400 before they reach NATS. "Before NATS" is proven by a
-//     raw NATS client (the protocol over net.Socket: CONNECT, SUB > 1, MSG
-//     lines) subscribed to ">" for the whole file: no subject ever holds a bad
-//     id, and every subject seen is one of the subject map's (proto/README.md).
+//  2. userIds are what identity providers issue ("auth0|…", an email,
+//     "apple:001234.abcd.0815", "a.b", "*", ">", 128 bytes of CJK, …): they
+//     work, and reach NATS only through the one subject encoding (ss_subjects.h)
+//     — never raw, so no character of an id alters a subject. Ids that break
+//     the rules (empty, 129 bytes, control characters, whitespace at an end)
+//     are refused with 400 before NATS. Both are proven by a raw NATS client
+//     (the protocol over net.Socket: CONNECT, SUB > 1, MSG lines) subscribed
+//     to ">" for the whole file: every subject seen is one of the subject
+//     map's (proto/README.md), every userId token decodes to the id it was
+//     made for, and a refused id publishes nothing.
 //  3. Tokens whose sub has bad characters are refused (401 / connect_error),
 //     as are forged tokens for B (wrong secret, alg none, HS512, expired).
 //
@@ -109,21 +113,37 @@ class NatsSpy {
   close() { this.sock.destroy(); }
 }
 
-// The subject map of proto/README.md (plus the spy's own markers).
-const SUBJECT_OK = /^(statsync\.stats\.(apply|get|changed)\.[A-Za-z0-9_-]{1,64}|statsync\.health\.(stats|presence)|statsync\.presence\.(join|leave|ping|heartbeat|sync|snapshot)|statsync\.presence\.update\.[A-Za-z0-9_-]{1,64}|_INBOX\.[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*|authzspy\.marker\.\d+\.\d+)$/;
+// The subject map of proto/README.md (plus the spy's own markers). A userId
+// token is [A-Za-z0-9_-] as is and "=XX" for every other byte.
+const TOKEN = '[A-Za-z0-9_=-]{1,384}';
+const SUBJECT_OK = new RegExp(`^(statsync\\.stats\\.(apply|get|changed)\\.${TOKEN}|statsync\\.health\\.(stats|presence)|statsync\\.presence\\.(join|leave|ping|heartbeat|sync|snapshot)|statsync\\.presence\\.update\\.${TOKEN}|_INBOX\\.[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*|authzspy\\.marker\\.\\d+\\.\\d+)$`);
+const USER_SUBJECT = /^statsync\.(?:stats\.(?:apply|get|changed)|presence\.update)\.(.*)$/;
 
-function assertSubjectsClean(msgs, bad) {
+// The subject token of a userId, as common/ss_subjects.c writes it.
+function subjectToken(id) {
+  return [...Buffer.from(id, 'utf8')].map((b) => {
+    const c = String.fromCharCode(b);
+    return /[A-Za-z0-9_-]/.test(c) ? c : `=${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  }).join('');
+}
+function tokenToId(token) {
+  const bytes = [];
+  for (let i = 0; i < token.length; i++) {
+    if (token[i] === '=') { bytes.push(parseInt(token.slice(i + 1, i + 3), 16)); i += 2; } else bytes.push(token.charCodeAt(i));
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
+
+function assertSubjectsClean(msgs) {
   for (const m of msgs) {
     assert.match(m.subject, SUBJECT_OK, `unexpected subject on NATS: ${JSON.stringify(m.subject)}`);
-    const user = /^statsync\.(?:stats\.(?:apply|get|changed)|presence\.update)\.(.*)$/.exec(m.subject);
-    if (user && bad !== undefined && bad !== '') {
-      assert.ok(!user[1].includes(bad), `bad userId ${JSON.stringify(bad)} reached NATS: ${m.subject}`);
-    }
+    const user = USER_SUBJECT.exec(m.subject);
+    if (user) assert.equal(subjectToken(tokenToId(user[1])), user[1], `not a canonical token: ${m.subject}`);
   }
 }
 
 function userSubjects(msgs, user) {
-  return msgs.filter((m) => /^statsync\.stats\.(apply|get|changed)\./.test(m.subject) && m.subject.split('.')[3] === user);
+  return msgs.filter((m) => /^statsync\.stats\.(apply|get|changed)\./.test(m.subject) && m.subject.split('.')[3] === subjectToken(user));
 }
 
 // ---- helpers --------------------------------------------------------------------------
@@ -223,8 +243,9 @@ test('REST: every route with A\'s token against B is 403, nothing of B reaches N
     const raw = [
       [`/api/users/${pct}/stats`, [403]],
       [`/api/users/${B}/stats/`, [404]],
-      [`/api/users/${A}/../${B}/stats`, [400, 404]],
-      [`/api/users/${A}%2F..%2F${B}/stats`, [400, 404]], // %2F decodes before routing
+      // a userId may hold '/': these are the ids "A/../B", never B
+      [`/api/users/${A}/../${B}/stats`, [403]],
+      [`/api/users/${A}%2F..%2F${B}/stats`, [403]],
       [`/api/users/${B}/stats?userId=${A}`, [403]],
       [`/api/users/${B}%00/stats`, [400]],
     ];
@@ -347,14 +368,21 @@ test('Socket.IO: A cannot change B and B\'s document is byte-identical (no B act
   assert.equal(after.version, before.version);
 });
 
-// ---- 2. userIds that would change a NATS subject ---------------------------------------
+// ---- 2. userIds: what identity providers issue works, the rest is 400 ----------------
 
+const CJK128 = `${'\u6f22\u5b57'.repeat(21)}xy`; // 42 x 3 bytes + 2 = 128 bytes
+const GOOD_IDS = [
+  'auth0|5f7c8ec7c33c6c004bbafe82', 'google-oauth2|112233445566778899000', 'apple:001234.x.0815',
+  'ana.maria+duo@example.com', '9b2c3e1a-6f0d-4c1e-9f5a-2d7b8e4c1a00', CJK128,
+  'a.b', 'a_b', 'A', 'a', 'a|b', 'a%7Cb', 'a=7Cb', '*', '>', 'a b', '\u00fc', '%2E', '.', `${A}.>`, `${A}.*`,
+  '_INBOX.x', 'statsync.stats.get.x', 'a/b', `${A}/../${B}`,
+];
 const BAD_IDS = [
-  'a.b', '*', '>', 'a b', '', 'x'.repeat(65), 'ü', 'userü', '%2E', '.', 'a\u0000b', `${A}.>`, `${A}.*`,
-  'a\tb', 'a\r\nPUB x 1', '_INBOX.x', 'statsync.stats.get.x', 'a/b',
+  '', 'x'.repeat(129), `${CJK128}z`, ' a', 'a ', 'a\u00a0', '\u3000a', 'a\u0000b', 'a\tb', 'a\r\nPUB x 1',
+  'a\u0085b', 'a\u007fb', 'a\u0001',
 ];
 
-// How a bad id is written in a URL path so that the gateway decodes it back to
+// How an id is written in a URL path so that the gateway decodes it back to
 // exactly those bytes (raw requests: no client-side normalisation).
 function pathSegment(id) {
   return Buffer.from(id, 'utf8').toString('latin1').split('').map((c) => {
@@ -363,18 +391,15 @@ function pathSegment(id) {
   }).join('');
 }
 
-test('REST: userIds that would form NATS wildcards or extra tokens are 400 before NATS', async () => {
+test('REST: userIds that break the rules are 400, naming the rule, before NATS', async () => {
   const mark = spy.mark();
   for (const bad of BAD_IDS) {
     const what = JSON.stringify(bad);
     // in the path
     const g = await rawRequest(sys.gw.apiPort, { method: 'GET', path: `/api/users/${pathSegment(bad)}/stats`, headers: { authorization: `Bearer ${tokA()}` } });
-    if (bad.includes('/')) { // %2F decodes before routing: another path, no route
-      assert.equal(g.status, 404, `GET ${what}: ${g.status} ${JSON.stringify(g.body)}`);
-    } else {
-      assert.equal(g.status, 400, `GET ${what}: ${g.status} ${JSON.stringify(g.body)}`);
-      assert.equal(g.body.error.code, 'invalid_user_id', `GET ${what}: ${JSON.stringify(g.body)}`);
-    }
+    assert.equal(g.status, 400, `GET ${what}: ${g.status} ${JSON.stringify(g.body)}`);
+    assert.equal(g.body.error.code, 'invalid_user_id', `GET ${what}: ${JSON.stringify(g.body)}`);
+    assert.match(g.body.error.message, /userId must/, `GET ${what}: ${JSON.stringify(g.body)}`);
     // in bodies
     const bodies = [
       ['/api/users/data/patch', { userId: bad, xp: 1 }],
@@ -388,16 +413,41 @@ test('REST: userIds that would form NATS wildcards or extra tokens are 400 befor
       assert.equal(r.body.error.code, bad.includes('\u0000') ? 'invalid_json' : 'invalid_user_id', `POST ${p} ${what}: ${r.text}`);
     }
   }
-  // the unescaped forms fetch would send, for the ones it can
-  for (const p of ['/api/users/a.b/stats', '/api/users/*/stats', '/api/users/%3E/stats', '/api/users/a%20b/stats']) {
-    const r = await sys.http('GET', p, { token: tokA() });
-    assert.equal(r.status, 400, `${p}: ${r.status}`);
+  await spy.settle();
+  const seen = spy.since(mark);
+  assertSubjectsClean(seen);
+  assert.deepEqual(seen.filter((m) => m.subject.startsWith('statsync.stats.')).map((m) => m.subject), [],
+    'a refused userId publishes nothing at all');
+});
+
+test('identity-provider userIds work on every route, and reach NATS only encoded', async () => {
+  const mark = spy.mark();
+  for (const id of GOOD_IDS) {
+    const what = JSON.stringify(id);
+    const tok = sys.token(id);
+    const w = await sys.http('POST', '/api/users/data/patch', { token: tok, body: { xp: 2 } });
+    assert.equal(w.status, 200, `patch ${what}: ${w.text}`);
+    assert.equal(w.body.stats.userId, id);
+    // a minute ahead (allowed: up to 5): strictly newer than the patch's server time
+    const later = new Date(Date.now() + 60000).toISOString();
+    const full = await sys.http('POST', '/api/users/updateStats', { token: tok, body: { userId: id, stats: { xp: 7, updatedAt: later } } });
+    assert.equal(full.status, 200, `updateStats ${what}: ${full.text}`);
+    const g = await rawRequest(sys.gw.apiPort, { method: 'GET', path: `/api/users/${pathSegment(id)}/stats`, headers: { authorization: `Bearer ${tok}` } });
+    assert.equal(g.status, 200, `GET ${what}: ${g.status} ${JSON.stringify(g.body)}`);
+    assert.equal(g.body.userId, id);
+    assert.equal(g.body.xp, 7);
+    // another provider's id never reads it
+    const other = await rawRequest(sys.gw.apiPort, { method: 'GET', path: `/api/users/${pathSegment(id)}/stats`, headers: { authorization: `Bearer ${tokA()}` } });
+    assert.equal(other.status, 403, `A reading ${what}: ${other.status}`);
   }
   await spy.settle();
   const seen = spy.since(mark);
-  for (const bad of BAD_IDS) assertSubjectsClean(seen, bad);
-  assert.deepEqual(seen.filter((m) => m.subject.startsWith('statsync.stats.')).map((m) => m.subject), [],
-    'a refused userId publishes nothing at all');
+  assertSubjectsClean(seen);
+  for (const id of GOOD_IDS) {
+    const mine = userSubjects(seen, id);
+    assert.ok(mine.some((m) => m.subject.startsWith('statsync.stats.apply.')), `no apply subject for ${JSON.stringify(id)}`);
+    for (const m of mine) assert.equal(tokenToId(m.subject.split('.')[3]), id);
+  }
 });
 
 test('Socket.IO: bad userIds in events are refused before NATS; the socket stays usable', async (t) => {
@@ -427,7 +477,7 @@ test('Socket.IO: bad userIds in events are refused before NATS; the socket stays
   } finally { a.close(); }
   await spy.settle();
   const seen = spy.since(mark);
-  for (const bad of BAD_IDS) assertSubjectsClean(seen, bad);
+  assertSubjectsClean(seen);
   assert.deepEqual(seen.filter((m) => /^statsync\.stats\.(apply|changed)\./.test(m.subject)).map((m) => m.subject), [],
     'no bad event publishes a mutation');
 });
@@ -442,13 +492,14 @@ test('Socket.IO: a refusal for a long non-ASCII unknown key still carries {ok:fa
     const a = await connect(sys, A, {});
     try {
       const key = `a${'\u00e9'.repeat(30)}`; // byte 40 falls inside an é
-      for (const payload of [{ [key]: 1, delta: { xp: 1 } }, { ops: [{ opId: 'u1', delta: { xp: 1 }, [key]: 1 }] }]) {
+      // (inside the data: an unknown envelope member would just be ignored)
+      for (const payload of [{ delta: { xp: 1, [key]: 1 } }, { ops: [{ opId: 'u1', delta: { xp: 1, [key]: 1 } }] }]) {
         const ack = await emitAck(a, 'user:clientUpdate', payload);
         assert.equal(typeof ack, 'object', `ack for ${JSON.stringify(payload).slice(0, 40)}: ${ack}`);
         assert.equal(ack.ok, false);
         assert.equal(ack.error.code, 'unknown_field');
       }
-      const e = await errorEventRefused(a, 'user:clientUpdate', { [key]: 1, delta: { xp: 1 } }, 'unknown_field');
+      const e = await errorEventRefused(a, 'user:clientUpdate', { delta: { xp: 1, [key]: 1 } }, 'unknown_field');
       assert.equal(e.event, 'user:clientUpdate');
     } finally { a.close(); }
   });
@@ -466,17 +517,17 @@ test('tokens whose sub is not a valid userId are refused on REST (401) and on CO
     assert.equal(r.body.error.code, 'unauthorized');
     if (typeof sub === 'string') {
       const g = await rawRequest(sys.gw.apiPort, { method: 'GET', path: `/api/users/${pathSegment(sub) || 'x'}/stats`, headers: { authorization: `Bearer ${t}` } });
-      assert.equal(g.status, sub.includes('/') ? 404 : 401, `GET with sub ${what}: ${g.status}`);
+      assert.equal(g.status, 401, `GET with sub ${what}: ${g.status}`);
     }
     const e = await connectError(sys, { auth: { token: t }, transports: ['websocket'] });
     assert.match(e.message, /unauthorized/, `sub ${what}: ${e.message}`);
   }
   // also as the query token, over polling
-  const t = mintToken(undefined, { secret: sys.secret, claims: { sub: 'a.b', exp: Math.floor(Date.now() / 1000) + 600 } });
+  const t = mintToken(undefined, { secret: sys.secret, claims: { sub: ' a', exp: Math.floor(Date.now() / 1000) + 600 } });
   const e = await connectError(sys, { query: { token: t }, transports: ['polling'] });
   assert.match(e.message, /unauthorized/);
   await spy.settle();
   const seen = spy.since(mark);
-  for (const bad of BAD_IDS) assertSubjectsClean(seen, bad);
+  assertSubjectsClean(seen);
   assert.deepEqual(seen.filter((m) => m.subject.startsWith('statsync.stats.')).map((m) => m.subject), []);
 });

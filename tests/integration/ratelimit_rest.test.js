@@ -103,7 +103,7 @@ test('per-IP REST requests: 429 + Retry-After past the limit, then OK', async ()
   assert.ok(await rateLimitedCount('rest_ip', gw) >= 3);
 });
 
-test('loopback is exempt by default', async () => {
+test('loopback is exempt from per-IP limits by default, never from a user\'s limit', async () => {
   const gw = await sys.addGateway({
     STATSYNC_RATE_LIMIT_EXEMPT: '',  // empty = the default ("loopback")
     STATSYNC_RATE_REST_IP_PER_S: '1',
@@ -111,7 +111,15 @@ test('loopback is exempt by default', async () => {
   });
   const user = `rlrest${process.pid}c`;
   for (let i = 0; i < 8; i++) {
+    const r = await sys.http('GET', `/api/users/${user}/stats`, { token: sys.token(user), gw });
+    assert.equal(r.status, 200, r.text);
+  }
+  // the per-user write limit (burst 3) still holds for an exempt address
+  for (let i = 0; i < 3; i++) {
     const r = await sys.http('POST', '/api/users/data/patch', { token: sys.token(user), body: { xp: 1 }, gw });
     assert.equal(r.status, 200, r.text);
   }
+  assertRateLimited(await sys.http('POST', '/api/users/data/patch', { token: sys.token(user), body: { xp: 1 }, gw }));
+  const doc = await sys.http('GET', `/api/users/${user}/stats`, { token: sys.token(user), gw });
+  assert.equal(doc.body.xp, 3);
 });

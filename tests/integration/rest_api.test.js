@@ -104,7 +104,7 @@ test('patch refuses bad bodies and changes nothing', async () => {
     [{ lastGameResults: { big: 'x'.repeat(17000) } }, undefined, 'invalid_value'],
     [{ __set: null }, undefined, 'invalid_type'],
     [{ xp: 1, hearts: 'oops' }, undefined, 'invalid_type'],
-    [{ xp: 1, userId: 'a.b' }, undefined, 'invalid_user_id'],
+    [{ xp: 1, userId: ' a' }, undefined, 'invalid_user_id'],
     [{ xp: 1, userId: 5 }, undefined, 'invalid_type'],
   ];
   for (const [body, raw, code] of bad) {
@@ -126,13 +126,13 @@ test('patch: someone else\'s userId is 403', async () => {
 test('GET: someone else\'s stats 403, bad userIds 400 (before NATS)', async () => {
   const u = fresh();
   expectError(await sys.http('GET', `/api/users/${fresh()}/stats`, { token: sys.token(u) }), 403, 'forbidden');
-  for (const bad of ['a.b', '*', '%3E', '%2A', 'a%20b', 'x'.repeat(65), 'a%2Eb', '%00', 'caf%C3%A9']) {
+  for (const bad of ['%20a', 'a%20', 'a%E3%80%80', 'x'.repeat(129), '%00', 'a%00b', 'a%01b', 'a%7F', 'a%C2%85', '%FF', 'a%ED%A0%80']) {
     const r = await sys.http('GET', `/api/users/${bad}/stats`, { token: sys.token(u) });
     assert.equal(r.status, 400, `${bad}: ${r.text}`);
     expectError(r, 400, 'invalid_user_id');
   }
   expectError(await sys.http('GET', '/api/users//stats', { token: sys.token(u) }), 400, 'invalid_user_id');
-  const r = await sys.http('GET', `/api/users/${'x'.repeat(64)}/stats`, { token: sys.token('x'.repeat(64)) });
+  const r = await sys.http('GET', `/api/users/${'x'.repeat(128)}/stats`, { token: sys.token('x'.repeat(128)) });
   assert.equal(r.status, 200, r.text);
 });
 
@@ -149,7 +149,7 @@ test('auth: missing, malformed, expired, wrong-secret, alg none, HS512 tokens ar
     algNone: sys.token(u, { alg: 'none' }),
     hs512: sys.token(u, { alg: 'HS512' }),
     hs384: sys.token(u, { alg: 'HS384' }),
-    badSub: sys.token('a.b'),
+    badSub: sys.token(' a'),
     numericSub: sys.token(u, { claims: { sub: 42, exp: now + 60 } }),
     stringExp: sys.token(u, { claims: { sub: u, exp: String(now + 60) } }),
   };
@@ -308,8 +308,7 @@ test('updateStats refuses bad bodies', async () => {
     [{ userId: u, stats: { xp: 1, updatedAt: 1700000000000 } }, 400, 'invalid_type'],
     [{ userId: u, stats: { xp: 'x', updatedAt: ok } }, 400, 'invalid_type'],
     [{ userId: u, stats: { gems: 1, updatedAt: ok } }, 400, 'unknown_field'],
-    [{ userId: u, stats: { xp: 1, updatedAt: ok }, extra: 1 }, 400, 'unknown_field'],
-    [{ userId: 'a.b', stats: { xp: 1, updatedAt: ok } }, 400, 'invalid_user_id'],
+    [{ userId: 'a\u0001', stats: { xp: 1, updatedAt: ok } }, 400, 'invalid_user_id'],
     [{ userId: 7, stats: { xp: 1, updatedAt: ok } }, 400, 'invalid_type'],
     [{ userId: fresh(), stats: { xp: 1, updatedAt: ok } }, 403, 'forbidden'],
     [{ userId: u, stats: { userId: fresh(), xp: 1, updatedAt: ok } }, 403, 'forbidden'],

@@ -181,6 +181,10 @@ class System {
       STATSYNC_NATS_URL: this.natsUrl,
       STATSYNC_JWT_SECRET: this.secret,
       STATSYNC_LOG_LEVEL: 'debug',
+      // Per-user limits apply whatever the client's address (loopback too),
+      // so the harness turns them off; the rate-limit tests set their own.
+      STATSYNC_RATE_MUTATIONS_PER_S: '0',
+      STATSYNC_MAX_SOCKETS_PER_USER: '0',
       ...(this.opts.env || {}),
       ...extra,
     };

@@ -192,13 +192,15 @@ static void test_claims(void **state)
         {"{\"sub\":42,\"exp\":1700003600}", "numeric sub"},
         {"{\"sub\":null,\"exp\":1700003600}", "null sub"},
         {"{\"sub\":\"\",\"exp\":1700003600}", "empty sub"},
-        {"{\"sub\":\"a.b\",\"exp\":1700003600}", "sub with a dot"},
-        {"{\"sub\":\"*\",\"exp\":1700003600}", "sub *"},
-        {"{\"sub\":\">\",\"exp\":1700003600}", "sub >"},
-        {"{\"sub\":\"a b\",\"exp\":1700003600}", "sub with a space"},
-        {"{\"sub\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
+        {"{\"sub\":\" alice\",\"exp\":1700003600}", "sub with a leading space"},
+        {"{\"sub\":\"alice\\u3000\",\"exp\":1700003600}", "sub with a trailing ideographic space"},
+        {"{\"sub\":\"a\\u0007b\",\"exp\":1700003600}", "sub with a control character"},
+        {"{\"sub\":\"a\\u0085b\",\"exp\":1700003600}", "sub with a C1 control"},
+        {"{\"sub\":\"a\\u007fb\",\"exp\":1700003600}", "sub with DEL"},
+        {"{\"sub\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
          "\"exp\":1700003600}",
-         "sub of 65 chars"},
+         "sub of 129 bytes"},
         {"{\"sub\":\"alice\"}", "missing exp"},
         {"{\"sub\":\"alice\",\"exp\":\"1700003600\"}", "string exp"},
         {"{\"sub\":\"alice\",\"exp\":null}", "null exp"},
@@ -212,13 +214,39 @@ static void test_claims(void **state)
         expect_refused(t, bad[i].why);
         free(t);
     }
-    /* 64 chars is the limit, and nbf in the past is fine */
-    char *t = sign("{\"sub\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
-                   "\"exp\":1700003600,\"nbf\":1699999000}",
+    /* identity-provider ids are userIds, 128 bytes is the limit, and nbf in
+     * the past is fine */
+    const char *good[] = {
+        "auth0|5f7c8ec7c33c6c004bbafe82", "google-oauth2|112233445566778899000",
+        "apple:001234.abcd.0815", "ana.maria+duo@example.com",
+        "9b2c3e1a-6f0d-4c1e-9f5a-2d7b8e4c1a00", "a.b", "*", ">", "a b",
+        /* 42 CJK characters of 3 bytes = 126 bytes, plus "xy" = 128 */
+        "\u6f22\u5b57\u6f22\u5b57\u6f22\u5b57\u6f22\u5b57\u6f22\u5b57\u6f22\u5b57"
+        "\u6f22\u5b57\u6f22\u5b57\u6f22\u5b57\u6f22\u5b57\u6f22\u5b57\u6f22\u5b57"
+        "\u6f22\u5b57\u6f22\u5b57\u6f22\u5b57\u6f22\u5b57\u6f22\u5b57\u6f22\u5b57"
+        "\u6f22\u5b57\u6f22\u5b57\u6f22\u5b57xy",
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        char claims[1024];
+        snprintf(claims, sizeof(claims), "{\"sub\":\"%s\",\"exp\":1700003600,\"nbf\":1699999000}",
+                 good[i]);
+        char *t = sign(claims, JWT_ALG_HS256, SECRET);
+        auth_result r;
+        assert_int_equal(auth_verify(t, SECRET, NOW, &r), SS_OK);
+        free(t);
+    }
+    char *t = sign("{\"sub\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
+                   "\"exp\":1700003600}",
                    JWT_ALG_HS256, SECRET);
     auth_result r;
     assert_int_equal(auth_verify(t, SECRET, NOW, &r), SS_OK);
-    assert_int_equal(strlen(r.user_id), 64);
+    assert_int_equal(strlen(r.user_id), 128);
+    free(t);
+    /* the refusal names the rule */
+    t = sign("{\"sub\":\" alice\",\"exp\":1700003600}", JWT_ALG_HS256, SECRET);
+    assert_int_equal(auth_verify(t, SECRET, NOW, &r), SS_ERR_UNAUTHORIZED);
+    assert_non_null(strstr(r.message, "whitespace"));
     free(t);
 }
 
@@ -237,7 +265,8 @@ static void test_bearer(void **state)
 static void test_mint_refuses(void **state)
 {
     (void)state;
-    assert_null(auth_mint("a.b", SECRET, NOW, 60));
+    assert_null(auth_mint(" a", SECRET, NOW, 60));
+    assert_null(auth_mint("a\x01b", SECRET, NOW, 60));
     assert_null(auth_mint("", SECRET, NOW, 60));
     assert_null(auth_mint("alice", SECRET, NOW, 0));
     assert_null(auth_mint("alice", "", NOW, 60));

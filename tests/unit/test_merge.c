@@ -1,7 +1,8 @@
 /* test_merge.c — every merge rule of stats-service/merge.c, with a fixed
  * clock: adds, appends, __set, clamps, insufficient funds, overflow,
  * non-finite values, lastGameResults, last-write-wins edges, derived
- * fields, version / updatedAt, all-or-nothing, op shape, delta combining. */
+ * fields (maxStreak always; accuracy only when correct/total move and the op
+ * gives none), version / updatedAt, all-or-nothing, op shape, delta combining. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -538,7 +539,6 @@ static void test_derived_fields(void **state)
     top_delta(&t, NULL);
     PUT(ADD(&t), correct_answers, 2);
     PUT(ADD(&t), total_questions, 3);
-    PUT(ADD(&t), accuracy, 1000); /* whatever the client sent */
     assert_int_equal(apply1(&d, &t, NOW, &e), SS_OK);
     assert_int_equal(d.accuracy, 67);
     top_delta(&t, NULL);
@@ -563,12 +563,172 @@ static void test_derived_fields(void **state)
     assert_int_equal(d.accuracy, 100);
     top_full(&t, NULL, NOW + 1000);
     PUT(&t.full, total_questions, 0);
-    PUT(&t.full, accuracy, 77);
     PUT(&t.full, streak, 9);
     PUT(&t.full, max_streak, 3);
     assert_int_equal(apply1(&d, &t, NOW, &e), SS_OK);
-    assert_int_equal(d.accuracy, 0);
+    assert_int_equal(d.accuracy, 0); /* total moved to 0, no accuracy given */
     assert_int_equal(d.max_streak, 9);
+    doc_free(&d);
+}
+
+/* A full write stores every field it gives, accuracy included (DESIGN §3). */
+static void test_full_write_keeps_accuracy(void **state)
+{
+    (void)state;
+    stats_doc d;
+    fresh(&d);
+    merge_error e;
+    top t;
+    top_full(&t, NULL, NOW);
+    PUT(&t.full, accuracy, 85);
+    PUT(&t.full, correct_answers, 43);
+    PUT(&t.full, total_questions, 50); /* round(86.0) would be 86 */
+    assert_int_equal(apply1(&d, &t, NOW, &e), SS_OK);
+    assert_int_equal(d.accuracy, 85);
+    assert_int_equal(d.correct_answers, 43);
+    assert_int_equal(d.total_questions, 50);
+    /* also when it disagrees with correct/total altogether */
+    top_full(&t, NULL, NOW + 1);
+    PUT(&t.full, accuracy, 0);
+    PUT(&t.full, correct_answers, 50);
+    assert_int_equal(apply1(&d, &t, NOW, &e), SS_OK);
+    assert_int_equal(d.accuracy, 0);
+    /* a full write that moves neither correct nor total keeps the stored one */
+    top_full(&t, NULL, NOW + 2);
+    PUT(&t.full, accuracy, 85);
+    assert_int_equal(apply1(&d, &t, NOW, &e), SS_OK);
+    top_full(&t, NULL, NOW + 3);
+    PUT(&t.full, xp, 5);
+    PUT(&t.full, correct_answers, 50); /* given but unchanged */
+    PUT(&t.full, total_questions, 50);
+    assert_int_equal(apply1(&d, &t, NOW, &e), SS_OK);
+    assert_int_equal(d.accuracy, 85);
+    /* maxStreak still follows streak */
+    top_full(&t, NULL, NOW + 4);
+    PUT(&t.full, streak, 7);
+    PUT(&t.full, max_streak, 2);
+    assert_int_equal(apply1(&d, &t, NOW, &e), SS_OK);
+    assert_int_equal(d.max_streak, 7);
+    doc_free(&d);
+}
+
+/* A full write that moves correct/total and gives no accuracy derives it. */
+static void test_full_write_derives_accuracy(void **state)
+{
+    (void)state;
+    stats_doc d;
+    fresh(&d);
+    merge_error e;
+    top t;
+    top_full(&t, NULL, NOW);
+    PUT(&t.full, correct_answers, 43);
+    PUT(&t.full, total_questions, 50);
+    assert_int_equal(apply1(&d, &t, NOW, &e), SS_OK);
+    assert_int_equal(d.accuracy, 86);
+    top_full(&t, NULL, NOW + 1); /* only total given: derived from the stored correct */
+    PUT(&t.full, total_questions, 100);
+    assert_int_equal(apply1(&d, &t, NOW, &e), SS_OK);
+    assert_int_equal(d.accuracy, 43);
+    doc_free(&d);
+}
+
+/* A delta that moves correct/total re-derives a client-given accuracy; a
+ * delta that moves neither keeps it. */
+static void test_delta_rederives_accuracy(void **state)
+{
+    (void)state;
+    stats_doc d;
+    fresh(&d);
+    merge_error e;
+    top t;
+    top_full(&t, NULL, NOW);
+    PUT(&t.full, accuracy, 85);
+    PUT(&t.full, correct_answers, 43);
+    PUT(&t.full, total_questions, 50);
+    assert_int_equal(apply1(&d, &t, NOW, &e), SS_OK);
+    assert_int_equal(d.accuracy, 85);
+    top_delta(&t, NULL);
+    PUT(ADD(&t), xp, 10);
+    PUT(ADD(&t), streak, 1);
+    assert_int_equal(apply1(&d, &t, NOW, &e), SS_OK);
+    assert_int_equal(d.accuracy, 85); /* correct/total untouched */
+    top_delta(&t, NULL);
+    PUT(ADD(&t), correct_answers, 1);
+    PUT(ADD(&t), total_questions, 1);
+    assert_int_equal(apply1(&d, &t, NOW, &e), SS_OK);
+    assert_int_equal(d.accuracy, 86); /* 44/51 = 86.3 */
+    top_delta(&t, NULL);
+    PUT(ADD(&t), total_questions, 1); /* one of the two is enough */
+    assert_int_equal(apply1(&d, &t, NOW, &e), SS_OK);
+    assert_int_equal(d.accuracy, 85); /* 44/52 = 84.6 */
+    top_delta(&t, NULL);
+    PUT(SET(&t), correct_answers, 1);
+    PUT(SET(&t), total_questions, 4); /* a __set moves them too */
+    assert_int_equal(apply1(&d, &t, NOW, &e), SS_OK);
+    assert_int_equal(d.accuracy, 25);
+    top_delta(&t, NULL);
+    PUT(ADD(&t), correct_answers, -5); /* clamps at 0: moved */
+    assert_int_equal(apply1(&d, &t, NOW, &e), SS_OK);
+    assert_int_equal(d.correct_answers, 0);
+    assert_int_equal(d.accuracy, 0);
+    doc_free(&d);
+}
+
+/* A delta that gives accuracy itself (its __set, or even its add) keeps it. */
+static void test_delta_set_accuracy_kept(void **state)
+{
+    (void)state;
+    stats_doc d;
+    fresh(&d);
+    merge_error e;
+    top t;
+    top_delta(&t, NULL);
+    PUT(ADD(&t), correct_answers, 1);
+    PUT(ADD(&t), total_questions, 1);
+    PUT(SET(&t), accuracy, 70);
+    assert_int_equal(apply1(&d, &t, NOW, &e), SS_OK);
+    assert_int_equal(d.accuracy, 70);
+    top_delta(&t, NULL);
+    PUT(ADD(&t), correct_answers, 1);
+    PUT(ADD(&t), total_questions, 1);
+    PUT(ADD(&t), accuracy, 5);
+    assert_int_equal(apply1(&d, &t, NOW, &e), SS_OK);
+    assert_int_equal(d.accuracy, 75);
+    top_delta(&t, NULL);
+    PUT(SET(&t), accuracy, 1000); /* not bounded to 100: stored as given */
+    assert_int_equal(apply1(&d, &t, NOW, &e), SS_OK);
+    assert_int_equal(d.accuracy, 1000);
+    top_delta(&t, NULL);
+    PUT(SET(&t), accuracy, -3); /* clamps at 0 like every counter */
+    assert_int_equal(apply1(&d, &t, NOW, &e), SS_OK);
+    assert_int_equal(d.accuracy, 0);
+    doc_free(&d);
+}
+
+/* The rule holds per op of a batch: an op that gives accuracy keeps it, a
+ * later op that moves correct/total without it re-derives. */
+static void test_accuracy_per_op(void **state)
+{
+    (void)state;
+    stats_doc d;
+    fresh(&d);
+    merge_error e;
+    top t[3];
+    top_delta(&t[0], "a");
+    PUT(ADD(&t[0]), correct_answers, 1);
+    PUT(ADD(&t[0]), total_questions, 2);
+    PUT(SET(&t[0]), accuracy, 90);
+    top_delta(&t[1], "b");
+    PUT(ADD(&t[1]), xp, 1);
+    assert_int_equal(applyn(&d, t, 2, NOW, &e), SS_OK);
+    assert_int_equal(d.accuracy, 90);
+    top_delta(&t[2], "c");
+    PUT(ADD(&t[2]), correct_answers, 1);
+    PUT(ADD(&t[2]), total_questions, 2);
+    assert_int_equal(applyn(&d, t, 3, NOW, &e), SS_OK);
+    assert_int_equal(d.correct_answers, 3);
+    assert_int_equal(d.total_questions, 6);
+    assert_int_equal(d.accuracy, 50);
     doc_free(&d);
 }
 
@@ -829,6 +989,11 @@ int main(void)
         cmocka_unit_test(test_full_write_replaces_arrays_and_json),
         cmocka_unit_test(test_derived_fields),
         cmocka_unit_test(test_derived_after_every_op),
+        cmocka_unit_test(test_full_write_keeps_accuracy),
+        cmocka_unit_test(test_full_write_derives_accuracy),
+        cmocka_unit_test(test_delta_rederives_accuracy),
+        cmocka_unit_test(test_delta_set_accuracy_kept),
+        cmocka_unit_test(test_accuracy_per_op),
         cmocka_unit_test(test_version_and_updated_at),
         cmocka_unit_test(test_all_or_nothing),
         cmocka_unit_test(test_validate_ops),

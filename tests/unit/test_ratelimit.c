@@ -168,7 +168,7 @@ static void test_slots(void **state)
 static void test_ip_key(void **state)
 {
     (void)state;
-    char k[RL_KEY_MAX + 1];
+    char k[RL_IP_KEY_MAX + 1];
     assert_true(rl_ip_key("203.0.113.7", k));
     assert_string_equal(k, "203.0.113.7");
     assert_true(rl_ip_key("::ffff:203.0.113.7", k));

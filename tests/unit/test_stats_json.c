@@ -215,9 +215,9 @@ static void test_delta_rejections(void **state)
     delta_bad("{\"lastGameResults\":[]}", SS_ERR_INVALID_TYPE, "lastGameResults");
     delta_bad("{\"lastGameResults\":\"x\"}", SS_ERR_INVALID_TYPE, "lastGameResults");
     delta_bad("{\"lastGameResults\":1}", SS_ERR_INVALID_TYPE, "lastGameResults");
-    delta_bad("{\"userId\":\"a.b\"}", SS_ERR_INVALID_USER_ID, "userId");
-    delta_bad("{\"userId\":\"*\",\"xp\":1}", SS_ERR_INVALID_USER_ID, "userId");
-    delta_bad("{\"userId\":\">\",\"xp\":1}", SS_ERR_INVALID_USER_ID, "userId");
+    delta_bad("{\"userId\":\" a\"}", SS_ERR_INVALID_USER_ID, "userId");
+    delta_bad("{\"userId\":\"a\\u0001\",\"xp\":1}", SS_ERR_INVALID_USER_ID, "userId");
+    delta_bad("{\"userId\":\"a\\u3000\",\"xp\":1}", SS_ERR_INVALID_USER_ID, "userId");
     delta_bad("{\"userId\":\"\",\"xp\":1}", SS_ERR_INVALID_USER_ID, "userId");
     delta_bad("{\"userId\":7,\"xp\":1}", SS_ERR_INVALID_TYPE, "userId");
     delta_bad("{\"userId\":null,\"xp\":1}", SS_ERR_INVALID_TYPE, "userId");
@@ -339,7 +339,7 @@ static void test_full_rejections(void **state)
              "version");
     full_bad("{\"updatedAt\":\"2024-01-15T10:35:00Z\",\"version\":-1}", SS_ERR_INVALID_VALUE,
              "version");
-    full_bad("{\"updatedAt\":\"2024-01-15T10:35:00Z\",\"userId\":\"a.b\"}",
+    full_bad("{\"updatedAt\":\"2024-01-15T10:35:00Z\",\"userId\":\"a \"}",
              SS_ERR_INVALID_USER_ID, "userId");
     full_bad("{\"updatedAt\":\"2024-01-15T10:35:00Z\",\"userId\":1}", SS_ERR_INVALID_TYPE,
              "userId");

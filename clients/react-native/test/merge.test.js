@@ -62,6 +62,14 @@ test('applyDelta follows the server rules (clamps, derived fields, last 100 time
   assert.equal(base.xp, 0, 'input untouched');
 });
 
+test('applyDelta keeps a given accuracy and derives it only when correct/total move', () => {
+  const base = { ...defaultDocument('u'), accuracy: 85, correctAnswers: 43, totalQuestions: 50 };
+  assert.equal(applyDelta(base, { xp: 1 }).accuracy, 85, 'nothing moved: kept');
+  assert.equal(applyDelta(base, { correctAnswers: 1, totalQuestions: 1 }).accuracy, 86, 'moved: derived');
+  assert.equal(applyDelta(base, { correctAnswers: 1, totalQuestions: 1, __set: { accuracy: 70 } }).accuracy, 70, 'given: kept');
+  assert.equal(applyDelta(base, { totalQuestions: 1, accuracy: 1 }).accuracy, 86, 'an added accuracy is a given one');
+});
+
 test('isNewer: version first, then updatedAt; never backwards', () => {
   const a = { version: 3, updatedAt: '2024-01-15T10:00:00.000Z' };
   assert.equal(isNewer({ version: 4, updatedAt: '2020-01-01T00:00:00.000Z' }, a), true, 'higher version wins even with older time');

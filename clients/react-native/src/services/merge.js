@@ -209,7 +209,15 @@ function applyDelta(doc, delta) {
       out[key] = Array.isArray(v) ? v.slice() : (v && typeof v === 'object' ? JSON.parse(JSON.stringify(v)) : v);
     }
   }
-  return applyRules(out);
+  // accuracy is derived only when the delta moves correct/total without
+  // giving accuracy itself (DESIGN §3)
+  const givesAccuracy = 'accuracy' in delta || (delta.__set && 'accuracy' in delta.__set);
+  const moved = out.correctAnswers !== doc.correctAnswers || out.totalQuestions !== doc.totalQuestions;
+  applyRules(out);
+  if (moved && !givesAccuracy) {
+    out.accuracy = out.totalQuestions > 0 ? Math.round((100 * (out.correctAnswers || 0)) / out.totalQuestions) : 0;
+  }
+  return out;
 }
 
 function applyRules(doc) {
@@ -222,7 +230,6 @@ function applyRules(doc) {
     doc.timePerQuestion = doc.timePerQuestion.slice(-TIME_PER_QUESTION_MAX);
   }
   doc.maxStreak = Math.max(doc.maxStreak || 0, doc.streak || 0);
-  doc.accuracy = doc.totalQuestions > 0 ? Math.round((100 * (doc.correctAnswers || 0)) / doc.totalQuestions) : 0;
   return doc;
 }
 

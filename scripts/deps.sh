@@ -5,7 +5,8 @@ set -euo pipefail
 
 STATSYNC_DEPS_BUILD=(build-essential cmake pkg-config protobuf-c-compiler libprotobuf-c-dev
   libnats-dev libmicrohttpd-dev libwebsockets-dev libwebsockets-evlib-ev libev-dev liblmdb-dev libjansson-dev libjwt-dev
-  nats-server curl ca-certificates)
+  nats-server curl ca-certificates
+  nginx openssl) # nginx: the edge (edge/, one origin for REST + Socket.IO); openssl: test certificates
 STATSYNC_DEPS_TEST=(libcmocka-dev clang libclang-rt-14-dev docker-compose)
 
 statsync_install_deps() {

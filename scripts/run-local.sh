@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # scripts/run-local.sh — README command one: install what is missing, build,
-# and run nats-server + stats-service + presence-service + gateway in the
-# foreground. Honours every STATSYNC_* variable (so a second copy can run on
-# other ports); data lives in ./.run/data unless STATSYNC_DATA_DIR says
+# and run nats-server + stats-service + presence-service + gateway + the edge
+# (nginx: REST and Socket.IO on one App URL, http://127.0.0.1:$STATSYNC_APP_PORT)
+# in the foreground. Honours every STATSYNC_* variable (so a second copy can
+# run on other ports); data lives in ./.run/data unless STATSYNC_DATA_DIR says
 # otherwise. Ctrl-C stops every process this script started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,19 @@ cmake --build "$BUILD" -j"$(nproc)" >/dev/null
 
 export STATSYNC_API_PORT=${STATSYNC_API_PORT:-3000}
 export STATSYNC_SOCKET_PORT=${STATSYNC_SOCKET_PORT:-3001}
+APP_PORT=${STATSYNC_APP_PORT:-8080}
+APP_URL=http://127.0.0.1:$APP_PORT
+CURL_TLS=()
+if [ -n "${STATSYNC_EDGE_TLS_CERT:-}" ]; then
+  # HTTPS/WSS at the edge (edge/README.md); the probe below trusts any certificate.
+  APP_URL=https://127.0.0.1:$APP_PORT
+  CURL_TLS=(-k)
+fi
+# The gateway's sids start with "<tag>." so the edge keeps a polling session
+# on it; it believes X-Forwarded-For only from the edge (on loopback here).
+ROUTE_TAG=${STATSYNC_ROUTE_TAG:-g0}
+TRUSTED_PROXIES=${STATSYNC_TRUSTED_PROXIES:-loopback}
+EDGE_PREFIX=${STATSYNC_EDGE_PREFIX:-$ROOT/.run/edge-$APP_PORT}
 STATS_ADMIN=${STATSYNC_STATS_ADMIN_PORT:-3002}
 PRESENCE_ADMIN=${STATSYNC_PRESENCE_ADMIN_PORT:-3003}
 NATS_PORT=${STATSYNC_NATS_PORT:-4222}
@@ -42,7 +56,7 @@ trap cleanup INT TERM EXIT
 
 wait_http() { # url name
   for _ in $(seq 1 100); do
-    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+    curl -fsS "${CURL_TLS[@]}" -o /dev/null "$1" 2>/dev/null && return 0
     sleep 0.1
   done
   echo "$2 did not come up ($1); see its log lines above" >&2
@@ -60,27 +74,39 @@ wait_http "http://127.0.0.1:$STATS_ADMIN/health" stats-service
 STATSYNC_ADMIN_PORT=$PRESENCE_ADMIN "$BUILD/presence-service/statsync-presence" &
 pids+=($!)
 wait_http "http://127.0.0.1:$PRESENCE_ADMIN/health" presence-service
-"$BUILD/gateway/statsync-gateway" &
+STATSYNC_ROUTE_TAG=$ROUTE_TAG STATSYNC_TRUSTED_PROXIES=$TRUSTED_PROXIES "$BUILD/gateway/statsync-gateway" &
 pids+=($!)
 wait_http "http://127.0.0.1:$STATSYNC_API_PORT/health" gateway
+# The edge: nginx in the foreground (edge/run-edge.sh execs it), its config
+# rendered by edge/render-nginx.sh, pid/temp files and access log in its prefix.
+STATSYNC_APP_PORT=$APP_PORT STATSYNC_EDGE_BIND=${STATSYNC_EDGE_BIND:-127.0.0.1} \
+  STATSYNC_EDGE_GATEWAYS="$ROUTE_TAG=127.0.0.1:$STATSYNC_API_PORT:$STATSYNC_SOCKET_PORT" \
+  STATSYNC_EDGE_PREFIX=$EDGE_PREFIX "$ROOT/edge/run-edge.sh" &
+pids+=($!)
+wait_http "$APP_URL/health" edge
 
 TOKEN=$("$BUILD/gateway/statsync-token" alice --secret "$STATSYNC_JWT_SECRET")
 cat <<MSG
 
 ==============================================================================
  statsync is running
-   REST       http://127.0.0.1:$STATSYNC_API_PORT   (GET /health, GET /metrics)
-   Socket.IO  http://127.0.0.1:$STATSYNC_SOCKET_PORT/socket.io/
+App URL: $APP_URL
+   (REST and Socket.IO on this one URL: EXPO_PUBLIC_API_URL for the app)
+   edge       nginx, config + access log in $EDGE_PREFIX
+   gateway    REST http://127.0.0.1:$STATSYNC_API_PORT, Socket.IO http://127.0.0.1:$STATSYNC_SOCKET_PORT (direct)
    NATS       $STATSYNC_NATS_URL
    data       $STATSYNC_DATA_DIR
 ${DEV_SECRET:+   JWT secret $STATSYNC_JWT_SECRET  (dev secret, new each run)
 }
  Try it (token for user "alice", valid 24 h):
    TOKEN=$TOKEN
-   curl -s -X POST http://127.0.0.1:$STATSYNC_API_PORT/api/users/data/patch \\
+   curl -s -X POST $APP_URL/api/users/data/patch \\
         -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' \\
         -d '{"xp":10,"hearts":-1,"__set":{"streak":3}}'
-   curl -s http://127.0.0.1:$STATSYNC_API_PORT/api/users/alice/stats -H "Authorization: Bearer \$TOKEN"
+   curl -s $APP_URL/api/users/alice/stats -H "Authorization: Bearer \$TOKEN"
+   curl -s $APP_URL/health
+ Socket.IO (from tests/, where socket.io-client is installed):
+   TOKEN=\$TOKEN node -e "require('socket.io-client').io('$APP_URL', {auth: {token: process.env.TOKEN}}).on('user:data:updated', (d) => console.log('push', d))"
  More tokens: $BUILD/gateway/statsync-token <userId> --secret \$STATSYNC_JWT_SECRET
  Ctrl-C stops everything.
 ==============================================================================

@@ -12,7 +12,12 @@
 //  - every shared library a binary needs must come from a Debian package its
 //    runtime image installs (or from the base image);
 //  - health checks, non-root users, SIGTERM, health-gated start order, the
-//    published ports and the LMDB volume are where the README says they are.
+//    published ports and the LMDB volume are where the README says they are;
+//  - the edge (nginx, target `edge`): its config, rendered by
+//    edge/render-nginx.sh from the compose environment, passes `nginx -t`;
+//    it lists exactly the compose gateways (tag = their STATSYNC_ROUTE_TAG,
+//    their fixed addresses and ports), every gateway trusts the edge's fixed
+//    address, and docker-compose.tls.yml mounts the certificate it names.
 'use strict';
 
 const test = require('node:test');
@@ -26,6 +31,8 @@ const path = require('node:path');
 const ROOT = path.resolve(__dirname, '../..');
 const COMPOSE_DIR = path.join(ROOT, 'compose');
 const COMPOSE_FILE = path.join(COMPOSE_DIR, 'docker-compose.yml');
+const COMPOSE_TLS_FILE = path.join(COMPOSE_DIR, 'docker-compose.tls.yml');
+const EDGE_RENDER = path.join(ROOT, 'edge', 'render-nginx.sh');
 const DOCKERFILE = path.join(COMPOSE_DIR, 'Dockerfile');
 const BIN_DIR = path.resolve(process.env.STATSYNC_BIN_DIR || path.join(ROOT, 'build'));
 const SANITIZED = process.env.STATSYNC_SANITIZED === '1';
@@ -60,7 +67,8 @@ function findComposeTool() {
   if (v2 && v2.status === 0) {
     composeTool = {
       name: 'docker compose',
-      config: (file) => run('docker', ['compose', '-f', file, 'config', '--format', 'json'], { env: cleanEnv() }),
+      config: (file) => run('docker', ['compose', ...[].concat(file).flatMap((f) => ['-f', f]), 'config', '--format', 'json'],
+        { env: cleanEnv() }),
       toJson: (out) => JSON.parse(out),
     };
     return composeTool;
@@ -69,7 +77,7 @@ function findComposeTool() {
   if (v1 && v1.status === 0) {
     composeTool = {
       name: 'docker-compose',
-      config: (file) => run('docker-compose', ['-f', file, 'config'], { env: cleanEnv() }),
+      config: (file) => run('docker-compose', [...[].concat(file).flatMap((f) => ['-f', f]), 'config'], { env: cleanEnv() }),
       // docker-compose 1.x prints YAML only; it is a Python program, so its
       // YAML library is there to turn that into JSON.
       toJson: (out) => {
@@ -90,16 +98,19 @@ function composeToolOrFail() {
   return tool;
 }
 
-let composeCache;
-function composeConfig() {
-  if (composeCache) return composeCache;
+const composeCache = new Map();
+// The resolved compose file (or files, later ones overriding earlier ones).
+function composeConfig(files = COMPOSE_FILE) {
+  const key = [].concat(files).join('\n');
+  if (composeCache.has(key)) return composeCache.get(key);
   const tool = composeToolOrFail();
-  const r = tool.config(COMPOSE_FILE);
-  assert.equal(r.status, 0, `${tool.name} config rejected compose/docker-compose.yml:\n${r.stderr}${r.stdout}`);
+  const r = tool.config(files);
+  const names = [].concat(files).map((f) => path.relative(ROOT, f)).join(' + ');
+  assert.equal(r.status, 0, `${tool.name} config rejected ${names}:\n${r.stderr}${r.stdout}`);
   // "The FOO variable is not set. Defaulting to a blank string." is a bug in the file.
   assert.doesNotMatch(r.stderr, /variable is not set|WARN/i, `${tool.name} config warned:\n${r.stderr}`);
-  composeCache = tool.toJson(r.stdout);
-  return composeCache;
+  composeCache.set(key, tool.toJson(r.stdout));
+  return composeCache.get(key);
 }
 
 // --- Dockerfile parsing --------------------------------------------------
@@ -332,7 +343,7 @@ function helpText(file) {
 test('docker compose config accepts compose/docker-compose.yml', () => {
   const cfg = composeConfig();
   assert.ok(cfg.services, 'no services in the resolved compose file');
-  for (const s of ['nats', ...SERVICES]) assert.ok(cfg.services[s], `service ${s} missing`);
+  for (const s of ['nats', ...SERVICES, 'edge']) assert.ok(cfg.services[s], `service ${s} missing`);
 });
 
 test('the compose tool really validates: a broken file is refused', () => {
@@ -380,9 +391,9 @@ test('compose: the services are built from compose/Dockerfile targets with the r
   }
 });
 
-test('compose: start order is gated on health (nats -> stats, presence -> gateway)', () => {
+test('compose: start order is gated on health (nats -> stats, presence -> gateway -> edge)', () => {
   const cfg = composeConfig();
-  const want = { stats: ['nats'], presence: ['nats'], gateway: ['nats', 'stats', 'presence'] };
+  const want = { stats: ['nats'], presence: ['nats'], gateway: ['nats', 'stats', 'presence'], edge: ['gateway'] };
   for (const [svc, deps] of Object.entries(want)) {
     const d = cfg.services[svc].depends_on || {};
     for (const dep of deps) {
@@ -690,6 +701,205 @@ test('every shared library a binary needs comes from a package its runtime image
         assert.ok(allowed.has(pkg), `target ${target}: ${path.basename(b.host)} needs ${so} from package ${pkg}, `
           + `which the image does not install (apt-get install ${pkg} in the ${target} stage)`);
       }
+    }
+  }
+});
+
+// ---- the edge (nginx) -----------------------------------------------------
+
+// The compose services that run a gateway (one today; more are more entries).
+function gatewayServices(cfg) {
+  return Object.entries(cfg.services).filter(([, svc]) => svc.build && svc.build.target === 'gateway');
+}
+
+function fixedAddress(svc) {
+  for (const n of Object.values(svc.networks || {})) if (n && n.ipv4_address) return n.ipv4_address;
+  return null;
+}
+
+function ipv4ToInt(ip) {
+  const p = ip.split('.').map(Number);
+  assert.ok(p.length === 4 && p.every((x) => Number.isInteger(x) && x >= 0 && x <= 255), `not an IPv4 address: ${ip}`);
+  return ((p[0] << 24) >>> 0) + (p[1] << 16) + (p[2] << 8) + p[3];
+}
+
+function inCidr(ip, cidr) {
+  const [net, bits = '32'] = cidr.split('/');
+  const mask = Number(bits) === 0 ? 0 : (~0 << (32 - Number(bits))) >>> 0;
+  return ((ipv4ToInt(ip) & mask) >>> 0) === ((ipv4ToInt(net) & mask) >>> 0);
+}
+
+// The edge's environment in the container: image ENV, then compose's.
+function edgeEnv(cfg) {
+  return { ...dockerfile().env('edge'), ...(cfg.services.edge.environment || {}) };
+}
+
+function parseEdgeGateways(list) {
+  return String(list || '').split(',').map((e) => {
+    const m = /^([A-Za-z0-9_-]+)=(.+):(\d+):(\d+)$/.exec(e.trim());
+    assert.ok(m, `STATSYNC_EDGE_GATEWAYS entry "${e}" is not tag=host:apiPort:socketPort`);
+    return { tag: m[1], host: m[2], api: m[3], sock: m[4] };
+  });
+}
+
+// Renders the edge's nginx.conf from env (prefix swapped for a temp dir) and
+// runs `nginx -t` on it.
+function renderAndTest(env, dir) {
+  const r = spawnSync('bash', [EDGE_RENDER], {
+    env: { PATH: process.env.PATH, ...env, STATSYNC_EDGE_PREFIX: dir, STATSYNC_EDGE_ACCESS_LOG: path.join(dir, 'access.log') },
+    encoding: 'utf8', timeout: 20000,
+  });
+  assert.equal(r.status, 0, `edge/render-nginx.sh refused the compose environment:\n${r.stderr}`);
+  const file = path.join(dir, 'nginx.conf');
+  fs.writeFileSync(file, r.stdout);
+  const t = run('nginx', ['-t', '-q', '-p', `${dir}/`, '-c', file], { env: { PATH: `${process.env.PATH}:/usr/sbin:/sbin` } });
+  assert.ok(t, 'nginx is not installed (scripts/deps.sh installs it)');
+  assert.equal(t.status, 0, `nginx -t rejected the edge config rendered from compose:\n${t.stderr}\n${r.stdout}`);
+  return r.stdout;
+}
+
+test('compose: the edge is built from target edge and publishes the App URL port', () => {
+  const cfg = composeConfig();
+  const edge = cfg.services.edge;
+  const b = edge.build;
+  assert.ok(b && b.context && b.target, 'edge: no build section with a target');
+  assert.equal(path.resolve(COMPOSE_DIR, b.context), ROOT, 'edge: build context must be the repository root');
+  assert.equal(path.resolve(ROOT, b.dockerfile || 'Dockerfile'), DOCKERFILE);
+  assert.equal(b.target, 'edge');
+  assert.ok(dockerfile().stage('edge'), 'compose/Dockerfile has no edge stage');
+  assert.ok(edge.restart, 'edge: no restart policy');
+  const env = edgeEnv(cfg);
+  const ports = (edge.ports || []).map((p) => (typeof p === 'string'
+    ? { target: Number(p.split(':').pop().split('/')[0]), published: Number(p.split(':').slice(-2, -1)[0]) }
+    : { target: Number(p.target), published: Number(p.published) }));
+  const app = ports.find((p) => p.published === 8080);
+  assert.ok(app, `edge does not publish 8080 (STATSYNC_APP_PORT's default): ${JSON.stringify(edge.ports)}`);
+  assert.equal(String(app.target), String(env.STATSYNC_APP_PORT), 'the published port must be the one the edge listens on');
+  assert.ok(['0.0.0.0', '::', '*'].includes(env.STATSYNC_EDGE_BIND), 'in a container the edge must listen on all addresses');
+});
+
+test('Dockerfile: the edge image runs Debian\'s nginx through edge/run-edge.sh, non-root, health-checked', () => {
+  const df = dockerfile();
+  assert.ok(df.packages('edge').includes('nginx'), 'the edge stage installs no nginx');
+  const user = df.last('edge', 'USER');
+  assert.ok(user && !/^(root|0)(:|$)/.test(user.args), 'the edge image runs as root');
+  const sig = df.last('edge', 'STOPSIGNAL');
+  assert.ok(sig && /^(SIGQUIT|SIGTERM)$/.test(sig.args), 'edge: STOPSIGNAL must be SIGQUIT (graceful) or SIGTERM');
+  const env = df.env('edge');
+  const exposed = df.instrs('edge', 'EXPOSE').flatMap((i) => i.args.split(/\s+/));
+  assert.ok(exposed.includes(env.STATSYNC_APP_PORT), `edge: STATSYNC_APP_PORT ${env.STATSYNC_APP_PORT} is not EXPOSEd`);
+  const hc = df.last('edge', 'HEALTHCHECK');
+  assert.ok(hc && !/^NONE$/i.test(hc.args), 'the edge image has no HEALTHCHECK');
+  const cmd = hc.args.replace(/^(--\S+\s+)*CMD\s+/, '');
+  const tool = (/^\[?"?([a-z0-9_-]+)/.exec(cmd) || [])[1];
+  assert.ok(df.packages('edge').includes(tool), `edge: HEALTHCHECK uses ${tool}, which the stage does not install`);
+  for (const [, v] of cmd.matchAll(/\$\{?([A-Za-z_][A-Za-z0-9_]*)/g)) {
+    assert.ok(env[v] !== undefined, `edge: HEALTHCHECK uses $${v}, which no ENV sets`);
+  }
+  assert.match(cmd, /\$\{?STATSYNC_APP_PORT/, 'the edge HEALTHCHECK must probe the port it listens on');
+  // ENTRYPOINT: exec form, the launcher COPY'd from edge/, the renderer beside it.
+  const ep = df.last('edge', 'ENTRYPOINT');
+  assert.ok(ep && ep.args.startsWith('['), 'edge: ENTRYPOINT must be the exec form (nginx ends up PID 1)');
+  const argv = JSON.parse(ep.args);
+  const copies = df.instrs('edge', 'COPY').map((i) => parseCopy(i.args)).filter((c) => !c.flags.from);
+  const files = copies.flatMap((c) => c.srcs.map((src) => ({
+    src: path.posix.normalize(src),
+    dest: c.dest.endsWith('/') ? path.posix.join(c.dest, path.posix.basename(src)) : c.dest,
+  })));
+  const launcher = files.find((f) => f.dest === argv[0]);
+  assert.ok(launcher, `edge: ENTRYPOINT ${argv[0]} is not a file COPY'd into the image`);
+  assert.equal(launcher.src, 'edge/run-edge.sh');
+  const renderer = files.find((f) => f.src === 'edge/render-nginx.sh');
+  assert.ok(renderer && path.posix.dirname(renderer.dest) === path.posix.dirname(launcher.dest),
+    'edge/render-nginx.sh must be copied beside run-edge.sh (the launcher runs it from its own directory)');
+  for (const f of [launcher, renderer]) fs.accessSync(path.join(ROOT, f.src), fs.constants.X_OK);
+});
+
+test('compose: the edge lists every gateway by its route tag and address; every gateway trusts the edge', () => {
+  const cfg = composeConfig();
+  const edge = cfg.services.edge;
+  const edgeIp = fixedAddress(edge);
+  assert.ok(edgeIp, 'the edge needs a fixed address (networks: ... ipv4_address) for the gateways to trust');
+  const subnets = Object.values(cfg.networks || {}).flatMap((n) => ((n && n.ipam && n.ipam.config) || []).map((c) => c.subnet));
+  assert.ok(subnets.some((sn) => sn && inCidr(edgeIp, sn)), `the edge's address ${edgeIp} is in no fixed subnet (${subnets})`);
+  const gws = gatewayServices(cfg);
+  assert.ok(gws.length >= 1);
+  const entries = parseEdgeGateways(edgeEnv(cfg).STATSYNC_EDGE_GATEWAYS);
+  assert.equal(entries.length, gws.length, 'STATSYNC_EDGE_GATEWAYS must have one entry per gateway service');
+  assert.equal(new Set(entries.map((e) => e.tag.toLowerCase())).size, entries.length, 'route tags must be distinct');
+  const df = dockerfile();
+  for (const [name, svc] of gws) {
+    const env = { ...df.env('gateway'), ...(svc.environment || {}) };
+    assert.ok(env.STATSYNC_ROUTE_TAG, `${name}: no STATSYNC_ROUTE_TAG (the edge keeps polling sessions by it)`);
+    const e = entries.find((x) => x.tag === env.STATSYNC_ROUTE_TAG);
+    assert.ok(e, `${name}: route tag ${env.STATSYNC_ROUTE_TAG} has no STATSYNC_EDGE_GATEWAYS entry`);
+    const addr = fixedAddress(svc);
+    assert.ok(e.host === addr || e.host === name,
+      `${name}: the edge entry's host ${e.host} is neither its fixed address ${addr} nor its name`);
+    assert.equal(e.api, String(env.STATSYNC_API_PORT), `${name}: edge entry API port`);
+    assert.equal(e.sock, String(env.STATSYNC_SOCKET_PORT), `${name}: edge entry Socket.IO port`);
+    const trusted = String(env.STATSYNC_TRUSTED_PROXIES || '').split(',').map((x) => x.trim()).filter(Boolean);
+    assert.ok(trusted.some((t) => /^[\d.]+(\/\d+)?$/.test(t) && inCidr(edgeIp, t.includes('/') ? t : `${t}/32`)),
+      `${name}: STATSYNC_TRUSTED_PROXIES (${trusted}) does not include the edge's address ${edgeIp}`);
+    assert.ok(!trusted.some((t) => /^0\.0\.0\.0\/0$|^::\/0$/.test(t)), `${name} trusts everyone's X-Forwarded-For`);
+  }
+  assert.ok((edge.depends_on || {}).gateway, 'the edge must start after the gateway');
+});
+
+test('compose: the edge config rendered from the compose environment passes nginx -t', () => {
+  const cfg = composeConfig();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'statsync-compose-edge-'));
+  try {
+    const conf = renderAndTest(edgeEnv(cfg), dir);
+    for (const e of parseEdgeGateways(edgeEnv(cfg).STATSYNC_EDGE_GATEWAYS)) {
+      assert.ok(conf.includes(`server ${e.host}:${e.sock}`) && conf.includes(`server ${e.host}:${e.api}`));
+    }
+    assert.match(conf, new RegExp(`listen 0\\.0\\.0\\.0:${edgeEnv(cfg).STATSYNC_APP_PORT} default_server;`));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('compose: docker-compose.tls.yml turns on HTTPS/WSS with the certificate it mounts', () => {
+  const cfg = composeConfig([COMPOSE_FILE, COMPOSE_TLS_FILE]);
+  const edge = cfg.services.edge;
+  const env = edgeEnv(cfg);
+  const cert = env.STATSYNC_EDGE_TLS_CERT;
+  const key = env.STATSYNC_EDGE_TLS_KEY;
+  assert.ok(cert && key, 'docker-compose.tls.yml must set STATSYNC_EDGE_TLS_CERT and STATSYNC_EDGE_TLS_KEY');
+  const vols = (edge.volumes || []).map((v) => (typeof v === 'string'
+    ? { source: v.split(':')[0], target: v.split(':')[1], read_only: /:ro$/.test(v) }
+    : v));
+  for (const f of [cert, key]) {
+    const v = vols.find((x) => f.startsWith(`${x.target.replace(/\/+$/, '')}/`));
+    assert.ok(v, `${f} is on no volume of the edge: ${JSON.stringify(edge.volumes)}`);
+    assert.equal(v.read_only, true, `${v.target} must be mounted read-only`);
+  }
+  // The same renderer with a real (throwaway) pair at those names.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'statsync-compose-tls-'));
+  try {
+    const c = path.join(dir, path.basename(cert));
+    const k = path.join(dir, path.basename(key));
+    const o = run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+      '-days', '1', '-subj', '/CN=localhost', '-keyout', k, '-out', c]);
+    assert.ok(o && o.status === 0, `openssl could not make a test certificate: ${o && o.stderr}`);
+    const conf = renderAndTest({ ...env, STATSYNC_EDGE_TLS_CERT: c, STATSYNC_EDGE_TLS_KEY: k }, dir);
+    assert.match(conf, /listen \S+ ssl default_server;/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  // The plain file stays plain HTTP.
+  const plain = edgeEnv(composeConfig());
+  assert.ok(!plain.STATSYNC_EDGE_TLS_CERT && !plain.STATSYNC_EDGE_TLS_KEY);
+});
+
+test('every STATSYNC_* variable the edge gets is one edge/render-nginx.sh documents in --help', () => {
+  const r = run('bash', [EDGE_RENDER, '--help'], { env: { PATH: process.env.PATH } });
+  assert.equal(r.status, 0, r.stderr);
+  for (const files of [COMPOSE_FILE, [COMPOSE_FILE, COMPOSE_TLS_FILE]]) {
+    for (const name of Object.keys(edgeEnv(composeConfig(files)))) {
+      if (!name.startsWith('STATSYNC_')) continue;
+      assert.match(r.stdout, new RegExp(`\\b${name}\\b`), `the edge gets ${name}, which render-nginx.sh --help does not list`);
     }
   }
 });

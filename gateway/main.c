@@ -6,6 +6,8 @@
  * delivery pool; the nats_rpc timer thread. */
 #include "client_addr.h"
 #include "gateway.h"
+#include "nats_rpc.h"
+#include "rooms.h"
 #include "ratelimit.h"
 #include "rest_server.h"
 #include "sio_server.h"
@@ -14,6 +16,7 @@
 #include "ss_nats.h"
 #include "ss_time.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -186,6 +189,42 @@ static void *gateway__signal_main(void *arg)
     return NULL;
 }
 
+/* Starts everything main() runs, in dependency order. Returns 0, or -1 (what
+ * started is stopped by gateway__stop). Main thread. */
+static int gateway__start(gateway *gw, rooms **rm)
+{
+    /* Pooled delivery: one subscription per connected user must not mean one
+     * thread per user. */
+    if (ss_nats_connect_pooled(gw->cfg.nats_url, gw->id, 2, &gw->nc) != SS_OK)
+        return -1;
+    if (nats_rpc_create(&gw->rpc, gw->nc) != SS_OK || gateway__limits_create(gw) != 0 ||
+        rest_server_start(gw, &gw->rest) != 0)
+        return -1;
+    sio_hooks hooks;
+    if (rooms_create(rm, gw, &hooks) != 0 || sio_server_start(gw, &hooks, &gw->sio) != 0 ||
+        rooms_attach(*rm, gw->sio) != 0)
+        return -1;
+    return 0;
+}
+
+/* Stops in the order that keeps every callback's state alive: no new NATS
+ * events, sockets closed, REST answered, pending requests failed, NATS
+ * subscriptions complete, then free. Main thread, service loop not running. */
+static void gateway__stop(gateway *gw, rooms *rm)
+{
+    atomic_store(&gw->stopping, 1);
+    rooms_stop(rm);
+    sio_server_stop(gw->sio);
+    rest_server_stop(gw->rest);
+    nats_rpc_destroy(gw->rpc); /* fails what is pending: those completions are discarded */
+    rooms_destroy(rm);
+    sio_server_free(gw->sio);
+    ss_nats_close(gw->nc, 1000);
+    nats_Close();
+    ratelimit_destroy(gw->limits);
+    client_addr_trust_destroy(gw->trust);
+}
+
 int main(int argc, char **argv)
 {
     static gateway gw;
@@ -205,38 +244,18 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     int exit_code = 1;
+    rooms *rm = NULL;
     pthread_t sig_thread;
     int sig_thread_started = 0;
-    /* Pooled delivery: one subscription per connected user must not mean one
-     * thread per user. */
-    if (ss_nats_connect_pooled(gw.cfg.nats_url, gw.id, 2, &gw.nc) != SS_OK)
-        goto out;
-    if (nats_rpc_create(&gw.rpc, gw.nc) != SS_OK)
-        goto out;
-    if (gateway__limits_create(&gw) != 0)
-        goto out;
-    if (rest_server_start(&gw, &gw.rest) != 0)
-        goto out;
-    if (sio_server_start(&gw, &gw.sio) != 0)
-        goto out;
-    if (pthread_create(&sig_thread, NULL, gateway__signal_main, &sg) != 0)
-        goto out;
-    sig_thread_started = 1;
-    ss_log(SS_LOG_INFO, "gateway started", "{s:s,s:i,s:i}", "gateway", gw.id, "api_port",
-           (int)gw.cfg.api_port, "socket_port", (int)gw.cfg.socket_port);
-
-    sio_server_run(gw.sio); /* until the signal thread asks it to stop */
-    exit_code = 0;
-out:
-    atomic_store(&gw.stopping, 1);
-    sio_server_stop(gw.sio);
-    rest_server_stop(gw.rest);
-    nats_rpc_destroy(gw.rpc); /* fails what is pending: those completions are discarded */
-    sio_server_free(gw.sio);
-    ss_nats_close(gw.nc, 1000);
-    nats_Close();
-    ratelimit_destroy(gw.limits);
-    client_addr_trust_destroy(gw.trust);
+    if (gateway__start(&gw, &rm) == 0 &&
+        pthread_create(&sig_thread, NULL, gateway__signal_main, &sg) == 0) {
+        sig_thread_started = 1;
+        ss_log(SS_LOG_INFO, "gateway started", "{s:s,s:i,s:i}", "gateway", gw.id, "api_port",
+               (int)gw.cfg.api_port, "socket_port", (int)gw.cfg.socket_port);
+        sio_server_run(gw.sio); /* until the signal thread asks it to stop */
+        exit_code = 0;
+    }
+    gateway__stop(&gw, rm);
     if (sig_thread_started) {
         pthread_kill(sig_thread, SIGTERM); /* wakes it if the loop ended on its own */
         pthread_join(sig_thread, NULL);

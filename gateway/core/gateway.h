@@ -7,7 +7,6 @@
 #ifndef GATEWAY_H
 #define GATEWAY_H
 
-#include "nats_rpc.h"
 
 #include <nats/nats.h>
 #include <stdatomic.h>
@@ -56,12 +55,13 @@ struct rest_server;
 struct sio_server;
 struct ratelimit;
 struct client_addr_trust;
+struct nats_rpc;
 
 typedef struct gateway {
     gw_config cfg;
     char id[80];            /* this gateway instance, unique across the cluster */
     natsConnection *nc;
-    nats_rpc *rpc;
+    struct nats_rpc *rpc;
     struct rest_server *rest;
     struct sio_server *sio;
     struct ratelimit *limits;  /* shared by both edges (any thread) */

@@ -1,52 +1,31 @@
-/* sio_server.h — the Socket.IO edge of the gateway (libwebsockets 4.1).
+/* sio_engine.h — inside the Socket.IO server (gateway/socketio/ only): the
+ * server struct and what its files share. Everything outside this folder
+ * uses sio_server.h.
  *
- * Public part (main.c):
- *   sio_server_start()         create the lws context, listen on cfg.socket_port
- *   sio_server_run()           the lws service loop; returns after request_stop
- *   sio_server_request_stop()  any thread (the signal thread)
- *   sio_server_stop()          after run(): close every session, unsubscribe, destroy lws
- *   sio_server_free()          after nats_rpc_destroy(): completions that still
- *                              arrive until then are discarded, never run
+ *   sio_loop.c       lws context on our libev loop, callback dispatch, run/stop
+ *   sio_sessions.c   session table, open/close/reap, Engine.IO packets in
+ *   sio_output.c     output queues, direct websocket writes, wake-ups
+ *   sio_ping.c       the ping cycle and the connect timeout (the tick)
+ *   sio_handover.c   the queue from other threads into the service thread
+ *   sio_request.c    query parameters and receive buffers of a connection
+ *   sio_polling.c    HTTP long-polling (+ CORS, refusals, per-IP bounds)
+ *   sio_websocket.c  websocket transport and upgrade
  *
- * Internal part (sio_*.c, fanout.c): the server struct and the helpers the
- * transports (sio_polling.c, sio_websocket.c), the Socket.IO layer
- * (sio_events.c) and the fan-out (fanout.c) share.
- *
- * Threads: libwebsockets is touched only from the service thread (the thread
- * in sio_server_run). Every function below runs there unless it says "any
- * thread". Other threads (cnats delivery, the nats_rpc timer) hand work over
- * with sio_server_post(), which queues a task and calls lws_cancel_service();
- * the service thread runs the queued tasks in LWS_CALLBACK_EVENT_WAIT_CANCELLED. */
-#ifndef SIO_SERVER_H
-#define SIO_SERVER_H
+ * Threads: service thread only, but for sio_server_post(). */
+#ifndef SIO_ENGINE_H
+#define SIO_ENGINE_H
+
+#ifndef SIO_ENGINE_INSIDE
+#error "sio_engine.h is private to gateway/socketio: include sio_server.h"
+#endif
 
 #include "client_addr.h"
-#include "gateway.h"
-#include "sio_session.h"
+#include "sio_server.h"
+#include "ss_metrics.h"
 
 #include <libwebsockets.h>
 #include <pthread.h>
 #include <stdatomic.h>
-
-typedef struct sio_server sio_server;
-
-int sio_server_start(gateway *gw, sio_server **out);
-void sio_server_run(sio_server *s);
-void sio_server_request_stop(sio_server *s);
-void sio_server_stop(sio_server *s);
-void sio_server_free(sio_server *s);
-
-/* ---- internal ------------------------------------------------------------ */
-
-struct fanout;
-struct presence_client;
-
-/* A unit of work handed to the service thread. run(s, t) owns t and frees
- * it; s is NULL when the server has stopped (the task is only to be freed). */
-typedef struct sio_task {
-    struct sio_task *next;
-    void (*run)(sio_server *s, struct sio_task *t);
-} sio_task;
 
 typedef struct sio_session_table {
     sio_session **by_sid;
@@ -55,22 +34,30 @@ typedef struct sio_session_table {
     size_t count;
 } sio_session_table;
 
+typedef struct sio_metrics {
+    ss_gauge *sessions;
+    ss_counter *overflow;
+    ss_counter *msgs_out; /* packets queued or written to sockets */
+    ss_counter *ping_timeouts;
+} sio_metrics;
+
 struct sio_server {
     gateway *gw;
+    sio_hooks hooks;
     struct lws_context *ctx;
     struct ev_loop *loop;     /* ours; lws runs on it as a foreign libev loop (epoll) */
-    struct fanout *fanout;
-    struct presence_client *presence; /* presence_client.c */
     atomic_int stop_requested;
     int stopped;              /* sio_server_stop() ran: no more lws */
+    int depth;                /* nesting of our lws callbacks: reap at 0 */
 
-    /* settings (from the environment, see sio_server.c) */
+    /* settings (from the gateway's configuration, see sio_loop.c) */
     int64_t ping_interval_ms;
     int64_t ping_timeout_ms;
     int64_t connect_timeout_ms;
     int64_t max_payload;
     sio_limits limits;
     sio_outq_limits outq_limits;
+    sio_metrics m;
 
     sio_session_table sessions;
     uint64_t next_session_id;
@@ -114,24 +101,33 @@ typedef struct sio_pss {
     char sid[SIO_SID_MAX + 1];
 } sio_pss;
 
-/* sio_server.c */
-/* 20 random base64url characters (like Node's base64id). */
-void sio_server_random_id(char out[SIO_SID_LEN + 1]);
+/* sio_sessions.c */
+int sio_sessions_init(sio_session_table *t);
+void sio_sessions_free(sio_session_table *t);
 sio_session *sio_server_new_session(sio_server *s, sio_transport t, const char *query_token);
 sio_session *sio_server_find_sid(sio_server *s, const char *sid);
-sio_session *sio_server_find_id(sio_server *s, uint64_t id);
-/* Queues b for the session and wakes its transport. Returns 0, or -1 when the
- * queue is past its bound (the session is then closed). Takes its own ref. */
-int sio_server_send(sio_server *s, sio_session *ss, sio_buf *b);
-/* Encodes and sends one packet; convenience over sio_server_send. */
-int sio_server_send_mem(sio_server *s, sio_session *ss, char *mem, size_t len, sio_buf_kind kind);
-/* Marks the session closed; it is freed at the end of the current callback. */
-void sio_server_close_session(sio_server *s, sio_session *ss, const char *reason);
-/* One Engine.IO packet arrived for the session on `wsi` (GET/POST/WS). */
-void sio_server_on_eio(sio_server *s, sio_session *ss, struct lws *wsi, const eio_packet *p);
-/* Any thread. Hands t to the service thread (or discards it after stop). */
-void sio_server_post(sio_server *s, sio_task *t);
+/* Frees closed sessions (on_close first). Only when no callback of ours runs. */
+void sio_sessions_reap(sio_server *s);
+/* Closes every session that is still open (shutdown). */
+void sio_sessions_close_all(sio_server *s, const char *reason);
+/* One Engine.IO packet arrived for the session (GET/POST/WS). */
+void sio_server_on_eio(sio_server *s, sio_session *ss, const eio_packet *p);
+
+/* sio_output.c */
 void sio_server_wake(sio_server *s, sio_session *ss);
+
+/* sio_ping.c */
+void sio_ping_schedule(sio_server *s, sio_session *ss, int64_t now);
+void sio_ping_unlink(sio_server *s, sio_session *ss);
+void sio_ping_on_pong(sio_server *s, sio_session *ss);
+/* Starts the tick (ping cycle, connect timeout, hooks.on_tick). */
+void sio_ping_start(sio_server *s);
+
+/* sio_handover.c */
+/* Runs (or, discard: frees) every task queued so far. */
+void sio_handover_drain(sio_server *s, int discard);
+/* No more tasks: later posts are freed at once. */
+void sio_handover_close(sio_server *s);
 
 /* sio_polling.c */
 int sio_polling_on_request(sio_server *s, struct lws *wsi, sio_pss *pss);
@@ -164,6 +160,7 @@ int sio_ws_on_receive(sio_server *s, struct lws *wsi, sio_pss *pss, const void *
 int sio_ws_on_writeable(sio_server *s, struct lws *wsi, sio_pss *pss);
 void sio_ws_on_closed(sio_server *s, struct lws *wsi, sio_pss *pss);
 
+/* sio_request.c */
 /* Appends to pss->rx, growing it geometrically. Returns 0 or -1 (no memory). */
 int sio_pss_append(sio_pss *pss, const void *in, size_t len);
 void sio_pss_rx_free(sio_pss *pss);

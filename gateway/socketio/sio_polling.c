@@ -10,7 +10,7 @@
  * 413 past maxPayload.
  *
  * Threads: lws service thread only. */
-#include "sio_server.h"
+#include "sio_engine.h"
 
 #include "ratelimit.h"
 #include "ss_log.h"
@@ -296,7 +296,7 @@ int sio_polling_on_body_done(sio_server *s, struct lws *wsi, sio_pss *pss)
                        "error", sio_codec_strerror((sio_codec_err)-r));
                 continue;
             }
-            sio_server_on_eio(s, ss, wsi, &p);
+            sio_server_on_eio(s, ss, &p);
         }
     }
     sio_polling__reset(s, pss);

@@ -9,11 +9,11 @@
 #ifndef SIO_EVENTS_H
 #define SIO_EVENTS_H
 
-#include "sio_server.h"
+#include "rooms_internal.h"
 
 /* The data of one Engine.IO message (a Socket.IO packet). */
-void sio_events_on_message(sio_server *s, sio_session *ss, const char *data, size_t len);
+void sio_events_on_message(rooms *r, sio_session *ss, const char *data, size_t len);
 /* The session is closing: leave the room. */
-void sio_events_on_close(sio_server *s, sio_session *ss);
+void sio_events_on_close(rooms *r, sio_session *ss);
 
 #endif

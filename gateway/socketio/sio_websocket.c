@@ -13,7 +13,7 @@
  * SERVER_WRITEABLE until lws_send_pipe_choked(), then ask for another turn.
  *
  * Threads: lws service thread only. */
-#include "sio_server.h"
+#include "sio_engine.h"
 
 #include "ratelimit.h"
 #include "ss_log.h"
@@ -153,7 +153,7 @@ int sio_ws_on_receive(sio_server *s, struct lws *wsi, sio_pss *pss, const void *
     } else if (ss->ws == wsi && ss->transport == SIO_T_POLLING) {
         sio_ws__probe_packet(s, ss, wsi, pss, &p);
     } else if (ss->ws == wsi) {
-        sio_server_on_eio(s, ss, wsi, &p);
+        sio_server_on_eio(s, ss, &p);
     }
     sio_pss_rx_free(pss);
     return 0;

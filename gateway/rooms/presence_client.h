@@ -27,7 +27,9 @@
 
 typedef struct presence_client presence_client;
 
-int presence_client_create(presence_client **out, sio_server *s);
+struct rooms;
+
+int presence_client_create(presence_client **out, struct rooms *r);
 /* From the ping-cycle timer: heartbeat when due. */
 void presence_client_tick(presence_client *pc, int64_t now_mono_ms);
 /* The session entered / is leaving the room of user_id. */

@@ -20,6 +20,7 @@
 #include "fanout.h"
 
 #include "presence_client.h"
+#include "rooms_internal.h"
 #include "ss_log.h"
 #include "ss_metrics.h"
 #include "ss_nats_subs.h"
@@ -31,8 +32,9 @@
 #include <string.h>
 
 struct fanout {
-    sio_server *s;
+    rooms *r;
     gateway *gw;
+    bool stopped;      /* fanout_stop() ran: no new subscription */
     sio_room **buckets;
     size_t nbuckets; /* power of two */
     size_t count;
@@ -43,6 +45,7 @@ struct fanout {
 
 typedef struct fanout_task {
     sio_task task;
+    fanout *f;
     char user_id[SS_USERID_MAX + 1];
     char origin[128]; /* "<gatewayId>/<socketId>" of the writer, or "" */
     sio_buf *doc;     /* user:data:updated */
@@ -149,8 +152,9 @@ static void fanout__on_change(natsConnection *nc, natsSubscription *sub, natsMsg
     snprintf(t->user_id, sizeof(t->user_id), "%s", uid);
     snprintf(t->origin, sizeof(t->origin), "%s", ev->origin ? ev->origin : "");
     t->task.run = fanout__deliver;
+    t->f = f;
     ss_counter_add(c_events, 1);
-    sio_server_post(f->s, &t->task);
+    sio_server_post(f->r->s, &t->task);
     t = NULL;
 done:
     if (t)
@@ -164,38 +168,61 @@ done:
 
 /* ---- service thread ------------------------------------------------------------ */
 
+void fanout_send(fanout *f, const char *user_id, const char *origin, sio_buf *all,
+                 sio_buf *(*others)(void *arg), void *arg)
+{
+    sio_room *r = *fanout__slot(f, user_id);
+    if (r == NULL)
+        return;
+    /* The origin names a socket of this gateway: skip it for `others`. */
+    const char *origin_sock = NULL;
+    if (origin != NULL && strncmp(origin, f->my_prefix, f->my_prefix_len) == 0)
+        origin_sock = origin + f->my_prefix_len;
+    sio_server *s = f->r->s;
+    sio_buf *other = NULL;
+    sio_session *next;
+    for (sio_session *ss = r->head; ss; ss = next) {
+        next = ss->room_next; /* a send may close ss; it stays linked until reaped */
+        if (all != NULL)
+            sio_server_send(s, ss, all);
+        if (others != NULL && (origin_sock == NULL || strcmp(origin_sock, ss->sock_id) != 0)) {
+            if (other == NULL && (other = others(arg)) == NULL)
+                others = NULL; /* could not be made: the rest get `all` only */
+            if (other != NULL)
+                sio_server_send(s, ss, other);
+        }
+        ss_counter_add(c_deliveries, 1);
+    }
+    sio_buf_unref(other);
+}
+
+void fanout_each(fanout *f, void (*fn)(void *arg, const sio_room *r, sio_session *ss), void *arg)
+{
+    for (size_t i = 0; i < f->nbuckets; i++)
+        for (sio_room *r = f->buckets[i]; r; r = r->hnext)
+            for (sio_session *ss = r->head; ss; ss = ss->room_next)
+                fn(arg, r, ss);
+}
+
+/* user:update, encoded once, when the first socket other than the writer's
+ * gets it (one device per user, the common case, never pays for it). */
+static sio_buf *fanout__encode_update(void *arg)
+{
+    fanout_task *t = arg;
+    size_t len;
+    char *m = sio_encode_event("user:update", t->upd, SIO_HEADROOM, &len);
+    return sio_buf_wrap(m, len, SIO_BUF_PLAIN);
+}
+
 static void fanout__deliver(sio_server *s, sio_task *task)
 {
     fanout_task *t = (fanout_task *)task;
-    fanout *f = s ? s->fanout : NULL;
-    sio_room *r = f ? *fanout__slot(f, t->user_id) : NULL;
-    if (r != NULL) {
-        /* The origin names a socket of this gateway: skip it for user:update. */
-        const char *origin_sock = NULL;
-        if (strncmp(t->origin, f->my_prefix, f->my_prefix_len) == 0)
-            origin_sock = t->origin + f->my_prefix_len;
-        sio_session *next;
-        sio_buf *upd = NULL;
-        for (sio_session *ss = r->head; ss; ss = next) {
-            next = ss->room_next; /* a send may close ss; it stays linked until reaped */
-            sio_server_send(s, ss, t->doc);
-            if (origin_sock == NULL || strcmp(origin_sock, ss->sock_id) != 0) {
-                if (upd == NULL) {
-                    size_t len;
-                    char *m = sio_encode_event("user:update", t->upd, SIO_HEADROOM, &len);
-                    upd = sio_buf_wrap(m, len, SIO_BUF_PLAIN);
-                }
-                if (upd != NULL)
-                    sio_server_send(s, ss, upd);
-            }
-            ss_counter_add(c_deliveries, 1);
-        }
-        sio_buf_unref(upd);
-    }
+    if (s != NULL)
+        fanout_send(t->f, t->user_id, t->origin, t->doc, fanout__encode_update, t);
     fanout__task_free(t);
 }
 
-int fanout_create(fanout **out, sio_server *s)
+int fanout_create(fanout **out, rooms *r)
 {
     c_events = ss_counter_get("statsync_socket_change_events_total",
                               "change events received for local sockets", NULL);
@@ -204,15 +231,15 @@ int fanout_create(fanout **out, sio_server *s)
     fanout *f = calloc(1, sizeof(*f));
     if (f == NULL)
         return -1;
-    f->s = s;
-    f->gw = s->gw;
+    f->r = r;
+    f->gw = r->gw;
     f->nbuckets = 1024;
     f->buckets = calloc(f->nbuckets, sizeof(*f->buckets));
     if (f->buckets == NULL) {
         free(f);
         return -1;
     }
-    snprintf(f->my_prefix, sizeof(f->my_prefix), "%s/", s->gw->id);
+    snprintf(f->my_prefix, sizeof(f->my_prefix), "%s/", r->gw->id);
     f->my_prefix_len = strlen(f->my_prefix);
     ss_nats_subs_init(&f->subs);
     *out = f;
@@ -243,12 +270,12 @@ int fanout_join(fanout *f, sio_session *ss, const char *user_id)
         char subject[SS_SUBJECT_MAX];
         natsStatus st = !ss_subject_user(subject, sizeof(subject), SS_SUBJ_STATS_CHANGED, user_id)
                             ? NATS_INVALID_SUBJECT
-                        : f->s->stopped ? NATS_ILLEGAL_STATE
+                        : f->stopped ? NATS_ILLEGAL_STATE
                                       : ss_nats_subscribe(&f->subs, &r->sub, f->gw->nc, subject,
                                                           NULL, fanout__on_change, f);
         if (st == NATS_OK)
             st = natsSubscription_SetPendingLimits(r->sub, 65536, 256 * 1024 * 1024);
-        if (st == NATS_OK && presence_client_room_open(f->s->presence, r) != 0)
+        if (st == NATS_OK && presence_client_room_open(f->r->presence, r) != 0)
             st = NATS_ERR;
         if (st != NATS_OK) {
             ss_log(SS_LOG_ERROR, "change subscription failed", "{s:s,s:s}", "user", user_id,
@@ -269,7 +296,7 @@ int fanout_join(fanout *f, sio_session *ss, const char *user_id)
     r->head = ss;
     r->count++;
     atomic_fetch_add(&f->gw->sockets_connected, 1);
-    presence_client_joined(f->s->presence, ss, user_id);
+    presence_client_joined(f->r->presence, ss, user_id);
     return 0;
 }
 
@@ -278,7 +305,7 @@ void fanout_leave(fanout *f, sio_session *ss)
     sio_room *r = ss->room;
     if (r == NULL)
         return;
-    presence_client_left(f->s->presence, ss, r->user_id);
+    presence_client_left(f->r->presence, ss, r->user_id);
     if (ss->room_prev)
         ss->room_prev->room_next = ss->room_next;
     else
@@ -299,15 +326,11 @@ void fanout_leave(fanout *f, sio_session *ss)
     free(r);
 }
 
-sio_room *fanout_find(fanout *f, const char *user_id)
-{
-    return f ? *fanout__slot(f, user_id) : NULL;
-}
-
 void fanout_stop(fanout *f)
 {
     if (f == NULL)
         return;
+    f->stopped = true;
     for (size_t i = 0; i < f->nbuckets; i++)
         for (sio_room *r = f->buckets[i]; r; r = r->hnext)
             fanout__unsubscribe(r);

@@ -23,6 +23,7 @@
 
 #include "auth.h"
 #include "fanout.h"
+#include "nats_rpc.h"
 #include "presence_client.h"
 #include "ratelimit.h"
 #include "ss_log.h"
@@ -242,26 +243,27 @@ static void events__req_run(sio_server *s, sio_task *t)
 }
 
 /* Sends a request for the session; on failure answers the client at once. */
-static void events__request(sio_server *s, sio_session *ss, events_req_kind kind, int64_t ack_id,
+static void events__request(rooms *r, sio_session *ss, events_req_kind kind, int64_t ack_id,
                             const char *subject, const uint8_t *buf, size_t len)
 {
-    events_req *r = calloc(1, sizeof(*r));
-    if (r == NULL) {
+    sio_server *s = r->s;
+    events_req *q = calloc(1, sizeof(*q));
+    if (q == NULL) {
         events__fail_err(s, ss, ack_id, events__name(kind), SS_ERR_INTERNAL, "out of memory");
         return;
     }
-    r->task.run = events__req_run;
-    r->t0_ns = ss_mono_ns();
-    r->s = s;
-    r->session_id = ss->id;
-    r->ack_id = ack_id;
-    r->kind = kind;
+    q->task.run = events__req_run;
+    q->t0_ns = ss_mono_ns();
+    q->s = s;
+    q->session_id = ss->id;
+    q->ack_id = ack_id;
+    q->kind = kind;
     ss->inflight++;
-    ss_err e = nats_rpc_request(s->gw->rpc, subject, buf, len, s->gw->cfg.request_timeout_ms,
-                                events__rpc_done, r);
+    ss_err e = nats_rpc_request(r->gw->rpc, subject, buf, len, r->gw->cfg.request_timeout_ms,
+                                events__rpc_done, q);
     if (e != SS_OK) {
         ss->inflight--;
-        free(r);
+        free(q);
         events__fail_err(s, ss, ack_id, events__name(kind), e, "the stats service is unavailable");
     }
 }
@@ -273,8 +275,9 @@ static const char *events__user(const sio_session *ss)
     return ss->room ? ss->room->user_id : "";
 }
 
-static void events__on_join(sio_server *s, sio_session *ss, const json_t *arg, int64_t ack_id)
+static void events__on_join(rooms *r, sio_session *ss, const json_t *arg, int64_t ack_id)
 {
+    sio_server *s = r->s;
     const char *ev = "presence:join";
     const char *uid = json_string_value(json_object_get(arg, "userId"));
     if (!json_is_object(arg) || uid == NULL) {
@@ -285,7 +288,7 @@ static void events__on_join(sio_server *s, sio_session *ss, const json_t *arg, i
         events__fail_err(s, ss, ack_id, ev, SS_ERR_FORBIDDEN, "you may only join your own room");
         return;
     }
-    if (fanout_join(s->fanout, ss, uid) != 0) {
+    if (fanout_join(r->fanout, ss, uid) != 0) {
         events__fail_err(s, ss, ack_id, ev, SS_ERR_INTERNAL, "cannot join the room");
         return;
     }
@@ -299,15 +302,15 @@ static void events__on_join(sio_server *s, sio_session *ss, const json_t *arg, i
                          ss_userid_rule_text(ss_userid_check(uid, strlen(uid))));
         return;
     }
-    events__request(s, ss, EVENTS_REQ_JOIN, ack_id, subject, buf, len);
+    events__request(r, ss, EVENTS_REQ_JOIN, ack_id, subject, buf, len);
 }
 
 /* Through the presence-service (devices across all gateways), answered from
  * local counts when it does not answer in time: presence_client.c. */
-static void events__on_ping(sio_server *s, sio_session *ss, json_t *arg, int64_t ack_id)
+static void events__on_ping(rooms *r, sio_session *ss, json_t *arg, int64_t ack_id)
 {
     json_t *ts = json_is_object(arg) ? json_object_get(arg, "ts") : NULL;
-    presence_client_ping(s->presence, ss, ts, ack_id);
+    presence_client_ping(r->presence, ss, ts, ack_id);
 }
 
 typedef struct events_mut {
@@ -411,8 +414,9 @@ static ss_err events__parse_update(const json_t *arg, const char *own, events_mu
     return SS_OK;
 }
 
-static void events__on_update(sio_server *s, sio_session *ss, const json_t *arg, int64_t ack_id)
+static void events__on_update(rooms *r, sio_session *ss, const json_t *arg, int64_t ack_id)
 {
+    sio_server *s = r->s;
     const char *ev = "user:clientUpdate";
     const char *own = events__user(ss);
     events_mut *m = calloc(1, sizeof(*m));
@@ -427,8 +431,8 @@ static void events__on_update(sio_server *s, sio_session *ss, const json_t *arg,
         free(m);
         return;
     }
-    char origin[sizeof(s->gw->id) + SIO_SID_LEN + 2];
-    snprintf(origin, sizeof(origin), "%s/%s", s->gw->id, ss->sock_id);
+    char origin[sizeof(r->gw->id) + SIO_SID_LEN + 2];
+    snprintf(origin, sizeof(origin), "%s/%s", r->gw->id, ss->sock_id);
     Statsync__Mutation mu = STATSYNC__MUTATION__INIT;
     mu.user_id = (char *)own;
     mu.n_ops = m->n;
@@ -444,7 +448,7 @@ static void events__on_update(sio_server *s, sio_session *ss, const json_t *arg,
         statsync__mutation__pack(&mu, buf);
         char subject[SS_SUBJECT_MAX];
         if (ss_subject_user(subject, sizeof(subject), SS_SUBJ_STATS_APPLY, own))
-            events__request(s, ss, EVENTS_REQ_UPDATE, ack_id, subject, buf, len);
+            events__request(r, ss, EVENTS_REQ_UPDATE, ack_id, subject, buf, len);
         else /* own came from a verified token: cannot happen */
             events__fail_err(s, ss, ack_id, ev, SS_ERR_INVALID_USER_ID, "invalid userId");
         free(buf);
@@ -453,8 +457,9 @@ static void events__on_update(sio_server *s, sio_session *ss, const json_t *arg,
     free(m);
 }
 
-static void events__on_event(sio_server *s, sio_session *ss, const sio_packet *p)
+static void events__on_event(rooms *r, sio_session *ss, const sio_packet *p)
 {
+    sio_server *s = r->s;
     const char *name = sio_event_name(p);
     json_t *arg = sio_event_arg(p, 0);
     if (ss->inflight >= SIO_MAX_INFLIGHT &&
@@ -465,18 +470,18 @@ static void events__on_event(sio_server *s, sio_session *ss, const sio_packet *p
     }
     /* per user, whatever the address: an exempt address never lifts it */
     if (strcmp(name, "user:clientUpdate") == 0) {
-        int64_t wait = ratelimit_take(s->gw->limits, RL_MUTATION, events__user(ss), ss_mono_ms());
+        int64_t wait = ratelimit_take(r->gw->limits, RL_MUTATION, events__user(ss), ss_mono_ms());
         if (wait > 0) {
             events__fail_rate(s, ss, p->ack_id, name, wait);
             return;
         }
     }
     if (strcmp(name, "user:clientUpdate") == 0)
-        events__on_update(s, ss, arg, p->ack_id);
+        events__on_update(r, ss, arg, p->ack_id);
     else if (strcmp(name, "presence:ping") == 0)
-        events__on_ping(s, ss, arg, p->ack_id);
+        events__on_ping(r, ss, arg, p->ack_id);
     else if (strcmp(name, "presence:join") == 0)
-        events__on_join(s, ss, arg, p->ack_id);
+        events__on_join(r, ss, arg, p->ack_id);
     else
         events__fail_err(s, ss, p->ack_id, name, SS_ERR_BAD_REQUEST, "unknown event");
 }
@@ -484,16 +489,17 @@ static void events__on_event(sio_server *s, sio_session *ss, const sio_packet *p
 /* ---- CONNECT / DISCONNECT ------------------------------------------------------------ */
 
 /* Gives back the session's slot of the per-user socket cap, if it holds one. */
-static void events__socket_release(sio_server *s, sio_session *ss, const char *user)
+static void events__socket_release(rooms *r, sio_session *ss, const char *user)
 {
     if (ss->rl_socket) {
-        ratelimit_socket_release(s->gw->limits, user);
+        ratelimit_socket_release(r->gw->limits, user);
         ss->rl_socket = 0;
     }
 }
 
-static void events__on_connect(sio_server *s, sio_session *ss, const sio_packet *p)
+static void events__on_connect(rooms *r, sio_session *ss, const sio_packet *p)
 {
+    sio_server *s = r->s;
     if (strcmp(p->nsp, "/") != 0) {
         events__connect_error(s, ss, p->nsp, "Invalid namespace");
         return;
@@ -507,7 +513,7 @@ static void events__on_connect(sio_server *s, sio_session *ss, const sio_packet 
             return;
         }
         auth_result ar;
-        if (auth_verify(token, s->gw->cfg.jwt_secret, ss_now_ms() / 1000, &ar) != SS_OK) {
+        if (auth_verify(token, r->gw->cfg.jwt_secret, ss_now_ms() / 1000, &ar) != SS_OK) {
             char msg[128];
             snprintf(msg, sizeof(msg), "unauthorized: %s", ar.message);
             events__connect_error(s, ss, NULL, msg);
@@ -515,17 +521,17 @@ static void events__on_connect(sio_server *s, sio_session *ss, const sio_packet 
         }
         /* per user, whatever the address; refuse the new socket, never
          * close the others */
-        if (!ratelimit_socket_acquire(s->gw->limits, ar.user_id)) {
+        if (!ratelimit_socket_acquire(r->gw->limits, ar.user_id)) {
             char msg[96];
             snprintf(msg, sizeof(msg), "too many sockets for this user (at most %lld)",
-                     (long long)ratelimit_sockets_per_user(s->gw->limits));
+                     (long long)ratelimit_sockets_per_user(r->gw->limits));
             events__connect_error(s, ss, NULL, msg);
             return;
         }
         ss->rl_socket = 1;
         sio_server_random_id(ss->sock_id);
-        if (fanout_join(s->fanout, ss, ar.user_id) != 0) {
-            events__socket_release(s, ss, ar.user_id);
+        if (fanout_join(r->fanout, ss, ar.user_id) != 0) {
+            events__socket_release(r, ss, ar.user_id);
             events__connect_error(s, ss, NULL, "internal error");
             return;
         }
@@ -542,15 +548,16 @@ static void events__on_connect(sio_server *s, sio_session *ss, const sio_packet 
     sio_server_send_mem(s, ss, m, len, SIO_BUF_PLAIN);
 }
 
-void sio_events_on_message(sio_server *s, sio_session *ss, const char *data, size_t len)
+void sio_events_on_message(rooms *r, sio_session *ss, const char *data, size_t len)
 {
+    sio_server *s = r->s;
     static ss_counter *c_in;
     if (c_in == NULL) /* lws thread only */
         c_in = ss_counter_get("statsync_socket_messages_total", "packets to and from sockets",
                               "direction=\"in\"");
     ss_counter_add(c_in, 1);
     sio_packet p;
-    sio_codec_err e = sio_decode(data, len, &s->limits, &p);
+    sio_codec_err e = sio_decode(data, len, sio_server_limits(s), &p);
     if (e != SIO_OK) {
         ss_log(SS_LOG_DEBUG, "socket.io packet refused", "{s:s,s:s}", "sid", ss->sid, "error",
                sio_codec_strerror(e));
@@ -564,12 +571,12 @@ void sio_events_on_message(sio_server *s, sio_session *ss, const char *data, siz
     }
     switch (p.type) {
     case SIO_CONNECT:
-        events__on_connect(s, ss, &p);
+        events__on_connect(r, ss, &p);
         break;
     case SIO_DISCONNECT:
         if (strcmp(p.nsp, "/") == 0 && ss->connected) {
-            events__socket_release(s, ss, events__user(ss));
-            fanout_leave(s->fanout, ss);
+            events__socket_release(r, ss, events__user(ss));
+            fanout_leave(r->fanout, ss);
             ss->connected = 0;
         }
         break;
@@ -577,7 +584,7 @@ void sio_events_on_message(sio_server *s, sio_session *ss, const char *data, siz
         if (!ss->connected || strcmp(p.nsp, "/") != 0)
             ss_log(SS_LOG_DEBUG, "event before CONNECT ignored", "{s:s}", "sid", ss->sid);
         else
-            events__on_event(s, ss, &p);
+            events__on_event(r, ss, &p);
         break;
     default: /* ACK, CONNECT_ERROR from a client: nothing asked for them */
         break;
@@ -585,10 +592,10 @@ void sio_events_on_message(sio_server *s, sio_session *ss, const char *data, siz
     sio_packet_clear(&p);
 }
 
-void sio_events_on_close(sio_server *s, sio_session *ss)
+void sio_events_on_close(rooms *r, sio_session *ss)
 {
-    events__socket_release(s, ss, events__user(ss));
+    events__socket_release(r, ss, events__user(ss));
     if (ss->room)
-        fanout_leave(s->fanout, ss);
+        fanout_leave(r->fanout, ss);
     ss->connected = 0;
 }

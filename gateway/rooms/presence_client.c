@@ -10,6 +10,9 @@
  * can tell when it lost a message and ask for a snapshot. */
 #include "presence_client.h"
 
+#include "nats_rpc.h"
+#include "rooms_internal.h"
+
 #include "ss_log.h"
 #include "ss_metrics.h"
 #include "ss_nats.h"
@@ -26,7 +29,7 @@
 #define PRESENCE_PING_INFLIGHT 32   /* past it, a socket's pings are answered locally */
 
 struct presence_client {
-    sio_server *s;
+    rooms *r;
     gateway *gw;
     natsSubscription *sync_sub;
     ss_nats_subs subs;       /* sync_sub and the rooms' presence subscriptions */
@@ -112,10 +115,38 @@ void presence_client_left(presence_client *pc, sio_session *ss, const char *user
     pc__membership(pc, SS_SUBJ_PRESENCE_LEAVE, ss, user_id);
 }
 
+/* A snapshot being built: sockets go out in parts of PRESENCE_SNAPSHOT_PART. */
+typedef struct pc_snap {
+    presence_client *pc;
+    Statsync__PresenceSnapshot *m;
+    Statsync__PresenceSocket *socks;
+    Statsync__PresenceSocket **ptrs;
+    size_t n;
+    uint64_t total;
+} pc_snap;
+
+static void pc__snapshot_add(void *arg, const sio_room *r, sio_session *ss)
+{
+    pc_snap *sn = arg;
+    statsync__presence_socket__init(&sn->socks[sn->n]);
+    sn->socks[sn->n].socket_id = ss->sock_id;
+    sn->socks[sn->n].user_id = (char *)r->user_id;
+    sn->ptrs[sn->n] = &sn->socks[sn->n];
+    sn->n++;
+    sn->total++;
+    if (sn->n == PRESENCE_SNAPSHOT_PART) {
+        sn->m->n_sockets = sn->n;
+        sn->m->last = 0;
+        ss_nats_publish_proto(sn->pc->gw->nc, SS_SUBJ_PRESENCE_SNAPSHOT, &sn->m->base,
+                              SS_LOG_DEBUG);
+        sn->m->part++;
+        sn->n = 0;
+    }
+}
+
 /* Publishes every session in a room, in parts (service thread). */
 static void pc__snapshot(presence_client *pc, const char *why)
 {
-    sio_server *s = pc->s;
     Statsync__PresenceSocket *socks = calloc(PRESENCE_SNAPSHOT_PART, sizeof(*socks));
     Statsync__PresenceSocket **ptrs = calloc(PRESENCE_SNAPSHOT_PART, sizeof(*ptrs));
     if (socks == NULL || ptrs == NULL)
@@ -128,28 +159,10 @@ static void pc__snapshot(presence_client *pc, const char *why)
     m.has_interval_ms = 1;
     m.interval_ms = (uint32_t)pc->heartbeat_ms;
     m.sockets = ptrs;
-    uint64_t total = 0;
-    size_t n = 0;
-    for (size_t i = 0; i < s->sessions.nbuckets; i++) {
-        for (sio_session *ss = s->sessions.by_id[i]; ss; ss = ss->h_id_next) {
-            if (ss->room == NULL)
-                continue;
-            statsync__presence_socket__init(&socks[n]);
-            socks[n].socket_id = ss->sock_id;
-            socks[n].user_id = ss->room->user_id;
-            ptrs[n] = &socks[n];
-            n++;
-            total++;
-            if (n == PRESENCE_SNAPSHOT_PART) {
-                m.n_sockets = n;
-                m.last = 0;
-                ss_nats_publish_proto(pc->gw->nc, SS_SUBJ_PRESENCE_SNAPSHOT, &m.base,
-                                      SS_LOG_DEBUG);
-                m.part++;
-                n = 0;
-            }
-        }
-    }
+    pc_snap sn = {.pc = pc, .m = &m, .socks = socks, .ptrs = ptrs};
+    fanout_each(pc->r->fanout, pc__snapshot_add, &sn);
+    size_t n = sn.n;
+    uint64_t total = sn.total;
     m.n_sockets = n;
     m.last = 1;
     ss_nats_publish_proto(pc->gw->nc, SS_SUBJ_PRESENCE_SNAPSHOT, &m.base, SS_LOG_DEBUG);
@@ -180,7 +193,7 @@ static void pc__beat_done(void *arg, ss_err err, const uint8_t *data, size_t len
             statsync__presence_heartbeat_reply__free_unpacked(r, NULL);
         }
     }
-    sio_server_post(t->pc->s, &t->task);
+    sio_server_post(t->pc->r->s, &t->task);
 }
 
 void presence_client_tick(presence_client *pc, int64_t now)
@@ -241,7 +254,7 @@ static void pc__on_sync(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
     pc_task *t = r ? pc__task(pc, PC_SYNC) : NULL;
     if (t) {
         t->epoch = r->has_epoch ? r->epoch : 0;
-        sio_server_post(pc->s, &t->task);
+        sio_server_post(pc->r->s, &t->task);
     }
     if (r)
         statsync__presence_sync_request__free_unpacked(r, NULL);
@@ -263,7 +276,7 @@ static void pc__ping_done(void *arg, ss_err err, const uint8_t *data, size_t len
             statsync__presence_pong__free_unpacked(p, NULL);
         }
     }
-    sio_server_post(t->pc->s, &t->task);
+    sio_server_post(t->pc->r->s, &t->task);
 }
 
 /* Emits presence:pong (and the ack). devices/server_time from the service,
@@ -296,7 +309,7 @@ static void pc__pong(sio_server *s, sio_session *ss, const json_t *ts, int64_t a
 
 void presence_client_ping(presence_client *pc, sio_session *ss, json_t *ts, int64_t ack_id)
 {
-    sio_server *s = pc->s;
+    sio_server *s = pc->r->s;
     if (ss->room == NULL || ss->inflight >= PRESENCE_PING_INFLIGHT || pc->stopped) {
         pc__pong(s, ss, ts, ack_id, 0, 0, 0);
         return;
@@ -371,29 +384,22 @@ static void pc__on_update(natsConnection *nc, natsSubscription *sub, natsMsg *ms
     t->buf = b;
     snprintf(t->user_id, sizeof(t->user_id), "%s", uid);
     snprintf(t->origin, sizeof(t->origin), "%s", u->origin ? u->origin : "");
-    sio_server_post(pc->s, &t->task);
+    sio_server_post(pc->r->s, &t->task);
 out:
     if (u)
         statsync__presence_update__free_unpacked(u, NULL);
     natsMsg_Destroy(msg);
 }
 
-static void pc__on_update_deliver(sio_server *s, pc_task *t)
+static sio_buf *pc__update_buf(void *arg)
 {
-    sio_room *r = fanout_find(s->fanout, t->user_id);
-    if (r == NULL)
-        return;
-    /* The socket whose join/leave caused the change is not told (like user:update). */
-    const char *origin_sock = NULL;
-    size_t gl = strlen(s->gw->id);
-    if (strncmp(t->origin, s->gw->id, gl) == 0 && t->origin[gl] == '/')
-        origin_sock = t->origin + gl + 1;
-    sio_session *next;
-    for (sio_session *ss = r->head; ss; ss = next) {
-        next = ss->room_next;
-        if (origin_sock == NULL || strcmp(origin_sock, ss->sock_id) != 0)
-            sio_server_send(s, ss, t->buf);
-    }
+    return sio_buf_ref(((pc_task *)arg)->buf);
+}
+
+/* The socket whose join/leave caused the change is not told (like user:update). */
+static void pc__on_update_deliver(pc_task *t)
+{
+    fanout_send(t->pc->r->fanout, t->user_id, t->origin, NULL, pc__update_buf, t);
     ss_counter_add(c_updates, 1);
 }
 
@@ -441,7 +447,7 @@ static void pc__run(sio_server *s, sio_task *task)
             pc__on_ping(s, t);
             break;
         case PC_UPDATE:
-            pc__on_update_deliver(s, t);
+            pc__on_update_deliver(t);
             break;
         }
     }
@@ -450,7 +456,7 @@ static void pc__run(sio_server *s, sio_task *task)
     free(t);
 }
 
-int presence_client_create(presence_client **out, sio_server *s)
+int presence_client_create(presence_client **out, rooms *r)
 {
     h_ping_rtt = ss_histogram_get("statsync_presence_ping_rtt_seconds",
                                   "presence:ping round trip to the presence-service", NULL);
@@ -463,12 +469,12 @@ int presence_client_create(presence_client **out, sio_server *s)
     presence_client *pc = calloc(1, sizeof(*pc));
     if (pc == NULL)
         return -1;
-    pc->s = s;
-    pc->gw = s->gw;
-    pc->heartbeat_ms = s->gw->cfg.presence_heartbeat_ms > 0 ? s->gw->cfg.presence_heartbeat_ms
+    pc->r = r;
+    pc->gw = r->gw;
+    pc->heartbeat_ms = r->gw->cfg.presence_heartbeat_ms > 0 ? r->gw->cfg.presence_heartbeat_ms
                                                             : 5000;
     pc->ping_timeout_ms =
-        s->gw->cfg.presence_ping_timeout_ms > 0 ? s->gw->cfg.presence_ping_timeout_ms : 250;
+        r->gw->cfg.presence_ping_timeout_ms > 0 ? r->gw->cfg.presence_ping_timeout_ms : 250;
     pc->next_snapshot = (uint64_t)ss_now_ms() << 8;
     pc->next_beat = 0; /* the first tick beats */
     ss_nats_subs_init(&pc->subs);

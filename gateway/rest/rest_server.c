@@ -14,6 +14,7 @@
  * completion arriving after rest_server_stop still finds valid memory.
  * A suspended connection is resumed exactly once: by whoever sets
  * req->resumed under rs->mu (the last completion, or shutdown). */
+#include "nats_rpc.h"
 #include "rest_input.h"
 #include "client_addr.h"
 #include "rest_internal.h"

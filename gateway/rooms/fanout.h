@@ -27,14 +27,23 @@ typedef struct sio_room {
     struct sio_room *hnext;
 } sio_room;
 
-int fanout_create(fanout **out, sio_server *s);
+struct rooms;
+
+int fanout_create(fanout **out, struct rooms *r);
 /* Puts the session in its user's room (subscribing for the first socket).
  * Idempotent for the same user. Returns 0, or -1 (the session stays out). */
 int fanout_join(fanout *f, sio_session *ss, const char *user_id);
 /* Takes the session out of its room (unsubscribing after the last socket). */
 void fanout_leave(fanout *f, sio_session *ss);
-/* The room of user_id, or NULL. */
-sio_room *fanout_find(fanout *f, const char *user_id);
+/* The one walk over a user's sockets: `all` (may be NULL) to every socket in
+ * user_id's room, and others(arg) — made on first use, its reference then
+ * owned here; NULL skips it — to every socket but the writer's, named by
+ * origin ("<gatewayId>/<socketId>"; NULL, "" or another gateway's names
+ * none). Nothing when the room is gone. */
+void fanout_send(fanout *f, const char *user_id, const char *origin, sio_buf *all,
+                 sio_buf *(*others)(void *arg), void *arg);
+/* fn for every socket of every room (a presence snapshot). */
+void fanout_each(fanout *f, void (*fn)(void *arg, const sio_room *r, sio_session *ss), void *arg);
 /* Drops every NATS subscription (shutdown, before the NATS connection closes). */
 void fanout_stop(fanout *f);
 void fanout_destroy(fanout *f);

@@ -44,6 +44,17 @@ int ss_err_http_status(ss_err e)
     return ss_err__table[e].status;
 }
 
+ss_err ss_err_from_status(int status)
+{
+    static const ss_err generic[] = {SS_ERR_BAD_REQUEST, SS_ERR_FORBIDDEN, SS_ERR_NOT_FOUND,
+                                     SS_ERR_CONFLICT,    SS_ERR_RATE_LIMITED, SS_ERR_UNAVAILABLE,
+                                     SS_ERR_STORAGE_FULL};
+    for (size_t i = 0; i < sizeof(generic) / sizeof(generic[0]); i++)
+        if (ss_err__table[generic[i]].status == status)
+            return generic[i];
+    return SS_ERR_INTERNAL;
+}
+
 ss_err ss_err_from_code(const char *code)
 {
     if (code == NULL)

@@ -35,6 +35,10 @@ typedef enum ss_err {
 const char *ss_err_code(ss_err e);
 /* HTTP status for the error (200 for SS_OK). */
 int ss_err_http_status(ss_err e);
+/* The error a bare HTTP-like status stands for, when a reply carries no code
+ * of its own (400 bad_request, 403, 404, 409 conflict, 429, 503 unavailable,
+ * 507; anything else internal). The one status -> code map of every edge. */
+ss_err ss_err_from_status(int status);
 /* Inverse of ss_err_code; SS_ERR_INTERNAL for an unknown string. */
 ss_err ss_err_from_code(const char *code);
 

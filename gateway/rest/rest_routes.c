@@ -23,23 +23,6 @@ static const char routes__forbidden[] = "you may only read and change your own s
 
 /* ---- replies -------------------------------------------------------------------- */
 
-/* Client-facing code for a status the service sent without one. */
-static const char *routes__code_for(int status)
-{
-    switch (status) {
-    case 400:
-        return ss_err_code(SS_ERR_BAD_REQUEST);
-    case 409:
-        return ss_err_code(SS_ERR_CONFLICT);
-    case 503:
-        return ss_err_code(SS_ERR_UNAVAILABLE);
-    case 507:
-        return ss_err_code(SS_ERR_STORAGE_FULL);
-    default:
-        return ss_err_code(SS_ERR_INTERNAL);
-    }
-}
-
 /* A NATS-level failure of slot 0 (the stats-service did not answer). */
 static void routes__rpc_failed(rest_req *req, ss_err err)
 {
@@ -81,8 +64,9 @@ static void routes__stats_finish(rest_req *req)
         }
     } else {
         int status = r->status >= 400 && r->status <= 599 ? (int)r->status : 500;
-        const char *code =
-            r->error_code && r->error_code[0] ? r->error_code : routes__code_for(status);
+        const char *code = r->error_code && r->error_code[0]
+                               ? r->error_code
+                               : ss_err_code(ss_err_from_status(status));
         if (status >= 500)
             ss_log(SS_LOG_WARN, "stats service error", "{s:s,s:i,s:s,s:s}", "route",
                    req->route->name, "status", status, "code", code, "user", uid);

@@ -298,10 +298,7 @@ static void pc__pong(sio_server *s, sio_session *ss, const json_t *ts, int64_t a
     char *m = sio_encode_event("presence:pong", pong, SIO_HEADROOM, &len);
     sio_server_send_mem(s, ss, m, len, SIO_BUF_PLAIN);
     if (ack_id >= 0 && !ss->closing) {
-        json_t *a = json_array();
-        json_array_append(a, pong);
-        m = sio_encode(SIO_ACK, NULL, ack_id, a, SIO_HEADROOM, &len);
-        json_decref(a);
+        m = sio_encode_ack(ack_id, pong, SIO_HEADROOM, &len);
         sio_server_send_mem(s, ss, m, len, SIO_BUF_PLAIN);
     }
     json_decref(pong);

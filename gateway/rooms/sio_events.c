@@ -83,11 +83,8 @@ static void events__emit(sio_server *s, sio_session *ss, const char *event, json
 
 static void events__ack(sio_server *s, sio_session *ss, int64_t ack_id, json_t *arg)
 {
-    json_t *a = json_array();
-    json_array_append(a, arg);
     size_t len;
-    char *m = sio_encode(SIO_ACK, NULL, ack_id, a, SIO_HEADROOM, &len);
-    json_decref(a);
+    char *m = sio_encode_ack(ack_id, arg, SIO_HEADROOM, &len);
     sio_server_send_mem(s, ss, m, len, SIO_BUF_PLAIN);
 }
 
@@ -167,20 +164,6 @@ static void events__rpc_done(void *arg, ss_err err, const uint8_t *data, size_t 
     sio_server_post(r->s, &r->task);
 }
 
-static const char *events__status_code(uint32_t status)
-{
-    switch (status) {
-    case 400: return "bad_request";
-    case 403: return "forbidden";
-    case 404: return "not_found";
-    case 409: return "conflict";
-    case 429: return "rate_limited";
-    case 503: return "unavailable";
-    case 507: return "storage_full";
-    default: return "internal";
-    }
-}
-
 static void events__complete(sio_server *s, sio_session *ss, events_req *r)
 {
     const char *event = events__name(r->kind);
@@ -216,8 +199,9 @@ static void events__complete(sio_server *s, sio_session *ss, events_req *r)
             json_decref(a);
         }
     } else {
-        const char *code = rep->error_code && rep->error_code[0] ? rep->error_code
-                                                                 : events__status_code(rep->status);
+        const char *code = rep->error_code && rep->error_code[0]
+                               ? rep->error_code
+                               : ss_err_code(ss_err_from_status((int)rep->status));
         const char *msg = rep->error_message && rep->error_message[0] ? rep->error_message : code;
         events__fail(s, ss, r->ack_id, event, code, msg, (int)rep->status, doc);
     }

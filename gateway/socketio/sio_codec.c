@@ -341,15 +341,30 @@ char *sio_encode(sio_type type, const char *nsp, int64_t ack_id, const json_t *d
     return codec__finish(&b, headroom, len);
 }
 
-char *sio_encode_event(const char *name, const json_t *arg, size_t headroom, size_t *len)
+/* [first?, arg?] as a SIO_EVENT or SIO_ACK packet. */
+static char *sio__encode_args(sio_type type, int64_t ack_id, json_t *first, const json_t *arg,
+                              size_t headroom, size_t *len)
 {
     json_t *a = json_array();
-    if (a == NULL)
+    if (a == NULL) {
+        json_decref(first);
         return NULL;
-    json_array_append_new(a, json_string(name));
+    }
+    if (first)
+        json_array_append_new(a, first);
     if (arg)
         json_array_append(a, (json_t *)arg);
-    char *res = sio_encode(SIO_EVENT, NULL, -1, a, headroom, len);
+    char *res = sio_encode(type, NULL, ack_id, a, headroom, len);
     json_decref(a);
     return res;
+}
+
+char *sio_encode_event(const char *name, const json_t *arg, size_t headroom, size_t *len)
+{
+    return sio__encode_args(SIO_EVENT, -1, json_string(name), arg, headroom, len);
+}
+
+char *sio_encode_ack(int64_t ack_id, const json_t *arg, size_t headroom, size_t *len)
+{
+    return sio__encode_args(SIO_ACK, ack_id, NULL, arg, headroom, len);
 }

@@ -143,6 +143,8 @@ char *sio_encode(sio_type type, const char *nsp, int64_t ack_id, const json_t *d
 
 /* "4" "2" ["name", arg] — arg may be NULL (no argument). */
 char *sio_encode_event(const char *name, const json_t *arg, size_t headroom, size_t *len);
+/* "4" "3" <ack_id> [arg] — the answer to an event that asked for one. */
+char *sio_encode_ack(int64_t ack_id, const json_t *arg, size_t headroom, size_t *len);
 
 /* Max nesting depth of the JSON text (arrays + objects), counting strings
  * correctly; stops early and returns limit+1 once past `limit`. */

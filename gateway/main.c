@@ -23,94 +23,119 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Where ss_config_parse() writes the settings (main copies them into the
+ * gateway): at file scope so that the option table below is data, not code. */
+static gw_config gateway__cfg;
+
+static const ss_opt gateway__opts[] = {
+    SS_OPT_STR("nats-url", "STATSYNC_NATS_URL", &gateway__cfg.nats_url, "nats://127.0.0.1:4222",
+               "NATS server URL(s), comma separated"),
+    SS_OPT_INT("api-port", "STATSYNC_API_PORT", &gateway__cfg.api_port, "3000", "REST port"),
+    SS_OPT_INT("socket-port", "STATSYNC_SOCKET_PORT", &gateway__cfg.socket_port, "3001",
+               "Socket.IO port (path /socket.io/)"),
+    SS_OPT_STR("bind-address", "STATSYNC_BIND_ADDRESS", &gateway__cfg.bind_address, "",
+               "address to listen on (empty = all)"),
+    SS_OPT_STR("jwt-secret", "STATSYNC_JWT_SECRET", &gateway__cfg.jwt_secret, NULL,
+               "HS256 secret for client tokens"),
+    SS_OPT_STR("log-level", "STATSYNC_LOG_LEVEL", &gateway__cfg.log_level, "info",
+               "debug | info | warn | error"),
+    SS_OPT_STR("gateway-id", "STATSYNC_GATEWAY_ID", &gateway__cfg.gateway_id, "",
+               "instance id (empty = <hostname>-<pid>)"),
+    SS_OPT_INT("request-timeout-ms", "STATSYNC_REQUEST_TIMEOUT_MS", &gateway__cfg.request_timeout_ms,
+               "5000", "bound on a service round trip before 503"),
+    SS_OPT_INT("health-timeout-ms", "STATSYNC_HEALTH_TIMEOUT_MS", &gateway__cfg.health_timeout_ms,
+               "500", "bound on /health probes of the services"),
+    SS_OPT_INT("max-body-bytes", "STATSYNC_MAX_BODY_BYTES", &gateway__cfg.max_body_bytes, "1048576",
+               "largest REST body accepted (413 past it)"),
+    SS_OPT_INT("json-max-depth", "STATSYNC_JSON_MAX_DEPTH", &gateway__cfg.json_max_depth, "32",
+               "deepest JSON nesting accepted"),
+    SS_OPT_INT("shutdown-grace-ms", "STATSYNC_SHUTDOWN_GRACE_MS", &gateway__cfg.shutdown_grace_ms,
+               "10000", "bound on finishing in-flight work at SIGTERM"),
+    SS_OPT_INT("ping-interval-ms", "STATSYNC_PING_INTERVAL_MS", &gateway__cfg.ping_interval_ms,
+               "25000", "Socket.IO: server ping every this many ms"),
+    SS_OPT_INT("ping-timeout-ms", "STATSYNC_PING_TIMEOUT_MS", &gateway__cfg.ping_timeout_ms, "20000",
+               "Socket.IO: close a socket whose pong is this late"),
+    SS_OPT_INT("presence-heartbeat-ms", "STATSYNC_PRESENCE_HEARTBEAT_MS",
+               &gateway__cfg.presence_heartbeat_ms, "5000",
+               "heartbeat to the presence-service every this many ms (its sockets expire "
+               "2 intervals after the last one)"),
+    SS_OPT_INT("presence-ping-timeout-ms", "STATSYNC_PRESENCE_PING_TIMEOUT_MS",
+               &gateway__cfg.presence_ping_timeout_ms, "250",
+               "presence:ping waits this long for the presence-service, then answers "
+               "from local counts"),
+    SS_OPT_INT("rate-mutations-per-s", "STATSYNC_RATE_MUTATIONS_PER_S",
+               &gateway__cfg.rate_mutations_per_s, "20",
+               "writes per user per second, REST and socket together, per gateway (0 = off)"),
+    SS_OPT_INT("rate-mutations-burst", "STATSYNC_RATE_MUTATIONS_BURST",
+               &gateway__cfg.rate_mutations_burst, "100", "writes per user allowed at once"),
+    SS_OPT_INT("rate-rest-ip-per-s", "STATSYNC_RATE_REST_IP_PER_S", &gateway__cfg.rate_rest_ip_per_s,
+               "500", "REST requests per client IP per second (0 = off)"),
+    SS_OPT_INT("rate-rest-ip-burst", "STATSYNC_RATE_REST_IP_BURST", &gateway__cfg.rate_rest_ip_burst,
+               "1000", "REST requests per client IP allowed at once"),
+    SS_OPT_INT("rate-handshake-ip-per-s", "STATSYNC_RATE_HANDSHAKE_IP_PER_S",
+               &gateway__cfg.rate_handshake_ip_per_s, "50",
+               "new Socket.IO sessions per client IP per second (0 = off)"),
+    SS_OPT_INT("rate-handshake-ip-burst", "STATSYNC_RATE_HANDSHAKE_IP_BURST",
+               &gateway__cfg.rate_handshake_ip_burst, "200",
+               "new Socket.IO sessions per client IP allowed at once"),
+    SS_OPT_INT("max-sockets-per-user", "STATSYNC_MAX_SOCKETS_PER_USER",
+               &gateway__cfg.max_sockets_per_user, "20",
+               "connected sockets of one user on this gateway (0 = no cap)"),
+    SS_OPT_INT("rate-limit-max-keys", "STATSYNC_RATE_LIMIT_MAX_KEYS", &gateway__cfg.rate_limit_max_keys,
+               "100000", "buckets kept per rate-limit table (least recently used dropped)"),
+    SS_OPT_STR("rate-limit-exempt", "STATSYNC_RATE_LIMIT_EXEMPT", &gateway__cfg.rate_limit_exempt,
+               "loopback", "client IPs no rate limit applies to: loopback, IPs, or none"),
+    SS_OPT_STR("trusted-proxies", "STATSYNC_TRUSTED_PROXIES", &gateway__cfg.trusted_proxies, "",
+               "peers (the edge) whose X-Forwarded-For names the client: loopback, IPs, "
+               "CIDRs, comma separated (empty = none)"),
+    SS_OPT_STR("route-tag", "STATSYNC_ROUTE_TAG", &gateway__cfg.route_tag, "",
+               "sids start with \"<tag>.\" so the edge keeps a polling session on this "
+               "gateway: 1-16 of A-Z a-z 0-9 _ - (empty = none)"),
+    SS_OPT_INT("rest-connection-timeout-s", "STATSYNC_REST_CONNECTION_TIMEOUT_S",
+               &gateway__cfg.rest_connection_timeout_s, "30",
+               "REST: close a connection silent this long (a request trickled slower is cut)"),
+    SS_OPT_INT("rest-max-connections", "STATSYNC_REST_MAX_CONNECTIONS",
+               &gateway__cfg.rest_max_connections, "4096", "REST: connections at once"),
+    SS_OPT_INT("rest-per-ip-connections", "STATSYNC_REST_PER_IP_CONNECTIONS",
+               &gateway__cfg.rest_per_ip_connections, "256",
+               "REST: connections at once from one client IP (0 = no limit)"),
+    SS_OPT_INT("socket-connect-timeout-ms", "STATSYNC_SOCKET_CONNECT_TIMEOUT_MS",
+               &gateway__cfg.socket_connect_timeout_ms, "45000",
+               "Socket.IO: close a session that sends no CONNECT this long"),
+    SS_OPT_INT("json-max-elements", "STATSYNC_JSON_MAX_ELEMENTS", &gateway__cfg.json_max_elements,
+               "10000", "most array items + object members in client JSON"),
+    SS_OPT_INT("poll-max-pending-per-ip", "STATSYNC_POLL_MAX_PENDING_PER_IP",
+               &gateway__cfg.poll_max_pending_per_ip, "1000",
+               "Socket.IO polling requests open at once from one client IP (0 = no limit)"),
+};
+
+/* The gateway's id: --gateway-id or <hostname>-<pid>, with no character
+ * that could alter a NATS subject. */
+static void gateway__id(gateway *gw)
+{
+    const gw_config *c = &gw->cfg;
+    if (c->gateway_id[0]) {
+        snprintf(gw->id, sizeof(gw->id), "%s", c->gateway_id);
+    } else {
+        char host[64] = "gw";
+        gethostname(host, sizeof(host) - 1);
+        snprintf(gw->id, sizeof(gw->id), "%s-%d", host, (int)getpid());
+    }
+    for (char *p = gw->id; *p; p++)
+        if (*p == '.' || *p == '*' || *p == '>' || *p == ' ')
+            *p = '_';
+}
+
+/* Settings from the environment and the flags, checked. Returns 0, 1 (--help
+ * printed) or -1 (an error printed). */
 static int gateway__parse_config(gateway *gw, int argc, char **argv)
 {
-    gw_config *c = &gw->cfg;
-    const ss_opt opts[] = {
-        SS_OPT_STR("nats-url", "STATSYNC_NATS_URL", &c->nats_url, "nats://127.0.0.1:4222",
-                   "NATS server URL(s), comma separated"),
-        SS_OPT_INT("api-port", "STATSYNC_API_PORT", &c->api_port, "3000", "REST port"),
-        SS_OPT_INT("socket-port", "STATSYNC_SOCKET_PORT", &c->socket_port, "3001",
-                   "Socket.IO port (path /socket.io/)"),
-        SS_OPT_STR("bind-address", "STATSYNC_BIND_ADDRESS", &c->bind_address, "",
-                   "address to listen on (empty = all)"),
-        SS_OPT_STR("jwt-secret", "STATSYNC_JWT_SECRET", &c->jwt_secret, NULL,
-                   "HS256 secret for client tokens"),
-        SS_OPT_STR("log-level", "STATSYNC_LOG_LEVEL", &c->log_level, "info",
-                   "debug | info | warn | error"),
-        SS_OPT_STR("gateway-id", "STATSYNC_GATEWAY_ID", &c->gateway_id, "",
-                   "instance id (empty = <hostname>-<pid>)"),
-        SS_OPT_INT("request-timeout-ms", "STATSYNC_REQUEST_TIMEOUT_MS", &c->request_timeout_ms,
-                   "5000", "bound on a service round trip before 503"),
-        SS_OPT_INT("health-timeout-ms", "STATSYNC_HEALTH_TIMEOUT_MS", &c->health_timeout_ms,
-                   "500", "bound on /health probes of the services"),
-        SS_OPT_INT("max-body-bytes", "STATSYNC_MAX_BODY_BYTES", &c->max_body_bytes, "1048576",
-                   "largest REST body accepted (413 past it)"),
-        SS_OPT_INT("json-max-depth", "STATSYNC_JSON_MAX_DEPTH", &c->json_max_depth, "32",
-                   "deepest JSON nesting accepted"),
-        SS_OPT_INT("shutdown-grace-ms", "STATSYNC_SHUTDOWN_GRACE_MS", &c->shutdown_grace_ms,
-                   "10000", "bound on finishing in-flight work at SIGTERM"),
-        SS_OPT_INT("ping-interval-ms", "STATSYNC_PING_INTERVAL_MS", &c->ping_interval_ms,
-                   "25000", "Socket.IO: server ping every this many ms"),
-        SS_OPT_INT("ping-timeout-ms", "STATSYNC_PING_TIMEOUT_MS", &c->ping_timeout_ms, "20000",
-                   "Socket.IO: close a socket whose pong is this late"),
-        SS_OPT_INT("presence-heartbeat-ms", "STATSYNC_PRESENCE_HEARTBEAT_MS",
-                   &c->presence_heartbeat_ms, "5000",
-                   "heartbeat to the presence-service every this many ms (its sockets expire "
-                   "2 intervals after the last one)"),
-        SS_OPT_INT("presence-ping-timeout-ms", "STATSYNC_PRESENCE_PING_TIMEOUT_MS",
-                   &c->presence_ping_timeout_ms, "250",
-                   "presence:ping waits this long for the presence-service, then answers "
-                   "from local counts"),
-        SS_OPT_INT("rate-mutations-per-s", "STATSYNC_RATE_MUTATIONS_PER_S",
-                   &c->rate_mutations_per_s, "20",
-                   "writes per user per second, REST and socket together, per gateway (0 = off)"),
-        SS_OPT_INT("rate-mutations-burst", "STATSYNC_RATE_MUTATIONS_BURST",
-                   &c->rate_mutations_burst, "100", "writes per user allowed at once"),
-        SS_OPT_INT("rate-rest-ip-per-s", "STATSYNC_RATE_REST_IP_PER_S", &c->rate_rest_ip_per_s,
-                   "500", "REST requests per client IP per second (0 = off)"),
-        SS_OPT_INT("rate-rest-ip-burst", "STATSYNC_RATE_REST_IP_BURST", &c->rate_rest_ip_burst,
-                   "1000", "REST requests per client IP allowed at once"),
-        SS_OPT_INT("rate-handshake-ip-per-s", "STATSYNC_RATE_HANDSHAKE_IP_PER_S",
-                   &c->rate_handshake_ip_per_s, "50",
-                   "new Socket.IO sessions per client IP per second (0 = off)"),
-        SS_OPT_INT("rate-handshake-ip-burst", "STATSYNC_RATE_HANDSHAKE_IP_BURST",
-                   &c->rate_handshake_ip_burst, "200",
-                   "new Socket.IO sessions per client IP allowed at once"),
-        SS_OPT_INT("max-sockets-per-user", "STATSYNC_MAX_SOCKETS_PER_USER",
-                   &c->max_sockets_per_user, "20",
-                   "connected sockets of one user on this gateway (0 = no cap)"),
-        SS_OPT_INT("rate-limit-max-keys", "STATSYNC_RATE_LIMIT_MAX_KEYS", &c->rate_limit_max_keys,
-                   "100000", "buckets kept per rate-limit table (least recently used dropped)"),
-        SS_OPT_STR("rate-limit-exempt", "STATSYNC_RATE_LIMIT_EXEMPT", &c->rate_limit_exempt,
-                   "loopback", "client IPs no rate limit applies to: loopback, IPs, or none"),
-        SS_OPT_STR("trusted-proxies", "STATSYNC_TRUSTED_PROXIES", &c->trusted_proxies, "",
-                   "peers (the edge) whose X-Forwarded-For names the client: loopback, IPs, "
-                   "CIDRs, comma separated (empty = none)"),
-        SS_OPT_STR("route-tag", "STATSYNC_ROUTE_TAG", &c->route_tag, "",
-                   "sids start with \"<tag>.\" so the edge keeps a polling session on this "
-                   "gateway: 1-16 of A-Z a-z 0-9 _ - (empty = none)"),
-        SS_OPT_INT("rest-connection-timeout-s", "STATSYNC_REST_CONNECTION_TIMEOUT_S",
-                   &c->rest_connection_timeout_s, "30",
-                   "REST: close a connection silent this long (a request trickled slower is cut)"),
-        SS_OPT_INT("rest-max-connections", "STATSYNC_REST_MAX_CONNECTIONS",
-                   &c->rest_max_connections, "4096", "REST: connections at once"),
-        SS_OPT_INT("rest-per-ip-connections", "STATSYNC_REST_PER_IP_CONNECTIONS",
-                   &c->rest_per_ip_connections, "256",
-                   "REST: connections at once from one client IP (0 = no limit)"),
-        SS_OPT_INT("socket-connect-timeout-ms", "STATSYNC_SOCKET_CONNECT_TIMEOUT_MS",
-                   &c->socket_connect_timeout_ms, "45000",
-                   "Socket.IO: close a session that sends no CONNECT this long"),
-        SS_OPT_INT("json-max-elements", "STATSYNC_JSON_MAX_ELEMENTS", &c->json_max_elements,
-                   "10000", "most array items + object members in client JSON"),
-        SS_OPT_INT("poll-max-pending-per-ip", "STATSYNC_POLL_MAX_PENDING_PER_IP",
-                   &c->poll_max_pending_per_ip, "1000",
-                   "Socket.IO polling requests open at once from one client IP (0 = no limit)"),
-    };
-    int rc = ss_config_parse(opts, (int)SS_COUNT(opts), argc, argv, "statsync-gateway",
-                             "statsync REST + Socket.IO edge");
+    int rc = ss_config_parse(gateway__opts, (int)SS_COUNT(gateway__opts), argc, argv,
+                             "statsync-gateway", "statsync REST + Socket.IO edge");
     if (rc != 0)
         return rc;
+    gw->cfg = gateway__cfg;
+    const gw_config *c = &gw->cfg;
     int lvl = ss_log_level_parse(c->log_level);
     if (lvl < 0) {
         fprintf(stderr, "statsync-gateway: unknown log level '%s'\n", c->log_level);
@@ -128,16 +153,7 @@ static int gateway__parse_config(gateway *gw, int argc, char **argv)
         return -1;
     }
     ss_log_init("gateway", (ss_log_level)lvl);
-    if (c->gateway_id[0]) {
-        snprintf(gw->id, sizeof(gw->id), "%s", c->gateway_id);
-    } else {
-        char host[64] = "gw";
-        gethostname(host, sizeof(host) - 1);
-        snprintf(gw->id, sizeof(gw->id), "%s-%d", host, (int)getpid());
-    }
-    for (char *p = gw->id; *p; p++) /* the id goes into NATS subjects */
-        if (*p == '.' || *p == '*' || *p == '>' || *p == ' ')
-            *p = '_';
+    gateway__id(gw);
     return 0;
 }
 

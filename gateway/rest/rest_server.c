@@ -341,98 +341,145 @@ static void rest__refuse_rate(rest_req *req, int64_t wait_ms, const char *what)
     rest__refuse(req, SS_ERR_RATE_LIMITED, msg);
 }
 
-/* Headers complete: per-IP rate, route, auth, media type, declared size,
- * idempotency key, per-user write rate. Refuses (and returns) on the first
- * failure. */
-static void rest__on_headers(rest_req *req, const char *url, const char *method)
+/* ---- headers complete: the checks, in order ------------------------------------- */
+
+/* What the checks share: the request line and the route's :userId segment. */
+typedef struct rest_head {
+    const char *url, *method;
+    const char *seg; /* :userId of the path (not NUL-terminated), or NULL */
+    size_t seg_len;
+} rest_head;
+
+/* Each check refuses the request (rest__refuse) and returns false, or
+ * returns true to go on. MHD thread. */
+typedef bool (*rest_check)(rest_req *req, rest_head *h);
+
+static bool rest__check_ip_rate(rest_req *req, rest_head *h)
 {
-    rest_server *rs = req->rs;
-    const gw_config *cfg = &rs->gw->cfg;
+    (void)h;
+    ratelimit *rl = req->rs->gw->limits;
     char ip[CLIENT_ADDR_MAX];
     rest__client_ip(req, ip);
-    if (!ratelimit_exempt(rs->gw->limits, ip)) {
-        char key[RL_IP_KEY_MAX + 1];
-        rl_ip_key(ip, key);
-        int64_t wait = ratelimit_take(rs->gw->limits, RL_REST_IP, key, ss_mono_ms());
-        if (wait > 0) {
-            rest__refuse_rate(req, wait, "requests from this address");
-            return;
-        }
-    }
+    if (ratelimit_exempt(rl, ip))
+        return true;
+    char key[RL_IP_KEY_MAX + 1];
+    rl_ip_key(ip, key);
+    int64_t wait = ratelimit_take(rl, RL_REST_IP, key, ss_mono_ms());
+    if (wait > 0)
+        rest__refuse_rate(req, wait, "requests from this address");
+    return wait <= 0;
+}
+
+static bool rest__check_route(rest_req *req, rest_head *h)
+{
     bool method_ok = false;
-    const char *seg = NULL;
-    size_t seg_len = 0;
-    req->route = rest_routes_find(url, method, &method_ok, &seg, &seg_len);
+    req->route = rest_routes_find(h->url, h->method, &method_ok, &h->seg, &h->seg_len);
     if (req->route == NULL) {
         rest__refuse(req, SS_ERR_NOT_FOUND, "no such route");
-        return;
+        return false;
     }
     if (!method_ok) {
         char msg[64];
         snprintf(msg, sizeof(msg), "use %s", req->route->method);
         rest__refuse(req, SS_ERR_METHOD_NOT_ALLOWED, msg);
-        return;
+        return false;
     }
-    if (atomic_load(&rs->stopping)) {
+    if (atomic_load(&req->rs->stopping)) {
         rest__refuse(req, SS_ERR_UNAVAILABLE, "the gateway is shutting down");
-        return;
+        return false;
     }
-    if (req->route->auth) {
-        const char *token = auth_bearer(rest__header(req, MHD_HTTP_HEADER_AUTHORIZATION));
-        if (token == NULL) {
-            rest__refuse(req, SS_ERR_UNAUTHORIZED,
-                                 "missing Authorization: Bearer <token> header");
-            return;
-        }
-        auth_result ar;
-        if (auth_verify(token, cfg->jwt_secret, ss_now_ms() / 1000, &ar) != SS_OK) {
-            rest__refuse(req, SS_ERR_UNAUTHORIZED, ar.message);
-            return;
-        }
-        memcpy(req->user, ar.user_id, sizeof(req->user));
+    return true;
+}
+
+static bool rest__check_token(rest_req *req, rest_head *h)
+{
+    (void)h;
+    if (!req->route->auth)
+        return true;
+    const char *token = auth_bearer(rest__header(req, MHD_HTTP_HEADER_AUTHORIZATION));
+    if (token == NULL) {
+        rest__refuse(req, SS_ERR_UNAUTHORIZED, "missing Authorization: Bearer <token> header");
+        return false;
     }
-    if (seg != NULL) {
-        ss_userid_rule why = ss_userid_check(seg, seg_len);
-        if (why != SS_USERID_OK) {
-            rest__refuse(req, SS_ERR_INVALID_USER_ID, ss_userid_rule_text(why));
-            return;
-        }
-        memcpy(req->path_user, seg, seg_len);
-        req->path_user[seg_len] = '\0';
+    auth_result ar;
+    if (auth_verify(token, req->rs->gw->cfg.jwt_secret, ss_now_ms() / 1000, &ar) != SS_OK) {
+        rest__refuse(req, SS_ERR_UNAUTHORIZED, ar.message);
+        return false;
     }
-    if (req->route->body) {
-        if (!rest_content_type_is_json(rest__header(req, MHD_HTTP_HEADER_CONTENT_TYPE))) {
-            rest__refuse(req, SS_ERR_UNSUPPORTED_MEDIA,
-                                 "Content-Type must be application/json");
-            return;
-        }
-        const char *cl = rest__header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        uint64_t n = 0;
-        if (cl != NULL && rest_parse_content_length(cl, &n) == 0 &&
-            n > (uint64_t)cfg->max_body_bytes) {
-            char msg[80];
-            snprintf(msg, sizeof(msg), "body larger than %lld bytes",
-                     (long long)cfg->max_body_bytes);
-            rest__refuse(req, SS_ERR_PAYLOAD_TOO_LARGE, msg);
-            return;
-        }
-        const char *key = rest__header(req, "Idempotency-Key");
-        if (key != NULL) {
-            if (!rest_idem_key_valid(key, REST_IDEM_KEY_MAX)) {
-                rest__refuse(req, SS_ERR_BAD_REQUEST,
-                                     "Idempotency-Key must be 1-128 printable ASCII characters");
-                return;
-            }
-            snprintf(req->idem_key, sizeof(req->idem_key), "%s", key);
-        }
-        /* A write, counted with the user's socket writes. Per user, whatever
-         * the address: an exempt address never lifts a user's limit. */
-        int64_t wait = ratelimit_take(rs->gw->limits, RL_MUTATION, req->user, ss_mono_ms());
-        if (wait > 0) {
-            rest__refuse_rate(req, wait, "writes for this user");
-            return;
-        }
+    memcpy(req->user, ar.user_id, sizeof(req->user));
+    return true;
+}
+
+static bool rest__check_path_user(rest_req *req, rest_head *h)
+{
+    if (h->seg == NULL)
+        return true;
+    ss_userid_rule why = ss_userid_check(h->seg, h->seg_len);
+    if (why != SS_USERID_OK) {
+        rest__refuse(req, SS_ERR_INVALID_USER_ID, ss_userid_rule_text(why));
+        return false;
     }
+    memcpy(req->path_user, h->seg, h->seg_len);
+    req->path_user[h->seg_len] = '\0';
+    return true;
+}
+
+/* A write's body: JSON, not declared larger than the bound, a valid
+ * Idempotency-Key when there is one. */
+static bool rest__check_body_headers(rest_req *req, rest_head *h)
+{
+    (void)h;
+    if (!req->route->body)
+        return true;
+    if (!rest_content_type_is_json(rest__header(req, MHD_HTTP_HEADER_CONTENT_TYPE))) {
+        rest__refuse(req, SS_ERR_UNSUPPORTED_MEDIA, "Content-Type must be application/json");
+        return false;
+    }
+    int64_t max = req->rs->gw->cfg.max_body_bytes;
+    const char *cl = rest__header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    uint64_t n = 0;
+    if (cl != NULL && rest_parse_content_length(cl, &n) == 0 && n > (uint64_t)max) {
+        char msg[80];
+        snprintf(msg, sizeof(msg), "body larger than %lld bytes", (long long)max);
+        rest__refuse(req, SS_ERR_PAYLOAD_TOO_LARGE, msg);
+        return false;
+    }
+    const char *key = rest__header(req, "Idempotency-Key");
+    if (key != NULL && !rest_idem_key_valid(key, REST_IDEM_KEY_MAX)) {
+        rest__refuse(req, SS_ERR_BAD_REQUEST,
+                     "Idempotency-Key must be 1-128 printable ASCII characters");
+        return false;
+    }
+    if (key != NULL)
+        snprintf(req->idem_key, sizeof(req->idem_key), "%s", key);
+    return true;
+}
+
+/* A write, counted with the user's socket writes. Per user, whatever the
+ * address: an exempt address never lifts a user's limit. */
+static bool rest__check_user_rate(rest_req *req, rest_head *h)
+{
+    (void)h;
+    if (!req->route->body)
+        return true;
+    int64_t wait = ratelimit_take(req->rs->gw->limits, RL_MUTATION, req->user, ss_mono_ms());
+    if (wait > 0)
+        rest__refuse_rate(req, wait, "writes for this user");
+    return wait <= 0;
+}
+
+static const rest_check rest__checks[] = {
+    rest__check_ip_rate,   rest__check_route,        rest__check_token,
+    rest__check_path_user, rest__check_body_headers, rest__check_user_rate,
+};
+
+/* Headers complete: every check in order; the first that fails refuses. */
+static void rest__on_headers(rest_req *req, const char *url, const char *method)
+{
+    rest_head h = {.url = url, .method = method};
+    for (size_t i = 0; i < sizeof(rest__checks) / sizeof(rest__checks[0]); i++)
+        if (!rest__checks[i](req, &h))
+            return;
 }
 
 /* A piece of the body. Returns MHD_NO to cut a connection that keeps

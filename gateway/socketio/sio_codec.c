@@ -212,6 +212,85 @@ static int sio__payload_valid(sio_type type, const json_t *d)
     return 0;
 }
 
+/* The steps of sio_decode: each reads its part of the header at *i and
+ * returns SIO_OK or the error. */
+
+/* "<attachments>-" of a binary packet: parsed only to find the rest. */
+static sio_codec_err sio__decode_attachments(const char *buf, size_t len, size_t *i)
+{
+    size_t start = *i;
+    while (*i < len && buf[*i] >= '0' && buf[*i] <= '9' && *i - start < SIO_ACK_ID_DIGITS)
+        (*i)++;
+    if (*i == start || *i >= len || buf[*i] != '-')
+        return SIO_ERR_BINARY;
+    (*i)++;
+    return SIO_OK;
+}
+
+/* "/<nsp>," : printable ASCII, at most SIO_NSP_MAX bytes. */
+static sio_codec_err sio__decode_nsp(const char *buf, size_t len, size_t *i, sio_packet *out)
+{
+    if (*i >= len || buf[*i] != '/')
+        return SIO_OK;
+    size_t start = *i;
+    while (*i < len && buf[*i] != ',')
+        (*i)++;
+    size_t n = *i - start;
+    if (n > SIO_NSP_MAX)
+        return SIO_ERR_NSP;
+    for (size_t k = start; k < start + n; k++)
+        if ((unsigned char)buf[k] < 0x21 || (unsigned char)buf[k] > 0x7e)
+            return SIO_ERR_NSP;
+    memcpy(out->nsp, buf + start, n);
+    out->nsp[n] = '\0';
+    if (*i < len)
+        (*i)++; /* the ',' */
+    return SIO_OK;
+}
+
+/* "<ack id>" : at most SIO_ACK_ID_DIGITS digits, at most SIO_ACK_ID_MAX. */
+static sio_codec_err sio__decode_ack_id(const char *buf, size_t len, size_t *i, sio_packet *out)
+{
+    if (*i >= len || buf[*i] < '0' || buf[*i] > '9')
+        return SIO_OK;
+    size_t start = *i;
+    int64_t id = 0;
+    while (*i < len && buf[*i] >= '0' && buf[*i] <= '9') {
+        if (*i - start >= SIO_ACK_ID_DIGITS)
+            return SIO_ERR_ACK_ID;
+        id = id * 10 + (buf[*i] - '0');
+        (*i)++;
+    }
+    if (id > SIO_ACK_ID_MAX)
+        return SIO_ERR_ACK_ID;
+    out->ack_id = id;
+    return SIO_OK;
+}
+
+/* The JSON payload, within the depth and element bounds, of the packet's shape. */
+static sio_codec_err sio__decode_data(const char *buf, size_t len, const sio_limits *lim,
+                                      sio_packet *out)
+{
+    int max_depth = lim && lim->max_depth > 0 ? lim->max_depth : 32;
+    size_t max_elems = lim && lim->max_elements ? lim->max_elements : SIZE_MAX - 1;
+    json_bounds b;
+    json_bounds_scan(buf, len, max_depth, max_elems, &b);
+    if (b.depth > max_depth)
+        return SIO_ERR_DEPTH;
+    if (b.elements > max_elems)
+        return SIO_ERR_ELEMENTS;
+    json_error_t jerr;
+    json_t *d = json_loadb(buf, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+    if (d == NULL)
+        return SIO_ERR_JSON;
+    if (!sio__payload_valid(out->type, d)) {
+        json_decref(d);
+        return SIO_ERR_SHAPE;
+    }
+    out->data = d;
+    return SIO_OK;
+}
+
 sio_codec_err sio_decode(const char *buf, size_t len, const sio_limits *lim, sio_packet *out)
 {
     out->type = SIO_CONNECT;
@@ -226,73 +305,20 @@ sio_codec_err sio_decode(const char *buf, size_t len, const sio_limits *lim, sio
         return SIO_ERR_TYPE;
     out->type = (sio_type)(buf[0] - '0');
     size_t i = 1;
-    int binary = 0;
-
-    if (out->type == SIO_BINARY_EVENT || out->type == SIO_BINARY_ACK) {
-        /* <attachments>- : parsed only to find the rest of the header. */
-        size_t start = i;
-        while (i < len && buf[i] >= '0' && buf[i] <= '9' && i - start < SIO_ACK_ID_DIGITS)
-            i++;
-        if (i == start || i >= len || buf[i] != '-')
-            return SIO_ERR_BINARY;
-        i++;
-        binary = 1;
-    }
-
-    if (i < len && buf[i] == '/') {
-        size_t start = i;
-        while (i < len && buf[i] != ',')
-            i++;
-        size_t n = i - start;
-        if (n > SIO_NSP_MAX)
-            return SIO_ERR_NSP;
-        for (size_t k = start; k < start + n; k++)
-            if ((unsigned char)buf[k] < 0x21 || (unsigned char)buf[k] > 0x7e)
-                return SIO_ERR_NSP;
-        memcpy(out->nsp, buf + start, n);
-        out->nsp[n] = '\0';
-        if (i < len)
-            i++; /* the ',' */
-    }
-
-    if (i < len && buf[i] >= '0' && buf[i] <= '9') {
-        size_t start = i;
-        int64_t id = 0;
-        while (i < len && buf[i] >= '0' && buf[i] <= '9') {
-            if (i - start >= SIO_ACK_ID_DIGITS)
-                return SIO_ERR_ACK_ID;
-            id = id * 10 + (buf[i] - '0');
-            i++;
-        }
-        if (id > SIO_ACK_ID_MAX)
-            return SIO_ERR_ACK_ID;
-        out->ack_id = id;
-    }
-
+    int binary = out->type == SIO_BINARY_EVENT || out->type == SIO_BINARY_ACK;
+    sio_codec_err e = binary ? sio__decode_attachments(buf, len, &i) : SIO_OK;
+    if (e == SIO_OK)
+        e = sio__decode_nsp(buf, len, &i, out);
+    if (e == SIO_OK)
+        e = sio__decode_ack_id(buf, len, &i, out);
+    if (e != SIO_OK)
+        return e;
     if (binary)
         return SIO_ERR_BINARY;
-
-    if (i < len) {
-        int max_depth = lim && lim->max_depth > 0 ? lim->max_depth : 32;
-        size_t max_elems = lim && lim->max_elements ? lim->max_elements : SIZE_MAX - 1;
-        json_bounds b;
-        json_bounds_scan(buf + i, len - i, max_depth, max_elems, &b);
-        if (b.depth > max_depth)
-            return SIO_ERR_DEPTH;
-        if (b.elements > max_elems)
-            return SIO_ERR_ELEMENTS;
-        json_error_t jerr;
-        json_t *d = json_loadb(buf + i, len - i, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
-        if (d == NULL)
-            return SIO_ERR_JSON;
-        if (!sio__payload_valid(out->type, d)) {
-            json_decref(d);
-            return SIO_ERR_SHAPE;
-        }
-        out->data = d;
-    } else if (out->type == SIO_EVENT || out->type == SIO_ACK) {
+    if (i < len)
+        return sio__decode_data(buf + i, len - i, lim, out);
+    if (out->type == SIO_EVENT || out->type == SIO_ACK)
         return SIO_ERR_SHAPE; /* an event needs at least its name; an ack its array */
-    }
     return SIO_OK;
 }
 

@@ -186,6 +186,68 @@ static int sio_polling__refuse(struct lws *wsi, sio_pss *pss, int code)
     return sio_http_error(wsi, code, 1);
 }
 
+/* A GET of an existing session: park it until there is something to send. */
+static int sio_polling__park(sio_server *s, struct lws *wsi, sio_pss *pss, sio_session *ss)
+{
+    if (ss->get != NULL) { /* overlap: Engine.IO closes such a session */
+        sio_server_close_session(s, ss, "overlapping polling GET");
+        return sio_http_error(wsi, EIO_ERR_BAD, 1);
+    }
+    if (sio_polling__pending_acquire(s, wsi, pss) != 0)
+        return sio_http_rate_limited(wsi, "open polling requests", 1000, 1);
+    ss->get = wsi;
+    pss->session = ss;
+    pss->kind = SIO_CONN_GET;
+    lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+    if (!sio_outq_empty(&ss->outq) || ss->upgrading)
+        lws_callback_on_writable(wsi);
+    return 0;
+}
+
+/* A POST of an existing session: its body is read by sio_polling_on_body. */
+static int sio_polling__post(sio_server *s, struct lws *wsi, sio_pss *pss, sio_session *ss)
+{
+    if (sio_polling__pending_acquire(s, wsi, pss) != 0) {
+        /* not worth reading: answer and hang up */
+        sio_http_rate_limited(wsi, "open polling requests", 1000, 0);
+        return -1;
+    }
+    char cl[24] = "";
+    lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
+    long long n = atoll(cl);
+    if (n <= s->max_payload)
+        return 0;
+    sio_server_close_session(s, ss, "POST past maxPayload");
+    if (n > 4 * s->max_payload) { /* not worth reading: answer and hang up */
+        sio_http_respond(wsi, 413, "text/plain", "payload too large", 17, 0, 0);
+        return -1;
+    }
+    pss->answer = SIO_ANSWER_413;
+    return 0;
+}
+
+/* An Engine.IO request on /socket.io/, by its query: a handshake, or a GET /
+ * POST of a polling session, or one of Engine.IO's refusals. */
+static int sio_polling__dispatch(sio_server *s, struct lws *wsi, sio_pss *pss,
+                                 const sio_query *q, int is_get)
+{
+    if (q->bad || strcmp(q->eio, "4") != 0)
+        return sio_polling__refuse(wsi, pss, EIO_ERR_VERSION);
+    if (strcmp(q->transport, "polling") != 0)
+        return sio_polling__refuse(wsi, pss, strcmp(q->transport, "websocket") == 0
+                                                 ? EIO_ERR_BAD
+                                                 : EIO_ERR_TRANSPORT);
+    if (q->sid[0] == '\0')
+        return is_get ? sio_polling__handshake(s, wsi, q)
+                      : sio_polling__refuse(wsi, pss, EIO_ERR_METHOD);
+    sio_session *ss = sio_server_find_sid(s, q->sid);
+    if (ss == NULL)
+        return sio_polling__refuse(wsi, pss, EIO_ERR_SID);
+    if (ss->transport != SIO_T_POLLING)
+        return sio_polling__refuse(wsi, pss, EIO_ERR_BAD);
+    return is_get ? sio_polling__park(s, wsi, pss, ss) : sio_polling__post(s, wsi, pss, ss);
+}
+
 int sio_polling_on_request(sio_server *s, struct lws *wsi, sio_pss *pss)
 {
     sio_polling__reset(s, pss);
@@ -203,7 +265,6 @@ int sio_polling_on_request(sio_server *s, struct lws *wsi, sio_pss *pss)
         return sio_http_respond(wsi, 404, "text/plain", "not found", 9, 0, 1);
     if (is_options)
         return sio_http_respond(wsi, 204, NULL, NULL, 0, 1, 1);
-
     sio_query q;
     sio_query_read(wsi, &q);
     if (is_post) { /* every POST answer waits for the end of its body */
@@ -212,52 +273,7 @@ int sio_polling_on_request(sio_server *s, struct lws *wsi, sio_pss *pss)
         if (n <= SIO_SID_MAX) /* a longer one matches no session */
             memcpy(pss->sid, q.sid, n + 1);
     }
-    int rc = 0;
-    sio_session *ss = NULL;
-    if (q.bad || strcmp(q.eio, "4") != 0) {
-        rc = sio_polling__refuse(wsi, pss, EIO_ERR_VERSION);
-    } else if (strcmp(q.transport, "polling") != 0) {
-        rc = sio_polling__refuse(wsi, pss, strcmp(q.transport, "websocket") == 0 ? EIO_ERR_BAD
-                                                                               : EIO_ERR_TRANSPORT);
-    } else if (q.sid[0] == '\0') {
-        rc = is_get ? sio_polling__handshake(s, wsi, &q)
-                    : sio_polling__refuse(wsi, pss, EIO_ERR_METHOD);
-    } else if ((ss = sio_server_find_sid(s, q.sid)) == NULL) {
-        rc = sio_polling__refuse(wsi, pss, EIO_ERR_SID);
-    } else if (ss->transport != SIO_T_POLLING) {
-        rc = sio_polling__refuse(wsi, pss, EIO_ERR_BAD);
-    } else if (is_get) {
-        if (ss->get != NULL) { /* overlap: Engine.IO closes such a session */
-            sio_server_close_session(s, ss, "overlapping polling GET");
-            rc = sio_http_error(wsi, EIO_ERR_BAD, 1);
-        } else if (sio_polling__pending_acquire(s, wsi, pss) != 0) {
-            rc = sio_http_rate_limited(wsi, "open polling requests", 1000, 1);
-        } else {
-            ss->get = wsi;
-            pss->session = ss;
-            pss->kind = SIO_CONN_GET;
-            lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
-            if (!sio_outq_empty(&ss->outq) || ss->upgrading)
-                lws_callback_on_writable(wsi);
-        }
-    } else if (sio_polling__pending_acquire(s, wsi, pss) != 0) {
-        /* not worth reading: answer and hang up */
-        sio_http_rate_limited(wsi, "open polling requests", 1000, 0);
-        rc = -1;
-    } else {
-        char cl[24] = "";
-        lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
-        long long n = atoll(cl);
-        if (n > s->max_payload) {
-            sio_server_close_session(s, ss, "POST past maxPayload");
-            if (n > 4 * s->max_payload) { /* not worth reading: answer and hang up */
-                sio_http_respond(wsi, 413, "text/plain", "payload too large", 17, 0, 0);
-                rc = -1;
-            } else {
-                pss->answer = SIO_ANSWER_413;
-            }
-        }
-    }
+    int rc = sio_polling__dispatch(s, wsi, pss, &q, is_get);
     sio_query_free(&q);
     return rc;
 }

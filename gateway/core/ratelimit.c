@@ -452,14 +452,18 @@ int64_t ratelimit_take(ratelimit *r, rl_kind kind, const char *key, int64_t now_
     return wait;
 }
 
+/* A slot of a concurrency cap; a refusal is counted under kind. */
+static bool ratelimit__acquire(ratelimit *r, rl_slots *slots, rl_kind kind, const char *key)
+{
+    if (r == NULL || rl_slots_acquire(slots, key))
+        return true;
+    ss_counter_add(r->refused[kind], 1);
+    return false;
+}
+
 bool ratelimit_socket_acquire(ratelimit *r, const char *user)
 {
-    if (r == NULL)
-        return true;
-    if (rl_slots_acquire(r->sockets, user))
-        return true;
-    ss_counter_add(r->refused[RL_SOCKETS_USER], 1);
-    return false;
+    return ratelimit__acquire(r, r ? r->sockets : NULL, RL_SOCKETS_USER, user);
 }
 
 void ratelimit_socket_release(ratelimit *r, const char *user)
@@ -470,12 +474,7 @@ void ratelimit_socket_release(ratelimit *r, const char *user)
 
 bool ratelimit_poll_acquire(ratelimit *r, const char *ip_key)
 {
-    if (r == NULL)
-        return true;
-    if (rl_slots_acquire(r->polls, ip_key))
-        return true;
-    ss_counter_add(r->refused[RL_POLLING_IP], 1);
-    return false;
+    return ratelimit__acquire(r, r ? r->polls : NULL, RL_POLLING_IP, ip_key);
 }
 
 void ratelimit_poll_release(ratelimit *r, const char *ip_key)

@@ -128,6 +128,16 @@ static void routes__send_op(rest_req *req, const char *user, Statsync__Operation
     free(buf); /* the publish copied it */
 }
 
+/* Sends op for the caller when every userId the body named (NULL: none) is
+ * the caller's own; 403 otherwise. */
+static void routes__send_own(rest_req *req, const char *a, const char *b, Statsync__Operation *op)
+{
+    if ((a != NULL && strcmp(a, req->user) != 0) || (b != NULL && strcmp(b, req->user) != 0))
+        rest_req_reply_error(req, SS_ERR_FORBIDDEN, routes__forbidden);
+    else
+        routes__send_op(req, req->user, op);
+}
+
 /* POST /api/users/data/patch {xp:10, hearts:-1, __set:{...}, userId?}: the
  * body is the delta, strict but for its envelope members (userId; clientId,
  * seq, opId ignored: stats_json_patch_body). */
@@ -140,14 +150,10 @@ static void routes__patch_start(rest_req *req)
         rest_req_reply_error(req, e.err, e.message);
         return;
     }
-    if (uid != NULL && strcmp(uid, req->user) != 0) {
-        rest_req_reply_error(req, SS_ERR_FORBIDDEN, routes__forbidden);
-    } else {
-        Statsync__Operation op = STATSYNC__OPERATION__INIT;
-        op.kind_case = STATSYNC__OPERATION__KIND_DELTA;
-        op.delta = d;
-        routes__send_op(req, req->user, &op);
-    }
+    Statsync__Operation op = STATSYNC__OPERATION__INIT;
+    op.kind_case = STATSYNC__OPERATION__KIND_DELTA;
+    op.delta = d;
+    routes__send_own(req, uid, NULL, &op);
     statsync__delta__free_unpacked(d, NULL);
 }
 
@@ -168,15 +174,10 @@ static void routes__update_start(rest_req *req)
         rest_req_reply_error(req, e.err, e.message);
         return;
     }
-    if ((body_uid != NULL && strcmp(body_uid, req->user) != 0) ||
-        (stats_uid != NULL && strcmp(stats_uid, req->user) != 0)) {
-        rest_req_reply_error(req, SS_ERR_FORBIDDEN, routes__forbidden);
-    } else {
-        Statsync__Operation op = STATSYNC__OPERATION__INIT;
-        op.kind_case = STATSYNC__OPERATION__KIND_FULL;
-        op.full = f;
-        routes__send_op(req, req->user, &op);
-    }
+    Statsync__Operation op = STATSYNC__OPERATION__INIT;
+    op.kind_case = STATSYNC__OPERATION__KIND_FULL;
+    op.full = f;
+    routes__send_own(req, body_uid, stats_uid, &op);
     statsync__stats_fields__free_unpacked(f, NULL);
 }
 

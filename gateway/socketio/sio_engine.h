@@ -129,12 +129,21 @@ void sio_handover_drain(sio_server *s, int discard);
 /* No more tasks: later posts are freed at once. */
 void sio_handover_close(sio_server *s);
 
-/* sio_polling.c */
-int sio_polling_on_request(sio_server *s, struct lws *wsi, sio_pss *pss);
+/* The lws callbacks of a connection, one signature for all (sio_loop.c
+ * dispatches by reason); pss may be NULL for the close callbacks. */
+typedef int (*sio_conn_cb)(sio_server *s, struct lws *wsi, sio_pss *pss, const void *in,
+                           size_t len);
+
+/* sio_polling.c: HTTP (polling, CORS, refusals) */
+int sio_polling_on_request(sio_server *s, struct lws *wsi, sio_pss *pss, const void *in,
+                           size_t len);
 int sio_polling_on_body(sio_server *s, struct lws *wsi, sio_pss *pss, const void *in, size_t len);
-int sio_polling_on_body_done(sio_server *s, struct lws *wsi, sio_pss *pss);
-int sio_polling_on_writeable(sio_server *s, struct lws *wsi, sio_pss *pss);
-void sio_polling_on_closed(sio_server *s, struct lws *wsi, sio_pss *pss);
+int sio_polling_on_body_done(sio_server *s, struct lws *wsi, sio_pss *pss, const void *in,
+                             size_t len);
+int sio_polling_on_writeable(sio_server *s, struct lws *wsi, sio_pss *pss, const void *in,
+                             size_t len);
+int sio_polling_on_closed(sio_server *s, struct lws *wsi, sio_pss *pss, const void *in,
+                          size_t len);
 /* Answers a parked GET with whatever is queued (or a noop). */
 void sio_polling_flush(sio_server *s, sio_session *ss);
 /* A whole HTTP response with the CORS headers. complete = end the transaction
@@ -154,11 +163,13 @@ void sio_client_ip(sio_server *s, struct lws *wsi, char out[CLIENT_ADDR_MAX]);
 int64_t sio_http_handshake_limit(sio_server *s, struct lws *wsi);
 
 /* sio_websocket.c */
-int sio_ws_on_confirm_upgrade(sio_server *s, struct lws *wsi);
-int sio_ws_on_established(sio_server *s, struct lws *wsi, sio_pss *pss);
+int sio_ws_on_confirm_upgrade(sio_server *s, struct lws *wsi, sio_pss *pss, const void *in,
+                              size_t len);
+int sio_ws_on_established(sio_server *s, struct lws *wsi, sio_pss *pss, const void *in,
+                          size_t len);
 int sio_ws_on_receive(sio_server *s, struct lws *wsi, sio_pss *pss, const void *in, size_t len);
-int sio_ws_on_writeable(sio_server *s, struct lws *wsi, sio_pss *pss);
-void sio_ws_on_closed(sio_server *s, struct lws *wsi, sio_pss *pss);
+int sio_ws_on_writeable(sio_server *s, struct lws *wsi, sio_pss *pss, const void *in, size_t len);
+int sio_ws_on_closed(sio_server *s, struct lws *wsi, sio_pss *pss, const void *in, size_t len);
 
 /* sio_request.c */
 /* Appends to pss->rx, growing it geometrically. Returns 0 or -1 (no memory). */

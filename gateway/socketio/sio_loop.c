@@ -36,6 +36,26 @@ static const struct lws_protocols sio_server__protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
+/* Which transport function takes which lws callback. */
+static const struct {
+    enum lws_callback_reasons reason;
+    sio_conn_cb cb;
+} sio_loop__dispatch[] = {
+    {LWS_CALLBACK_HTTP, sio_polling_on_request},
+    {LWS_CALLBACK_HTTP_BODY, sio_polling_on_body},
+    {LWS_CALLBACK_HTTP_BODY_COMPLETION, sio_polling_on_body_done},
+    {LWS_CALLBACK_HTTP_WRITEABLE, sio_polling_on_writeable},
+    {LWS_CALLBACK_CLOSED_HTTP, sio_polling_on_closed},
+    {LWS_CALLBACK_HTTP_DROP_PROTOCOL, sio_polling_on_closed},
+    {LWS_CALLBACK_HTTP_CONFIRM_UPGRADE, sio_ws_on_confirm_upgrade},
+    {LWS_CALLBACK_ESTABLISHED, sio_ws_on_established},
+    {LWS_CALLBACK_RECEIVE, sio_ws_on_receive},
+    {LWS_CALLBACK_SERVER_WRITEABLE, sio_ws_on_writeable},
+    {LWS_CALLBACK_CLOSED, sio_ws_on_closed},
+};
+
+/* The one lws callback: a thin dispatcher. Sessions closed during it are
+ * freed when the outermost callback returns. */
 static int sio_server__callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                                 void *in, size_t len)
 {
@@ -46,47 +66,16 @@ static int sio_server__callback(struct lws *wsi, enum lws_callback_reasons reaso
     if (s == NULL)
         return 0;
     s->depth++;
-    switch (reason) {
-    case LWS_CALLBACK_HTTP:
-        rc = sio_polling_on_request(s, wsi, pss);
-        break;
-    case LWS_CALLBACK_HTTP_BODY:
-        rc = sio_polling_on_body(s, wsi, pss, in, len);
-        break;
-    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        rc = sio_polling_on_body_done(s, wsi, pss);
-        break;
-    case LWS_CALLBACK_HTTP_WRITEABLE:
-        rc = sio_polling_on_writeable(s, wsi, pss);
-        break;
-    case LWS_CALLBACK_CLOSED_HTTP:
-    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
-        if (pss)
-            sio_polling_on_closed(s, wsi, pss);
-        break;
-    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-        rc = sio_ws_on_confirm_upgrade(s, wsi);
-        break;
-    case LWS_CALLBACK_ESTABLISHED:
-        rc = sio_ws_on_established(s, wsi, pss);
-        break;
-    case LWS_CALLBACK_RECEIVE:
-        rc = sio_ws_on_receive(s, wsi, pss, in, len);
-        break;
-    case LWS_CALLBACK_SERVER_WRITEABLE:
-        rc = sio_ws_on_writeable(s, wsi, pss);
-        break;
-    case LWS_CALLBACK_CLOSED:
-        if (pss)
-            sio_ws_on_closed(s, wsi, pss);
-        break;
-    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+    if (reason == LWS_CALLBACK_EVENT_WAIT_CANCELLED) {
         sio_handover_drain(s, 0);
         if (atomic_load(&s->stop_requested) && s->loop)
             ev_break(s->loop, EVBREAK_ALL); /* sio_server_run() returns */
-        break;
-    default:
-        break;
+    } else {
+        for (size_t i = 0; i < sizeof(sio_loop__dispatch) / sizeof(sio_loop__dispatch[0]); i++)
+            if (sio_loop__dispatch[i].reason == reason) {
+                rc = sio_loop__dispatch[i].cb(s, wsi, pss, in, len);
+                break;
+            }
     }
     if (--s->depth == 0)
         sio_sessions_reap(s);

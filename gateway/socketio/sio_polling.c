@@ -248,8 +248,10 @@ static int sio_polling__dispatch(sio_server *s, struct lws *wsi, sio_pss *pss,
     return is_get ? sio_polling__park(s, wsi, pss, ss) : sio_polling__post(s, wsi, pss, ss);
 }
 
-int sio_polling_on_request(sio_server *s, struct lws *wsi, sio_pss *pss)
+int sio_polling_on_request(sio_server *s, struct lws *wsi, sio_pss *pss, const void *in_unused, size_t len_unused)
 {
+    (void)in_unused;
+    (void)len_unused;
     sio_polling__reset(s, pss);
     char path[64];
     int is_get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
@@ -291,8 +293,11 @@ int sio_polling_on_body(sio_server *s, struct lws *wsi, sio_pss *pss, const void
     return sio_pss_append(pss, in, len);
 }
 
-int sio_polling_on_body_done(sio_server *s, struct lws *wsi, sio_pss *pss)
+int sio_polling_on_body_done(sio_server *s, struct lws *wsi, sio_pss *pss, const void *in_unused,
+                             size_t len_unused)
 {
+    (void)in_unused;
+    (void)len_unused;
     /* Note: lws may free pss while answering (end of the transaction), so
      * everything in it is used up and reset before the answer is written. */
     if (pss->kind != SIO_CONN_POST) {
@@ -328,8 +333,11 @@ int sio_polling_on_body_done(sio_server *s, struct lws *wsi, sio_pss *pss)
     return sio_http_respond(wsi, 200, "text/html", "ok", 2, 0, 1);
 }
 
-int sio_polling_on_writeable(sio_server *s, struct lws *wsi, sio_pss *pss)
+int sio_polling_on_writeable(sio_server *s, struct lws *wsi, sio_pss *pss, const void *in_unused,
+                             size_t len_unused)
 {
+    (void)in_unused;
+    (void)len_unused;
     (void)s;
     if (pss->kind != SIO_CONN_GET)
         return 0;
@@ -374,14 +382,19 @@ int sio_polling_on_writeable(sio_server *s, struct lws *wsi, sio_pss *pss)
     return rc;
 }
 
-void sio_polling_on_closed(sio_server *s, struct lws *wsi, sio_pss *pss)
+int sio_polling_on_closed(sio_server *s, struct lws *wsi, sio_pss *pss, const void *in_unused, size_t len_unused)
 {
+    if (pss == NULL)
+        return 0;
+    (void)in_unused;
+    (void)len_unused;
     (void)s;
     if (pss->kind == SIO_CONN_WS)
-        return;
+        return 0;
     if (pss->kind == SIO_CONN_GET && pss->session && pss->session->get == wsi)
         pss->session->get = NULL;
     sio_polling__reset(s, pss);
+    return 0;
 }
 
 void sio_polling_flush(sio_server *s, sio_session *ss)

@@ -23,8 +23,12 @@
 
 /* Validates an upgrade request before lws accepts it; refusals get
  * Engine.IO's HTTP 400 like the Node server sends. */
-int sio_ws_on_confirm_upgrade(sio_server *s, struct lws *wsi)
+int sio_ws_on_confirm_upgrade(sio_server *s, struct lws *wsi, sio_pss *pss, const void *in,
+                              size_t len)
 {
+    (void)pss;
+    (void)in;
+    (void)len;
     char path[64];
     if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) < 0 ||
         (strcmp(path, "/socket.io/") != 0 && strcmp(path, "/socket.io") != 0)) {
@@ -59,8 +63,10 @@ int sio_ws_on_confirm_upgrade(sio_server *s, struct lws *wsi)
     return 1;
 }
 
-int sio_ws_on_established(sio_server *s, struct lws *wsi, sio_pss *pss)
+int sio_ws_on_established(sio_server *s, struct lws *wsi, sio_pss *pss, const void *in_unused, size_t len_unused)
 {
+    (void)in_unused;
+    (void)len_unused;
     memset(pss, 0, sizeof(*pss));
     pss->kind = SIO_CONN_WS;
     sio_query q;
@@ -159,8 +165,10 @@ int sio_ws_on_receive(sio_server *s, struct lws *wsi, sio_pss *pss, const void *
     return 0;
 }
 
-int sio_ws_on_writeable(sio_server *s, struct lws *wsi, sio_pss *pss)
+int sio_ws_on_writeable(sio_server *s, struct lws *wsi, sio_pss *pss, const void *in_unused, size_t len_unused)
 {
+    (void)in_unused;
+    (void)len_unused;
     (void)s;
     sio_session *ss = pss->session;
     if (ss == NULL || ss->closing)
@@ -186,10 +194,14 @@ int sio_ws_on_writeable(sio_server *s, struct lws *wsi, sio_pss *pss)
     return 0;
 }
 
-void sio_ws_on_closed(sio_server *s, struct lws *wsi, sio_pss *pss)
+int sio_ws_on_closed(sio_server *s, struct lws *wsi, sio_pss *pss, const void *in_unused, size_t len_unused)
 {
+    if (pss == NULL)
+        return 0;
+    (void)in_unused;
+    (void)len_unused;
     if (pss->kind != SIO_CONN_WS)
-        return;
+        return 0;
     sio_session *ss = pss->session;
     if (ss && ss->ws == wsi) {
         ss->ws = NULL;
@@ -200,4 +212,5 @@ void sio_ws_on_closed(sio_server *s, struct lws *wsi, sio_pss *pss)
     }
     pss->session = NULL;
     sio_pss_rx_free(pss);
+    return 0;
 }

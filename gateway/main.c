@@ -209,8 +209,9 @@ int main(int argc, char **argv)
     int sig_thread_started = 0;
     /* Pooled delivery: one subscription per connected user must not mean one
      * thread per user. */
-    if (ss_nats_connect_pooled(gw.cfg.nats_url, gw.id, 2, &gw.nc) != SS_OK)
+    if (ss_nats_create(&gw.nats, gw.cfg.nats_url, gw.id, 2) != SS_OK)
         goto out;
+    gw.nc = ss_nats_conn(gw.nats);
     if (nats_rpc_create(&gw.rpc, gw.nc) != SS_OK)
         goto out;
     if (gateway__limits_create(&gw) != 0)
@@ -233,7 +234,7 @@ out:
     rest_server_stop(gw.rest);
     nats_rpc_destroy(gw.rpc); /* fails what is pending: those completions are discarded */
     sio_server_free(gw.sio);
-    ss_nats_close(gw.nc, 1000);
+    ss_nats_destroy(gw.nats, 1000);
     nats_Close();
     ratelimit_destroy(gw.limits);
     client_addr_trust_destroy(gw.trust);

@@ -690,7 +690,7 @@ fail:
 typedef struct sio_cork {
     ev_check check;
     ev_prepare prepare;
-    natsConnection *nc;
+    ss_nats *nats;
     bool corked;
 } sio_cork;
 
@@ -700,7 +700,7 @@ static void sio_server__cork(struct ev_loop *loop, ev_check *w, int revents)
     (void)revents;
     sio_cork *c = w->data;
     if (!c->corked) {
-        ss_nats_batch(c->nc, true);
+        ss_nats_batch(c->nats, true);
         c->corked = true;
     }
 }
@@ -712,7 +712,7 @@ static void sio_server__uncork(struct ev_loop *loop, ev_prepare *w, int revents)
     sio_cork *c = w->data;
     if (c->corked) {
         c->corked = false;
-        ss_nats_batch(c->nc, false);
+        ss_nats_batch(c->nats, false);
     }
 }
 
@@ -720,7 +720,7 @@ void sio_server_run(sio_server *s)
 {
     if (s == NULL)
         return;
-    sio_cork c = {.nc = s->gw->nc};
+    sio_cork c = {.nats = s->gw->nats};
     ev_check_init(&c.check, sio_server__cork);
     ev_set_priority(&c.check, EV_MAXPRI);
     c.check.data = &c;
@@ -733,7 +733,7 @@ void sio_server_run(sio_server *s)
     ev_check_stop(s->loop, &c.check);
     ev_prepare_stop(s->loop, &c.prepare);
     if (c.corked) /* broken out mid-turn */
-        ss_nats_batch(c.nc, false);
+        ss_nats_batch(c.nats, false);
 }
 
 void sio_server_request_stop(sio_server *s)

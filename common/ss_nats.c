@@ -1,11 +1,9 @@
-/* ss_nats.c — NATS connection set-up shared by all services. */
+/* ss_nats.c — the NATS connection handle shared by all services (ss_nats.h). */
 #include "ss_nats.h"
 
 #include "ss_log.h"
 #include "ss_metrics.h"
 #include "ss_nats_loop.h"
-
-#include <pthread.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -58,160 +56,128 @@ static int64_t ss_nats__delay(natsConnection *nc, int attempts, void *closure)
     return d + (int64_t)(rand() % (int)(d / 4 + 1));
 }
 
-/* Which loop thread serves which connection, for ss_nats_close(). A service
- * holds one or two connections; tests a few more. */
-typedef struct ss_nats__entry {
-    natsConnection *nc;
-    ss_nats_loop *loop;
-    struct ss_nats__entry *next;
-} ss_nats__entry;
-static ss_nats__entry *ss_nats__entries;
-static pthread_mutex_t ss_nats__entries_mu = PTHREAD_MUTEX_INITIALIZER;
+struct ss_nats {
+    natsConnection *nc; /* NULL until connected (or retrying) */
+    ss_nats_loop *loop; /* the thread serving nc's socket */
+};
 
-static int ss_nats__remember(natsConnection *nc, ss_nats_loop *loop)
+/* The policy of every connection. Each setter only records a field of o and
+ * none depends on another, so all of them run and the first failure is the
+ * answer. */
+static natsStatus ss_nats__policy(natsOptions *o, const char *url, const char *name)
 {
-    ss_nats__entry *e = malloc(sizeof(*e));
-    if (e == NULL)
-        return -1;
-    e->nc = nc;
-    e->loop = loop;
-    pthread_mutex_lock(&ss_nats__entries_mu);
-    e->next = ss_nats__entries;
-    ss_nats__entries = e;
-    pthread_mutex_unlock(&ss_nats__entries_mu);
-    return 0;
+    void *conn = (void *)name; /* the "conn" of the state callbacks' log lines */
+    const natsStatus set[] = {
+        natsOptions_SetURL(o, url),
+        natsOptions_SetName(o, name),
+        /* In event-loop mode "send asap" only marks the socket writable for
+         * the loop (no write in the publisher); without it publishes would
+         * still go through cnats' flusher thread and its ~1 ms wait. */
+        natsOptions_SetSendAsap(o, true),
+        natsOptions_SetMaxReconnect(o, -1),
+        natsOptions_SetCustomReconnectDelay(o, ss_nats__delay, NULL),
+        natsOptions_SetRetryOnFailedConnect(o, true, NULL, NULL),
+        natsOptions_SetReconnectBufSize(o, 8 * 1024 * 1024),
+        natsOptions_SetPingInterval(o, 2000),
+        natsOptions_SetMaxPingsOut(o, 2),
+        natsOptions_SetDisconnectedCB(o, ss_nats__on_disconnected, conn),
+        natsOptions_SetReconnectedCB(o, ss_nats__on_reconnected, conn),
+        natsOptions_SetClosedCB(o, ss_nats__on_closed, conn),
+        natsOptions_SetErrorHandler(o, ss_nats__on_error, conn),
+    };
+    for (size_t i = 0; i < sizeof(set) / sizeof(set[0]); i++)
+        if (set[i] != NATS_OK)
+            return set[i];
+    return NATS_OK;
 }
 
-static ss_nats_loop *ss_nats__find(natsConnection *nc)
+/* New options for a connection served by loop (*o NULL when creation fails). */
+static natsStatus ss_nats__options(natsOptions **o, const char *url, const char *name,
+                                   int pool_threads, ss_nats_loop *loop)
 {
-    ss_nats_loop *loop = NULL;
-    pthread_mutex_lock(&ss_nats__entries_mu);
-    for (ss_nats__entry *e = ss_nats__entries; e != NULL && loop == NULL; e = e->next)
-        if (e->nc == nc)
-            loop = e->loop;
-    pthread_mutex_unlock(&ss_nats__entries_mu);
-    return loop;
-}
-
-void ss_nats_batch(natsConnection *nc, bool begin)
-{
-    ss_nats_loop *loop = nc != NULL ? ss_nats__find(nc) : NULL;
-    if (begin)
-        ss_nats_loop_cork(loop);
-    else
-        ss_nats_loop_uncork(loop);
-}
-
-ss_err ss_nats_set_reader(natsConnection *nc, void (*fn)(void *), void *arg)
-{
-    ss_nats_loop *loop = nc != NULL ? ss_nats__find(nc) : NULL;
-    if (loop == NULL)
-        return SS_ERR_INTERNAL;
-    ss_nats_loop_set_reader(loop, fn, arg);
-    return SS_OK;
-}
-
-static ss_nats_loop *ss_nats__forget(natsConnection *nc)
-{
-    ss_nats_loop *loop = NULL;
-    pthread_mutex_lock(&ss_nats__entries_mu);
-    for (ss_nats__entry **pp = &ss_nats__entries; *pp != NULL; pp = &(*pp)->next) {
-        if ((*pp)->nc == nc) {
-            ss_nats__entry *e = *pp;
-            *pp = e->next;
-            loop = e->loop;
-            free(e);
-            break;
-        }
-    }
-    pthread_mutex_unlock(&ss_nats__entries_mu);
-    return loop;
-}
-
-static ss_err ss_nats__connect(const char *url, const char *name, int pool_threads,
-                              natsConnection **out)
-{
-    *out = NULL;
-    natsOptions *o = NULL;
-    ss_nats__reconnects();
-    natsStatus s = natsOptions_Create(&o);
+    natsStatus s = natsOptions_Create(o);
     if (s == NATS_OK && pool_threads > 0) {
         s = nats_SetMessageDeliveryPoolSize(pool_threads);
         if (s == NATS_OK)
-            s = natsOptions_UseGlobalMessageDelivery(o, true);
+            s = natsOptions_UseGlobalMessageDelivery(*o, true);
     }
-    ss_nats_loop *loop = NULL;
-    if (s == NATS_OK && ss_nats_loop_start(&loop) != 0)
-        s = NATS_NO_MEMORY;
     if (s == NATS_OK)
-        s = ss_nats_loop_use(loop, o);
-    /* In event-loop mode "send asap" only marks the socket writable for the
-     * loop (no write in the publisher); without it publishes would still go
-     * through cnats' flusher thread and its ~1 ms wait. */
+        s = ss_nats_loop_use(loop, *o);
     if (s == NATS_OK)
-        s = natsOptions_SetSendAsap(o, true);
-    if (s == NATS_OK)
-        s = natsOptions_SetURL(o, url);
-    if (s == NATS_OK)
-        s = natsOptions_SetName(o, name);
-    if (s == NATS_OK)
-        s = natsOptions_SetMaxReconnect(o, -1);
-    if (s == NATS_OK)
-        s = natsOptions_SetCustomReconnectDelay(o, ss_nats__delay, NULL);
-    if (s == NATS_OK)
-        s = natsOptions_SetRetryOnFailedConnect(o, true, NULL, NULL);
-    if (s == NATS_OK)
-        s = natsOptions_SetReconnectBufSize(o, 8 * 1024 * 1024);
-    if (s == NATS_OK)
-        s = natsOptions_SetPingInterval(o, 2000);
-    if (s == NATS_OK)
-        s = natsOptions_SetMaxPingsOut(o, 2);
-    if (s == NATS_OK)
-        s = natsOptions_SetDisconnectedCB(o, ss_nats__on_disconnected, (void *)name);
-    if (s == NATS_OK)
-        s = natsOptions_SetReconnectedCB(o, ss_nats__on_reconnected, (void *)name);
-    if (s == NATS_OK)
-        s = natsOptions_SetClosedCB(o, ss_nats__on_closed, (void *)name);
-    if (s == NATS_OK)
-        s = natsOptions_SetErrorHandler(o, ss_nats__on_error, (void *)name);
-    if (s == NATS_OK) {
-        s = natsConnection_Connect(out, o);
-        /* With retry-on-failed-connect, NATS_NOT_YET_CONNECTED means "in progress". */
-        if (s == NATS_NOT_YET_CONNECTED) {
-            ss_log(SS_LOG_WARN, "nats not reachable yet; retrying in background", "{s:s}",
-                   "url", url);
-            s = NATS_OK;
-        }
+        s = ss_nats__policy(*o, url, name);
+    return s;
+}
+
+/* With retry-on-failed-connect, NATS_NOT_YET_CONNECTED means "in progress". */
+static natsStatus ss_nats__connect(natsConnection **nc, natsOptions *o, const char *url)
+{
+    natsStatus s = natsConnection_Connect(nc, o);
+    if (s == NATS_NOT_YET_CONNECTED) {
+        ss_log(SS_LOG_WARN, "nats not reachable yet; retrying in background", "{s:s}", "url",
+               url);
+        s = NATS_OK;
     }
+    return s;
+}
+
+/* Closes the connection (if any), then stops its loop: no cnats call runs on
+ * the loop thread once the connection is closed, and none may run on it
+ * after the stop; then frees everything. */
+static void ss_nats__free(ss_nats *n)
+{
+    if (n->nc != NULL)
+        natsConnection_Close(n->nc);
+    ss_nats_loop_stop(n->loop);
+    if (n->nc != NULL)
+        natsConnection_Destroy(n->nc);
+    free(n);
+}
+
+ss_err ss_nats_create(ss_nats **out, const char *url, const char *name, int pool_threads)
+{
+    *out = NULL;
+    ss_nats__reconnects();
+    ss_nats *n = calloc(1, sizeof(*n));
+    natsOptions *o = NULL;
+    natsStatus s = n != NULL && ss_nats_loop_start(&n->loop) == 0 ? NATS_OK : NATS_NO_MEMORY;
+    if (s == NATS_OK)
+        s = ss_nats__options(&o, url, name, pool_threads, n->loop);
+    if (s == NATS_OK)
+        s = ss_nats__connect(&n->nc, o, url);
     natsOptions_Destroy(o);
-    if (s == NATS_OK && ss_nats__remember(*out, loop) != 0)
-        s = NATS_NO_MEMORY;
     if (s != NATS_OK) {
-        if (*out != NULL) {
-            natsConnection_Close(*out);
-            ss_nats_loop_stop(loop);
-            natsConnection_Destroy(*out);
-            *out = NULL;
-        } else {
-            ss_nats_loop_stop(loop);
-        }
+        if (n != NULL)
+            ss_nats__free(n);
         ss_log(SS_LOG_ERROR, "nats connect failed", "{s:s,s:s}", "url", url, "error",
                natsStatus_GetText(s));
         return SS_ERR_UNAVAILABLE;
     }
     ss_log(SS_LOG_INFO, "nats connection created", "{s:s,s:s}", "url", url, "conn", name);
+    *out = n;
     return SS_OK;
 }
 
-ss_err ss_nats_connect(const char *url, const char *name, natsConnection **out)
+natsConnection *ss_nats_conn(const ss_nats *n)
 {
-    return ss_nats__connect(url, name, 0, out);
+    return n != NULL ? n->nc : NULL;
 }
 
-ss_err ss_nats_connect_pooled(const char *url, const char *name, int pool_threads,
-                              natsConnection **out)
+void ss_nats_batch(ss_nats *n, bool begin)
 {
-    return ss_nats__connect(url, name, pool_threads, out);
+    if (n == NULL)
+        return;
+    if (begin)
+        ss_nats_loop_cork(n->loop);
+    else
+        ss_nats_loop_uncork(n->loop);
+}
+
+ss_err ss_nats_set_reader(ss_nats *n, void (*fn)(void *), void *arg)
+{
+    if (n == NULL)
+        return SS_ERR_INTERNAL;
+    ss_nats_loop_set_reader(n->loop, fn, arg);
+    return SS_OK;
 }
 
 natsStatus ss_nats_publish_proto(natsConnection *nc, const char *subject,
@@ -233,18 +199,22 @@ natsStatus ss_nats_publish_proto(natsConnection *nc, const char *subject,
     return s;
 }
 
+ProtobufCMessage *ss_nats_unpack(natsMsg *msg, const ProtobufCMessageDescriptor *type)
+{
+    return protobuf_c_message_unpack(type, NULL, (size_t)natsMsg_GetDataLength(msg),
+                                     (const uint8_t *)natsMsg_GetData(msg));
+}
+
 bool ss_nats_connected(natsConnection *nc)
 {
     return nc != NULL && natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED;
 }
 
-void ss_nats_close(natsConnection *nc, int64_t timeout_ms)
+void ss_nats_destroy(ss_nats *n, int64_t flush_timeout_ms)
 {
-    if (nc == NULL)
+    if (n == NULL)
         return;
-    if (ss_nats_connected(nc))
-        natsConnection_FlushTimeout(nc, timeout_ms);
-    natsConnection_Close(nc);
-    ss_nats_loop_stop(ss_nats__forget(nc)); /* no cnats call on its thread after this */
-    natsConnection_Destroy(nc);
+    if (ss_nats_connected(n->nc))
+        natsConnection_FlushTimeout(n->nc, flush_timeout_ms);
+    ss_nats__free(n);
 }

@@ -1,6 +1,17 @@
 /* ss_nats.h — one NATS connection policy for every service: retry the first
  * connect and reconnect forever with backoff + jitter, log state changes as
- * JSON, count reconnects in statsync_nats_reconnects_total. */
+ * JSON, count reconnects in statsync_nats_reconnects_total; the socket runs on
+ * its own libev loop thread (ss_nats_loop.h).
+ *
+ * An ss_nats is a handle owned by whoever created it (a service's server
+ * struct, a test): it owns the cnats connection and the loop thread serving
+ * it, and ss_nats_destroy() frees both. Nothing is remembered anywhere else,
+ * so the calls on a hot path (ss_nats_batch every loop turn of the gateway)
+ * touch only the handle.
+ *
+ * Threads: ss_nats_create() and ss_nats_destroy() from the owner's thread,
+ * never concurrently with any other call on the same handle; everything
+ * else from any thread while the handle lives. */
 #ifndef SS_NATS_H
 #define SS_NATS_H
 
@@ -10,35 +21,63 @@
 #include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
 
-/* url: comma separated list. name: connection name shown by nats-server.
- * Returns SS_OK with a connection that may still be (re)connecting; callers
- * check ss_nats_connected() before work that needs the server. */
-ss_err ss_nats_connect(const char *url, const char *name, natsConnection **out);
-/* Same policy, but every subscription of the connection is delivered by cnats'
- * shared pool of pool_threads threads instead of a thread per subscription
- * (the gateway holds one subscription per connected user). */
-ss_err ss_nats_connect_pooled(const char *url, const char *name, int pool_threads,
-                              natsConnection **out);
+typedef struct ss_nats ss_nats;
+
+/* Connects to url (a comma separated list) as `name` (shown by nats-server,
+ * and in our log lines). pool_threads > 0: every subscription of the
+ * connection is delivered by cnats' shared pool of that many threads instead
+ * of a thread per subscription (the gateway holds one subscription per
+ * connected user); 0: a thread per subscription.
+ *
+ * Returns SS_OK with *out a new handle whose connection may still be
+ * (re)connecting: callers check ss_nats_connected() before work that needs
+ * the server. SS_ERR_UNAVAILABLE (logged) otherwise, *out NULL.
+ *
+ * url is read only during the call. name is borrowed by cnats' state
+ * callbacks: it must stay valid until nats_Close() (a literal, or a field of
+ * the owner's server struct). */
+ss_err ss_nats_create(ss_nats **out, const char *url, const char *name, int pool_threads);
+
+/* The cnats connection, for subscribing and publishing: owned by n, valid
+ * until ss_nats_destroy(n). NULL n: NULL. */
+natsConnection *ss_nats_conn(const ss_nats *n);
+
+/* True while the connection is up (not connecting, reconnecting or closed).
+ * Takes the cnats connection so that code holding only that can ask; NULL:
+ * false. Any thread. */
 bool ss_nats_connected(natsConnection *nc);
+
 /* Packs a protobuf message and publishes it on subject (small messages on
  * the stack, larger ones in a temporary heap buffer). A failure is logged at
  * `level` with the subject and returned; nothing else happens. Any thread. */
 natsStatus ss_nats_publish_proto(natsConnection *nc, const char *subject,
                                  const ProtobufCMessage *msg, int level);
 
+/* The payload of msg unpacked as a `type` message (protobuf-c's default
+ * allocator; free it with protobuf_c_message_free_unpacked(m, NULL)), or NULL
+ * when it is not one. msg stays the caller's. Any thread. */
+ProtobufCMessage *ss_nats_unpack(natsMsg *msg, const ProtobufCMessageDescriptor *type);
+
 /* begin=true: publishes from now on (any thread) only buffer; begin=false:
- * they all go out in one write. Pairs nest; for a burst of replies from one
- * thread (the stats writer's group commit). NULL nc: nothing. */
-void ss_nats_batch(natsConnection *nc, bool begin);
+ * they all go out in one write. Pairs nest; for a burst of publishes from one
+ * thread (the stats writer's group commit, one gateway loop turn). NULL n:
+ * nothing. Any thread; no lock, no system call unless the last pair ends with
+ * something to write. */
+void ss_nats_batch(ss_nats *n, bool begin);
 
 /* Inline delivery: fn(arg) runs on the connection's I/O thread right after
  * each read, once that read's messages are queued; it drains synchronous
  * subscriptions (natsSubscription_NextMsg with timeout 0) and must not block.
- * fn NULL removes it, waiting for a running call to end. SS_ERR_INTERNAL for
- * a connection not made by ss_nats_connect*. */
-ss_err ss_nats_set_reader(natsConnection *nc, void (*fn)(void *), void *arg);
+ * Setting it also runs it once soon (what was read before). fn NULL removes
+ * it, waiting for a running call to end. arg stays the caller's; it must stay
+ * valid until fn is removed or n destroyed. SS_ERR_INTERNAL for a NULL n. */
+ss_err ss_nats_set_reader(ss_nats *n, void (*fn)(void *), void *arg);
 
-/* Flushes pending publishes (bounded by timeout_ms) and closes/destroys. */
-void ss_nats_close(natsConnection *nc, int64_t timeout_ms);
+/* Flushes pending publishes when connected (bounded by flush_timeout_ms),
+ * closes the connection, stops the loop thread and frees everything n owns.
+ * Subscriptions still open are closed with it (their handles stay their
+ * owners' to destroy; ss_nats_subs.h says when their handlers are done).
+ * nats_Close() may follow. NULL n: nothing. */
+void ss_nats_destroy(ss_nats *n, int64_t flush_timeout_ms);
 
 #endif

@@ -190,27 +190,43 @@ static void ss_nats_loop__on_io(struct ev_loop *loop, ev_io *w, int revents)
     }
 }
 
-static natsStatus ss_nats_loop__attach(void **user, void *loop, natsConnection *nc, natsSock fd)
+/* A new socket (fd >= 0, maybe under an old socket's number) or none (-1):
+ * read while there is one, no write wanted yet. */
+static void ss_nats_loop__socket(ss_nats_loop *l, natsConnection *nc, int fd)
 {
-    ss_nats_loop *l = loop;
     pthread_mutex_lock(&l->mu);
-    l->nc = nc;
-    l->fd = (int)fd;
-    l->gen++;
-    l->want_read = true;
+    if (fd >= 0) {
+        l->nc = nc;
+        l->gen++;
+    }
+    l->fd = fd;
+    l->want_read = fd >= 0;
     l->want_write = false;
     pthread_mutex_unlock(&l->mu);
-    *user = l;
     ss_nats_loop__changed(l, false);
+}
+
+/* Sets one wanted direction (want_read or want_write); returns the old value. */
+static bool ss_nats_loop__want(ss_nats_loop *l, bool *want, bool value)
+{
+    pthread_mutex_lock(&l->mu);
+    bool was = *want;
+    *want = value;
+    pthread_mutex_unlock(&l->mu);
+    return was;
+}
+
+static natsStatus ss_nats_loop__attach(void **user, void *loop, natsConnection *nc, natsSock fd)
+{
+    *user = loop;
+    ss_nats_loop__socket(loop, nc, (int)fd);
     return NATS_OK;
 }
 
 static natsStatus ss_nats_loop__read(void *user, bool add)
 {
     ss_nats_loop *l = user;
-    pthread_mutex_lock(&l->mu);
-    l->want_read = add;
-    pthread_mutex_unlock(&l->mu);
+    ss_nats_loop__want(l, &l->want_read, add);
     ss_nats_loop__changed(l, false);
     return NATS_OK;
 }
@@ -218,23 +234,14 @@ static natsStatus ss_nats_loop__read(void *user, bool add)
 static natsStatus ss_nats_loop__write(void *user, bool add)
 {
     ss_nats_loop *l = user;
-    pthread_mutex_lock(&l->mu);
-    bool was = l->want_write;
-    l->want_write = add;
-    pthread_mutex_unlock(&l->mu);
-    if (was != add)
+    if (ss_nats_loop__want(l, &l->want_write, add) != add)
         ss_nats_loop__changed(l, add);
     return NATS_OK;
 }
 
 static natsStatus ss_nats_loop__detach(void *user)
 {
-    ss_nats_loop *l = user;
-    pthread_mutex_lock(&l->mu);
-    l->fd = -1;
-    l->want_read = l->want_write = false;
-    pthread_mutex_unlock(&l->mu);
-    ss_nats_loop__changed(l, false);
+    ss_nats_loop__socket(user, NULL, -1);
     return NATS_OK;
 }
 

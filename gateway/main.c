@@ -211,8 +211,9 @@ static int gateway__start(gateway *gw, rooms **rm)
 {
     /* Pooled delivery: one subscription per connected user must not mean one
      * thread per user. */
-    if (ss_nats_connect_pooled(gw->cfg.nats_url, gw->id, 2, &gw->nc) != SS_OK)
+    if (ss_nats_create(&gw->nats, gw->cfg.nats_url, gw->id, 2) != SS_OK)
         return -1;
+    gw->nc = ss_nats_conn(gw->nats);
     if (nats_rpc_create(&gw->rpc, gw->nc) != SS_OK || gateway__limits_create(gw) != 0 ||
         rest_server_start(gw, &gw->rest) != 0)
         return -1;
@@ -235,7 +236,7 @@ static void gateway__stop(gateway *gw, rooms *rm)
     nats_rpc_destroy(gw->rpc); /* fails what is pending: those completions are discarded */
     rooms_destroy(rm);
     sio_server_free(gw->sio);
-    ss_nats_close(gw->nc, 1000);
+    ss_nats_destroy(gw->nats, 1000);
     nats_Close();
     ratelimit_destroy(gw->limits);
     client_addr_trust_destroy(gw->trust);

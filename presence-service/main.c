@@ -167,8 +167,9 @@ int main(int argc, char **argv)
         goto out;
     /* One delivery thread for every subscription: a gateway's messages are
      * applied in the order it sent them. */
-    if (ss_nats_connect_pooled(p.nats_url, "presence-service", 1, &p.nc) != SS_OK)
+    if (ss_nats_create(&p.nats, p.nats_url, "presence-service", 1) != SS_OK)
         goto out;
+    p.nc = ss_nats_conn(p.nats);
     if (presence_subscribe(&p) != 0)
         goto out;
     ss_gauge_fn("statsync_presence_sockets", "live sockets across all gateways", NULL,
@@ -193,7 +194,8 @@ out:
     atomic_store(&p.stopping, true);
     ss_admin_http_stop(admin);
     presence_unsubscribe(&p);
-    ss_nats_close(p.nc, 1000);
+    ss_nats_destroy(p.nats, 1000);
+    p.nats = NULL;
     p.nc = NULL;
     nats_Close(); /* no callback runs after this */
     registry_destroy(p.reg);

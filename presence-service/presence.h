@@ -11,6 +11,7 @@
 #define PRESENCE_H
 
 #include "registry.h"
+#include "ss_nats.h"
 #include "ss_nats_subs.h"
 
 #include <nats/nats.h>
@@ -30,7 +31,8 @@ typedef struct presence {
     /* runtime */
     uint64_t epoch;        /* random per start: gateways resync when it changes */
     char instance[40];
-    natsConnection *nc;
+    ss_nats *nats;      /* owns nc and the thread serving its socket */
+    natsConnection *nc; /* ss_nats_conn(nats) */
     natsSubscription *subs[8];
     int nsubs;
     ss_nats_subs sub_group; /* subs, until cnats is done with them */

@@ -1,26 +1,19 @@
 /* registry.c — users, gateways and their sockets (see registry.h).
  *
- * Three chained hash tables (users, gateways, sockets keyed by gateway +
+ * Three hash tables (ss_htab: users, gateways, sockets keyed by gateway +
  * socket id); each gateway links its sockets in a list so that expiring or
  * replacing a gateway costs its own sockets only. */
 #include "registry.h"
 
+#include "ss_htab.h"
+
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct hnode {
-    struct hnode *next;
-    uint64_t hash;
-} hnode;
-
-typedef struct htab {
-    hnode **b;
-    size_t n; /* power of two */
-    size_t count;
-} htab;
+#define REG_BUCKETS 64 /* first size of each table; they grow */
 
 typedef struct reg_user {
-    hnode h;
+    ss_hnode h;
     uint32_t count;
     char id[REGISTRY_ID_MAX + 1];
 } reg_user;
@@ -28,7 +21,7 @@ typedef struct reg_user {
 typedef struct reg_sock reg_sock;
 
 typedef struct reg_gw {
-    hnode h;
+    ss_hnode h;
     int64_t last_seen;  /* any message of the gateway */
     int64_t refreshed;  /* last heartbeat that vouched for all its sockets */
     int64_t interval_ms;
@@ -42,7 +35,7 @@ typedef struct reg_gw {
 } reg_gw;
 
 struct reg_sock {
-    hnode h;
+    ss_hnode h;
     reg_gw *gw;
     reg_user *user;
     int64_t last_seen;
@@ -53,70 +46,42 @@ struct reg_sock {
 
 struct registry {
     registry_config cfg;
-    htab users, gws, socks;
+    ss_htab users, gws, socks;
 };
 
-/* ---- hashing ------------------------------------------------------------------ */
+/* ---- keys ------------------------------------------------------------------- */
 
-static uint64_t reg__hash(const char *a, const char *b)
+static uint64_t reg__hash(const char *id)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *a; a++)
-        h = (h ^ (unsigned char)*a) * 1099511628211ULL;
-    if (b) {
-        h = (h ^ 0xff) * 1099511628211ULL;
-        for (; *b; b++)
-            h = (h ^ (unsigned char)*b) * 1099511628211ULL;
-    }
-    return h;
+    return ss_hash(SS_HASH_INIT, id, strlen(id));
 }
 
-static int htab__init(htab *t)
+/* A socket's key: its gateway's id, then its own (the NUL between the two
+ * keeps "ab"+"c" apart from "a"+"bc"). */
+typedef struct reg_sock_key {
+    const char *gw, *id;
+} reg_sock_key;
+
+static uint64_t reg__sock_hash(const char *gw, const char *id)
 {
-    t->n = 64;
-    t->count = 0;
-    t->b = calloc(t->n, sizeof(*t->b));
-    return t->b ? 0 : -1;
+    return ss_hash(ss_hash(SS_HASH_INIT, gw, strlen(gw) + 1), id, strlen(id));
 }
 
-static void htab__grow(htab *t)
+static bool reg__user_eq(const ss_hnode *n, const void *id)
 {
-    size_t n = t->n * 2;
-    hnode **b = calloc(n, sizeof(*b));
-    if (b == NULL)
-        return; /* keep the longer chains */
-    for (size_t i = 0; i < t->n; i++) {
-        hnode *e = t->b[i];
-        while (e) {
-            hnode *next = e->next;
-            e->next = b[e->hash & (n - 1)];
-            b[e->hash & (n - 1)] = e;
-            e = next;
-        }
-    }
-    free(t->b);
-    t->b = b;
-    t->n = n;
+    return strcmp(SS_HTAB_ENTRY(n, reg_user, h)->id, id) == 0;
 }
 
-static void htab__add(htab *t, hnode *e)
+static bool reg__gw_eq(const ss_hnode *n, const void *id)
 {
-    if (t->count + 1 > t->n)
-        htab__grow(t);
-    e->next = t->b[e->hash & (t->n - 1)];
-    t->b[e->hash & (t->n - 1)] = e;
-    t->count++;
+    return strcmp(SS_HTAB_ENTRY(n, reg_gw, h)->id, id) == 0;
 }
 
-static void htab__del(htab *t, hnode *e)
+static bool reg__sock_eq(const ss_hnode *n, const void *key)
 {
-    hnode **pp = &t->b[e->hash & (t->n - 1)];
-    while (*pp && *pp != e)
-        pp = &(*pp)->next;
-    if (*pp) {
-        *pp = e->next;
-        t->count--;
-    }
+    const reg_sock *s = SS_HTAB_ENTRY(n, reg_sock, h);
+    const reg_sock_key *k = key;
+    return strcmp(s->id, k->id) == 0 && strcmp(s->gw->id, k->gw) == 0;
 }
 
 static int reg__id_ok(const char *s)
@@ -128,31 +93,21 @@ static int reg__id_ok(const char *s)
 
 static reg_user *reg__user(const registry *r, const char *id)
 {
-    uint64_t h = reg__hash(id, NULL);
-    for (hnode *e = r->users.b[h & (r->users.n - 1)]; e; e = e->next)
-        if (e->hash == h && strcmp(((reg_user *)e)->id, id) == 0)
-            return (reg_user *)e;
-    return NULL;
+    ss_hnode *n = ss_htab_find(&r->users, reg__hash(id), id);
+    return n != NULL ? SS_HTAB_ENTRY(n, reg_user, h) : NULL;
 }
 
 static reg_gw *reg__gw(const registry *r, const char *id)
 {
-    uint64_t h = reg__hash(id, NULL);
-    for (hnode *e = r->gws.b[h & (r->gws.n - 1)]; e; e = e->next)
-        if (e->hash == h && strcmp(((reg_gw *)e)->id, id) == 0)
-            return (reg_gw *)e;
-    return NULL;
+    ss_hnode *n = ss_htab_find(&r->gws, reg__hash(id), id);
+    return n != NULL ? SS_HTAB_ENTRY(n, reg_gw, h) : NULL;
 }
 
 static reg_sock *reg__sock(const registry *r, const char *gw, const char *id)
 {
-    uint64_t h = reg__hash(gw, id);
-    for (hnode *e = r->socks.b[h & (r->socks.n - 1)]; e; e = e->next) {
-        reg_sock *s = (reg_sock *)e;
-        if (e->hash == h && strcmp(s->id, id) == 0 && strcmp(s->gw->id, gw) == 0)
-            return s;
-    }
-    return NULL;
+    const reg_sock_key k = {gw, id};
+    ss_hnode *n = ss_htab_find(&r->socks, reg__sock_hash(gw, id), &k);
+    return n != NULL ? SS_HTAB_ENTRY(n, reg_sock, h) : NULL;
 }
 
 /* The gateway entry, created when new (last_seen = now). NULL when full. */
@@ -165,8 +120,7 @@ static reg_gw *reg__gw_get(registry *r, const char *id, int64_t now)
         strcpy(g->id, id);
         g->interval_ms = r->cfg.default_interval_ms;
         g->refreshed = now;
-        g->h.hash = reg__hash(id, NULL);
-        htab__add(&r->gws, &g->h);
+        ss_htab_add(&r->gws, &g->h, reg__hash(id));
     }
     g->last_seen = now;
     return g;
@@ -202,7 +156,6 @@ static registry_rc reg__add(registry *r, reg_gw *g, const char *sock, const char
         if ((u = calloc(1, sizeof(*u))) == NULL)
             return REGISTRY_INVALID;
         strcpy(u->id, user);
-        u->h.hash = reg__hash(user, NULL);
     }
     if ((s = calloc(1, sizeof(*s))) == NULL) {
         if (new_user)
@@ -210,14 +163,13 @@ static registry_rc reg__add(registry *r, reg_gw *g, const char *sock, const char
         return REGISTRY_INVALID;
     }
     if (new_user)
-        htab__add(&r->users, &u->h);
+        ss_htab_add(&r->users, &u->h, reg__hash(user));
     strcpy(s->id, sock);
     s->gw = g;
     s->user = u;
     s->last_seen = now;
     s->gen = g->gen;
-    s->h.hash = reg__hash(g->id, sock);
-    htab__add(&r->socks, &s->h);
+    ss_htab_add(&r->socks, &s->h, reg__sock_hash(g->id, sock));
     s->next = g->head;
     if (g->head)
         g->head->prev = s;
@@ -233,7 +185,7 @@ static void reg__remove(registry *r, reg_sock *s, int caused)
 {
     reg_gw *g = s->gw;
     reg_user *u = s->user;
-    htab__del(&r->socks, &s->h);
+    ss_htab_del(&r->socks, &s->h);
     if (s->prev)
         s->prev->next = s->next;
     else
@@ -245,7 +197,7 @@ static void reg__remove(registry *r, reg_sock *s, int caused)
     reg__changed(r, u, caused ? s : NULL);
     free(s);
     if (u->count == 0) {
-        htab__del(&r->users, &u->h);
+        ss_htab_del(&r->users, &u->h);
         free(u);
     }
 }
@@ -254,7 +206,7 @@ static void reg__gw_remove(registry *r, reg_gw *g)
 {
     while (g->head)
         reg__remove(r, g->head, 0);
-    htab__del(&r->gws, &g->h);
+    ss_htab_del(&r->gws, &g->h);
     free(g);
 }
 
@@ -268,7 +220,9 @@ int registry_create(registry **out, const registry_config *cfg)
     r->cfg = *cfg;
     if (r->cfg.default_interval_ms <= 0)
         r->cfg.default_interval_ms = 5000;
-    if (htab__init(&r->users) || htab__init(&r->gws) || htab__init(&r->socks)) {
+    if (ss_htab_init(&r->users, REG_BUCKETS, reg__user_eq) != 0 ||
+        ss_htab_init(&r->gws, REG_BUCKETS, reg__gw_eq) != 0 ||
+        ss_htab_init(&r->socks, REG_BUCKETS, reg__sock_eq) != 0) {
         registry_destroy(r);
         return -1;
     }
@@ -281,14 +235,12 @@ void registry_destroy(registry *r)
     if (r == NULL)
         return;
     r->cfg.on_change = NULL; /* no events while tearing down */
-    if (r->gws.b) {
-        for (size_t i = 0; i < r->gws.n; i++)
-            while (r->gws.b[i])
-                reg__gw_remove(r, (reg_gw *)r->gws.b[i]);
-    }
-    free(r->users.b);
-    free(r->gws.b);
-    free(r->socks.b);
+    ss_htab_iter it;
+    for (ss_hnode *n = ss_htab_first(&it, &r->gws); n != NULL; n = ss_htab_next(&it))
+        reg__gw_remove(r, SS_HTAB_ENTRY(n, reg_gw, h));
+    ss_htab_free(&r->users);
+    ss_htab_free(&r->gws);
+    ss_htab_free(&r->socks);
     free(r);
 }
 
@@ -333,10 +285,8 @@ registry_rc registry_ping(registry *r, const char *gw, const char *sock, const c
 
 uint32_t registry_devices(const registry *r, const char *user)
 {
-    if (!reg__id_ok(user))
-        return 0;
-    const reg_user *u = reg__user(r, user);
-    return u ? u->count : 0;
+    const reg_user *u = reg__id_ok(user) ? reg__user(r, user) : NULL;
+    return u != NULL ? u->count : 0;
 }
 
 int registry_heartbeat(registry *r, const char *gw, uint64_t sockets, int64_t interval_ms,
@@ -399,26 +349,22 @@ registry_rc registry_snapshot(registry *r, const char *gw, uint64_t snapshot_id,
 void registry_expire(registry *r, int64_t now, size_t *gateways_out, size_t *sockets_out)
 {
     size_t gws = 0, socks = 0;
-    for (size_t i = 0; i < r->gws.n; i++) {
-        hnode *e = r->gws.b[i], *next;
-        for (; e; e = next) {
-            next = e->next;
-            reg_gw *g = (reg_gw *)e;
-            if (now - g->last_seen > g->interval_ms * 19 / 10) {
-                gws++;
-                socks += g->count;
-                reg__gw_remove(r, g);
-                continue;
-            }
-            if (r->cfg.socket_ttl_ms <= 0 || now - g->refreshed <= r->cfg.socket_ttl_ms)
-                continue; /* its heartbeat vouches for every socket */
-            reg_sock *s = g->head, *sn;
-            for (; s; s = sn) {
-                sn = s->next;
-                if (now - s->last_seen > r->cfg.socket_ttl_ms) {
-                    socks++;
-                    reg__remove(r, s, 0);
-                }
+    ss_htab_iter it;
+    for (ss_hnode *n = ss_htab_first(&it, &r->gws); n != NULL; n = ss_htab_next(&it)) {
+        reg_gw *g = SS_HTAB_ENTRY(n, reg_gw, h);
+        if (now - g->last_seen > g->interval_ms * 19 / 10) {
+            gws++;
+            socks += g->count;
+            reg__gw_remove(r, g);
+            continue;
+        }
+        if (r->cfg.socket_ttl_ms <= 0 || now - g->refreshed <= r->cfg.socket_ttl_ms)
+            continue; /* its heartbeat vouches for every socket */
+        for (reg_sock *s = g->head, *sn; s; s = sn) {
+            sn = s->next;
+            if (now - s->last_seen > r->cfg.socket_ttl_ms) {
+                socks++;
+                reg__remove(r, s, 0);
             }
         }
     }
@@ -430,11 +376,12 @@ void registry_expire(registry *r, int64_t now, size_t *gateways_out, size_t *soc
 
 void registry_grace(registry *r, int64_t now)
 {
-    for (size_t i = 0; i < r->gws.n; i++)
-        for (hnode *e = r->gws.b[i]; e; e = e->next) {
-            ((reg_gw *)e)->last_seen = now;
-            ((reg_gw *)e)->refreshed = now;
-        }
+    ss_htab_iter it;
+    for (ss_hnode *n = ss_htab_first(&it, &r->gws); n != NULL; n = ss_htab_next(&it)) {
+        reg_gw *g = SS_HTAB_ENTRY(n, reg_gw, h);
+        g->last_seen = now;
+        g->refreshed = now;
+    }
 }
 
 registry_counts registry_get_counts(const registry *r)
@@ -445,8 +392,6 @@ registry_counts registry_get_counts(const registry *r)
 
 uint64_t registry_gateway_sockets(const registry *r, const char *gw)
 {
-    if (!reg__id_ok(gw))
-        return 0;
-    const reg_gw *g = reg__gw(r, gw);
-    return g ? g->count : 0;
+    const reg_gw *g = reg__id_ok(gw) ? reg__gw(r, gw) : NULL;
+    return g != NULL ? g->count : 0;
 }

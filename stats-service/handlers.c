@@ -100,7 +100,7 @@ out:
 void handlers_on_batch(void *arg, bool begin)
 {
     stats_service *svc = arg;
-    ss_nats_batch(svc->nc, begin);
+    ss_nats_batch(svc->nats, begin);
 }
 
 void handlers_on_done(stats_job *job, void *arg)
@@ -234,7 +234,7 @@ ss_err handlers_subscribe(stats_service *svc)
     /* Setting the reader also runs it once, so what arrived before is drained. */
     if (s == NATS_OK) {
         atomic_store(&svc->apply_drained, svc->apply_sub);
-        if (ss_nats_set_reader(svc->nc, handlers__drain_apply, svc) != SS_OK)
+        if (ss_nats_set_reader(svc->nats, handlers__drain_apply, svc) != SS_OK)
             s = NATS_ERR;
     }
     if (s != NATS_OK) {
@@ -265,7 +265,7 @@ void handlers_drain(stats_service *svc, int64_t timeout_ms)
                    natsStatus_GetText(s));
     }
     atomic_store(&svc->stopping, true);
-    ss_nats_set_reader(svc->nc, NULL, NULL); /* no drain runs past here */
+    ss_nats_set_reader(svc->nats, NULL, NULL); /* no drain runs past here */
     for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
         ss_nats_unsubscribe(subs[i]);
     /* the handlers use svc: nothing of theirs may run or stay queued in cnats

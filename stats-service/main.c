@@ -111,7 +111,8 @@ static int stats__shutdown(stats_service *svc, ss_admin_http *admin, int exit_co
     }
     ss_admin_http_stop(admin);
     int64_t left = deadline - ss_mono_ms();
-    ss_nats_close(svc->nc, left > 1000 ? 1000 : (left > 0 ? left : 1));
+    ss_nats_destroy(svc->nats, left > 1000 ? 1000 : (left > 0 ? left : 1));
+    svc->nats = NULL;
     svc->nc = NULL;
     if (writer_done) { /* never close LMDB under a live write transaction */
         writer_destroy(svc->writer);
@@ -186,8 +187,9 @@ int main(int argc, char **argv)
         goto out;
     /* Pooled delivery (GET and health): cnats then completes a closed
      * subscription on a thread it joins at nats_Close(). */
-    if (ss_nats_connect_pooled(svc.nats_url, "stats-service", 2, &svc.nc) != SS_OK)
+    if (ss_nats_create(&svc.nats, svc.nats_url, "stats-service", 2) != SS_OK)
         goto out;
+    svc.nc = ss_nats_conn(svc.nats);
     if (handlers_subscribe(&svc) != SS_OK)
         goto out;
     ss_gauge_fn("statsync_stats_users", "Documents stored", NULL, stats__users_gauge, &svc);

@@ -8,6 +8,7 @@
 #ifndef STATS_SERVICE_H
 #define STATS_SERVICE_H
 
+#include "ss_nats.h"
 #include "ss_nats_subs.h"
 #include "store.h"
 #include "writer.h"
@@ -29,7 +30,8 @@ typedef struct stats_service {
     int64_t max_queue;
     int64_t shutdown_grace_ms;
     /* Runtime. */
-    natsConnection *nc;
+    ss_nats *nats;      /* owns nc and the thread serving its socket */
+    natsConnection *nc; /* ss_nats_conn(nats) */
     stats_store *store;
     stats_writer *writer;
     natsSubscription *apply_sub, *get_sub, *health_sub;

@@ -60,7 +60,8 @@ struct nats_rpc;
 typedef struct gateway {
     gw_config cfg;
     char id[80];            /* this gateway instance, unique across the cluster */
-    natsConnection *nc;
+    struct ss_nats *nats;   /* owns nc and the thread serving its socket (ss_nats.h) */
+    natsConnection *nc;     /* ss_nats_conn(nats), set before the edges start */
     struct nats_rpc *rpc;
     struct rest_server *rest;
     struct sio_server *sio;

@@ -35,7 +35,7 @@ static void rooms__on_tick(void *arg, int64_t now_ms)
  * 20 000 updates/s that was a wake-up and a write(2) per update. */
 static void rooms__on_turn(void *arg, bool begin)
 {
-    ss_nats_batch(((rooms *)arg)->gw->nc, begin);
+    ss_nats_batch(((rooms *)arg)->gw->nats, begin);
 }
 
 int rooms_create(rooms **out, gateway *gw, sio_hooks *hooks)

@@ -3,7 +3,7 @@
  * several threads all arrive, each thread's in order, also inside batches
  * (ss_nats_batch); a synchronous subscription drained on the I/O thread
  * (ss_nats_set_reader); request/reply both ways;
- * ss_nats_close() writes out everything published before it; and after the
+ * ss_nats_destroy() writes out everything published before it; and after the
  * server is killed and restarted on the same port the connection comes back
  * and carries messages again.
  *
@@ -154,7 +154,7 @@ static bool wait_count(counter *c, int want, int64_t timeout_ms)
 }
 
 typedef struct {
-    natsConnection *nc;
+    ss_nats *nats;
     const char *subject;
     int who;
     int failed;
@@ -166,24 +166,26 @@ static void *publish_main(void *arg)
     char buf[32];
     for (int i = 0; i < PER_PUBLISHER; i++) {
         int n = snprintf(buf, sizeof(buf), "%d:%d", p->who, i);
-        if (natsConnection_Publish(p->nc, p->subject, buf, n) != NATS_OK)
+        if (natsConnection_Publish(ss_nats_conn(p->nats), p->subject, buf, n) != NATS_OK)
             p->failed++;
     }
     return NULL;
 }
 
-static natsConnection *connect_or_fail(const char *name)
+static ss_nats *connect_or_fail(const char *name)
 {
-    natsConnection *nc = NULL;
-    assert_int_equal(ss_nats_connect(server_url, name, &nc), SS_OK);
-    assert_non_null(nc);
-    assert_true(wait_connected(nc, 10000));
-    return nc;
+    ss_nats *n = NULL;
+    assert_int_equal(ss_nats_create(&n, server_url, name, 0), SS_OK);
+    assert_non_null(n);
+    assert_non_null(ss_nats_conn(n));
+    assert_true(wait_connected(ss_nats_conn(n), 10000));
+    return n;
 }
 
 /* An asynchronous subscription counting into c, known to the server. */
-static natsSubscription *count_on(natsConnection *nc, const char *subject, counter *c)
+static natsSubscription *count_on(ss_nats *n, const char *subject, counter *c)
 {
+    natsConnection *nc = ss_nats_conn(n);
     natsSubscription *sub = NULL;
     assert_int_equal(natsConnection_Subscribe(&sub, nc, subject, on_counted, c), NATS_OK);
     assert_int_equal(natsSubscription_SetPendingLimits(sub, -1, -1), NATS_OK);
@@ -192,12 +194,12 @@ static natsSubscription *count_on(natsConnection *nc, const char *subject, count
 }
 
 /* PUBLISHERS threads each run fn (publish_main or publish_batched_main). */
-static void publish_from_threads(natsConnection *pub, const char *subject, void *(*fn)(void *))
+static void publish_from_threads(ss_nats *pub, const char *subject, void *(*fn)(void *))
 {
     pthread_t th[PUBLISHERS];
     publisher p[PUBLISHERS];
     for (int i = 0; i < PUBLISHERS; i++) {
-        p[i] = (publisher){.nc = pub, .subject = subject, .who = i};
+        p[i] = (publisher){.nats = pub, .subject = subject, .who = i};
         assert_int_equal(pthread_create(&th[i], NULL, fn, &p[i]), 0);
     }
     for (int i = 0; i < PUBLISHERS; i++) {
@@ -216,15 +218,15 @@ static void expect_all_in_order(counter *c, int want)
 static void test_publishes_from_threads_all_arrive_in_order(void **state)
 {
     (void)state;
-    natsConnection *pub = connect_or_fail("test-pub");
-    natsConnection *subc = connect_or_fail("test-sub");
+    ss_nats *pub = connect_or_fail("test-pub");
+    ss_nats *subc = connect_or_fail("test-sub");
     counter c = {0};
     natsSubscription *sub = count_on(subc, "t.order", &c);
     publish_from_threads(pub, "t.order", publish_main);
     expect_all_in_order(&c, PUBLISHERS * PER_PUBLISHER);
     natsSubscription_Destroy(sub);
-    ss_nats_close(pub, 2000);
-    ss_nats_close(subc, 2000);
+    ss_nats_destroy(pub, 2000);
+    ss_nats_destroy(subc, 2000);
 }
 
 static void on_echo(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
@@ -239,39 +241,41 @@ static void on_echo(natsConnection *nc, natsSubscription *sub, natsMsg *m, void 
 static void test_request_reply_round_trips(void **state)
 {
     (void)state;
-    natsConnection *a = connect_or_fail("test-requester");
-    natsConnection *b = connect_or_fail("test-responder");
+    ss_nats *a = connect_or_fail("test-requester");
+    ss_nats *b = connect_or_fail("test-responder");
     natsSubscription *sub = NULL;
-    assert_int_equal(natsConnection_Subscribe(&sub, b, "t.echo", on_echo, NULL), NATS_OK);
-    assert_int_equal(natsConnection_FlushTimeout(b, 5000), NATS_OK);
+    assert_int_equal(natsConnection_Subscribe(&sub, ss_nats_conn(b), "t.echo", on_echo, NULL),
+                     NATS_OK);
+    assert_int_equal(natsConnection_FlushTimeout(ss_nats_conn(b), 5000), NATS_OK);
     for (int i = 0; i < 300; i++) {
         char body[32];
         int n = snprintf(body, sizeof(body), "ping %d", i);
         natsMsg *reply = NULL;
-        assert_int_equal(natsConnection_Request(&reply, a, "t.echo", body, n, 5000), NATS_OK);
+        assert_int_equal(natsConnection_Request(&reply, ss_nats_conn(a), "t.echo", body, n, 5000),
+                         NATS_OK);
         assert_int_equal(natsMsg_GetDataLength(reply), n);
         assert_memory_equal(natsMsg_GetData(reply), body, (size_t)n);
         natsMsg_Destroy(reply);
     }
     natsSubscription_Destroy(sub);
-    ss_nats_close(a, 2000);
-    ss_nats_close(b, 2000);
+    ss_nats_destroy(a, 2000);
+    ss_nats_destroy(b, 2000);
 }
 
 static void test_close_writes_out_everything_published(void **state)
 {
     (void)state;
-    natsConnection *subc = connect_or_fail("test-sub");
+    ss_nats *subc = connect_or_fail("test-sub");
     counter c = {0};
     natsSubscription *sub = count_on(subc, "t.close", &c);
-    natsConnection *pub = connect_or_fail("test-pub");
-    publisher p = {.nc = pub, .subject = "t.close", .who = 0};
+    ss_nats *pub = connect_or_fail("test-pub");
+    publisher p = {.nats = pub, .subject = "t.close", .who = 0};
     publish_main(&p);
     assert_int_equal(p.failed, 0);
-    ss_nats_close(pub, 5000); /* right away: nothing may stay in the buffer */
+    ss_nats_destroy(pub, 5000); /* right away: nothing may stay in the buffer */
     expect_all_in_order(&c, PER_PUBLISHER);
     natsSubscription_Destroy(sub);
-    ss_nats_close(subc, 2000);
+    ss_nats_destroy(subc, 2000);
 }
 
 /* A batch (ss_nats_batch) from several threads at once, nested: everything
@@ -279,28 +283,28 @@ static void test_close_writes_out_everything_published(void **state)
 static void *publish_batched_main(void *arg)
 {
     publisher *p = arg;
-    ss_nats_batch(p->nc, true);
-    ss_nats_batch(p->nc, true);
+    ss_nats_batch(p->nats, true);
+    ss_nats_batch(p->nats, true);
     publish_main(p);
-    ss_nats_batch(p->nc, false);
-    ss_nats_batch(p->nc, false);
+    ss_nats_batch(p->nats, false);
+    ss_nats_batch(p->nats, false);
     return NULL;
 }
 
 static void test_batches_from_threads_all_arrive_in_order(void **state)
 {
     (void)state;
-    natsConnection *pub = connect_or_fail("test-pub");
-    natsConnection *subc = connect_or_fail("test-sub");
+    ss_nats *pub = connect_or_fail("test-pub");
+    ss_nats *subc = connect_or_fail("test-sub");
     counter c = {0};
     natsSubscription *sub = count_on(subc, "t.batch", &c);
     publish_from_threads(pub, "t.batch", publish_batched_main);
     expect_all_in_order(&c, PUBLISHERS * PER_PUBLISHER);
-    ss_nats_batch(NULL, true); /* no connection: nothing happens */
+    ss_nats_batch(NULL, true); /* no handle: nothing happens */
     ss_nats_batch(NULL, false);
     natsSubscription_Destroy(sub);
-    ss_nats_close(pub, 2000);
-    ss_nats_close(subc, 2000);
+    ss_nats_destroy(pub, 2000);
+    ss_nats_destroy(subc, 2000);
 }
 
 /* Inline delivery: a synchronous subscription drained by the reader on the
@@ -328,20 +332,21 @@ static void drain_reader(void *arg)
 static void test_reader_drains_a_sync_subscription_on_the_io_thread(void **state)
 {
     (void)state;
-    natsConnection *subc = connect_or_fail("test-sub");
-    natsConnection *pub = connect_or_fail("test-pub");
+    ss_nats *subc = connect_or_fail("test-sub");
+    ss_nats *pub = connect_or_fail("test-pub");
     drained d = {.main_thread = pthread_self()};
-    assert_int_equal(natsConnection_SubscribeSync(&d.sub, subc, "t.inline"), NATS_OK);
+    assert_int_equal(natsConnection_SubscribeSync(&d.sub, ss_nats_conn(subc), "t.inline"),
+                     NATS_OK);
     assert_int_equal(natsSubscription_SetPendingLimits(d.sub, -1, -1), NATS_OK);
-    assert_int_equal(natsConnection_FlushTimeout(subc, 5000), NATS_OK);
+    assert_int_equal(natsConnection_FlushTimeout(ss_nats_conn(subc), 5000), NATS_OK);
     /* Before the reader exists: these wait in the subscription. */
-    publisher early = {.nc = pub, .subject = "t.inline", .who = 0};
+    publisher early = {.nats = pub, .subject = "t.inline", .who = 0};
     publish_main(&early);
-    assert_int_equal(natsConnection_FlushTimeout(pub, 5000), NATS_OK);
-    assert_int_equal(natsConnection_FlushTimeout(subc, 5000), NATS_OK);
+    assert_int_equal(natsConnection_FlushTimeout(ss_nats_conn(pub), 5000), NATS_OK);
+    assert_int_equal(natsConnection_FlushTimeout(ss_nats_conn(subc), 5000), NATS_OK);
     assert_int_equal(ss_nats_set_reader(subc, drain_reader, &d), SS_OK);
     assert_true(wait_count(&d.c, PER_PUBLISHER, 10000));
-    publisher late = {.nc = pub, .subject = "t.inline", .who = 1};
+    publisher late = {.nats = pub, .subject = "t.inline", .who = 1};
     publish_main(&late);
     assert_true(wait_count(&d.c, 2 * PER_PUBLISHER, 10000));
     assert_int_equal(atomic_load(&d.c.received), 2 * PER_PUBLISHER);
@@ -351,48 +356,49 @@ static void test_reader_drains_a_sync_subscription_on_the_io_thread(void **state
     assert_int_equal(ss_nats_set_reader(subc, NULL, NULL), SS_OK);
     int calls = atomic_load(&d.calls);
     publish_main(&late); /* queued, and nobody drains them now */
-    assert_int_equal(natsConnection_FlushTimeout(pub, 5000), NATS_OK);
-    assert_int_equal(natsConnection_FlushTimeout(subc, 5000), NATS_OK);
+    assert_int_equal(natsConnection_FlushTimeout(ss_nats_conn(pub), 5000), NATS_OK);
+    assert_int_equal(natsConnection_FlushTimeout(ss_nats_conn(subc), 5000), NATS_OK);
     assert_int_equal(atomic_load(&d.calls), calls);
     int queued = 0;
     assert_int_equal(natsSubscription_GetPending(d.sub, &queued, NULL), NATS_OK);
     assert_int_equal(queued, PER_PUBLISHER);
 
-    natsConnection *plain = NULL; /* not made by ss_nats_connect: refused */
-    assert_int_equal(ss_nats_set_reader(plain, drain_reader, &d), SS_ERR_INTERNAL);
+    /* no handle: refused */
+    assert_int_equal(ss_nats_set_reader(NULL, drain_reader, &d), SS_ERR_INTERNAL);
     natsSubscription_Destroy(d.sub);
-    ss_nats_close(pub, 2000);
-    ss_nats_close(subc, 2000);
+    ss_nats_destroy(pub, 2000);
+    ss_nats_destroy(subc, 2000);
 }
 
 static void test_reconnects_after_server_restart(void **state)
 {
     (void)state;
-    natsConnection *pub = connect_or_fail("test-pub");
-    natsConnection *subc = connect_or_fail("test-sub");
+    ss_nats *pub = connect_or_fail("test-pub");
+    ss_nats *subc = connect_or_fail("test-sub");
     counter c = {0};
     natsSubscription *sub = NULL;
-    assert_int_equal(natsConnection_Subscribe(&sub, subc, "t.again", on_counted, &c), NATS_OK);
+    assert_int_equal(
+        natsConnection_Subscribe(&sub, ss_nats_conn(subc), "t.again", on_counted, &c), NATS_OK);
 
     server_kill();
-    for (int64_t end = now_ms() + 10000; now_ms() < end && ss_nats_connected(pub); )
+    for (int64_t end = now_ms() + 10000; now_ms() < end && ss_nats_connected(ss_nats_conn(pub));)
         usleep(10000);
-    assert_false(ss_nats_connected(pub));
+    assert_false(ss_nats_connected(ss_nats_conn(pub)));
     assert_int_equal(server_start(), 0);
-    assert_true(wait_connected(pub, 15000));
-    assert_true(wait_connected(subc, 15000));
+    assert_true(wait_connected(ss_nats_conn(pub), 15000));
+    assert_true(wait_connected(ss_nats_conn(subc), 15000));
     /* The subscription is re-sent on reconnect; a flush round trip proves the
      * server has it before we publish. */
-    assert_int_equal(natsConnection_FlushTimeout(subc, 5000), NATS_OK);
-    publisher p = {.nc = pub, .subject = "t.again", .who = 0};
+    assert_int_equal(natsConnection_FlushTimeout(ss_nats_conn(subc), 5000), NATS_OK);
+    publisher p = {.nats = pub, .subject = "t.again", .who = 0};
     publish_main(&p);
     assert_int_equal(p.failed, 0);
-    assert_int_equal(natsConnection_FlushTimeout(pub, 5000), NATS_OK);
+    assert_int_equal(natsConnection_FlushTimeout(ss_nats_conn(pub), 5000), NATS_OK);
     assert_true(wait_count(&c, PER_PUBLISHER, 10000));
     assert_int_equal(atomic_load(&c.out_of_order), 0);
     natsSubscription_Destroy(sub);
-    ss_nats_close(pub, 2000);
-    ss_nats_close(subc, 2000);
+    ss_nats_destroy(pub, 2000);
+    ss_nats_destroy(subc, 2000);
 }
 
 static int group_setup(void **state)

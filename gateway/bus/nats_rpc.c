@@ -7,6 +7,7 @@
  * with no lock held. */
 #include "nats_rpc.h"
 
+#include "ss_htab.h"
 #include "ss_log.h"
 #include "ss_nats_subs.h"
 #include "ss_time.h"
@@ -26,7 +27,7 @@ typedef struct rpc_entry {
     int64_t deadline_ms; /* monotonic */
     nats_rpc_cb cb;
     void *arg;
-    struct rpc_entry *hnext;             /* hash chain */
+    ss_hnode h;                          /* in the table, by id */
     struct rpc_entry *dprev, *dnext;     /* deadline list, ascending */
 } rpc_entry;
 
@@ -39,30 +40,27 @@ struct nats_rpc {
 
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    rpc_entry **buckets;
-    size_t nbuckets; /* power of two */
-    size_t count;
+    ss_htab pending; /* rpc_entry by id */
     rpc_entry *dhead, *dtail;
     uint64_t next_id;
     bool stopping;
     pthread_t timer;
 };
 
-static size_t nats_rpc__bucket(const nats_rpc *r, uint64_t id)
+static bool nats_rpc__eq(const ss_hnode *n, const void *id)
 {
-    id ^= id >> 33;
-    id *= 0xff51afd7ed558ccdULL;
-    id ^= id >> 33;
-    return (size_t)id & (r->nbuckets - 1);
+    return SS_HTAB_ENTRY(n, rpc_entry, h)->id == *(const uint64_t *)id;
 }
 
-/* Unlinks e from hash and deadline list. Caller holds mu. */
+static uint64_t nats_rpc__hash(uint64_t id)
+{
+    return ss_hash(SS_HASH_INIT, &id, sizeof(id));
+}
+
+/* Unlinks e from the table and the deadline list. Caller holds mu. */
 static void nats_rpc__unlink(nats_rpc *r, rpc_entry *e)
 {
-    rpc_entry **pp = &r->buckets[nats_rpc__bucket(r, e->id)];
-    while (*pp != e)
-        pp = &(*pp)->hnext;
-    *pp = e->hnext;
+    ss_htab_del(&r->pending, &e->h);
     if (e->dprev)
         e->dprev->dnext = e->dnext;
     else
@@ -71,19 +69,16 @@ static void nats_rpc__unlink(nats_rpc *r, rpc_entry *e)
         e->dnext->dprev = e->dprev;
     else
         r->dtail = e->dprev;
-    r->count--;
 }
 
 /* Finds and unlinks the entry with this id. Caller holds mu. */
 static rpc_entry *nats_rpc__take(nats_rpc *r, uint64_t id)
 {
-    for (rpc_entry *e = r->buckets[nats_rpc__bucket(r, id)]; e; e = e->hnext) {
-        if (e->id == id) {
-            nats_rpc__unlink(r, e);
-            return e;
-        }
-    }
-    return NULL;
+    ss_hnode *n = ss_htab_find(&r->pending, nats_rpc__hash(id), &id);
+    rpc_entry *e = n ? SS_HTAB_ENTRY(n, rpc_entry, h) : NULL;
+    if (e != NULL)
+        nats_rpc__unlink(r, e);
+    return e;
 }
 
 static void nats_rpc__on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
@@ -123,14 +118,14 @@ static void *nats_rpc__timer_main(void *arg)
         while (r->dhead && r->dhead->deadline_ms <= now) {
             rpc_entry *e = r->dhead;
             nats_rpc__unlink(r, e);
-            e->hnext = expired;
+            e->dnext = expired; /* unlinked: the link is free for the expired list */
             expired = e;
         }
         if (expired) {
             pthread_mutex_unlock(&r->mu);
             while (expired) {
                 rpc_entry *e = expired;
-                expired = e->hnext;
+                expired = e->dnext;
                 e->cb(e->arg, SS_ERR_TIMEOUT, NULL, 0);
                 free(e);
             }
@@ -156,10 +151,9 @@ ss_err nats_rpc_create(nats_rpc **out, natsConnection *nc)
     if (r == NULL)
         return SS_ERR_INTERNAL;
     r->nc = nc;
-    r->nbuckets = 1 << 14;
-    r->buckets = calloc(r->nbuckets, sizeof(*r->buckets));
     natsInbox *inbox = NULL;
-    if (r->buckets == NULL || natsInbox_Create(&inbox) != NATS_OK)
+    if (ss_htab_init(&r->pending, 1 << 14, nats_rpc__eq) != 0 ||
+        natsInbox_Create(&inbox) != NATS_OK)
         goto fail;
     snprintf(r->prefix, sizeof(r->prefix), "%s.", (const char *)inbox);
     natsInbox_Destroy(inbox);
@@ -195,7 +189,7 @@ fail_sync:
     pthread_cond_destroy(&r->cv);
     pthread_mutex_destroy(&r->mu);
 fail:
-    free(r->buckets);
+    ss_htab_free(&r->pending);
     free(r);
     return SS_ERR_INTERNAL;
 }
@@ -213,15 +207,13 @@ ss_err nats_rpc_request(nats_rpc *r, const char *subject, const void *data, size
     e->deadline_ms = ss_mono_ms() + timeout_ms;
 
     pthread_mutex_lock(&r->mu);
-    if (r->stopping || r->count >= NATS_RPC_MAX_PENDING) {
+    if (r->stopping || r->pending.count >= NATS_RPC_MAX_PENDING) {
         pthread_mutex_unlock(&r->mu);
         free(e);
         return SS_ERR_UNAVAILABLE;
     }
     e->id = r->next_id++;
-    size_t b = nats_rpc__bucket(r, e->id);
-    e->hnext = r->buckets[b];
-    r->buckets[b] = e;
+    ss_htab_add(&r->pending, &e->h, nats_rpc__hash(e->id));
     /* Insert into the deadline list from the tail: timeouts are nearly
      * always equal, so this is O(1) in practice. */
     rpc_entry *p = r->dtail;
@@ -237,7 +229,6 @@ ss_err nats_rpc_request(nats_rpc *r, const char *subject, const void *data, size
         p->dnext = e;
     else
         r->dhead = e;
-    r->count++;
     uint64_t id = e->id;
     pthread_mutex_unlock(&r->mu);
 
@@ -259,7 +250,7 @@ ss_err nats_rpc_request(nats_rpc *r, const char *subject, const void *data, size
 size_t nats_rpc_pending(nats_rpc *r)
 {
     pthread_mutex_lock(&r->mu);
-    size_t n = r->count;
+    size_t n = r->pending.count;
     pthread_mutex_unlock(&r->mu);
     return n;
 }
@@ -294,6 +285,6 @@ void nats_rpc_destroy(nats_rpc *r)
     ss_nats_subs_destroy(&r->subs);
     pthread_cond_destroy(&r->cv);
     pthread_mutex_destroy(&r->mu);
-    free(r->buckets);
+    ss_htab_free(&r->pending);
     free(r);
 }

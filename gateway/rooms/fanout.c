@@ -21,6 +21,7 @@
 
 #include "presence_client.h"
 #include "rooms_internal.h"
+#include "ss_htab.h"
 #include "ss_log.h"
 #include "ss_metrics.h"
 #include "ss_nats_subs.h"
@@ -35,9 +36,7 @@ struct fanout {
     rooms *r;
     gateway *gw;
     bool stopped;      /* fanout_stop() ran: no new subscription */
-    sio_room **buckets;
-    size_t nbuckets; /* power of two */
-    size_t count;
+    ss_htab rooms;     /* sio_room by user_id */
     char my_prefix[96]; /* "<gatewayId>/" — origins of this gateway's sockets */
     size_t my_prefix_len;
     ss_nats_subs subs; /* the rooms' change subscriptions, until cnats is done with them */
@@ -55,42 +54,20 @@ typedef struct fanout_task {
 static ss_counter *c_events;
 static ss_counter *c_deliveries;
 
-static size_t fanout__hash(const char *s)
+static bool fanout__room_eq(const ss_hnode *n, const void *user_id)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return (size_t)h;
+    return strcmp(SS_HTAB_ENTRY(n, sio_room, h)->user_id, user_id) == 0;
 }
 
-static sio_room **fanout__slot(fanout *f, const char *user_id)
+static uint64_t fanout__hash(const char *user_id)
 {
-    sio_room **pp = &f->buckets[fanout__hash(user_id) & (f->nbuckets - 1)];
-    while (*pp && strcmp((*pp)->user_id, user_id) != 0)
-        pp = &(*pp)->hnext;
-    return pp;
+    return ss_hash(SS_HASH_INIT, user_id, strlen(user_id));
 }
 
-static int fanout__grow(fanout *f)
+static sio_room *fanout__find(const fanout *f, const char *user_id)
 {
-    size_t n = f->nbuckets * 2;
-    sio_room **b = calloc(n, sizeof(*b));
-    if (b == NULL)
-        return -1;
-    for (size_t i = 0; i < f->nbuckets; i++) {
-        sio_room *r = f->buckets[i];
-        while (r) {
-            sio_room *next = r->hnext;
-            size_t k = fanout__hash(r->user_id) & (n - 1);
-            r->hnext = b[k];
-            b[k] = r;
-            r = next;
-        }
-    }
-    free(f->buckets);
-    f->buckets = b;
-    f->nbuckets = n;
-    return 0;
+    ss_hnode *n = ss_htab_find(&f->rooms, fanout__hash(user_id), user_id);
+    return n ? SS_HTAB_ENTRY(n, sio_room, h) : NULL;
 }
 
 /* ---- cnats delivery thread ----------------------------------------------------- */
@@ -171,7 +148,7 @@ done:
 void fanout_send(fanout *f, const char *user_id, const char *origin, sio_buf *all,
                  sio_buf *(*others)(void *arg), void *arg)
 {
-    sio_room *r = *fanout__slot(f, user_id);
+    sio_room *r = fanout__find(f, user_id);
     if (r == NULL)
         return;
     /* The origin names a socket of this gateway: skip it for `others`. */
@@ -198,10 +175,12 @@ void fanout_send(fanout *f, const char *user_id, const char *origin, sio_buf *al
 
 void fanout_each(fanout *f, void (*fn)(void *arg, const sio_room *r, sio_session *ss), void *arg)
 {
-    for (size_t i = 0; i < f->nbuckets; i++)
-        for (sio_room *r = f->buckets[i]; r; r = r->hnext)
-            for (sio_session *ss = r->head; ss; ss = ss->room_next)
-                fn(arg, r, ss);
+    ss_htab_iter it;
+    for (ss_hnode *n = ss_htab_first(&it, &f->rooms); n; n = ss_htab_next(&it)) {
+        sio_room *r = SS_HTAB_ENTRY(n, sio_room, h);
+        for (sio_session *ss = r->head; ss; ss = ss->room_next)
+            fn(arg, r, ss);
+    }
 }
 
 /* user:update, encoded once, when the first socket other than the writer's
@@ -233,9 +212,7 @@ int fanout_create(fanout **out, rooms *r)
         return -1;
     f->r = r;
     f->gw = r->gw;
-    f->nbuckets = 1024;
-    f->buckets = calloc(f->nbuckets, sizeof(*f->buckets));
-    if (f->buckets == NULL) {
+    if (ss_htab_init(&f->rooms, 1024, fanout__room_eq) != 0) {
         free(f);
         return -1;
     }
@@ -258,11 +235,8 @@ int fanout_join(fanout *f, sio_session *ss, const char *user_id)
         return strcmp(ss->room->user_id, user_id) == 0 ? 0 : -1;
     if (!ss_userid_valid_cstr(user_id))
         return -1;
-    sio_room **slot = fanout__slot(f, user_id);
-    sio_room *r = *slot;
+    sio_room *r = fanout__find(f, user_id);
     if (r == NULL) {
-        if (f->count + 1 > f->nbuckets && fanout__grow(f) == 0)
-            slot = fanout__slot(f, user_id);
         r = calloc(1, sizeof(*r));
         if (r == NULL)
             return -1;
@@ -284,8 +258,7 @@ int fanout_join(fanout *f, sio_session *ss, const char *user_id)
             free(r);
             return -1;
         }
-        *slot = r;
-        f->count++;
+        ss_htab_add(&f->rooms, &r->h, fanout__hash(user_id));
         atomic_fetch_add(&f->gw->users_connected, 1);
     }
     ss->room = r;
@@ -318,9 +291,7 @@ void fanout_leave(fanout *f, sio_session *ss)
     atomic_fetch_sub(&f->gw->sockets_connected, 1);
     if (r->count > 0)
         return;
-    sio_room **slot = fanout__slot(f, r->user_id);
-    *slot = r->hnext;
-    f->count--;
+    ss_htab_del(&f->rooms, &r->h);
     atomic_fetch_sub(&f->gw->users_connected, 1);
     fanout__unsubscribe(r);
     free(r);
@@ -331,9 +302,9 @@ void fanout_stop(fanout *f)
     if (f == NULL)
         return;
     f->stopped = true;
-    for (size_t i = 0; i < f->nbuckets; i++)
-        for (sio_room *r = f->buckets[i]; r; r = r->hnext)
-            fanout__unsubscribe(r);
+    ss_htab_iter it;
+    for (ss_hnode *n = ss_htab_first(&it, &f->rooms); n; n = ss_htab_next(&it))
+        fanout__unsubscribe(SS_HTAB_ENTRY(n, sio_room, h));
 }
 
 void fanout_destroy(fanout *f)
@@ -347,14 +318,9 @@ void fanout_destroy(fanout *f)
         return;
     }
     ss_nats_subs_destroy(&f->subs);
-    for (size_t i = 0; i < f->nbuckets; i++) {
-        sio_room *r = f->buckets[i];
-        while (r) {
-            sio_room *next = r->hnext;
-            free(r);
-            r = next;
-        }
-    }
-    free(f->buckets);
+    ss_htab_iter it;
+    for (ss_hnode *n = ss_htab_first(&it, &f->rooms); n; n = ss_htab_next(&it))
+        free(SS_HTAB_ENTRY(n, sio_room, h)); /* the walk allows freeing what it returned */
+    ss_htab_free(&f->rooms);
     free(f);
 }

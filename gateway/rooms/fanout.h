@@ -12,6 +12,7 @@
 #define FANOUT_H
 
 #include "sio_server.h"
+#include "ss_htab.h"
 #include "ss_userid.h"
 
 #include <stdint.h>
@@ -24,7 +25,7 @@ typedef struct sio_room {
     sio_session *head;         /* sockets, linked by room_prev/room_next */
     natsSubscription *sub;     /* statsync.stats.changed.<userId> */
     natsSubscription *presence_sub; /* statsync.presence.update.<userId> (presence_client.c) */
-    struct sio_room *hnext;
+    ss_hnode h;                /* in the fan-out's table, by user_id */
 } sio_room;
 
 struct rooms;

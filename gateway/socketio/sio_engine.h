@@ -21,6 +21,7 @@
 
 #include "client_addr.h"
 #include "sio_server.h"
+#include "ss_htab.h"
 #include "ss_metrics.h"
 
 #include <libwebsockets.h>
@@ -28,10 +29,8 @@
 #include <stdatomic.h>
 
 typedef struct sio_session_table {
-    sio_session **by_sid;
-    sio_session **by_id;
-    size_t nbuckets; /* power of two */
-    size_t count;
+    ss_htab by_sid; /* sio_session.h_sid */
+    ss_htab by_id;  /* sio_session.h_id */
 } sio_session_table;
 
 typedef struct sio_metrics {

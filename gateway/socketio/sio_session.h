@@ -19,6 +19,7 @@
 #define SIO_SESSION_H
 
 #include "sio_codec.h"
+#include "ss_htab.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -117,7 +118,7 @@ typedef struct sio_session {
     struct sio_room *room;                /* the user's room once connected */
     struct sio_session *room_prev, *room_next;
     struct sio_session *ping_prev, *ping_next;
-    struct sio_session *h_sid_next, *h_id_next; /* hash chains */
+    ss_hnode h_sid, h_id;                 /* in the server's tables, by sid and by id */
 } sio_session;
 
 #endif

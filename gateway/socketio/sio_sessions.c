@@ -15,96 +15,38 @@
 
 /* ---- session table --------------------------------------------------------- */
 
-static size_t sio_server__hash_sid(const char *sid)
+static bool sio_table__sid_eq(const ss_hnode *n, const void *sid)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *sid; sid++)
-        h = (h ^ (unsigned char)*sid) * 1099511628211ULL;
-    return (size_t)h;
+    return strcmp(SS_HTAB_ENTRY(n, sio_session, h_sid)->sid, sid) == 0;
 }
 
-static size_t sio_server__hash_id(uint64_t id)
+static bool sio_table__id_eq(const ss_hnode *n, const void *id)
 {
-    id ^= id >> 33;
-    id *= 0xff51afd7ed558ccdULL;
-    id ^= id >> 33;
-    return (size_t)id;
+    return SS_HTAB_ENTRY(n, sio_session, h_id)->id == *(const uint64_t *)id;
 }
 
-static void sio_table__link(sio_session_table *t, sio_session *ss)
+static uint64_t sio_table__hash_sid(const char *sid)
 {
-    size_t a = sio_server__hash_sid(ss->sid) & (t->nbuckets - 1);
-    size_t b = sio_server__hash_id(ss->id) & (t->nbuckets - 1);
-    ss->h_sid_next = t->by_sid[a];
-    t->by_sid[a] = ss;
-    ss->h_id_next = t->by_id[b];
-    t->by_id[b] = ss;
+    return ss_hash(SS_HASH_INIT, sid, strlen(sid));
 }
 
-static int sio_table__grow(sio_session_table *t)
+static uint64_t sio_table__hash_id(uint64_t id)
 {
-    size_t n = t->nbuckets ? t->nbuckets * 2 : 1024;
-    sio_session **a = calloc(n, sizeof(*a)), **b = calloc(n, sizeof(*b));
-    if (a == NULL || b == NULL) {
-        free(a);
-        free(b);
-        return -1;
-    }
-    sio_session **old = t->by_id;
-    size_t oldn = t->nbuckets;
-    free(t->by_sid);
-    t->by_sid = a;
-    t->by_id = b;
-    t->nbuckets = n;
-    for (size_t i = 0; i < oldn; i++) {
-        sio_session *ss = old[i];
-        while (ss) {
-            sio_session *next = ss->h_id_next;
-            sio_table__link(t, ss);
-            ss = next;
-        }
-    }
-    free(old);
-    return 0;
-}
-
-static void sio_table__remove(sio_session_table *t, sio_session *ss)
-{
-    sio_session **pp = &t->by_sid[sio_server__hash_sid(ss->sid) & (t->nbuckets - 1)];
-    while (*pp && *pp != ss)
-        pp = &(*pp)->h_sid_next;
-    if (*pp)
-        *pp = ss->h_sid_next;
-    pp = &t->by_id[sio_server__hash_id(ss->id) & (t->nbuckets - 1)];
-    while (*pp && *pp != ss)
-        pp = &(*pp)->h_id_next;
-    if (*pp)
-        *pp = ss->h_id_next;
-    t->count--;
+    return ss_hash(SS_HASH_INIT, &id, sizeof(id));
 }
 
 sio_session *sio_server_find_sid(sio_server *s, const char *sid)
 {
-    sio_session_table *t = &s->sessions;
-    if (t->nbuckets == 0)
-        return NULL;
-    for (sio_session *ss = t->by_sid[sio_server__hash_sid(sid) & (t->nbuckets - 1)]; ss;
-         ss = ss->h_sid_next)
-        if (strcmp(ss->sid, sid) == 0)
-            return ss->closing ? NULL : ss;
-    return NULL;
+    ss_hnode *n = ss_htab_find(&s->sessions.by_sid, sio_table__hash_sid(sid), sid);
+    sio_session *ss = n ? SS_HTAB_ENTRY(n, sio_session, h_sid) : NULL;
+    return ss && !ss->closing ? ss : NULL;
 }
 
 sio_session *sio_server_find_id(sio_server *s, uint64_t id)
 {
-    sio_session_table *t = &s->sessions;
-    if (t->nbuckets == 0)
-        return NULL;
-    for (sio_session *ss = t->by_id[sio_server__hash_id(id) & (t->nbuckets - 1)]; ss;
-         ss = ss->h_id_next)
-        if (ss->id == id)
-            return ss->closing ? NULL : ss;
-    return NULL;
+    ss_hnode *n = ss_htab_find(&s->sessions.by_id, sio_table__hash_id(id), &id);
+    sio_session *ss = n ? SS_HTAB_ENTRY(n, sio_session, h_id) : NULL;
+    return ss && !ss->closing ? ss : NULL;
 }
 
 /* 15 random bytes as 20 base64url characters (like Node's base64id). */
@@ -132,8 +74,6 @@ void sio_server_random_id(char out[SIO_SID_LEN + 1])
 
 sio_session *sio_server_new_session(sio_server *s, sio_transport t, const char *query_token)
 {
-    if (s->sessions.count + 1 > s->sessions.nbuckets && sio_table__grow(&s->sessions) != 0)
-        return NULL;
     sio_session *ss = calloc(1, sizeof(*ss));
     if (ss == NULL)
         return NULL;
@@ -154,8 +94,8 @@ sio_session *sio_server_new_session(sio_server *s, sio_transport t, const char *
     while (sio_server_find_sid(s, ss->sid) != NULL);
     ss->transport = (uint8_t)t;
     ss->opened_ms = ss_mono_ms();
-    sio_table__link(&s->sessions, ss);
-    s->sessions.count++;
+    ss_htab_add(&s->sessions.by_sid, &ss->h_sid, sio_table__hash_sid(ss->sid));
+    ss_htab_add(&s->sessions.by_id, &ss->h_id, sio_table__hash_id(ss->id));
     sio_ping_schedule(s, ss, ss->opened_ms);
     ss_gauge_add(s->m.sessions, 1);
     return ss;
@@ -180,7 +120,8 @@ void sio_sessions_reap(sio_server *s)
         s->reap_head = ss->ping_next;
         if (s->hooks.on_close)
             s->hooks.on_close(s->hooks.arg, s, ss);
-        sio_table__remove(&s->sessions, ss);
+        ss_htab_del(&s->sessions.by_sid, &ss->h_sid);
+        ss_htab_del(&s->sessions.by_id, &ss->h_id);
         if (ss->ws) {
             sio_pss *pss = lws_wsi_user(ss->ws);
             if (pss)
@@ -234,23 +175,30 @@ void sio_server_on_eio(sio_server *s, sio_session *ss, const eio_packet *p)
 
 int sio_sessions_init(sio_session_table *t)
 {
-    return sio_table__grow(t);
+    if (ss_htab_init(&t->by_sid, 1024, sio_table__sid_eq) != 0)
+        return -1;
+    if (ss_htab_init(&t->by_id, 1024, sio_table__id_eq) != 0) {
+        ss_htab_free(&t->by_sid);
+        return -1;
+    }
+    return 0;
 }
 
 void sio_sessions_free(sio_session_table *t)
 {
-    free(t->by_sid);
-    free(t->by_id);
-    t->by_sid = t->by_id = NULL;
+    ss_htab_free(&t->by_sid);
+    ss_htab_free(&t->by_id);
 }
 
 void sio_sessions_close_all(sio_server *s, const char *reason)
 {
-    for (size_t i = 0; i < s->sessions.nbuckets; i++)
-        for (sio_session *ss = s->sessions.by_id[i]; ss; ss = ss->h_id_next)
-            if (!ss->closing) {
-                ss->ws = NULL;
-                ss->get = NULL;
-                sio_server_close_session(s, ss, reason);
-            }
+    ss_htab_iter it;
+    for (ss_hnode *n = ss_htab_first(&it, &s->sessions.by_id); n; n = ss_htab_next(&it)) {
+        sio_session *ss = SS_HTAB_ENTRY(n, sio_session, h_id);
+        if (!ss->closing) {
+            ss->ws = NULL;
+            ss->get = NULL;
+            sio_server_close_session(s, ss, reason);
+        }
+    }
 }

@@ -2,6 +2,7 @@
  * ratelimit.h). */
 #include "ratelimit.h"
 
+#include "ss_htab.h"
 #include "ss_metrics.h"
 
 #include <arpa/inet.h>
@@ -16,10 +17,7 @@
 
 static uint64_t rl__hash(const char *key)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *key; key++)
-        h = (h ^ (unsigned char)*key) * 1099511628211ULL;
-    return h ^ (h >> 29);
+    return ss_hash(SS_HASH_INIT, key, strlen(key));
 }
 
 static void rl__key_copy(char dst[RL_KEY_MAX + 1], const char *key)
@@ -31,21 +29,25 @@ static void rl__key_copy(char dst[RL_KEY_MAX + 1], const char *key)
     dst[n] = '\0';
 }
 
-static size_t rl__pow2(size_t n)
+/* Both tables' entries begin with their node and their key. */
+struct rl__keyed {
+    ss_hnode h;
+    char key[RL_KEY_MAX + 1];
+};
+
+/* An entry of either table is found by the key after its node. */
+static bool rl__key_eq(const ss_hnode *n, const void *key)
 {
-    size_t p = 16;
-    while (p < n && p < ((size_t)1 << 30))
-        p <<= 1;
-    return p;
+    return strcmp(SS_HTAB_ENTRY(n, struct rl__keyed, h)->key, key) == 0;
 }
 
 /* ---- token buckets -------------------------------------------------------------- */
 
 typedef struct rl_bucket {
+    ss_hnode h;                         /* in the table, by key (first: rl__keyed) */
     char key[RL_KEY_MAX + 1];
     double tokens;
     int64_t last_ms;                    /* when tokens was last brought up to date */
-    struct rl_bucket *hnext;            /* hash chain */
     struct rl_bucket *lru_prev, *lru_next; /* head = most recently used */
 } rl_bucket;
 
@@ -54,9 +56,7 @@ struct rl_table {
     double per_s, burst;
     int64_t idle_ms;     /* a bucket unused this long is full again: dropped */
     size_t max_keys;
-    rl_bucket **chains;
-    size_t nchains;      /* power of two */
-    size_t count;
+    ss_htab keys;        /* rl_bucket by key */
     rl_bucket *lru_head, *lru_tail;
 };
 
@@ -70,8 +70,7 @@ int rl_table_create(rl_table **out, double per_s, double burst, size_t max_keys)
     t->burst = burst >= 1 ? burst : 1;
     t->max_keys = max_keys > 0 ? max_keys : 1;
     t->idle_ms = per_s > 0 ? (int64_t)ceil(t->burst * 1000.0 / per_s) : 0;
-    t->nchains = rl__pow2(t->max_keys);
-    if (per_s > 0 && (t->chains = calloc(t->nchains, sizeof(*t->chains))) == NULL) {
+    if (per_s > 0 && ss_htab_init(&t->keys, t->max_keys, rl__key_eq) != 0) {
         free(t);
         return -1;
     }
@@ -89,7 +88,7 @@ void rl_table_destroy(rl_table *t)
         free(b);
         b = next;
     }
-    free(t->chains);
+    ss_htab_free(&t->keys);
     pthread_mutex_destroy(&t->mu);
     free(t);
 }
@@ -120,13 +119,8 @@ static void rl__lru_push_head(rl_table *t, rl_bucket *b)
 
 static void rl__remove(rl_table *t, rl_bucket *b)
 {
-    rl_bucket **pp = &t->chains[rl__hash(b->key) & (t->nchains - 1)];
-    while (*pp && *pp != b)
-        pp = &(*pp)->hnext;
-    if (*pp)
-        *pp = b->hnext;
+    ss_htab_del(&t->keys, &b->h);
     rl__lru_unlink(t, b);
-    t->count--;
     free(b);
 }
 
@@ -140,12 +134,11 @@ int64_t rl_table_take(rl_table *t, const char *key, int64_t now_ms)
     /* idle buckets (least recently used first) are full again: forget them */
     while (t->lru_tail && now_ms - t->lru_tail->last_ms >= t->idle_ms)
         rl__remove(t, t->lru_tail);
-    size_t chain = rl__hash(k) & (t->nchains - 1);
-    rl_bucket *b = t->chains[chain];
-    while (b && strcmp(b->key, k) != 0)
-        b = b->hnext;
+    uint64_t hash = rl__hash(k);
+    ss_hnode *n = ss_htab_find(&t->keys, hash, k);
+    rl_bucket *b = n ? SS_HTAB_ENTRY(n, rl_bucket, h) : NULL;
     if (b == NULL) {
-        if (t->count >= t->max_keys) /* full of busy keys: the oldest one goes */
+        if (t->keys.count >= t->max_keys) /* full of busy keys: the oldest one goes */
             rl__remove(t, t->lru_tail);
         b = calloc(1, sizeof(*b));
         if (b == NULL) { /* fail open: a limiter must not refuse for its own lack of memory */
@@ -155,9 +148,7 @@ int64_t rl_table_take(rl_table *t, const char *key, int64_t now_ms)
         memcpy(b->key, k, sizeof(k));
         b->tokens = t->burst;
         b->last_ms = now_ms;
-        b->hnext = t->chains[chain];
-        t->chains[chain] = b;
-        t->count++;
+        ss_htab_add(&t->keys, &b->h, hash);
     } else {
         rl__lru_unlink(t, b);
         if (now_ms > b->last_ms) {
@@ -185,7 +176,7 @@ size_t rl_table_count(rl_table *t)
     if (t == NULL)
         return 0;
     pthread_mutex_lock(&t->mu);
-    size_t n = t->count;
+    size_t n = t->keys.count;
     pthread_mutex_unlock(&t->mu);
     return n;
 }
@@ -199,17 +190,21 @@ int64_t rl_retry_after_s(int64_t wait_ms)
 /* ---- concurrent sockets per key ------------------------------------------------ */
 
 typedef struct rl_slot {
+    ss_hnode h; /* in the table, by key (first: rl__keyed) */
     char key[RL_KEY_MAX + 1];
     int64_t held;
-    struct rl_slot *hnext;
 } rl_slot;
 
 struct rl_slots {
     int64_t max;
-    rl_slot **chains;
-    size_t nchains; /* power of two, grown with count */
-    size_t count;
+    ss_htab keys; /* rl_slot by key; an entry lives while it holds a slot */
 };
+
+_Static_assert(offsetof(rl_bucket, h) == offsetof(struct rl__keyed, h) &&
+                   offsetof(rl_bucket, key) == offsetof(struct rl__keyed, key) &&
+                   offsetof(rl_slot, h) == offsetof(struct rl__keyed, h) &&
+                   offsetof(rl_slot, key) == offsetof(struct rl__keyed, key),
+               "rate-limit entries begin like rl__keyed");
 
 int rl_slots_create(rl_slots **out, int64_t max)
 {
@@ -218,8 +213,7 @@ int rl_slots_create(rl_slots **out, int64_t max)
     if (s == NULL)
         return -1;
     s->max = max;
-    s->nchains = 1024;
-    if ((s->chains = calloc(s->nchains, sizeof(*s->chains))) == NULL) {
+    if (ss_htab_init(&s->keys, 1024, rl__key_eq) != 0) {
         free(s);
         return -1;
     }
@@ -231,62 +225,33 @@ void rl_slots_destroy(rl_slots *s)
 {
     if (s == NULL)
         return;
-    for (size_t i = 0; i < s->nchains; i++)
-        for (rl_slot *e = s->chains[i]; e;) {
-            rl_slot *next = e->hnext;
-            free(e);
-            e = next;
-        }
-    free(s->chains);
+    ss_htab_iter it;
+    for (ss_hnode *n = ss_htab_first(&it, &s->keys); n; n = ss_htab_next(&it))
+        free(SS_HTAB_ENTRY(n, rl_slot, h));
+    ss_htab_free(&s->keys);
     free(s);
 }
 
-static rl_slot **rl_slots__find(const rl_slots *s, const char *k)
+static rl_slot *rl_slots__find(const rl_slots *s, const char *k)
 {
-    rl_slot **pp = &s->chains[rl__hash(k) & (s->nchains - 1)];
-    while (*pp && strcmp((*pp)->key, k) != 0)
-        pp = &(*pp)->hnext;
-    return pp;
-}
-
-static void rl_slots__grow(rl_slots *s)
-{
-    size_t n = s->nchains * 2;
-    rl_slot **c = calloc(n, sizeof(*c));
-    if (c == NULL)
-        return; /* longer chains, still correct */
-    for (size_t i = 0; i < s->nchains; i++)
-        for (rl_slot *e = s->chains[i]; e;) {
-            rl_slot *next = e->hnext;
-            size_t j = rl__hash(e->key) & (n - 1);
-            e->hnext = c[j];
-            c[j] = e;
-            e = next;
-        }
-    free(s->chains);
-    s->chains = c;
-    s->nchains = n;
+    ss_hnode *n = ss_htab_find(&s->keys, rl__hash(k), k);
+    return n ? SS_HTAB_ENTRY(n, rl_slot, h) : NULL;
 }
 
 bool rl_slots_acquire(rl_slots *s, const char *key)
 {
     char k[RL_KEY_MAX + 1];
     rl__key_copy(k, key);
-    rl_slot **pp = rl_slots__find(s, k);
-    if (*pp == NULL) {
-        rl_slot *e = calloc(1, sizeof(*e));
-        if (e == NULL)
+    rl_slot *e = rl_slots__find(s, k);
+    if (e == NULL) {
+        if ((e = calloc(1, sizeof(*e))) == NULL)
             return false;
         memcpy(e->key, k, sizeof(k));
-        *pp = e;
-        s->count++;
+        ss_htab_add(&s->keys, &e->h, rl__hash(k));
     }
-    rl_slot *e = *pp;
     if (s->max > 0 && e->held >= s->max)
         return false;
     e->held++;
-    if (s->count > s->nchains)
-        rl_slots__grow(s);
     return true;
 }
 
@@ -294,14 +259,12 @@ void rl_slots_release(rl_slots *s, const char *key)
 {
     char k[RL_KEY_MAX + 1];
     rl__key_copy(k, key);
-    rl_slot **pp = rl_slots__find(s, k);
-    rl_slot *e = *pp;
+    rl_slot *e = rl_slots__find(s, k);
     if (e == NULL)
         return;
     if (--e->held <= 0) {
-        *pp = e->hnext;
+        ss_htab_del(&s->keys, &e->h);
         free(e);
-        s->count--;
     }
 }
 
@@ -309,13 +272,13 @@ int64_t rl_slots_held(const rl_slots *s, const char *key)
 {
     char k[RL_KEY_MAX + 1];
     rl__key_copy(k, key);
-    rl_slot *e = *rl_slots__find(s, k);
+    rl_slot *e = rl_slots__find(s, k);
     return e ? e->held : 0;
 }
 
 size_t rl_slots_count(const rl_slots *s)
 {
-    return s->count;
+    return s->keys.count;
 }
 
 /* ---- client addresses --------------------------------------------------------- */

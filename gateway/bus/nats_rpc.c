@@ -8,6 +8,7 @@
 #include "nats_rpc.h"
 
 #include "ss_htab.h"
+#include "ss_list.h"
 #include "ss_log.h"
 #include "ss_nats_subs.h"
 #include "ss_time.h"
@@ -28,7 +29,8 @@ typedef struct rpc_entry {
     nats_rpc_cb cb;
     void *arg;
     ss_hnode h;                          /* in the table, by id */
-    struct rpc_entry *dprev, *dnext;     /* deadline list, ascending */
+    ss_link by_deadline;                 /* in the deadline list, ascending */
+    struct rpc_entry *expired_next;      /* the timer's list of expired entries */
 } rpc_entry;
 
 struct nats_rpc {
@@ -41,7 +43,7 @@ struct nats_rpc {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     ss_htab pending; /* rpc_entry by id */
-    rpc_entry *dhead, *dtail;
+    ss_list deadlines; /* rpc_entry.by_deadline, soonest first */
     uint64_t next_id;
     bool stopping;
     pthread_t timer;
@@ -61,14 +63,13 @@ static uint64_t nats_rpc__hash(uint64_t id)
 static void nats_rpc__unlink(nats_rpc *r, rpc_entry *e)
 {
     ss_htab_del(&r->pending, &e->h);
-    if (e->dprev)
-        e->dprev->dnext = e->dnext;
-    else
-        r->dhead = e->dnext;
-    if (e->dnext)
-        e->dnext->dprev = e->dprev;
-    else
-        r->dtail = e->dprev;
+    ss_list_remove(&r->deadlines, &e->by_deadline);
+}
+
+/* The entry whose deadline comes first, or NULL. Caller holds mu. */
+static rpc_entry *nats_rpc__soonest(const nats_rpc *r)
+{
+    return r->deadlines.head ? SS_LIST_ENTRY(r->deadlines.head, rpc_entry, by_deadline) : NULL;
 }
 
 /* Finds and unlinks the entry with this id. Caller holds mu. */
@@ -115,17 +116,17 @@ static void *nats_rpc__timer_main(void *arg)
     while (!r->stopping) {
         int64_t now = ss_mono_ms();
         rpc_entry *expired = NULL;
-        while (r->dhead && r->dhead->deadline_ms <= now) {
-            rpc_entry *e = r->dhead;
+        rpc_entry *e;
+        while ((e = nats_rpc__soonest(r)) != NULL && e->deadline_ms <= now) {
             nats_rpc__unlink(r, e);
-            e->dnext = expired; /* unlinked: the link is free for the expired list */
+            e->expired_next = expired;
             expired = e;
         }
         if (expired) {
             pthread_mutex_unlock(&r->mu);
             while (expired) {
                 rpc_entry *e = expired;
-                expired = e->dnext;
+                expired = e->expired_next;
                 e->cb(e->arg, SS_ERR_TIMEOUT, NULL, 0);
                 free(e);
             }
@@ -216,19 +217,10 @@ ss_err nats_rpc_request(nats_rpc *r, const char *subject, const void *data, size
     ss_htab_add(&r->pending, &e->h, nats_rpc__hash(e->id));
     /* Insert into the deadline list from the tail: timeouts are nearly
      * always equal, so this is O(1) in practice. */
-    rpc_entry *p = r->dtail;
-    while (p && p->deadline_ms > e->deadline_ms)
-        p = p->dprev;
-    e->dprev = p;
-    e->dnext = p ? p->dnext : r->dhead;
-    if (e->dnext)
-        e->dnext->dprev = e;
-    else
-        r->dtail = e;
-    if (p)
-        p->dnext = e;
-    else
-        r->dhead = e;
+    ss_link *p = r->deadlines.tail;
+    while (p && SS_LIST_ENTRY(p, rpc_entry, by_deadline)->deadline_ms > e->deadline_ms)
+        p = p->prev;
+    ss_list_insert_after(&r->deadlines, p, &e->by_deadline);
     uint64_t id = e->id;
     pthread_mutex_unlock(&r->mu);
 
@@ -273,7 +265,7 @@ void nats_rpc_destroy(nats_rpc *r)
     }
     for (;;) {
         pthread_mutex_lock(&r->mu);
-        rpc_entry *e = r->dhead;
+        rpc_entry *e = nats_rpc__soonest(r);
         if (e)
             nats_rpc__unlink(r, e);
         pthread_mutex_unlock(&r->mu);

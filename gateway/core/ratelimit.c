@@ -3,6 +3,7 @@
 #include "ratelimit.h"
 
 #include "ss_htab.h"
+#include "ss_list.h"
 #include "ss_metrics.h"
 
 #include <arpa/inet.h>
@@ -48,7 +49,7 @@ typedef struct rl_bucket {
     char key[RL_KEY_MAX + 1];
     double tokens;
     int64_t last_ms;                    /* when tokens was last brought up to date */
-    struct rl_bucket *lru_prev, *lru_next; /* head = most recently used */
+    ss_link lru;                        /* in the table's LRU order */
 } rl_bucket;
 
 struct rl_table {
@@ -57,7 +58,7 @@ struct rl_table {
     int64_t idle_ms;     /* a bucket unused this long is full again: dropped */
     size_t max_keys;
     ss_htab keys;        /* rl_bucket by key */
-    rl_bucket *lru_head, *lru_tail;
+    ss_list lru;         /* rl_bucket.lru: head = most recently used */
 };
 
 int rl_table_create(rl_table **out, double per_s, double burst, size_t max_keys)
@@ -83,44 +84,25 @@ void rl_table_destroy(rl_table *t)
 {
     if (t == NULL)
         return;
-    for (rl_bucket *b = t->lru_head; b;) {
-        rl_bucket *next = b->lru_next;
-        free(b);
-        b = next;
+    for (ss_link *k = t->lru.head, *next; k; k = next) {
+        next = k->next;
+        free(SS_LIST_ENTRY(k, rl_bucket, lru));
     }
     ss_htab_free(&t->keys);
     pthread_mutex_destroy(&t->mu);
     free(t);
 }
 
-static void rl__lru_unlink(rl_table *t, rl_bucket *b)
+/* The least recently used bucket, or NULL. */
+static rl_bucket *rl__lru_oldest(const rl_table *t)
 {
-    if (b->lru_prev)
-        b->lru_prev->lru_next = b->lru_next;
-    else
-        t->lru_head = b->lru_next;
-    if (b->lru_next)
-        b->lru_next->lru_prev = b->lru_prev;
-    else
-        t->lru_tail = b->lru_prev;
-    b->lru_prev = b->lru_next = NULL;
-}
-
-static void rl__lru_push_head(rl_table *t, rl_bucket *b)
-{
-    b->lru_prev = NULL;
-    b->lru_next = t->lru_head;
-    if (t->lru_head)
-        t->lru_head->lru_prev = b;
-    else
-        t->lru_tail = b;
-    t->lru_head = b;
+    return t->lru.tail ? SS_LIST_ENTRY(t->lru.tail, rl_bucket, lru) : NULL;
 }
 
 static void rl__remove(rl_table *t, rl_bucket *b)
 {
     ss_htab_del(&t->keys, &b->h);
-    rl__lru_unlink(t, b);
+    ss_list_remove(&t->lru, &b->lru);
     free(b);
 }
 
@@ -132,14 +114,15 @@ int64_t rl_table_take(rl_table *t, const char *key, int64_t now_ms)
     rl__key_copy(k, key);
     pthread_mutex_lock(&t->mu);
     /* idle buckets (least recently used first) are full again: forget them */
-    while (t->lru_tail && now_ms - t->lru_tail->last_ms >= t->idle_ms)
-        rl__remove(t, t->lru_tail);
+    rl_bucket *old;
+    while ((old = rl__lru_oldest(t)) != NULL && now_ms - old->last_ms >= t->idle_ms)
+        rl__remove(t, old);
     uint64_t hash = rl__hash(k);
     ss_hnode *n = ss_htab_find(&t->keys, hash, k);
     rl_bucket *b = n ? SS_HTAB_ENTRY(n, rl_bucket, h) : NULL;
     if (b == NULL) {
         if (t->keys.count >= t->max_keys) /* full of busy keys: the oldest one goes */
-            rl__remove(t, t->lru_tail);
+            rl__remove(t, rl__lru_oldest(t));
         b = calloc(1, sizeof(*b));
         if (b == NULL) { /* fail open: a limiter must not refuse for its own lack of memory */
             pthread_mutex_unlock(&t->mu);
@@ -150,7 +133,7 @@ int64_t rl_table_take(rl_table *t, const char *key, int64_t now_ms)
         b->last_ms = now_ms;
         ss_htab_add(&t->keys, &b->h, hash);
     } else {
-        rl__lru_unlink(t, b);
+        ss_list_remove(&t->lru, &b->lru);
         if (now_ms > b->last_ms) {
             b->tokens += (double)(now_ms - b->last_ms) * t->per_s / 1000.0;
             if (b->tokens > t->burst)
@@ -158,7 +141,7 @@ int64_t rl_table_take(rl_table *t, const char *key, int64_t now_ms)
             b->last_ms = now_ms;
         }
     }
-    rl__lru_push_head(t, b);
+    ss_list_push_front(&t->lru, &b->lru);
     int64_t wait = 0;
     if (b->tokens >= 1.0) {
         b->tokens -= 1.0;

@@ -19,6 +19,7 @@
 #include "gateway.h"
 #include "rest_server.h"
 #include "ss_error.h"
+#include "ss_list.h"
 #include "ss_metrics.h"
 #include "ss_userid.h"
 
@@ -101,14 +102,14 @@ struct rest_req {
     atomic_int refs;                     /* MHD's + one per slot in flight */
     bool resumed;                        /* guarded by rs->mu */
     bool forced;                         /* resumed by shutdown; slots not read */
-    rest_req *wprev, *wnext;             /* rs->waiting list, guarded by rs->mu */
+    ss_link waiting;                     /* in rs->waiting, guarded by rs->mu */
 };
 
 struct rest_server {
     gateway *gw;
     struct MHD_Daemon *d;
     pthread_mutex_t mu;
-    rest_req *waiting;         /* suspended requests, for shutdown; guarded by mu */
+    ss_list waiting;           /* suspended requests (rest_req.waiting), for shutdown; mu */
     bool closing;              /* set by rest_server_stop; guarded by mu */
     atomic_int refs;           /* 1 for the server + 1 per live request */
     atomic_long inflight;      /* requests begun and not yet answered */

@@ -202,13 +202,7 @@ static void rest__resume_locked(rest_req *req, bool forced)
         return;
     req->resumed = true;
     req->forced = forced;
-    if (req->wprev)
-        req->wprev->wnext = req->wnext;
-    else
-        rs->waiting = req->wnext;
-    if (req->wnext)
-        req->wnext->wprev = req->wprev;
-    req->wprev = req->wnext = NULL;
+    ss_list_remove(&rs->waiting, &req->waiting);
     MHD_resume_connection(req->conn);
 }
 
@@ -261,10 +255,7 @@ bool rest_req_wait(rest_req *req, int n)
     /* Suspend before sending: a reply may arrive before this handler returns,
      * and MHD accepts a resume of a connection suspended in this call. */
     MHD_suspend_connection(req->conn);
-    req->wnext = rs->waiting;
-    if (rs->waiting)
-        rs->waiting->wprev = req;
-    rs->waiting = req;
+    ss_list_push_front(&rs->waiting, &req->waiting);
     pthread_mutex_unlock(&rs->mu);
     return true;
 }
@@ -795,8 +786,8 @@ void rest_server_stop(rest_server *rs)
     pthread_mutex_lock(&rs->mu);
     rs->closing = true; /* no request may start waiting from now on */
     int forced = 0;
-    while (rs->waiting != NULL) { /* resuming unlinks the head */
-        rest__resume_locked(rs->waiting, true);
+    while (rs->waiting.head != NULL) { /* resuming unlinks the head */
+        rest__resume_locked(SS_LIST_ENTRY(rs->waiting.head, rest_req, waiting), true);
         forced++;
     }
     pthread_mutex_unlock(&rs->mu);

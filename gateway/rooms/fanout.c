@@ -157,9 +157,10 @@ void fanout_send(fanout *f, const char *user_id, const char *origin, sio_buf *al
         origin_sock = origin + f->my_prefix_len;
     sio_server *s = f->r->s;
     sio_buf *other = NULL;
-    sio_session *next;
-    for (sio_session *ss = r->head; ss; ss = next) {
-        next = ss->room_next; /* a send may close ss; it stays linked until reaped */
+    ss_link *next;
+    for (ss_link *k = r->members.head; k; k = next) {
+        next = k->next; /* a send may close ss; it stays linked until reaped */
+        sio_session *ss = SS_LIST_ENTRY(k, sio_session, room_link);
         if (all != NULL)
             sio_server_send(s, ss, all);
         if (others != NULL && (origin_sock == NULL || strcmp(origin_sock, ss->sock_id) != 0)) {
@@ -178,8 +179,8 @@ void fanout_each(fanout *f, void (*fn)(void *arg, const sio_room *r, sio_session
     ss_htab_iter it;
     for (ss_hnode *n = ss_htab_first(&it, &f->rooms); n; n = ss_htab_next(&it)) {
         sio_room *r = SS_HTAB_ENTRY(n, sio_room, h);
-        for (sio_session *ss = r->head; ss; ss = ss->room_next)
-            fn(arg, r, ss);
+        for (ss_link *k = r->members.head; k; k = k->next)
+            fn(arg, r, SS_LIST_ENTRY(k, sio_session, room_link));
     }
 }
 
@@ -262,11 +263,7 @@ int fanout_join(fanout *f, sio_session *ss, const char *user_id)
         atomic_fetch_add(&f->gw->users_connected, 1);
     }
     ss->room = r;
-    ss->room_prev = NULL;
-    ss->room_next = r->head;
-    if (r->head)
-        r->head->room_prev = ss;
-    r->head = ss;
+    ss_list_push_front(&r->members, &ss->room_link);
     r->count++;
     atomic_fetch_add(&f->gw->sockets_connected, 1);
     presence_client_joined(f->r->presence, ss, user_id);
@@ -279,14 +276,8 @@ void fanout_leave(fanout *f, sio_session *ss)
     if (r == NULL)
         return;
     presence_client_left(f->r->presence, ss, r->user_id);
-    if (ss->room_prev)
-        ss->room_prev->room_next = ss->room_next;
-    else
-        r->head = ss->room_next;
-    if (ss->room_next)
-        ss->room_next->room_prev = ss->room_prev;
+    ss_list_remove(&r->members, &ss->room_link);
     ss->room = NULL;
-    ss->room_prev = ss->room_next = NULL;
     r->count--;
     atomic_fetch_sub(&f->gw->sockets_connected, 1);
     if (r->count > 0)

@@ -22,7 +22,7 @@ typedef struct fanout fanout;
 typedef struct sio_room {
     char user_id[SS_USERID_MAX + 1];
     uint32_t count;            /* sockets in the room */
-    sio_session *head;         /* sockets, linked by room_prev/room_next */
+    ss_list members;           /* its sockets, by sio_session.room_link */
     natsSubscription *sub;     /* statsync.stats.changed.<userId> */
     natsSubscription *presence_sub; /* statsync.presence.update.<userId> (presence_client.c) */
     ss_hnode h;                /* in the fan-out's table, by user_id */

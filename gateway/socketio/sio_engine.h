@@ -61,9 +61,9 @@ struct sio_server {
     sio_session_table sessions;
     uint64_t next_session_id;
     /* ping cycle: two FIFO lists ordered by deadline (constant intervals) */
-    sio_session *wait_head, *wait_tail;  /* next ping due       */
-    sio_session *pong_head, *pong_tail;  /* pong due            */
-    sio_session *reap_head;              /* closed, to be freed */
+    ss_list ping_wait;                   /* next ping due       */
+    ss_list ping_pong;                   /* pong due            */
+    ss_list reaping;                     /* closed, to be freed */
     sio_buf *ping_buf, *noop_buf;
     lws_sorted_usec_list_t tick;         /* the ping-cycle timer */
 

@@ -8,36 +8,18 @@
 #include "ss_metrics.h"
 #include "ss_time.h"
 
-static void sio_list__append(sio_session **head, sio_session **tail, sio_session *ss)
+/* The session at the front of a ping-cycle list (the soonest deadline). */
+static sio_session *sio_ping__first(const ss_list *l)
 {
-    ss->ping_next = NULL;
-    ss->ping_prev = *tail;
-    if (*tail)
-        (*tail)->ping_next = ss;
-    else
-        *head = ss;
-    *tail = ss;
-}
-
-static void sio_list__unlink(sio_session **head, sio_session **tail, sio_session *ss)
-{
-    if (ss->ping_prev)
-        ss->ping_prev->ping_next = ss->ping_next;
-    else
-        *head = ss->ping_next;
-    if (ss->ping_next)
-        ss->ping_next->ping_prev = ss->ping_prev;
-    else
-        *tail = ss->ping_prev;
-    ss->ping_prev = ss->ping_next = NULL;
+    return l->head ? SS_LIST_ENTRY(l->head, sio_session, ping) : NULL;
 }
 
 void sio_ping_unlink(sio_server *s, sio_session *ss)
 {
     if (ss->ping_state == SIO_PING_WAIT)
-        sio_list__unlink(&s->wait_head, &s->wait_tail, ss);
+        ss_list_remove(&s->ping_wait, &ss->ping);
     else if (ss->ping_state == SIO_PING_PONG)
-        sio_list__unlink(&s->pong_head, &s->pong_tail, ss);
+        ss_list_remove(&s->ping_pong, &ss->ping);
     ss->ping_state = SIO_PING_NONE;
 }
 
@@ -46,19 +28,19 @@ void sio_ping_schedule(sio_server *s, sio_session *ss, int64_t now)
     sio_ping_unlink(s, ss);
     ss->deadline_ms = now + s->ping_interval_ms;
     ss->ping_state = SIO_PING_WAIT;
-    sio_list__append(&s->wait_head, &s->wait_tail, ss);
+    ss_list_push_back(&s->ping_wait, &ss->ping);
 }
 
 static void sio_ping__on_tick(lws_sorted_usec_list_t *sul)
 {
     sio_server *s = lws_container_of(sul, sio_server, tick);
     int64_t now = ss_mono_ms();
-    while (s->pong_head && s->pong_head->deadline_ms <= now) {
+    sio_session *ss;
+    while ((ss = sio_ping__first(&s->ping_pong)) != NULL && ss->deadline_ms <= now) {
         ss_counter_add(s->m.ping_timeouts, 1);
-        sio_server_close_session(s, s->pong_head, "ping timeout");
+        sio_server_close_session(s, ss, "ping timeout");
     }
-    while (s->wait_head && s->wait_head->deadline_ms <= now) {
-        sio_session *ss = s->wait_head;
+    while ((ss = sio_ping__first(&s->ping_wait)) != NULL && ss->deadline_ms <= now) {
         sio_ping_unlink(s, ss);
         if (!ss->connected && now - ss->opened_ms >= s->connect_timeout_ms) {
             sio_server_close_session(s, ss, "no CONNECT in time");
@@ -68,7 +50,7 @@ static void sio_ping__on_tick(lws_sorted_usec_list_t *sul)
             continue;
         ss->deadline_ms = now + s->ping_timeout_ms;
         ss->ping_state = SIO_PING_PONG;
-        sio_list__append(&s->pong_head, &s->pong_tail, ss);
+        ss_list_push_back(&s->ping_pong, &ss->ping);
     }
     if (s->hooks.on_tick)
         s->hooks.on_tick(s->hooks.arg, now);

@@ -20,6 +20,7 @@
 
 #include "sio_codec.h"
 #include "ss_htab.h"
+#include "ss_list.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -116,8 +117,8 @@ typedef struct sio_session {
     int64_t opened_ms;    /* monotonic; CONNECT must come in time */
 
     struct sio_room *room;                /* the user's room once connected */
-    struct sio_session *room_prev, *room_next;
-    struct sio_session *ping_prev, *ping_next;
+    ss_link room_link;  /* in its room's members (rooms/)             */
+    ss_link ping;       /* in a ping-cycle list, or (closing) the reap list */
     ss_hnode h_sid, h_id;                 /* in the server's tables, by sid and by id */
 } sio_session;
 

@@ -108,16 +108,15 @@ void sio_server_close_session(sio_server *s, sio_session *ss, const char *reason
     ss->closing = 1;
     ss_log(SS_LOG_DEBUG, "socket closed", "{s:s,s:s}", "sid", ss->sid, "reason", reason);
     sio_ping_unlink(s, ss);
-    /* the reap list reuses the ping links: a closing session is in no ping list */
-    ss->ping_next = s->reap_head;
-    s->reap_head = ss;
+    /* the reap list reuses the ping link: a closing session is in no ping list */
+    ss_list_push_back(&s->reaping, &ss->ping);
 }
 
 void sio_sessions_reap(sio_server *s)
 {
-    while (s->reap_head) {
-        sio_session *ss = s->reap_head;
-        s->reap_head = ss->ping_next;
+    while (s->reaping.head) {
+        sio_session *ss = SS_LIST_ENTRY(s->reaping.head, sio_session, ping);
+        ss_list_remove(&s->reaping, &ss->ping);
         if (s->hooks.on_close)
             s->hooks.on_close(s->hooks.arg, s, ss);
         ss_htab_del(&s->sessions.by_sid, &ss->h_sid);

@@ -20,7 +20,6 @@
 #define DOC_MAX_SAFE_INT SS_DOC_MAX_SAFE_INT
 #define DOC_MAX_TIMES SS_DOC_TIMES_MAX
 #define DOC_MAX_GAME_RESULTS SS_DOC_GAME_RESULTS_MAX
-#define DOC_HEARTS_MAX SS_DOC_HEARTS_MAX
 
 /* SS_DOC_FIELDS(DOC_EACH, op): every row of the table becomes
  * DOC_<op>_<kind>(c_name, "jsonName", default, min, max, rule, ...), so a use

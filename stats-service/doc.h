@@ -6,54 +6,62 @@
 #ifndef STATS_DOC_H
 #define STATS_DOC_H
 
+#include "ss_doc_fields.h"
 #include "ss_error.h"
 #include "ss_userid.h"
 #include "statsync.pb-c.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-/* Largest |number| a document holds: 2^53-1, exact in JavaScript. */
-#define DOC_MAX_SAFE_INT 9007199254740991LL
-/* timePerQuestion keeps the last this many values. */
-#define DOC_MAX_TIMES 100
-/* Largest lastGameResults JSON text, in bytes. */
-#define DOC_MAX_GAME_RESULTS 16384
-/* hearts stay in [0, DOC_HEARTS_MAX]. */
-#define DOC_HEARTS_MAX 5
-/* Defaults of a never-written user. */
-#define DOC_DEFAULT_HEARTS 5
-#define DOC_DEFAULT_LEVEL 1
+/* The document's limits under the names stats-service code uses; each is
+ * defined once, in common/ss_doc_fields.h. */
+#define DOC_MAX_SAFE_INT SS_DOC_MAX_SAFE_INT
+#define DOC_MAX_TIMES SS_DOC_TIMES_MAX
+#define DOC_MAX_GAME_RESULTS SS_DOC_GAME_RESULTS_MAX
+
+/* SS_DOC_FIELDS(DOC_EACH, op): every row of the table becomes
+ * DOC_<op>_<kind>(c_name, "jsonName", default, min, max, rule, ...), so a use
+ * says per kind what it does with a field. */
+#define DOC_EACH(kind, c, j, dflt, mn, mx, rule, op, ...)                                   \
+    DOC_##op##_##kind(c, j, dflt, mn, mx, rule, __VA_ARGS__)
 
 /* The integer fields, in proto order: X(c_name, "clientName"). */
-#define DOC_INT_FIELDS(X)                                                                   \
-    X(xp, "xp")                                                                             \
-    X(hearts, "hearts")                                                                     \
-    X(diamonds, "diamonds")                                                                 \
-    X(level, "level")                                                                       \
-    X(streak, "streak")                                                                     \
-    X(max_streak, "maxStreak")                                                              \
-    X(accuracy, "accuracy")                                                                 \
-    X(completed_questions, "completedQuestions")                                            \
-    X(correct_answers, "correctAnswers")                                                    \
-    X(wrong_answers, "wrongAnswers")                                                        \
-    X(total_questions, "totalQuestions")
+#define DOC_INT_FIELDS(X) SS_DOC_FIELDS(DOC_EACH, INT_ROW, X)
+#define DOC_INT_ROW_INT(c, j, dflt, mn, mx, rule, X) X(c, j)
+#define DOC_INT_ROW_DOUBLE(...)
+#define DOC_INT_ROW_DOUBLES(...)
+#define DOC_INT_ROW_OBJECT(...)
+
+/* The members of stats_doc: one per row, named as the row (INT: int64_t,
+ * DOUBLE: double, OBJECT: char *, the JSON text of an object, NULL = null,
+ * owned), but the DOUBLES row: times[n_times], oldest first. */
+#define DOC_MEMBER_INT(c, ...) int64_t c;
+#define DOC_MEMBER_DOUBLE(c, ...) double c;
+#define DOC_MEMBER_DOUBLES(c, ...)                                                           \
+    double times[SS_DOC_TIMES_MAX];                                                          \
+    size_t n_times;
+#define DOC_MEMBER_OBJECT(c, ...) char *c;
 
 typedef struct stats_doc {
     char user_id[SS_USERID_MAX + 1];
-#define DOC__DECLARE_INT(c, j) int64_t c;
-    DOC_INT_FIELDS(DOC__DECLARE_INT)
-#undef DOC__DECLARE_INT
-    double total_time_spent;
-    double times[DOC_MAX_TIMES]; /* timePerQuestion, oldest first */
-    size_t n_times;
-    char *last_game_results; /* JSON text of an object; NULL = null. Owned. */
+    SS_DOC_FIELDS(DOC_EACH, MEMBER) /* xp, hearts, ..., times, n_times, last_game_results */
     int64_t updated_at_ms;
     uint64_t version;
 } stats_doc;
 
-/* Fills d with the defaults of a never-written user (hearts 5, level 1, the
- * rest 0 / [] / null, updated_at 0, version 0). user_id must be valid. */
+/* stats_doc has one array, times, and owns one text, last_game_results:
+ * doc_times_*, doc_set_game_results, doc_free and doc_copy name them. */
+#define DOC__COUNT(kind, c, j, dflt, mn, mx, rule, k) +(SS_DOC_##kind == SS_DOC_##k)
+_Static_assert(0 SS_DOC_FIELDS(DOC__COUNT, DOUBLES) == 1 &&
+                   0 SS_DOC_FIELDS(DOC__COUNT, OBJECT) == 1,
+               "a second DOUBLES or OBJECT row needs stats_doc members and doc.c code of its own");
+#undef DOC__COUNT
+
+/* Fills d with the defaults of a never-written user (the table's default
+ * column: hearts 5, level 1, the rest 0 / [] / null; updated_at 0, version 0).
+ * user_id must be valid. */
 void doc_init_defaults(stats_doc *d, const char *user_id);
 
 /* Releases what d owns (not d itself); last_game_results becomes NULL. */
@@ -63,6 +71,9 @@ void doc_free(stats_doc *d);
  * Returns SS_OK or SS_ERR_INTERNAL (out of memory; dst then owns nothing). */
 ss_err doc_copy(stats_doc *dst, const stats_doc *src);
 
+/* Appends v[0..n) to vals[0..*len), keeping the last DOC_MAX_TIMES (vals
+ * holds that many): the one way a timePerQuestion array grows. */
+void doc_values_append(double *vals, size_t *len, const double *v, size_t n);
 /* Appends values to times, keeping the last DOC_MAX_TIMES. */
 void doc_times_append(stats_doc *d, const double *v, size_t n);
 /* Replaces times with (the last DOC_MAX_TIMES of) v. */

@@ -1,4 +1,5 @@
-/* merge.c — the merge rules, driven by one table of fields.
+/* merge.c — the merge rules, driven by the table of fields
+ * (SS_DOC_FIELDS, common/ss_doc_fields.h).
  *
  * A delta adds (numbers), appends (timePerQuestion, last 100 kept) or replaces
  * (lastGameResults); then its `set` part overrides absolute values. A full
@@ -14,8 +15,6 @@
 #include <stdio.h>
 #include <string.h>
 
-typedef enum merge_kind { MERGE_INT, MERGE_DOUBLE, MERGE_ARRAY, MERGE_JSON } merge_kind;
-
 /* How a field follows others, after every op (merge__derive). */
 typedef enum merge_derive {
     MERGE_DERIVE_NONE,
@@ -27,59 +26,43 @@ typedef enum merge_derive {
     MERGE_DERIVE_PERCENT,
 } merge_derive;
 
-/* One row of the rule table. */
+/* One row of the rule table: a row of SS_DOC_FIELDS as merging needs it. */
 typedef struct merge_field {
-    const char *name;       /* client-facing name, used in messages */
-    merge_kind kind;
-    size_t has_off;         /* offset of has_* in Statsync__StatsFields (INT, DOUBLE) */
-    size_t val_off;         /* offset of the value / pointer in Statsync__StatsFields */
-    size_t doc_off;         /* offset of the value in stats_doc */
-    int64_t min, max;       /* INT, DOUBLE: range after the op; above max clamps */
-    ss_err below_min_delta; /* an add ending below min: SS_OK = clamp, else refuse */
-    ss_err below_min_abs;   /* a set / full-write value below min: same */
-    merge_derive derive;    /* INT only */
-    size_t from_a, from_b;  /* offsets in stats_doc of the fields it derives from */
+    const ss_doc_field *spec; /* name (for messages), kind, where in StatsFields, min, max */
+    size_t doc_off;           /* INT, DOUBLE: offset of the value in stats_doc */
+    ss_err below_min_delta;   /* an add ending below min: SS_OK = clamp, else refuse */
+    ss_err below_min_abs;     /* a set / full-write value below min: same */
+    merge_derive derive;      /* INT only */
+    size_t from_a, from_b;    /* offsets in stats_doc of the fields it derives from */
 } merge_field;
 
-#define MERGE__SF(m) offsetof(Statsync__StatsFields, m)
-#define MERGE__SAFE DOC_MAX_SAFE_INT
-#define MERGE__INT(c, j, mn, mx, bd, ba, dv)                                                \
-    {j, MERGE_INT, MERGE__SF(has_##c), MERGE__SF(c), offsetof(stats_doc, c), mn, mx, bd, ba, dv}
-/* the last column of a row: how it is derived */
-#define MERGE__OWN MERGE_DERIVE_NONE, 0, 0
-#define MERGE__AT_LEAST(a) MERGE_DERIVE_AT_LEAST, offsetof(stats_doc, a), 0
-#define MERGE__PERCENT(a, b) MERGE_DERIVE_PERCENT, offsetof(stats_doc, a), offsetof(stats_doc, b)
+#define MERGE__SAFE SS_DOC_MAX_SAFE_INT
 
-/* THE game rules. Counters clamp at 0; hearts stay in [0, 5]; diamonds are a
- * currency: a delta below 0 is refused (409 insufficient_funds), a negative
- * absolute value is invalid (400). maxStreak = max(maxStreak, streak) after
- * every op; accuracy = round(100·correct/total) after an op that changes
- * correctAnswers / totalQuestions without giving accuracy itself — a given
- * accuracy (full write included) is stored as given. Everything is bounded
- * by ±(2^53-1). */
-static const merge_field merge__fields[] = {
-    MERGE__INT(xp, "xp", 0, MERGE__SAFE, SS_OK, SS_OK, MERGE__OWN),
-    MERGE__INT(hearts, "hearts", 0, DOC_HEARTS_MAX, SS_OK, SS_OK, MERGE__OWN),
-    MERGE__INT(diamonds, "diamonds", 0, MERGE__SAFE, SS_ERR_INSUFFICIENT_FUNDS,
-               SS_ERR_INVALID_VALUE, MERGE__OWN),
-    MERGE__INT(level, "level", 0, MERGE__SAFE, SS_OK, SS_OK, MERGE__OWN),
-    MERGE__INT(streak, "streak", 0, MERGE__SAFE, SS_OK, SS_OK, MERGE__OWN),
-    MERGE__INT(max_streak, "maxStreak", 0, MERGE__SAFE, SS_OK, SS_OK, MERGE__AT_LEAST(streak)),
-    MERGE__INT(accuracy, "accuracy", 0, MERGE__SAFE, SS_OK, SS_OK,
-               MERGE__PERCENT(correct_answers, total_questions)),
-    MERGE__INT(completed_questions, "completedQuestions", 0, MERGE__SAFE, SS_OK, SS_OK,
-               MERGE__OWN),
-    MERGE__INT(correct_answers, "correctAnswers", 0, MERGE__SAFE, SS_OK, SS_OK, MERGE__OWN),
-    MERGE__INT(wrong_answers, "wrongAnswers", 0, MERGE__SAFE, SS_OK, SS_OK, MERGE__OWN),
-    MERGE__INT(total_questions, "totalQuestions", 0, MERGE__SAFE, SS_OK, SS_OK, MERGE__OWN),
-    {"totalTimeSpent", MERGE_DOUBLE, MERGE__SF(has_total_time_spent),
-     MERGE__SF(total_time_spent), offsetof(stats_doc, total_time_spent), 0, MERGE__SAFE, SS_OK,
-     SS_OK, MERGE__OWN},
-    {"timePerQuestion", MERGE_ARRAY, 0, MERGE__SF(time_per_question), offsetof(stats_doc, times),
-     0, 0, SS_OK, SS_OK, MERGE__OWN},
-    {"lastGameResults", MERGE_JSON, 0, MERGE__SF(last_game_results),
-     offsetof(stats_doc, last_game_results), 0, 0, SS_OK, SS_OK, MERGE__OWN},
-};
+/* The rule column of SS_DOC_FIELDS (its meaning is written there):
+ * below_min_delta, below_min_abs, derive, from_a, from_b. */
+#define MERGE__OWN MERGE_DERIVE_NONE, 0, 0
+#define MERGE__RULE_CLAMP SS_OK, SS_OK, MERGE__OWN
+#define MERGE__RULE_CURRENCY SS_ERR_INSUFFICIENT_FUNDS, SS_ERR_INVALID_VALUE, MERGE__OWN
+#define MERGE__RULE_AT_LEAST(a) SS_OK, SS_OK, MERGE_DERIVE_AT_LEAST, offsetof(stats_doc, a), 0
+#define MERGE__RULE_PERCENT(a, b)                                                           \
+    SS_OK, SS_OK, MERGE_DERIVE_PERCENT, offsetof(stats_doc, a), offsetof(stats_doc, b)
+#define MERGE__RULE_APPEND MERGE__RULE_CLAMP  /* the DOUBLES kind appends (merge__field) */
+#define MERGE__RULE_REPLACE MERGE__RULE_CLAMP /* the OBJECT kind replaces (merge__field) */
+
+/* Where a row's value lives in stats_doc; DOUBLES and OBJECT go through
+ * doc_times_* / doc_set_game_results. */
+#define MERGE__DOC_INT(c) offsetof(stats_doc, c)
+#define MERGE__DOC_DOUBLE(c) offsetof(stats_doc, c)
+#define MERGE__DOC_DOUBLES(c) 0
+#define MERGE__DOC_OBJECT(c) 0
+
+#define MERGE__ROW(kind, c, j, dflt, mn, mx, rule, ...)                                     \
+    {&ss_doc_fields[SS_DOC_F_##c], MERGE__DOC_##kind(c), MERGE__RULE_##rule},
+
+/* The rule table: THE game rules are the min, max and rule columns of
+ * SS_DOC_FIELDS (common/ss_doc_fields.h), which say what each rule means;
+ * this file does it. */
+static const merge_field merge__fields[] = {SS_DOC_FIELDS(MERGE__ROW)};
 #define MERGE__NFIELDS (sizeof(merge__fields) / sizeof(merge__fields[0]))
 
 static ss_err merge__fail(merge_error *e, ss_err err, const char *fmt, ...)
@@ -101,31 +84,28 @@ static ss_err merge__fail(merge_error *e, ss_err err, const char *fmt, ...)
 
 static bool merge__given(const merge_field *f, const Statsync__StatsFields *s)
 {
-    const char *p = (const char *)s;
-    if (f->kind == MERGE_INT || f->kind == MERGE_DOUBLE)
-        return *(const protobuf_c_boolean *)(p + f->has_off);
-    return *(void *const *)(p + f->val_off) != NULL;
+    return ss_doc_given(f->spec, s);
 }
 
 static int64_t merge__in_int(const merge_field *f, const Statsync__StatsFields *s)
 {
-    return *(const int64_t *)((const char *)s + f->val_off);
+    return *(const int64_t *)ss_doc_in(f->spec, s);
 }
 
 static double merge__in_double(const merge_field *f, const Statsync__StatsFields *s)
 {
-    return *(const double *)((const char *)s + f->val_off);
+    return *(const double *)ss_doc_in(f->spec, s);
 }
 
 static const Statsync__DoubleList *merge__in_list(const merge_field *f,
                                                   const Statsync__StatsFields *s)
 {
-    return *(Statsync__DoubleList *const *)((const char *)s + f->val_off);
+    return *(Statsync__DoubleList *const *)ss_doc_in(f->spec, s);
 }
 
 static const char *merge__in_text(const merge_field *f, const Statsync__StatsFields *s)
 {
-    return *(char *const *)((const char *)s + f->val_off);
+    return *(char *const *)ss_doc_in(f->spec, s);
 }
 
 static int64_t *merge__doc_int(const merge_field *f, stats_doc *d)
@@ -143,41 +123,41 @@ static double *merge__doc_double(const merge_field *f, stats_doc *d)
 static ss_err merge__check_double(const merge_field *f, double v, merge_error *e)
 {
     if (!isfinite(v))
-        return merge__fail(e, SS_ERR_INVALID_VALUE, "%s must be a finite number", f->name);
+        return merge__fail(e, SS_ERR_INVALID_VALUE, "%s must be a finite number", f->spec->name);
     if (fabs(v) > (double)MERGE__SAFE)
-        return merge__fail(e, SS_ERR_OVERFLOW, "%s must be within ±(2^53-1)", f->name);
+        return merge__fail(e, SS_ERR_OVERFLOW, "%s must be within ±(2^53-1)", f->spec->name);
     return SS_OK;
 }
 
 static ss_err merge__check_json(const merge_field *f, const char *text, merge_error *e)
 {
     size_t len = strlen(text);
-    if (len > DOC_MAX_GAME_RESULTS)
-        return merge__fail(e, SS_ERR_INVALID_VALUE, "%s is larger than %d bytes", f->name,
-                           DOC_MAX_GAME_RESULTS);
+    if (len > (size_t)f->spec->max)
+        return merge__fail(e, SS_ERR_INVALID_VALUE, "%s is larger than %d bytes", f->spec->name,
+                           (int)f->spec->max);
     json_error_t jerr;
     json_t *j = json_loadb(text, len, JSON_DECODE_ANY, &jerr);
     if (j == NULL)
-        return merge__fail(e, SS_ERR_INVALID_VALUE, "%s is not valid JSON", f->name);
+        return merge__fail(e, SS_ERR_INVALID_VALUE, "%s is not valid JSON", f->spec->name);
     bool ok = json_is_object(j) || json_is_null(j);
     json_decref(j);
     if (!ok)
-        return merge__fail(e, SS_ERR_INVALID_TYPE, "%s must be an object or null", f->name);
+        return merge__fail(e, SS_ERR_INVALID_TYPE, "%s must be an object or null", f->spec->name);
     return SS_OK;
 }
 
 static ss_err merge__check(const merge_field *f, const Statsync__StatsFields *s, merge_error *e)
 {
-    switch (f->kind) {
-    case MERGE_INT: {
+    switch (f->spec->kind) {
+    case SS_DOC_INT: {
         int64_t v = merge__in_int(f, s);
         if (v > MERGE__SAFE || v < -MERGE__SAFE)
-            return merge__fail(e, SS_ERR_OVERFLOW, "%s must be within ±(2^53-1)", f->name);
+            return merge__fail(e, SS_ERR_OVERFLOW, "%s must be within ±(2^53-1)", f->spec->name);
         return SS_OK;
     }
-    case MERGE_DOUBLE:
+    case SS_DOC_DOUBLE:
         return merge__check_double(f, merge__in_double(f, s), e);
-    case MERGE_ARRAY: {
+    case SS_DOC_DOUBLES: {
         const Statsync__DoubleList *l = merge__in_list(f, s);
         for (size_t i = 0; i < l->n_values; i++) {
             ss_err rc = merge__check_double(f, l->values[i], e);
@@ -186,7 +166,7 @@ static ss_err merge__check(const merge_field *f, const Statsync__StatsFields *s,
         }
         return SS_OK;
     }
-    case MERGE_JSON:
+    case SS_DOC_OBJECT:
         return merge__check_json(f, merge__in_text(f, s), e);
     }
     return merge__fail(e, SS_ERR_INTERNAL, "unknown field kind");
@@ -197,70 +177,76 @@ static ss_err merge__check(const merge_field *f, const Statsync__StatsFields *s,
 static ss_err merge__bound_int(const merge_field *f, int64_t *r, bool delta, int64_t old,
                                merge_error *e)
 {
+    const ss_doc_field *sp = f->spec;
     if (*r > MERGE__SAFE || *r < -MERGE__SAFE)
-        return merge__fail(e, SS_ERR_OVERFLOW, "%s would leave ±(2^53-1)", f->name);
-    if (*r < f->min) {
+        return merge__fail(e, SS_ERR_OVERFLOW, "%s would leave ±(2^53-1)", sp->name);
+    if (*r < sp->min) {
         ss_err refuse = delta ? f->below_min_delta : f->below_min_abs;
         if (refuse == SS_ERR_INSUFFICIENT_FUNDS)
-            return merge__fail(e, refuse, "not enough %s (have %lld, need %lld)", f->name,
-                               (long long)old, (long long)(f->min - (*r - old)));
+            return merge__fail(e, refuse, "not enough %s (have %lld, need %lld)", sp->name,
+                               (long long)old, (long long)(sp->min - (*r - old)));
         if (refuse != SS_OK)
-            return merge__fail(e, refuse, "%s must not be below %lld", f->name,
-                               (long long)f->min);
-        *r = f->min;
+            return merge__fail(e, refuse, "%s must not be below %lld", sp->name,
+                               (long long)sp->min);
+        *r = sp->min;
     }
-    if (*r > f->max)
-        *r = f->max;
+    if (*r > sp->max)
+        *r = sp->max;
     return SS_OK;
 }
 
 static ss_err merge__bound_double(const merge_field *f, double *r, bool delta, merge_error *e)
 {
+    const ss_doc_field *sp = f->spec;
     if (!isfinite(*r) || fabs(*r) > (double)MERGE__SAFE)
-        return merge__fail(e, SS_ERR_OVERFLOW, "%s would leave ±(2^53-1)", f->name);
-    if (*r < (double)f->min) {
+        return merge__fail(e, SS_ERR_OVERFLOW, "%s would leave ±(2^53-1)", sp->name);
+    if (*r < (double)sp->min) {
         ss_err refuse = delta ? f->below_min_delta : f->below_min_abs;
         if (refuse != SS_OK)
-            return merge__fail(e, refuse, "%s must not be below %lld", f->name,
-                               (long long)f->min);
-        *r = (double)f->min;
+            return merge__fail(e, refuse, "%s must not be below %lld", sp->name,
+                               (long long)sp->min);
+        *r = (double)sp->min;
     }
-    if (*r > (double)f->max)
-        *r = (double)f->max;
+    if (*r > (double)sp->max)
+        *r = (double)sp->max;
     return SS_OK;
 }
 
-/* ---- one field of an add / an absolute value ---- */
+/* ---- one field of an add (delta) or an absolute value (__set, full write) ---- */
 
-static ss_err merge__add_field(const merge_field *f, const Statsync__StatsFields *s,
-                               stats_doc *d, merge_error *e)
+static ss_err merge__field(const merge_field *f, const Statsync__StatsFields *s, bool delta,
+                           stats_doc *d, merge_error *e)
 {
     ss_err rc = merge__check(f, s, e);
     if (rc != SS_OK)
         return rc;
-    switch (f->kind) {
-    case MERGE_INT: {
+    switch (f->spec->kind) {
+    case SS_DOC_INT: {
         int64_t *cur = merge__doc_int(f, d);
-        int64_t r = *cur + merge__in_int(f, s); /* both within 2^53: no int64 overflow */
-        rc = merge__bound_int(f, &r, true, *cur, e);
+        /* both within 2^53: no int64 overflow */
+        int64_t r = delta ? *cur + merge__in_int(f, s) : merge__in_int(f, s);
+        rc = merge__bound_int(f, &r, delta, *cur, e);
         if (rc == SS_OK)
             *cur = r;
         return rc;
     }
-    case MERGE_DOUBLE: {
+    case SS_DOC_DOUBLE: {
         double *cur = merge__doc_double(f, d);
-        double r = *cur + merge__in_double(f, s);
-        rc = merge__bound_double(f, &r, true, e);
+        double r = delta ? *cur + merge__in_double(f, s) : merge__in_double(f, s);
+        rc = merge__bound_double(f, &r, delta, e);
         if (rc == SS_OK)
             *cur = r;
         return rc;
     }
-    case MERGE_ARRAY: {
+    case SS_DOC_DOUBLES: {
         const Statsync__DoubleList *l = merge__in_list(f, s);
-        doc_times_append(d, l->values, l->n_values);
+        if (delta)
+            doc_times_append(d, l->values, l->n_values);
+        else
+            doc_times_set(d, l->values, l->n_values);
         return SS_OK;
     }
-    case MERGE_JSON:
+    case SS_DOC_OBJECT:
         if (doc_set_game_results(d, merge__in_text(f, s)) != SS_OK)
             return merge__fail(e, SS_ERR_INTERNAL, "out of memory");
         return SS_OK;
@@ -268,51 +254,14 @@ static ss_err merge__add_field(const merge_field *f, const Statsync__StatsFields
     return merge__fail(e, SS_ERR_INTERNAL, "unknown field kind");
 }
 
-static ss_err merge__set_field(const merge_field *f, const Statsync__StatsFields *s,
-                               stats_doc *d, merge_error *e)
-{
-    ss_err rc = merge__check(f, s, e);
-    if (rc != SS_OK)
-        return rc;
-    switch (f->kind) {
-    case MERGE_INT: {
-        int64_t *cur = merge__doc_int(f, d);
-        int64_t r = merge__in_int(f, s);
-        rc = merge__bound_int(f, &r, false, *cur, e);
-        if (rc == SS_OK)
-            *cur = r;
-        return rc;
-    }
-    case MERGE_DOUBLE: {
-        double r = merge__in_double(f, s);
-        rc = merge__bound_double(f, &r, false, e);
-        if (rc == SS_OK)
-            *merge__doc_double(f, d) = r;
-        return rc;
-    }
-    case MERGE_ARRAY: {
-        const Statsync__DoubleList *l = merge__in_list(f, s);
-        doc_times_set(d, l->values, l->n_values);
-        return SS_OK;
-    }
-    case MERGE_JSON:
-        if (doc_set_game_results(d, merge__in_text(f, s)) != SS_OK)
-            return merge__fail(e, SS_ERR_INTERNAL, "out of memory");
-        return SS_OK;
-    }
-    return merge__fail(e, SS_ERR_INTERNAL, "unknown field kind");
-}
-
-typedef ss_err (*merge__field_fn)(const merge_field *, const Statsync__StatsFields *,
-                                  stats_doc *, merge_error *);
-
-static ss_err merge__fields_apply(const Statsync__StatsFields *s, merge__field_fn fn,
-                                  stats_doc *d, merge_error *e)
+/* Every field s gives, in table order; delta: s is a delta's add part. */
+static ss_err merge__fields_apply(const Statsync__StatsFields *s, bool delta, stats_doc *d,
+                                  merge_error *e)
 {
     for (size_t i = 0; i < MERGE__NFIELDS; i++) {
         if (!merge__given(&merge__fields[i], s))
             continue;
-        ss_err rc = fn(&merge__fields[i], s, d, e);
+        ss_err rc = merge__field(&merge__fields[i], s, delta, d, e);
         if (rc != SS_OK)
             return rc;
     }
@@ -367,8 +316,8 @@ static void merge__derive(const Statsync__Operation *op, int64_t snap[][2], stat
                 break;
             /* both >= 0 and < 2^53 (clamped): 200·a fits int64 */
             *self = b > 0 ? (200 * a + b) / (2 * b) : 0;
-            if (*self > MERGE__SAFE) /* a > b can reach 100·(2^53-1): keep it JS-exact */
-                *self = MERGE__SAFE;
+            if (*self > f->spec->max) /* a > b can reach 100·(2^53-1): keep it JS-exact */
+                *self = f->spec->max;
             break;
         }
         }
@@ -382,9 +331,9 @@ static ss_err merge__delta(const Statsync__Delta *delta, stats_doc *d, merge_err
         return merge__fail(e, SS_ERR_BAD_REQUEST, "updatedAt is set by the server on deltas");
     ss_err rc = SS_OK;
     if (delta->add)
-        rc = merge__fields_apply(delta->add, merge__add_field, d, e);
+        rc = merge__fields_apply(delta->add, true, d, e);
     if (rc == SS_OK && delta->set)
-        rc = merge__fields_apply(delta->set, merge__set_field, d, e);
+        rc = merge__fields_apply(delta->set, false, d, e);
     return rc;
 }
 
@@ -394,7 +343,7 @@ static ss_err merge__full(const Statsync__StatsFields *full, const stats_doc *in
 {
     if (!full->has_updated_at_ms)
         return merge__fail(e, SS_ERR_INVALID_VALUE, "updatedAt is required in a full write");
-    ss_err rc = merge__fields_apply(full, merge__set_field, d, e);
+    ss_err rc = merge__fields_apply(full, false, d, e);
     if (rc != SS_OK)
         return rc;
     if (full->updated_at_ms < 0)
@@ -481,59 +430,38 @@ static int64_t merge__sat_add(int64_t a, int64_t b)
     return r;
 }
 
-/* Appends l to the list (dst, vals), keeping the last DOC_MAX_TIMES. */
-static void merge__list_append(Statsync__DoubleList *dst, double *vals, const double *v,
-                               size_t n)
-{
-    if (n >= DOC_MAX_TIMES) {
-        memcpy(vals, v + (n - DOC_MAX_TIMES), DOC_MAX_TIMES * sizeof(double));
-        dst->n_values = DOC_MAX_TIMES;
-        return;
-    }
-    size_t keep = dst->n_values;
-    if (keep + n > DOC_MAX_TIMES) {
-        size_t drop = keep + n - DOC_MAX_TIMES;
-        memmove(vals, vals + drop, (keep - drop) * sizeof(double));
-        keep -= drop;
-    }
-    if (n > 0)
-        memcpy(vals + keep, v, n * sizeof(double));
-    dst->n_values = keep + n;
-}
-
 /* Adds field f of `src` into `dst` (an add part), or replaces (a set part). */
 static void merge__combine_field(const merge_field *f, const Statsync__StatsFields *src,
                                  Statsync__StatsFields *dst, Statsync__DoubleList *dst_list,
                                  double *dst_vals, bool add)
 {
-    char *p = (char *)dst;
     bool had = merge__given(f, dst);
-    switch (f->kind) {
-    case MERGE_INT: {
-        int64_t *v = (int64_t *)(p + f->val_off);
+    void *slot = ss_doc_slot(f->spec, dst);
+    switch (f->spec->kind) {
+    case SS_DOC_INT: {
+        int64_t *v = slot;
         *v = (add && had) ? merge__sat_add(*v, merge__in_int(f, src)) : merge__in_int(f, src);
-        *(protobuf_c_boolean *)(p + f->has_off) = 1;
         break;
     }
-    case MERGE_DOUBLE: {
-        double *v = (double *)(p + f->val_off);
+    case SS_DOC_DOUBLE: {
+        double *v = slot;
         *v = (add && had) ? *v + merge__in_double(f, src) : merge__in_double(f, src);
-        *(protobuf_c_boolean *)(p + f->has_off) = 1;
         break;
     }
-    case MERGE_ARRAY: {
+    case SS_DOC_DOUBLES: {
         const Statsync__DoubleList *l = merge__in_list(f, src);
         if (!add || !had)
             dst_list->n_values = 0;
-        merge__list_append(dst_list, dst_vals, l->values, l->n_values);
+        doc_values_append(dst_vals, &dst_list->n_values, l->values, l->n_values);
         dst_list->values = dst_vals;
-        *(Statsync__DoubleList **)(p + f->val_off) = dst_list;
+        *(Statsync__DoubleList **)slot = dst_list;
         break;
     }
-    case MERGE_JSON:
-        *(const char **)(p + f->val_off) = merge__in_text(f, src);
+    case SS_DOC_OBJECT:
+        *(const char **)slot = merge__in_text(f, src);
         break;
     }
+    ss_doc_set_given(f->spec, dst);
 }
 
 static bool merge__any_given(const Statsync__StatsFields *s)

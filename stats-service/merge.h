@@ -4,7 +4,8 @@
  * no NATS, no clock: now_ms is a parameter so tests are deterministic. Safe
  * on any thread; nothing is shared.
  *
- * All the game rules are in one table in merge.c (per field: kind, minimum,
+ * All the game rules are in one table, SS_DOC_FIELDS in
+ * common/ss_doc_fields.h, which merge.c follows (per field: kind, minimum,
  * maximum, what happens below the minimum for a delta and for an absolute
  * value, and how it follows other fields: maxStreak = max(maxStreak, streak)
  * after every op; accuracy = round(100·correct/total) after an op that changes

@@ -1,10 +1,12 @@
 /* stats_json.c — client JSON <-> protobuf mapping (see stats_json.h).
  *
- * One table names every document field once: its JSON name, its kind and
- * where it lives in StatsFields and in Document. Parsing walks the input
- * object and looks each key up in the table, so an unknown key, a wrong type
- * or an out-of-range value is caught at the key that carries it. Nothing is
- * kept from a rejected input (all-or-nothing). Pure: no I/O, no globals. */
+ * The document's fields are the table of common/ss_doc_fields.h
+ * (ss_doc_fields: JSON name, kind, where each lives in StatsFields and in
+ * Document, default, limits). Parsing walks the input object and looks each
+ * key up in the table, so an unknown key, a wrong type or an out-of-range
+ * value is caught at the key that carries it; rendering walks the table.
+ * Nothing is kept from a rejected input (all-or-nothing). Pure: no I/O, no
+ * globals. */
 #include "stats_json.h"
 
 #include "ss_time.h"
@@ -17,45 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef enum sj_kind {
-    SJ_INT,    /* integer within +-(2^53-1) */
-    SJ_NUM,    /* finite number */
-    SJ_TIMES,  /* array of finite numbers, at most STATS_JSON_MAX_TIMES */
-    SJ_RESULTS /* object or null, at most STATS_JSON_MAX_GAME_RESULTS compact */
-} sj_kind;
-
-typedef struct sj_field {
-    const char *name;
-    sj_kind kind;
-    size_t f_has, f_val; /* offsets in Statsync__StatsFields */
-    size_t d_has, d_val; /* offsets in Statsync__Document */
-    int64_t def;         /* default of a never-written user */
-} sj_field;
-
-#define SJ_F(m) offsetof(Statsync__StatsFields, m)
-#define SJ_D(m) offsetof(Statsync__Document, m)
-#define SJ_NUMERIC(json, m, kind, def)                                                       \
-    {json, kind, SJ_F(has_##m), SJ_F(m), SJ_D(has_##m), SJ_D(m), def}
-
-/* Every stats field, in the order documents are rendered. */
-static const sj_field sj_fields[] = {
-    SJ_NUMERIC("xp", xp, SJ_INT, 0),
-    SJ_NUMERIC("hearts", hearts, SJ_INT, 5),
-    SJ_NUMERIC("diamonds", diamonds, SJ_INT, 0),
-    SJ_NUMERIC("level", level, SJ_INT, 1),
-    SJ_NUMERIC("streak", streak, SJ_INT, 0),
-    SJ_NUMERIC("maxStreak", max_streak, SJ_INT, 0),
-    SJ_NUMERIC("accuracy", accuracy, SJ_INT, 0),
-    SJ_NUMERIC("completedQuestions", completed_questions, SJ_INT, 0),
-    SJ_NUMERIC("correctAnswers", correct_answers, SJ_INT, 0),
-    SJ_NUMERIC("wrongAnswers", wrong_answers, SJ_INT, 0),
-    SJ_NUMERIC("totalQuestions", total_questions, SJ_INT, 0),
-    SJ_NUMERIC("totalTimeSpent", total_time_spent, SJ_NUM, 0),
-    {"timePerQuestion", SJ_TIMES, 0, SJ_F(time_per_question), 0, 0, 0},
-    {"lastGameResults", SJ_RESULTS, 0, SJ_F(last_game_results), 0, SJ_D(last_game_results), 0},
-};
-#define SJ_NFIELDS (sizeof(sj_fields) / sizeof(sj_fields[0]))
 
 /* ---- errors ---------------------------------------------------------------------- */
 
@@ -72,6 +35,11 @@ static ss_err sj__fail(stats_json_err *e, ss_err err, const char *fmt, ...)
         va_end(ap);
     }
     return err;
+}
+
+static ss_err sj__oom(stats_json_err *e)
+{
+    return sj__fail(e, SS_ERR_INTERNAL, "out of memory");
 }
 
 static void sj__ok(stats_json_err *e)
@@ -109,14 +77,6 @@ static const char *sj__printable(const char *key, char buf[SJ_KEY_MAX])
     return stats_json_printable(key, buf, SJ_KEY_MAX);
 }
 
-static const sj_field *sj__lookup(const char *key)
-{
-    for (size_t i = 0; i < SJ_NFIELDS; i++)
-        if (strcmp(sj_fields[i].name, key) == 0)
-            return &sj_fields[i];
-    return NULL;
-}
-
 /* ---- JSON -> protobuf ------------------------------------------------------------ */
 
 /* An integer field: a JSON integer, or a real with an integral value
@@ -125,7 +85,7 @@ static ss_err sj__int(const json_t *v, const char *path, int64_t *out, stats_jso
 {
     if (json_is_integer(v)) {
         json_int_t i = json_integer_value(v);
-        if (i > STATS_JSON_MAX_SAFE_INT || i < -STATS_JSON_MAX_SAFE_INT)
+        if (i > SS_DOC_MAX_SAFE_INT || i < -SS_DOC_MAX_SAFE_INT)
             return sj__fail(e, SS_ERR_INVALID_VALUE, "%s: integer outside +-(2^53-1)", path);
         *out = (int64_t)i;
         return SS_OK;
@@ -136,7 +96,7 @@ static ss_err sj__int(const json_t *v, const char *path, int64_t *out, stats_jso
             return sj__fail(e, SS_ERR_INVALID_VALUE, "%s: not a finite number", path);
         if (d != trunc(d))
             return sj__fail(e, SS_ERR_INVALID_TYPE, "%s: must be an integer", path);
-        if (d > (double)STATS_JSON_MAX_SAFE_INT || d < -(double)STATS_JSON_MAX_SAFE_INT)
+        if (d > (double)SS_DOC_MAX_SAFE_INT || d < -(double)SS_DOC_MAX_SAFE_INT)
             return sj__fail(e, SS_ERR_INVALID_VALUE, "%s: integer outside +-(2^53-1)", path);
         *out = (int64_t)d;
         return SS_OK;
@@ -157,24 +117,24 @@ static ss_err sj__num(const json_t *v, const char *path, double *out, stats_json
     return SS_OK;
 }
 
-static ss_err sj__times(const json_t *v, const char *path, Statsync__DoubleList **out,
+/* An array of at most max finite numbers. */
+static ss_err sj__times(const json_t *v, const char *path, int64_t max, Statsync__DoubleList **out,
                         stats_json_err *e)
 {
     if (!json_is_array(v))
         return sj__fail(e, SS_ERR_INVALID_TYPE, "%s: must be an array of numbers", path);
     size_t n = json_array_size(v);
-    if (n > STATS_JSON_MAX_TIMES)
-        return sj__fail(e, SS_ERR_INVALID_VALUE, "%s: more than %d values", path,
-                        STATS_JSON_MAX_TIMES);
+    if (n > (size_t)max)
+        return sj__fail(e, SS_ERR_INVALID_VALUE, "%s: more than %d values", path, (int)max);
     Statsync__DoubleList *l = malloc(sizeof(*l));
     if (l == NULL)
-        return sj__fail(e, SS_ERR_INTERNAL, "out of memory");
+        return sj__oom(e);
     statsync__double_list__init(l);
     if (n > 0) {
         l->values = malloc(n * sizeof(double));
         if (l->values == NULL) {
             free(l);
-            return sj__fail(e, SS_ERR_INTERNAL, "out of memory");
+            return sj__oom(e);
         }
     }
     for (size_t i = 0; i < n; i++) {
@@ -191,60 +151,94 @@ static ss_err sj__times(const json_t *v, const char *path, Statsync__DoubleList 
     return SS_OK;
 }
 
-static ss_err sj__results(const json_t *v, const char *path, char **out, stats_json_err *e)
+/* An object or null, at most max bytes of compact JSON text. */
+static ss_err sj__results(const json_t *v, const char *path, int64_t max, char **out,
+                          stats_json_err *e)
 {
     if (!json_is_object(v) && !json_is_null(v))
         return sj__fail(e, SS_ERR_INVALID_TYPE, "%s: must be an object or null", path);
     char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
     if (text == NULL)
-        return sj__fail(e, SS_ERR_INTERNAL, "out of memory");
-    if (strlen(text) > STATS_JSON_MAX_GAME_RESULTS) {
+        return sj__oom(e);
+    if (strlen(text) > (size_t)max) {
         free(text);
-        return sj__fail(e, SS_ERR_INVALID_VALUE, "%s: larger than %d bytes", path,
-                        STATS_JSON_MAX_GAME_RESULTS);
+        return sj__fail(e, SS_ERR_INVALID_VALUE, "%s: larger than %d bytes", path, (int)max);
     }
     *out = text;
     return SS_OK;
 }
 
 /* Sets one table field of f from v. path names the field in messages. */
-static ss_err sj__set_field(Statsync__StatsFields *f, const sj_field *fd, const json_t *v,
+static ss_err sj__set_field(Statsync__StatsFields *f, const ss_doc_field *fd, const json_t *v,
                             const char *path, stats_json_err *e)
 {
-    char *base = (char *)f;
+    void *slot = ss_doc_slot(fd, f);
+    ss_err rc;
     switch (fd->kind) {
-    case SJ_INT: {
-        int64_t x = 0;
-        ss_err rc = sj__int(v, path, &x, e);
-        if (rc != SS_OK)
-            return rc;
-        *(protobuf_c_boolean *)(base + fd->f_has) = 1;
-        *(int64_t *)(base + fd->f_val) = x;
-        return SS_OK;
+    case SS_DOC_INT:
+        rc = sj__int(v, path, slot, e);
+        break;
+    case SS_DOC_DOUBLE:
+        rc = sj__num(v, path, slot, e);
+        break;
+    case SS_DOC_DOUBLES:
+        return sj__times(v, path, fd->max, slot, e);
+    case SS_DOC_OBJECT:
+        return sj__results(v, path, fd->max, slot, e);
+    default:
+        return sj__fail(e, SS_ERR_INTERNAL, "bad field table");
     }
-    case SJ_NUM: {
-        double x = 0;
-        ss_err rc = sj__num(v, path, &x, e);
-        if (rc != SS_OK)
-            return rc;
-        *(protobuf_c_boolean *)(base + fd->f_has) = 1;
-        *(double *)(base + fd->f_val) = x;
-        return SS_OK;
-    }
-    case SJ_TIMES:
-        return sj__times(v, path, (Statsync__DoubleList **)(base + fd->f_val), e);
-    case SJ_RESULTS:
-        return sj__results(v, path, (char **)(base + fd->f_val), e);
-    }
-    return sj__fail(e, SS_ERR_INTERNAL, "bad field table");
+    if (rc == SS_OK)
+        ss_doc_set_given(fd, f);
+    return rc;
 }
 
-static Statsync__StatsFields *sj__new_fields(void)
+/* The stats field named key, from v, into f. path names it in messages;
+ * NULL: the key itself (a top-level member). */
+static ss_err sj__data_field(Statsync__StatsFields *f, const char *key, const json_t *v,
+                             const char *path, stats_json_err *e)
 {
-    Statsync__StatsFields *f = malloc(sizeof(*f));
-    if (f != NULL)
-        statsync__stats_fields__init(f);
-    return f;
+    const ss_doc_field *fd = ss_doc_field_find(key);
+    if (fd == NULL)
+        return sj__fail(e, SS_ERR_UNKNOWN_FIELD, "%s: unknown field",
+                        path != NULL ? path : sj__printable(key, (char[SJ_KEY_MAX]){0}));
+    return sj__set_field(f, fd, v, path != NULL ? path : fd->name, e);
+}
+
+/* A new, initialised message of desc, or NULL (out of memory). Freed with
+ * protobuf_c_message_free_unpacked, like a decoded one. */
+static void *sj__new(const ProtobufCMessageDescriptor *desc)
+{
+    void *m = malloc(desc->sizeof_message);
+    if (m != NULL)
+        protobuf_c_message_init(desc, m);
+    return m;
+}
+
+/* *part, allocated on first use: a delta part that stays NULL is left out
+ * of the message rather than sent empty. */
+static ss_err sj__part(Statsync__StatsFields **part, stats_json_err *e)
+{
+    if (*part == NULL && (*part = sj__new(&statsync__stats_fields__descriptor)) == NULL)
+        return sj__oom(e);
+    return SS_OK;
+}
+
+/* The end of every parse into the new message m (NULL: out of memory, rc
+ * says so). On SS_OK returns m and hands out uid when the caller wants it;
+ * else frees m and returns NULL, the userId NULL too. */
+static void *sj__end(ss_err rc, void *m, const char **user_id_out, const char *uid,
+                     stats_json_err *e)
+{
+    if (user_id_out != NULL)
+        *user_id_out = rc == SS_OK ? uid : NULL;
+    if (rc == SS_OK) {
+        sj__ok(e);
+        return m;
+    }
+    if (m != NULL)
+        protobuf_c_message_free_unpacked(m, NULL);
+    return NULL;
 }
 
 /* A userId given in the body: a string passing the userId rules. */
@@ -260,10 +254,8 @@ static ss_err sj__user_id(const json_t *v, const char *path, const char **out,
     return SS_OK;
 }
 
-/* The document fields of a __set object; prefix is "__set". Returns the
- * number of fields set in *nset. */
-static ss_err sj__parse_set(const json_t *obj, Statsync__StatsFields *f, size_t *nset,
-                            stats_json_err *e)
+/* The document fields of a __set object into d->set; prefix is "__set". */
+static ss_err sj__parse_set(const json_t *obj, Statsync__Delta *d, stats_json_err *e)
 {
     if (!json_is_object(obj))
         return sj__fail(e, SS_ERR_INVALID_TYPE, "__set: must be an object");
@@ -272,13 +264,11 @@ static ss_err sj__parse_set(const json_t *obj, Statsync__StatsFields *f, size_t 
     json_object_foreach((json_t *)obj, key, v) {
         char path[96];
         snprintf(path, sizeof(path), "__set.%s", sj__printable(key, (char[SJ_KEY_MAX]){0}));
-        const sj_field *fd = sj__lookup(key);
-        if (fd == NULL)
-            return sj__fail(e, SS_ERR_UNKNOWN_FIELD, "%s: unknown field", path);
-        ss_err rc = sj__set_field(f, fd, v, path, e);
+        ss_err rc = sj__part(&d->set, e);
+        if (rc == SS_OK)
+            rc = sj__data_field(d->set, key, v, path, e);
         if (rc != SS_OK)
             return rc;
-        (*nset)++;
     }
     return SS_OK;
 }
@@ -289,73 +279,45 @@ static bool sj__patch_envelope(const char *key)
     return strcmp(key, "clientId") == 0 || strcmp(key, "seq") == 0 || strcmp(key, "opId") == 0;
 }
 
-/* A delta object; patch: a REST patch body (sj__patch_envelope members ignored). */
-static ss_err sj__delta(const json_t *obj, Statsync__Delta **out, const char **user_id_out,
-                        bool patch, stats_json_err *e)
+/* The members of a delta object into d; *uid: its userId when uid is not
+ * NULL (else "userId" is an unknown field); patch: a REST patch body
+ * (sj__patch_envelope members ignored). */
+static ss_err sj__delta_members(const json_t *obj, Statsync__Delta *d, bool patch,
+                                const char **uid, stats_json_err *e)
 {
-    *out = NULL;
-    if (user_id_out != NULL)
-        *user_id_out = NULL;
     if (!json_is_object(obj))
         return sj__fail(e, SS_ERR_INVALID_JSON, "a delta must be a JSON object");
-
-    Statsync__Delta *d = malloc(sizeof(*d));
-    Statsync__StatsFields *add = sj__new_fields();
-    Statsync__StatsFields *set = sj__new_fields();
-    if (d == NULL || add == NULL || set == NULL) {
-        free(d);
-        free(add);
-        free(set);
-        return sj__fail(e, SS_ERR_INTERNAL, "out of memory");
-    }
-    statsync__delta__init(d);
-    d->add = add;
-    d->set = set;
-
-    ss_err rc = SS_OK;
-    size_t nadd = 0, nset = 0;
-    const char *uid = NULL;
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)obj, key, v) {
+        ss_err rc;
         if (strcmp(key, "__set") == 0) {
-            rc = sj__parse_set(v, set, &nset, e);
-        } else if (strcmp(key, "userId") == 0 && user_id_out != NULL) {
-            rc = sj__user_id(v, "userId", &uid, e);
+            rc = sj__parse_set(v, d, e);
+        } else if (strcmp(key, "userId") == 0 && uid != NULL) {
+            rc = sj__user_id(v, "userId", uid, e);
         } else if (patch && sj__patch_envelope(key)) {
             continue;
         } else {
-            const sj_field *fd = sj__lookup(key);
-            if (fd == NULL)
-                rc = sj__fail(e, SS_ERR_UNKNOWN_FIELD, "%s: unknown field",
-                              sj__printable(key, (char[SJ_KEY_MAX]){0}));
-            else
-                rc = sj__set_field(add, fd, v, fd->name, e);
-            nadd++;
+            rc = sj__part(&d->add, e);
+            if (rc == SS_OK)
+                rc = sj__data_field(d->add, key, v, NULL, e);
         }
         if (rc != SS_OK)
-            goto fail;
+            return rc;
     }
-    if (nadd == 0 && nset == 0) {
-        rc = sj__fail(e, SS_ERR_BAD_REQUEST, "empty delta: give at least one stats field");
-        goto fail;
-    }
-    /* An empty part is left out of the message rather than sent empty. */
-    if (nadd == 0) {
-        statsync__stats_fields__free_unpacked(d->add, NULL);
-        d->add = NULL;
-    }
-    if (nset == 0) {
-        statsync__stats_fields__free_unpacked(d->set, NULL);
-        d->set = NULL;
-    }
-    if (user_id_out != NULL)
-        *user_id_out = uid;
-    *out = d;
-    sj__ok(e);
+    if (d->add == NULL && d->set == NULL)
+        return sj__fail(e, SS_ERR_BAD_REQUEST, "empty delta: give at least one stats field");
     return SS_OK;
-fail:
-    statsync__delta__free_unpacked(d, NULL);
+}
+
+static ss_err sj__delta(const json_t *obj, Statsync__Delta **out, const char **user_id_out,
+                        bool patch, stats_json_err *e)
+{
+    Statsync__Delta *d = sj__new(&statsync__delta__descriptor);
+    const char *uid = NULL;
+    ss_err rc = d == NULL ? sj__oom(e)
+                          : sj__delta_members(obj, d, patch, user_id_out != NULL ? &uid : NULL, e);
+    *out = sj__end(rc, d, user_id_out, uid, e);
     return rc;
 }
 
@@ -371,66 +333,57 @@ ss_err stats_json_patch_body(const json_t *obj, Statsync__Delta **out, const cha
     return sj__delta(obj, out, user_id_out, true, e);
 }
 
-ss_err stats_json_to_full(const json_t *stats, Statsync__StatsFields **out,
-                          const char **user_id_out, stats_json_err *e)
+/* A full write's updatedAt: an RFC 3339 string, into f. */
+static ss_err sj__updated_at(const json_t *v, Statsync__StatsFields *f, stats_json_err *e)
 {
-    *out = NULL;
-    if (user_id_out != NULL)
-        *user_id_out = NULL;
+    if (!json_is_string(v))
+        return sj__fail(e, SS_ERR_INVALID_TYPE, "updatedAt: must be an RFC 3339 string");
+    if (ss_rfc3339_parse(json_string_value(v), json_string_length(v), &f->updated_at_ms) != 0)
+        return sj__fail(e, SS_ERR_INVALID_VALUE,
+                        "updatedAt: not an RFC 3339 date-time (e.g. "
+                        "2024-01-15T10:30:00.000Z)");
+    f->has_updated_at_ms = 1;
+    return SS_OK;
+}
+
+/* The members of a full write's stats object into f; *uid: its userId. */
+static ss_err sj__full_members(const json_t *stats, Statsync__StatsFields *f, const char **uid,
+                               stats_json_err *e)
+{
     if (!json_is_object(stats))
         return sj__fail(e, SS_ERR_INVALID_TYPE, "stats: must be an object");
-
-    Statsync__StatsFields *f = sj__new_fields();
-    if (f == NULL)
-        return sj__fail(e, SS_ERR_INTERNAL, "out of memory");
-    ss_err rc = SS_OK;
-    const char *uid = NULL;
-    bool have_updated = false;
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)stats, key, v) {
+        ss_err rc;
         if (strcmp(key, "updatedAt") == 0) {
-            if (!json_is_string(v)) {
-                rc = sj__fail(e, SS_ERR_INVALID_TYPE, "updatedAt: must be an RFC 3339 string");
-            } else if (ss_rfc3339_parse(json_string_value(v), json_string_length(v),
-                                        &f->updated_at_ms) != 0) {
-                rc = sj__fail(e, SS_ERR_INVALID_VALUE,
-                              "updatedAt: not an RFC 3339 date-time (e.g. "
-                              "2024-01-15T10:30:00.000Z)");
-            } else {
-                f->has_updated_at_ms = 1;
-                have_updated = true;
-            }
+            rc = sj__updated_at(v, f, e);
         } else if (strcmp(key, "version") == 0) {
             int64_t ignored;
             rc = sj__int(v, "version", &ignored, e);
             if (rc == SS_OK && ignored < 0)
                 rc = sj__fail(e, SS_ERR_INVALID_VALUE, "version: must not be negative");
         } else if (strcmp(key, "userId") == 0) {
-            rc = sj__user_id(v, "userId", &uid, e);
+            rc = sj__user_id(v, "userId", uid, e);
         } else {
-            const sj_field *fd = sj__lookup(key);
-            if (fd == NULL)
-                rc = sj__fail(e, SS_ERR_UNKNOWN_FIELD, "%s: unknown field",
-                              sj__printable(key, (char[SJ_KEY_MAX]){0}));
-            else
-                rc = sj__set_field(f, fd, v, fd->name, e);
+            rc = sj__data_field(f, key, v, NULL, e);
         }
         if (rc != SS_OK)
-            goto fail;
+            return rc;
     }
-    if (!have_updated) {
-        rc = sj__fail(e, SS_ERR_BAD_REQUEST,
-                      "updatedAt: required for a full write (last write wins on it)");
-        goto fail;
-    }
-    if (user_id_out != NULL)
-        *user_id_out = uid;
-    *out = f;
-    sj__ok(e);
+    if (!f->has_updated_at_ms)
+        return sj__fail(e, SS_ERR_BAD_REQUEST,
+                        "updatedAt: required for a full write (last write wins on it)");
     return SS_OK;
-fail:
-    statsync__stats_fields__free_unpacked(f, NULL);
+}
+
+ss_err stats_json_to_full(const json_t *stats, Statsync__StatsFields **out,
+                          const char **user_id_out, stats_json_err *e)
+{
+    Statsync__StatsFields *f = sj__new(&statsync__stats_fields__descriptor);
+    const char *uid = NULL;
+    ss_err rc = f == NULL ? sj__oom(e) : sj__full_members(stats, f, &uid, e);
+    *out = sj__end(rc, f, user_id_out, uid, e);
     return rc;
 }
 
@@ -562,9 +515,35 @@ static json_t *sj__doubles(const double *v, size_t n)
     return a;
 }
 
-static json_t *sj__int_json(int64_t v)
+/* An INT or DOUBLE value as JSON; NULL val = absent = 0 (proto2 semantics of
+ * an optional without default). A non-finite double becomes 0. */
+static json_t *sj__scalar_json(ss_doc_kind kind, const void *val)
 {
-    return json_integer((json_int_t)v);
+    if (kind == SS_DOC_INT) {
+        int64_t i = val != NULL ? *(const int64_t *)val : 0;
+        return json_integer((json_int_t)i);
+    }
+    double d = val != NULL ? *(const double *)val : 0.0;
+    return json_real(isfinite(d) ? d : 0.0);
+}
+
+/* Field fd of a Document as JSON. */
+static json_t *sj__doc_field_json(const ss_doc_field *fd, const Statsync__Document *doc)
+{
+    const char *base = (const char *)doc;
+    const void *val = base + fd->doc_val;
+    switch (fd->kind) {
+    case SS_DOC_INT:
+    case SS_DOC_DOUBLE: {
+        bool has = *(const protobuf_c_boolean *)(base + fd->doc_has);
+        return sj__scalar_json(fd->kind, has ? val : NULL);
+    }
+    case SS_DOC_DOUBLES:
+        return sj__doubles(*(double *const *)val, *(const size_t *)(base + fd->doc_has));
+    case SS_DOC_OBJECT:
+        return sj__results_json(*(char *const *)val);
+    }
+    return NULL;
 }
 
 json_t *stats_json_from_doc(const Statsync__Document *doc)
@@ -572,74 +551,46 @@ json_t *stats_json_from_doc(const Statsync__Document *doc)
     json_t *o = json_object();
     if (o == NULL)
         return NULL;
-    const char *base = (const char *)doc;
     json_object_set_new(o, "userId", json_string(doc->user_id ? doc->user_id : ""));
-    for (size_t i = 0; i < SJ_NFIELDS; i++) {
-        const sj_field *fd = &sj_fields[i];
-        json_t *v = NULL;
-        switch (fd->kind) {
-        case SJ_INT: /* absent = 0: proto2 semantics of an optional without default */
-            v = sj__int_json(*(const protobuf_c_boolean *)(base + fd->d_has)
-                                 ? *(const int64_t *)(base + fd->d_val)
-                                 : 0);
-            break;
-        case SJ_NUM: {
-            double d = *(const protobuf_c_boolean *)(base + fd->d_has)
-                           ? *(const double *)(base + fd->d_val)
-                           : 0.0;
-            v = json_real(isfinite(d) ? d : 0.0);
-            break;
-        }
-        case SJ_TIMES:
-            v = sj__doubles(doc->time_per_question, doc->n_time_per_question);
-            break;
-        case SJ_RESULTS:
-            v = sj__results_json(doc->last_game_results);
-            break;
-        }
-        json_object_set_new(o, fd->name, v);
-    }
+    for (size_t i = 0; i < SS_DOC_NFIELDS; i++)
+        json_object_set_new(o, ss_doc_fields[i].name, sj__doc_field_json(&ss_doc_fields[i], doc));
     char ts[SS_RFC3339_LEN];
     ss_rfc3339_format(doc->has_updated_at_ms ? doc->updated_at_ms : 0, ts);
     json_object_set_new(o, "updatedAt", json_string(ts));
     uint64_t ver = doc->has_version ? doc->version : 0;
     json_object_set_new(o, "version",
-                        json_integer((json_int_t)(ver > (uint64_t)STATS_JSON_MAX_SAFE_INT
-                                                      ? (uint64_t)STATS_JSON_MAX_SAFE_INT
+                        json_integer((json_int_t)(ver > (uint64_t)SS_DOC_MAX_SAFE_INT
+                                                      ? (uint64_t)SS_DOC_MAX_SAFE_INT
                                                       : ver)));
     return o;
+}
+
+/* Field fd of f as JSON; f gives it. */
+static json_t *sj__given_field_json(const ss_doc_field *fd, const Statsync__StatsFields *f)
+{
+    const void *val = ss_doc_in(fd, f);
+    switch (fd->kind) {
+    case SS_DOC_INT:
+    case SS_DOC_DOUBLE:
+        return sj__scalar_json(fd->kind, val);
+    case SS_DOC_DOUBLES: {
+        const Statsync__DoubleList *l = *(Statsync__DoubleList *const *)val;
+        return sj__doubles(l->values, l->n_values);
+    }
+    case SS_DOC_OBJECT:
+        return sj__results_json(*(char *const *)val);
+    }
+    return NULL;
 }
 
 /* The fields present in f as a JSON object. */
 static json_t *sj__fields_json(const Statsync__StatsFields *f)
 {
     json_t *o = json_object();
-    const char *base = (const char *)f;
-    for (size_t i = 0; o != NULL && i < SJ_NFIELDS; i++) {
-        const sj_field *fd = &sj_fields[i];
-        json_t *v = NULL;
-        switch (fd->kind) {
-        case SJ_INT:
-            if (*(const protobuf_c_boolean *)(base + fd->f_has))
-                v = sj__int_json(*(const int64_t *)(base + fd->f_val));
-            break;
-        case SJ_NUM:
-            if (*(const protobuf_c_boolean *)(base + fd->f_has)) {
-                double d = *(const double *)(base + fd->f_val);
-                v = json_real(isfinite(d) ? d : 0.0);
-            }
-            break;
-        case SJ_TIMES:
-            if (f->time_per_question != NULL)
-                v = sj__doubles(f->time_per_question->values, f->time_per_question->n_values);
-            break;
-        case SJ_RESULTS:
-            if (f->last_game_results != NULL)
-                v = sj__results_json(f->last_game_results);
-            break;
-        }
-        if (v != NULL)
-            json_object_set_new(o, fd->name, v);
+    for (size_t i = 0; o != NULL && i < SS_DOC_NFIELDS; i++) {
+        const ss_doc_field *fd = &ss_doc_fields[i];
+        if (ss_doc_given(fd, f))
+            json_object_set_new(o, fd->name, sj__given_field_json(fd, f));
     }
     return o;
 }
@@ -657,12 +608,15 @@ json_t *stats_json_default_doc(const char *user_id)
     Statsync__Document doc = STATSYNC__DOCUMENT__INIT;
     doc.user_id = (char *)user_id;
     char *base = (char *)&doc;
-    for (size_t i = 0; i < SJ_NFIELDS; i++) {
-        const sj_field *fd = &sj_fields[i];
-        if (fd->kind == SJ_INT) {
-            *(protobuf_c_boolean *)(base + fd->d_has) = 1;
-            *(int64_t *)(base + fd->d_val) = fd->def;
-        }
+    for (size_t i = 0; i < SS_DOC_NFIELDS; i++) {
+        const ss_doc_field *fd = &ss_doc_fields[i];
+        if (fd->kind == SS_DOC_INT)
+            *(int64_t *)(base + fd->doc_val) = fd->def;
+        else if (fd->kind == SS_DOC_DOUBLE)
+            *(double *)(base + fd->doc_val) = (double)fd->def;
+        else
+            continue; /* DOUBLES: [], OBJECT: null */
+        *(protobuf_c_boolean *)(base + fd->doc_has) = 1;
     }
     return stats_json_from_doc(&doc);
 }

@@ -19,18 +19,20 @@
 #ifndef STATS_JSON_H
 #define STATS_JSON_H
 
+#include "ss_doc_fields.h"
 #include "ss_error.h"
 #include "statsync.pb-c.h"
 
 #include <jansson.h>
 #include <stddef.h>
 
-/* Largest |integer| accepted: 2^53-1, exact in JavaScript. */
-#define STATS_JSON_MAX_SAFE_INT 9007199254740991LL
-/* Most values in one timePerQuestion array / append. */
-#define STATS_JSON_MAX_TIMES 100
-/* Largest lastGameResults, as compact JSON text. */
-#define STATS_JSON_MAX_GAME_RESULTS 16384
+/* The limits of the data, under this module's names; each is defined once,
+ * in common/ss_doc_fields.h (SS_DOC_FIELDS). Largest |integer| accepted:
+ * 2^53-1, exact in JavaScript; most values in one timePerQuestion array /
+ * append; largest lastGameResults, as compact JSON text. */
+#define STATS_JSON_MAX_SAFE_INT SS_DOC_MAX_SAFE_INT
+#define STATS_JSON_MAX_TIMES SS_DOC_TIMES_MAX
+#define STATS_JSON_MAX_GAME_RESULTS SS_DOC_GAME_RESULTS_MAX
 
 typedef struct stats_json_err {
     ss_err err;

@@ -180,6 +180,42 @@ static void test_hearts_clamped(void **state)
     doc_free(&d);
 }
 
+/* Every integer row of SS_DOC_FIELDS bounds its field as the row says: a
+ * __set of max is stored; one above max is clamped to max (hearts: 5) or,
+ * when max is 2^53-1, refused as an overflow. A row added to the table is
+ * bounded without a line of merge.c. */
+static void test_limits_are_the_table(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < SS_DOC_NFIELDS; i++) {
+        const ss_doc_field *f = &ss_doc_fields[i];
+        if (f->kind != SS_DOC_INT)
+            continue;
+        for (int64_t v = f->max; v <= f->max + 1; v++) {
+            stats_doc d;
+            fresh(&d);
+            top t;
+            top_delta(&t, NULL);
+            Statsync__StatsFields *s = SET(&t);
+            ss_doc_set_given(f, s);
+            *(int64_t *)ss_doc_slot(f, s) = v;
+            merge_error e;
+            ss_err rc = apply1(&d, &t, NOW, &e);
+            Statsync__Document p;
+            doc_to_proto(&d, &p);
+            int64_t got = *(const int64_t *)((const char *)&p + f->doc_val);
+            if (v > SAFE) {
+                assert_int_equal(rc, SS_ERR_OVERFLOW);
+                assert_non_null(strstr(e.message, f->name));
+            } else {
+                assert_int_equal(rc, SS_OK);
+                assert_int_equal(got, f->max);
+            }
+            doc_free(&d);
+        }
+    }
+}
+
 static void test_counters_clamp_at_zero(void **state)
 {
     (void)state;
@@ -978,6 +1014,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_add_numbers),
         cmocka_unit_test(test_hearts_clamped),
+        cmocka_unit_test(test_limits_are_the_table),
         cmocka_unit_test(test_counters_clamp_at_zero),
         cmocka_unit_test(test_diamonds_insufficient_funds),
         cmocka_unit_test(test_set_after_add),

@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "doc.h"
+#include "ss_doc_fields.h"
 #include "stats_json.h"
 
 #include <math.h>
@@ -438,6 +440,115 @@ static void test_delta_round_trip(void **state)
     free(buf);
 }
 
+/* ---- the table of fields (common/ss_doc_fields.h) against the .proto ---- */
+
+/* lowerCamel of a .proto field name: max_streak -> maxStreak. */
+static void camel(const char *name, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (bool up = false; *name != '\0' && n + 1 < cap; name++) {
+        if (*name == '_') {
+            up = true;
+            continue;
+        }
+        out[n++] = up ? (char)(*name - 'a' + 'A') : *name;
+        up = false;
+    }
+    out[n] = '\0';
+}
+
+/* The row for field fd of StatsFields / Document (by its lowerCamel name);
+ * fails naming the field when the table has none. Rows come in .proto
+ * order: *next is the index the row must have. */
+static const ss_doc_field *row_of(const char *msg, const ProtobufCFieldDescriptor *fd,
+                                  size_t *next)
+{
+    char name[64];
+    camel(fd->name, name, sizeof(name));
+    const ss_doc_field *f = ss_doc_field_find(name);
+    if (f == NULL)
+        fail_msg("%s.%s is not in SS_DOC_FIELDS (common/ss_doc_fields.h)", msg, fd->name);
+    if ((size_t)(f - ss_doc_fields) != *next)
+        fail_msg("%s.%s: its row is not in .proto order", msg, fd->name);
+    (*next)++;
+    return f;
+}
+
+/* What the row's kind says about the field: its type, label and where
+ * the has_* / n_* lives (StatsFields: doc false; Document: doc true). */
+static void check_kind(const ss_doc_field *f, const ProtobufCFieldDescriptor *fd, bool doc)
+{
+    size_t has = doc ? f->doc_has : f->has;
+    assert_int_equal(doc ? f->doc_val : f->val, fd->offset);
+    switch (f->kind) {
+    case SS_DOC_INT:
+        assert_int_equal(fd->type, doc ? PROTOBUF_C_TYPE_INT64 : PROTOBUF_C_TYPE_SINT64);
+        assert_int_equal(fd->label, PROTOBUF_C_LABEL_OPTIONAL);
+        assert_int_equal(has, fd->quantifier_offset);
+        break;
+    case SS_DOC_DOUBLE:
+        assert_int_equal(fd->type, PROTOBUF_C_TYPE_DOUBLE);
+        assert_int_equal(fd->label, PROTOBUF_C_LABEL_OPTIONAL);
+        assert_int_equal(has, fd->quantifier_offset);
+        break;
+    case SS_DOC_DOUBLES:
+        if (doc) {
+            assert_int_equal(fd->type, PROTOBUF_C_TYPE_DOUBLE);
+            assert_int_equal(fd->label, PROTOBUF_C_LABEL_REPEATED);
+            assert_int_equal(has, fd->quantifier_offset);
+        } else {
+            assert_int_equal(fd->type, PROTOBUF_C_TYPE_MESSAGE);
+            assert_ptr_equal(fd->descriptor, &statsync__double_list__descriptor);
+        }
+        break;
+    case SS_DOC_OBJECT:
+        assert_int_equal(fd->type, PROTOBUF_C_TYPE_STRING);
+        assert_int_equal(fd->label, PROTOBUF_C_LABEL_OPTIONAL);
+        break;
+    }
+}
+
+/* Every field of StatsFields and Document is a row of SS_DOC_FIELDS, of the
+ * kind its type says, at its offsets, in .proto order — but the ones that
+ * are not stats (userId, updatedAt, version). A field added to the .proto
+ * and not to the table fails here. */
+static void test_table_is_the_proto(void **state)
+{
+    (void)state;
+    static const char *const not_stats[] = {"user_id", "updated_at_ms", "version"};
+    const ProtobufCMessageDescriptor *msgs[] = {&statsync__stats_fields__descriptor,
+                                                &statsync__document__descriptor};
+    for (size_t m = 0; m < 2; m++) {
+        size_t next = 0;
+        for (unsigned i = 0; i < msgs[m]->n_fields; i++) {
+            const ProtobufCFieldDescriptor *fd = &msgs[m]->fields[i];
+            bool skip = false;
+            for (size_t k = 0; k < sizeof(not_stats) / sizeof(not_stats[0]); k++)
+                skip = skip || strcmp(fd->name, not_stats[k]) == 0;
+            if (!skip)
+                check_kind(row_of(msgs[m]->name, fd, &next), fd, m == 1);
+        }
+        assert_int_equal(next, SS_DOC_NFIELDS);
+    }
+}
+
+/* The gateway's never-written user is the stats-service's: both come from
+ * the table's default column. */
+static void test_default_doc_is_the_services(void **state)
+{
+    (void)state;
+    stats_doc d;
+    doc_init_defaults(&d, "bob");
+    Statsync__Document p;
+    doc_to_proto(&d, &p);
+    json_t *service = stats_json_from_doc(&p);
+    json_t *gateway = stats_json_default_doc("bob");
+    assert_true(json_equal(service, gateway));
+    json_decref(service);
+    json_decref(gateway);
+    doc_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -452,6 +563,8 @@ int main(void)
         cmocka_unit_test(test_from_doc),
         cmocka_unit_test(test_default_doc),
         cmocka_unit_test(test_delta_round_trip),
+        cmocka_unit_test(test_table_is_the_proto),
+        cmocka_unit_test(test_default_doc_is_the_services),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

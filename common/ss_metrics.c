@@ -125,6 +125,27 @@ ss_histogram *ss_histogram_get_values(const char *name, const char *help, const 
     return ss_metrics__get(SS_M_HIST_VAL, name, help, labels);
 }
 
+void ss_metrics_register(const ss_metric_def *defs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const ss_metric_def *d = &defs[i];
+        switch (d->kind) {
+        case SS_METRIC_COUNTER:
+            *d->out = ss_counter_get(d->name, d->help, d->labels);
+            break;
+        case SS_METRIC_GAUGE:
+            *d->out = ss_gauge_get(d->name, d->help, d->labels);
+            break;
+        case SS_METRIC_HISTOGRAM:
+            *d->out = ss_histogram_get(d->name, d->help, d->labels);
+            break;
+        case SS_METRIC_HISTOGRAM_VALUES:
+            *d->out = ss_histogram_get_values(d->name, d->help, d->labels);
+            break;
+        }
+    }
+}
+
 void ss_histogram_observe(ss_histogram *h, int64_t v)
 {
     const int64_t *b = h->kind == SS_M_HIST_NS ? ss_metrics__ns_bounds : ss_metrics__val_bounds;

@@ -37,6 +37,24 @@ ss_histogram *ss_histogram_get(const char *name, const char *help, const char *l
 ss_histogram *ss_histogram_get_values(const char *name, const char *help, const char *labels);
 void ss_histogram_observe(ss_histogram *h, int64_t v);
 
+/* A file's metrics as data: each def names where its pointer goes, so a
+ * module registers everything it counts in one call (at start-up, before
+ * the pointers are used; any thread, registration takes the registry lock). */
+typedef enum ss_metric_kind {
+    SS_METRIC_COUNTER,
+    SS_METRIC_GAUGE,
+    SS_METRIC_HISTOGRAM,        /* nanoseconds, rendered in seconds */
+    SS_METRIC_HISTOGRAM_VALUES, /* sizes, counts */
+} ss_metric_kind;
+
+typedef struct ss_metric_def {
+    struct ss_metric **out;
+    ss_metric_kind kind;
+    const char *name, *help, *labels; /* labels may be NULL */
+} ss_metric_def;
+
+void ss_metrics_register(const ss_metric_def *defs, size_t n);
+
 /* Current value (counters and gauges), for tests and /health. */
 int64_t ss_metric_value(const struct ss_metric *m);
 

@@ -1,6 +1,8 @@
 /* ss_nats_subs.c — counting subscriptions until cnats completes them. */
 #include "ss_nats_subs.h"
 
+#include "ss_time.h"
+
 #include <time.h>
 
 static void ss_nats_subs__complete(void *closure)
@@ -15,11 +17,7 @@ static void ss_nats_subs__complete(void *closure)
 void ss_nats_subs_init(ss_nats_subs *g)
 {
     pthread_mutex_init(&g->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&g->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    ss_cond_init_mono(&g->cv);
     g->live = 0;
 }
 
@@ -61,14 +59,7 @@ void ss_nats_unsubscribe(natsSubscription **sub)
 
 bool ss_nats_subs_wait(ss_nats_subs *g, int64_t timeout_ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += (time_t)(timeout_ms / 1000);
-    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = ss_mono_deadline(timeout_ms);
     pthread_mutex_lock(&g->mu);
     int rc = 0;
     while (g->live > 0 && rc == 0)

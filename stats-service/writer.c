@@ -280,13 +280,7 @@ static void writer__idle_prune(stats_writer *w)
 
 static void writer__deadline(struct timespec *ts, int64_t ms)
 {
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
+    *ts = ss_mono_deadline(ms);
 }
 
 static void *writer__main(void *arg)
@@ -349,13 +343,9 @@ ss_err writer_start(stats_writer **out, stats_store *store, const writer_config 
         w->cfg.now_ms = ss_now_ms;
     w->done = done;
     w->arg = arg;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->cond, &ca);
-    pthread_cond_init(&w->exited_cond, &ca);
-    pthread_condattr_destroy(&ca);
+    ss_cond_init_mono(&w->cond);
+    ss_cond_init_mono(&w->exited_cond);
     stats_metrics_init();
     if (pthread_create(&w->thread, NULL, writer__main, w) != 0) {
         writer_destroy(w);

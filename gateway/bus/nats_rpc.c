@@ -133,13 +133,7 @@ static void *nats_rpc__timer_main(void *arg)
             pthread_mutex_lock(&r->mu);
             continue;
         }
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += NATS_RPC_TICK_MS * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = ss_mono_deadline(NATS_RPC_TICK_MS);
         pthread_cond_timedwait(&r->cv, &r->mu, &ts);
     }
     pthread_mutex_unlock(&r->mu);
@@ -161,11 +155,7 @@ ss_err nats_rpc_create(nats_rpc **out, natsConnection *nc)
     r->prefix_len = strlen(r->prefix);
     r->next_id = 1;
     pthread_mutex_init(&r->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&r->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    ss_cond_init_mono(&r->cv);
 
     ss_nats_subs_init(&r->subs);
 

@@ -128,6 +128,15 @@ static void routes__send_op(rest_req *req, const char *user, Statsync__Operation
     free(buf); /* the publish copied it */
 }
 
+/* Answers a body the JSON mapping refused; true when it was refused. */
+static bool routes__refused(rest_req *req, ss_err rc, const stats_json_err *e)
+{
+    if (rc == SS_OK)
+        return false;
+    rest_req_reply_error(req, e->err, e->message);
+    return true;
+}
+
 /* Sends op for the caller when every userId the body named (NULL: none) is
  * the caller's own; 403 otherwise. */
 static void routes__send_own(rest_req *req, const char *a, const char *b, Statsync__Operation *op)
@@ -146,10 +155,8 @@ static void routes__patch_start(rest_req *req)
     Statsync__Delta *d = NULL;
     const char *uid = NULL;
     stats_json_err e;
-    if (stats_json_patch_body(req->json, &d, &uid, &e) != SS_OK) {
-        rest_req_reply_error(req, e.err, e.message);
+    if (routes__refused(req, stats_json_patch_body(req->json, &d, &uid, &e), &e))
         return;
-    }
     Statsync__Operation op = STATSYNC__OPERATION__INIT;
     op.kind_case = STATSYNC__OPERATION__KIND_DELTA;
     op.delta = d;
@@ -162,18 +169,12 @@ static void routes__patch_start(rest_req *req)
 static void routes__update_start(rest_req *req)
 {
     const json_t *stats = NULL;
-    const char *body_uid = NULL;
-    stats_json_err e;
-    if (stats_json_update_body(req->json, &stats, &body_uid, &e) != SS_OK) {
-        rest_req_reply_error(req, e.err, e.message);
-        return;
-    }
+    const char *body_uid = NULL, *stats_uid = NULL;
     Statsync__StatsFields *f = NULL;
-    const char *stats_uid = NULL;
-    if (stats_json_to_full(stats, &f, &stats_uid, &e) != SS_OK) {
-        rest_req_reply_error(req, e.err, e.message);
+    stats_json_err e;
+    if (routes__refused(req, stats_json_update_body(req->json, &stats, &body_uid, &e), &e) ||
+        routes__refused(req, stats_json_to_full(stats, &f, &stats_uid, &e), &e))
         return;
-    }
     Statsync__Operation op = STATSYNC__OPERATION__INIT;
     op.kind_case = STATSYNC__OPERATION__KIND_FULL;
     op.full = f;

@@ -204,10 +204,13 @@ static void fanout__deliver(sio_server *s, sio_task *task)
 
 int fanout_create(fanout **out, rooms *r)
 {
-    c_events = ss_counter_get("statsync_socket_change_events_total",
-                              "change events received for local sockets", NULL);
-    c_deliveries = ss_counter_get("statsync_socket_deliveries_total",
-                                  "change events queued to sockets", NULL);
+    const ss_metric_def m[] = {
+        {&c_events, SS_METRIC_COUNTER, "statsync_socket_change_events_total",
+         "change events received for local sockets", NULL},
+        {&c_deliveries, SS_METRIC_COUNTER, "statsync_socket_deliveries_total",
+         "change events queued to sockets", NULL},
+    };
+    ss_metrics_register(m, sizeof(m) / sizeof(m[0]));
     fanout *f = calloc(1, sizeof(*f));
     if (f == NULL)
         return -1;

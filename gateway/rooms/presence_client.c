@@ -455,14 +455,17 @@ static void pc__run(sio_server *s, sio_task *task)
 
 int presence_client_create(presence_client **out, rooms *r)
 {
-    h_ping_rtt = ss_histogram_get("statsync_presence_ping_rtt_seconds",
-                                  "presence:ping round trip to the presence-service", NULL);
-    c_ping_local = ss_counter_get("statsync_presence_ping_local_total",
-                                  "presence:ping answered from local counts (service away)", NULL);
-    c_snapshots = ss_counter_get("statsync_presence_snapshots_sent_total",
-                                 "membership snapshots sent to the presence-service", NULL);
-    c_updates = ss_counter_get("statsync_presence_updates_delivered_total",
-                               "presence:update events delivered to local rooms", NULL);
+    const ss_metric_def m[] = {
+        {&h_ping_rtt, SS_METRIC_HISTOGRAM, "statsync_presence_ping_rtt_seconds",
+         "presence:ping round trip to the presence-service", NULL},
+        {&c_ping_local, SS_METRIC_COUNTER, "statsync_presence_ping_local_total",
+         "presence:ping answered from local counts (service away)", NULL},
+        {&c_snapshots, SS_METRIC_COUNTER, "statsync_presence_snapshots_sent_total",
+         "membership snapshots sent to the presence-service", NULL},
+        {&c_updates, SS_METRIC_COUNTER, "statsync_presence_updates_delivered_total",
+         "presence:update events delivered to local rooms", NULL},
+    };
+    ss_metrics_register(m, sizeof(m) / sizeof(m[0]));
     presence_client *pc = calloc(1, sizeof(*pc));
     if (pc == NULL)
         return -1;

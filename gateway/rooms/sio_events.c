@@ -328,12 +328,30 @@ static ss_err events__own(const char *uid, const char *own, stats_json_err *e)
     return SS_OK;
 }
 
-/* One {opId?, delta} of an ops batch. */
-static ss_err events__add_delta(events_mut *m, const json_t *op_id, const json_t *delta,
-                                const char *own, stats_json_err *e)
+/* Appends an operation (its data already parsed) and checks the userId the
+ * data named, if any, is the socket's own. */
+static ss_err events__push_op(events_mut *m, const char *op_id, Statsync__Delta *d,
+                              Statsync__StatsFields *full, const char *uid, const char *own,
+                              stats_json_err *e)
 {
     Statsync__Operation *op = &m->ops[m->n];
     statsync__operation__init(op);
+    op->op_id = (char *)op_id;
+    if (d != NULL) { /* delta and full share a oneof: set only one */
+        op->kind_case = STATSYNC__OPERATION__KIND_DELTA;
+        op->delta = d;
+    } else {
+        op->kind_case = STATSYNC__OPERATION__KIND_FULL;
+        op->full = full;
+    }
+    m->op_ptrs[m->n++] = op;
+    return events__own(uid, own, e);
+}
+
+/* One {opId?, delta}: the payload's own or an ops[i]. */
+static ss_err events__add_delta(events_mut *m, const json_t *op_id, const json_t *delta,
+                                const char *own, stats_json_err *e)
+{
     const char *id;
     if (stats_json_op_id(op_id, &id, e) != SS_OK)
         return e->err;
@@ -343,12 +361,20 @@ static ss_err events__add_delta(events_mut *m, const json_t *op_id, const json_t
     const char *uid = NULL;
     if (stats_json_to_delta(delta, &d, &uid, e) != SS_OK)
         return e->err;
-    op->op_id = (char *)id;
-    op->kind_case = STATSYNC__OPERATION__KIND_DELTA;
-    op->delta = d;
-    m->op_ptrs[m->n] = op;
-    m->n++;
-    return events__own(uid, own, e);
+    return events__push_op(m, id, d, NULL, uid, own, e);
+}
+
+/* {opId?, stats}: a full write, always the only op. */
+static ss_err events__add_full(events_mut *m, const char *op_id, const json_t *stats,
+                               const char *own, stats_json_err *e)
+{
+    if (!json_is_object(stats))
+        return events__fail_msg(e, SS_ERR_INVALID_TYPE, "stats must be an object");
+    Statsync__StatsFields *full = NULL;
+    const char *uid = NULL;
+    if (stats_json_to_full(stats, &full, &uid, e) != SS_OK)
+        return e->err;
+    return events__push_op(m, op_id, NULL, full, uid, own, e);
 }
 
 /* user:clientUpdate payload -> operations (borrowing opId strings from arg).
@@ -368,23 +394,8 @@ static ss_err events__parse_update(const json_t *arg, const char *own, events_mu
     const json_t *op_id = json_object_get(arg, "opId");
     if (u.delta)
         return events__add_delta(m, op_id, u.delta, own, e);
-    if (u.stats) {
-        const json_t *stats = u.stats;
-        Statsync__Operation *op = &m->ops[0];
-        statsync__operation__init(op);
-        if (!json_is_object(stats))
-            return events__fail_msg(e, SS_ERR_INVALID_TYPE, "stats must be an object");
-        Statsync__StatsFields *full = NULL;
-        const char *suid = NULL;
-        if (stats_json_to_full(stats, &full, &suid, e) != SS_OK)
-            return e->err;
-        op->op_id = (char *)u.op_id;
-        op->kind_case = STATSYNC__OPERATION__KIND_FULL;
-        op->full = full;
-        m->op_ptrs[0] = op;
-        m->n = 1;
-        return events__own(suid, own, e);
-    }
+    if (u.stats)
+        return events__add_full(m, u.op_id, u.stats, own, e);
     size_t i;
     json_t *op;
     json_array_foreach(u.ops, i, op)

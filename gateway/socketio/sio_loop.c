@@ -96,13 +96,17 @@ static void sio_server__lws_log(int level, const char *text)
 
 static void sio_server__metrics(sio_metrics *m)
 {
-    m->sessions = ss_gauge_get("statsync_socket_sessions", "Engine.IO sessions open", NULL);
-    m->msgs_out = ss_counter_get("statsync_socket_messages_total", "packets to and from sockets",
-                                 "direction=\"out\"");
-    m->overflow = ss_counter_get("statsync_socket_queue_overflow_total",
-                                 "sockets closed because their output queue was full", NULL);
-    m->ping_timeouts = ss_counter_get("statsync_socket_ping_timeouts_total",
-                                      "sockets closed because pongs stopped", NULL);
+    const ss_metric_def defs[] = {
+        {&m->sessions, SS_METRIC_GAUGE, "statsync_socket_sessions", "Engine.IO sessions open",
+         NULL},
+        {&m->msgs_out, SS_METRIC_COUNTER, "statsync_socket_messages_total",
+         "packets to and from sockets", "direction=\"out\""},
+        {&m->overflow, SS_METRIC_COUNTER, "statsync_socket_queue_overflow_total",
+         "sockets closed because their output queue was full", NULL},
+        {&m->ping_timeouts, SS_METRIC_COUNTER, "statsync_socket_ping_timeouts_total",
+         "sockets closed because pongs stopped", NULL},
+    };
+    ss_metrics_register(defs, sizeof(defs) / sizeof(defs[0]));
 }
 
 /* Settings from the gateway's configuration, with the defaults of Node's

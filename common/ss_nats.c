@@ -108,7 +108,9 @@ static natsStatus ss_nats__options(natsOptions **o, const char *url, const char 
     return s;
 }
 
-/* With retry-on-failed-connect, NATS_NOT_YET_CONNECTED means "in progress". */
+/* Retry-on-failed-connect without a connected callback retries inside
+ * natsConnection_Connect; NATS_NOT_YET_CONNECTED ("going on in the
+ * background") would come only with one. */
 static natsStatus ss_nats__connect(natsConnection **nc, natsOptions *o, const char *url)
 {
     natsStatus s = natsConnection_Connect(nc, o);

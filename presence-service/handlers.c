@@ -85,7 +85,7 @@ void presence_on_change(void *arg, const char *user_id, uint32_t devices, const 
     char subject[SS_SUBJECT_MAX];
     if (!ss_subject_user(subject, sizeof(subject), SS_SUBJ_PRESENCE_UPDATE, user_id))
         return;
-    ss_nats_publish_proto(p->nc, subject, &u.base, SS_LOG_DEBUG);
+    ss_nats_publish_proto(p->core.nc, subject, &u.base, SS_LOG_DEBUG);
     ss_counter_add(c_updates, 1);
 }
 
@@ -255,7 +255,7 @@ static void presence__on_health(natsConnection *nc, natsSubscription *sub, natsM
         r.has_ok = 1;
         r.ok = !atomic_load(&p->stopping);
         r.has_uptime_s = 1;
-        r.uptime_s = (ss_now_ms() - p->started_ms) / 1000;
+        r.uptime_s = (ss_now_ms() - p->core.started_ms) / 1000;
         r.has_connected_clients = 1;
         r.connected_clients = c.sockets;
         r.has_connected_users = 1;
@@ -270,7 +270,7 @@ static int presence__sub(presence *p, const char *subject, const char *queue, na
     if (p->nsubs >= (int)(sizeof(p->subs) / sizeof(p->subs[0])))
         return -1;
     natsSubscription **sp = &p->subs[p->nsubs];
-    natsStatus s = ss_nats_subscribe(&p->sub_group, sp, p->nc, subject, queue, cb, p);
+    natsStatus s = ss_nats_subscribe(&p->sub_group, sp, p->core.nc, subject, queue, cb, p);
     if (s == NATS_OK)
         s = natsSubscription_SetPendingLimits(*sp, 1 << 20, 512 * 1024 * 1024);
     if (s != NATS_OK) {
@@ -302,8 +302,8 @@ void presence_request_sync(presence *p)
     Statsync__PresenceSyncRequest r = STATSYNC__PRESENCE_SYNC_REQUEST__INIT;
     r.has_epoch = 1;
     r.epoch = p->epoch;
-    ss_nats_publish_proto(p->nc, SS_SUBJ_PRESENCE_SYNC, &r.base, SS_LOG_DEBUG);
-    natsConnection_FlushTimeout(p->nc, 1000);
+    ss_nats_publish_proto(p->core.nc, SS_SUBJ_PRESENCE_SYNC, &r.base, SS_LOG_DEBUG);
+    natsConnection_FlushTimeout(p->core.nc, 1000);
     ss_log(SS_LOG_INFO, "sync requested from every gateway", "{s:s}", "epoch", p->instance);
 }
 

@@ -42,7 +42,7 @@ static void handlers__refuse(stats_service *svc, const char *reply, ss_err e, co
     ss_log(SS_LOG_DEBUG, "mutation refused", "{s:s,s:s}", "code", ss_err_code(e), "message",
            message);
     stats_metrics_mutation(e);
-    reply_stats(svc->nc, reply, e, message, NULL, false);
+    reply_stats(svc->core.nc, reply, e, message, NULL, false);
 }
 
 static void handlers__on_apply(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
@@ -100,7 +100,7 @@ out:
 void handlers_on_batch(void *arg, bool begin)
 {
     stats_service *svc = arg;
-    ss_nats_batch(svc->nats, begin);
+    ss_nats_batch(svc->core.nats, begin);
 }
 
 void handlers_on_done(stats_job *job, void *arg)
@@ -111,10 +111,11 @@ void handlers_on_done(stats_job *job, void *arg)
     if (job->err != SS_OK && job->err != SS_ERR_STORAGE_FULL && job->err != SS_ERR_INTERNAL)
         ss_log(SS_LOG_DEBUG, "mutation refused", "{s:s,s:s,s:s}", "user", job->m->user_id, "code",
                ss_err_code(job->err), "message", job->message);
-    reply_stats(svc->nc, reply, job->err, job->message, job->has_doc ? &job->doc : NULL,
+    reply_stats(svc->core.nc, reply, job->err, job->message, job->has_doc ? &job->doc : NULL,
                 job->duplicate);
     if (job->changed)
-        reply_change_event(svc->nc, &job->doc, job->has_delta ? &job->delta.delta : NULL, job->m);
+        reply_change_event(svc->core.nc, &job->doc, job->has_delta ? &job->delta.delta : NULL,
+                           job->m);
     natsMsg_Destroy(msg);
     stats_job_free(job);
 }
@@ -154,7 +155,7 @@ static void handlers__on_get(natsConnection *nc, natsSubscription *sub, natsMsg 
         why = "stored document unreadable";
     }
     stats_metrics_read(e);
-    reply_stats(svc->nc, reply, e, e == SS_OK ? NULL : why, have_doc ? &doc : NULL, false);
+    reply_stats(svc->core.nc, reply, e, e == SS_OK ? NULL : why, have_doc ? &doc : NULL, false);
 out:
     if (have_doc)
         doc_free(&doc);
@@ -185,7 +186,7 @@ static void handlers__on_health(natsConnection *nc, natsSubscription *sub, natsM
         r.has_total_users = 1;
         r.total_users = handlers_total_users(svc);
         r.has_uptime_s = 1;
-        r.uptime_s = (ss_now_ms() - svc->started_ms) / 1000;
+        r.uptime_s = (ss_now_ms() - svc->core.started_ms) / 1000;
         uint8_t buf[256];
         if (statsync__health_reply__get_packed_size(&r) <= sizeof(buf)) {
             size_t n = statsync__health_reply__pack(&r, buf);
@@ -214,19 +215,19 @@ static void handlers__drain_apply(void *arg)
         }
         if (s != NATS_OK)
             return; /* NATS_TIMEOUT: nothing left */
-        handlers__on_apply(svc->nc, sub, msg, svc);
+        handlers__on_apply(svc->core.nc, sub, msg, svc);
     }
 }
 
 ss_err handlers_subscribe(stats_service *svc)
 {
-    natsStatus s = natsConnection_QueueSubscribeSync(&svc->apply_sub, svc->nc,
+    natsStatus s = natsConnection_QueueSubscribeSync(&svc->apply_sub, svc->core.nc,
                                                      SS_SUBJ_STATS_APPLY ".*", SS_QUEUE_STATS);
     if (s == NATS_OK)
-        s = ss_nats_subscribe(&svc->subs, &svc->get_sub, svc->nc, SS_SUBJ_STATS_GET ".*",
+        s = ss_nats_subscribe(&svc->subs, &svc->get_sub, svc->core.nc, SS_SUBJ_STATS_GET ".*",
                               SS_QUEUE_STATS, handlers__on_get, svc);
     if (s == NATS_OK)
-        s = ss_nats_subscribe(&svc->subs, &svc->health_sub, svc->nc, SS_SUBJ_HEALTH ".stats",
+        s = ss_nats_subscribe(&svc->subs, &svc->health_sub, svc->core.nc, SS_SUBJ_HEALTH ".stats",
                               SS_QUEUE_STATS, handlers__on_health, svc);
     /* The writer bounds the queue itself; let cnats hold a burst meanwhile. */
     if (s == NATS_OK)
@@ -234,7 +235,7 @@ ss_err handlers_subscribe(stats_service *svc)
     /* Setting the reader also runs it once, so what arrived before is drained. */
     if (s == NATS_OK) {
         atomic_store(&svc->apply_drained, svc->apply_sub);
-        if (ss_nats_set_reader(svc->nats, handlers__drain_apply, svc) != SS_OK)
+        if (ss_nats_set_reader(svc->core.nats, handlers__drain_apply, svc) != SS_OK)
             s = NATS_ERR;
     }
     if (s != NATS_OK) {
@@ -251,7 +252,7 @@ void handlers_drain(stats_service *svc, int64_t timeout_ms)
     /* A drain needs the server (it flushes an UNSUB): while NATS is away it
      * could only wait out the whole grace period, so then just unsubscribe.
      * Nothing is lost: requests not yet answered were never acknowledged. */
-    bool connected = ss_nats_connected(svc->nc);
+    bool connected = ss_nats_connected(svc->core.nc);
     for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
         if (*subs[i] && (!connected || natsSubscription_Drain(*subs[i]) != NATS_OK))
             natsSubscription_Unsubscribe(*subs[i]);
@@ -265,7 +266,7 @@ void handlers_drain(stats_service *svc, int64_t timeout_ms)
                    natsStatus_GetText(s));
     }
     atomic_store(&svc->stopping, true);
-    ss_nats_set_reader(svc->nats, NULL, NULL); /* no drain runs past here */
+    ss_nats_set_reader(svc->core.nats, NULL, NULL); /* no drain runs past here */
     for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
         ss_nats_unsubscribe(subs[i]);
     /* the handlers use svc: nothing of theirs may run or stay queued in cnats

@@ -230,10 +230,11 @@ static ss_err merge__bound_double(const merge_field *f, double *r, bool delta, m
     return SS_OK;
 }
 
-/* ---- one field of an add / an absolute value ---- */
+/* ---- one field of an add (delta: the value is added to the stored one) or
+ * an absolute value ---- */
 
-static ss_err merge__add_field(const merge_field *f, const Statsync__StatsFields *s,
-                               stats_doc *d, merge_error *e)
+static ss_err merge__field(const merge_field *f, const Statsync__StatsFields *s, bool delta,
+                           stats_doc *d, merge_error *e)
 {
     ss_err rc = merge__check(f, s, e);
     if (rc != SS_OK)
@@ -241,23 +242,28 @@ static ss_err merge__add_field(const merge_field *f, const Statsync__StatsFields
     switch (f->kind) {
     case MERGE_INT: {
         int64_t *cur = merge__doc_int(f, d);
-        int64_t r = *cur + merge__in_int(f, s); /* both within 2^53: no int64 overflow */
-        rc = merge__bound_int(f, &r, true, *cur, e);
+        int64_t in = merge__in_int(f, s);
+        int64_t r = delta ? *cur + in : in; /* both within 2^53: no int64 overflow */
+        rc = merge__bound_int(f, &r, delta, *cur, e);
         if (rc == SS_OK)
             *cur = r;
         return rc;
     }
     case MERGE_DOUBLE: {
         double *cur = merge__doc_double(f, d);
-        double r = *cur + merge__in_double(f, s);
-        rc = merge__bound_double(f, &r, true, e);
+        double in = merge__in_double(f, s);
+        double r = delta ? *cur + in : in;
+        rc = merge__bound_double(f, &r, delta, e);
         if (rc == SS_OK)
             *cur = r;
         return rc;
     }
     case MERGE_ARRAY: {
         const Statsync__DoubleList *l = merge__in_list(f, s);
-        doc_times_append(d, l->values, l->n_values);
+        if (delta)
+            doc_times_append(d, l->values, l->n_values);
+        else
+            doc_times_set(d, l->values, l->n_values);
         return SS_OK;
     }
     case MERGE_JSON:
@@ -268,51 +274,14 @@ static ss_err merge__add_field(const merge_field *f, const Statsync__StatsFields
     return merge__fail(e, SS_ERR_INTERNAL, "unknown field kind");
 }
 
-static ss_err merge__set_field(const merge_field *f, const Statsync__StatsFields *s,
-                               stats_doc *d, merge_error *e)
-{
-    ss_err rc = merge__check(f, s, e);
-    if (rc != SS_OK)
-        return rc;
-    switch (f->kind) {
-    case MERGE_INT: {
-        int64_t *cur = merge__doc_int(f, d);
-        int64_t r = merge__in_int(f, s);
-        rc = merge__bound_int(f, &r, false, *cur, e);
-        if (rc == SS_OK)
-            *cur = r;
-        return rc;
-    }
-    case MERGE_DOUBLE: {
-        double r = merge__in_double(f, s);
-        rc = merge__bound_double(f, &r, false, e);
-        if (rc == SS_OK)
-            *merge__doc_double(f, d) = r;
-        return rc;
-    }
-    case MERGE_ARRAY: {
-        const Statsync__DoubleList *l = merge__in_list(f, s);
-        doc_times_set(d, l->values, l->n_values);
-        return SS_OK;
-    }
-    case MERGE_JSON:
-        if (doc_set_game_results(d, merge__in_text(f, s)) != SS_OK)
-            return merge__fail(e, SS_ERR_INTERNAL, "out of memory");
-        return SS_OK;
-    }
-    return merge__fail(e, SS_ERR_INTERNAL, "unknown field kind");
-}
-
-typedef ss_err (*merge__field_fn)(const merge_field *, const Statsync__StatsFields *,
-                                  stats_doc *, merge_error *);
-
-static ss_err merge__fields_apply(const Statsync__StatsFields *s, merge__field_fn fn,
-                                  stats_doc *d, merge_error *e)
+/* Every field given in s, in table order; the first refusal stops. */
+static ss_err merge__fields_apply(const Statsync__StatsFields *s, bool delta, stats_doc *d,
+                                  merge_error *e)
 {
     for (size_t i = 0; i < MERGE__NFIELDS; i++) {
         if (!merge__given(&merge__fields[i], s))
             continue;
-        ss_err rc = fn(&merge__fields[i], s, d, e);
+        ss_err rc = merge__field(&merge__fields[i], s, delta, d, e);
         if (rc != SS_OK)
             return rc;
     }
@@ -382,9 +351,9 @@ static ss_err merge__delta(const Statsync__Delta *delta, stats_doc *d, merge_err
         return merge__fail(e, SS_ERR_BAD_REQUEST, "updatedAt is set by the server on deltas");
     ss_err rc = SS_OK;
     if (delta->add)
-        rc = merge__fields_apply(delta->add, merge__add_field, d, e);
+        rc = merge__fields_apply(delta->add, true, d, e);
     if (rc == SS_OK && delta->set)
-        rc = merge__fields_apply(delta->set, merge__set_field, d, e);
+        rc = merge__fields_apply(delta->set, false, d, e);
     return rc;
 }
 
@@ -394,7 +363,7 @@ static ss_err merge__full(const Statsync__StatsFields *full, const stats_doc *in
 {
     if (!full->has_updated_at_ms)
         return merge__fail(e, SS_ERR_INVALID_VALUE, "updatedAt is required in a full write");
-    ss_err rc = merge__fields_apply(full, merge__set_field, d, e);
+    ss_err rc = merge__fields_apply(full, false, d, e);
     if (rc != SS_OK)
         return rc;
     if (full->updated_at_ms < 0)

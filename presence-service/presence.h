@@ -19,6 +19,16 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+struct presence;
+struct presence_route; /* handlers.c: a subject and what to do with its messages */
+
+/* One subscription, and the closure cnats hands its handler. */
+typedef struct presence_sub {
+    natsSubscription *sub;
+    struct presence *p;
+    const struct presence_route *route;
+} presence_sub;
+
 typedef struct presence {
     /* The options every service has, the NATS connection (core.nc), the
      * admin port, the signals (ss_service.h). */
@@ -31,7 +41,7 @@ typedef struct presence {
     /* runtime */
     uint64_t epoch;        /* random per start: gateways resync when it changes */
     char instance[40];
-    natsSubscription *subs[8];
+    presence_sub subs[8];
     int nsubs;
     ss_nats_subs sub_group; /* subs, until cnats is done with them */
     pthread_mutex_t mu;

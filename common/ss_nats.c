@@ -57,7 +57,7 @@ static int64_t ss_nats__delay(natsConnection *nc, int attempts, void *closure)
 }
 
 struct ss_nats {
-    natsConnection *nc; /* NULL until connected (or retrying) */
+    natsConnection *nc; /* set once the first connect has returned */
     ss_nats_loop *loop; /* the thread serving nc's socket */
 };
 

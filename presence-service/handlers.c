@@ -310,6 +310,8 @@ static int presence__sub(presence *p, const struct presence_route *route)
     ps->route = route;
     natsStatus s = ss_nats_subscribe(&p->sub_group, &ps->sub, p->core.nc, route->subject,
                                      route->queue, presence__on_msg, ps);
+    if (ps->sub != NULL) /* counted from here: presence_unsubscribe releases it */
+        p->nsubs++;
     if (s == NATS_OK)
         s = natsSubscription_SetPendingLimits(ps->sub, 1 << 20, 512 * 1024 * 1024);
     if (s != NATS_OK) {
@@ -317,7 +319,6 @@ static int presence__sub(presence *p, const struct presence_route *route)
                "error", natsStatus_GetText(s));
         return -1;
     }
-    p->nsubs++;
     return 0;
 }
 

@@ -65,6 +65,16 @@ static enum MHD_Result ss_admin__handler(void *cls, struct MHD_Connection *c, co
     return ss_admin__send(c, 404, "application/json", b, strlen(b));
 }
 
+/* libmicrohttpd's own thread on epoll, idle connections closed after 10 s,
+ * at most 64 at once. flags adds MHD_USE_DUAL_STACK or not. */
+static struct MHD_Daemon *ss_admin__listen(ss_admin_http *a, uint16_t port, unsigned flags)
+{
+    return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY | flags,
+                            port, NULL, NULL, ss_admin__handler, a, MHD_OPTION_CONNECTION_TIMEOUT,
+                            (unsigned)10, MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
+                            MHD_OPTION_END);
+}
+
 int ss_admin_http_start(ss_admin_http **out, uint16_t port, ss_admin_health_fn fn, void *arg)
 {
     *out = NULL;
@@ -75,18 +85,9 @@ int ss_admin_http_start(ss_admin_http **out, uint16_t port, ss_admin_health_fn f
         return -1;
     a->fn = fn;
     a->arg = arg;
-    a->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY |
-                                MHD_USE_DUAL_STACK,
-                            port, NULL, NULL, ss_admin__handler, a, MHD_OPTION_CONNECTION_TIMEOUT,
-                            (unsigned)10, MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
-                            MHD_OPTION_END);
-    if (a->d == NULL) {
-        /* no IPv6 in some containers: retry IPv4 only */
-        a->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY, port,
-                                NULL, NULL, ss_admin__handler, a, MHD_OPTION_CONNECTION_TIMEOUT,
-                                (unsigned)10, MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
-                                MHD_OPTION_END);
-    }
+    a->d = ss_admin__listen(a, port, MHD_USE_DUAL_STACK);
+    if (a->d == NULL) /* no IPv6 in some containers: retry IPv4 only */
+        a->d = ss_admin__listen(a, port, 0);
     if (a->d == NULL) {
         ss_log(SS_LOG_ERROR, "admin http listen failed", "{s:i}", "port", (int)port);
         free(a);

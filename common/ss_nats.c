@@ -57,7 +57,7 @@ static int64_t ss_nats__delay(natsConnection *nc, int attempts, void *closure)
 }
 
 struct ss_nats {
-    natsConnection *nc; /* NULL until connected (or retrying) */
+    natsConnection *nc; /* set once the first connect has returned */
     ss_nats_loop *loop; /* the thread serving nc's socket */
 };
 
@@ -108,7 +108,9 @@ static natsStatus ss_nats__options(natsOptions **o, const char *url, const char 
     return s;
 }
 
-/* With retry-on-failed-connect, NATS_NOT_YET_CONNECTED means "in progress". */
+/* Retry-on-failed-connect without a connected callback retries inside
+ * natsConnection_Connect; NATS_NOT_YET_CONNECTED ("going on in the
+ * background") would come only with one. */
 static natsStatus ss_nats__connect(natsConnection **nc, natsOptions *o, const char *url)
 {
     natsStatus s = natsConnection_Connect(nc, o);

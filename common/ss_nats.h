@@ -29,9 +29,12 @@ typedef struct ss_nats ss_nats;
  * of a thread per subscription (the gateway holds one subscription per
  * connected user); 0: a thread per subscription.
  *
- * Returns SS_OK with *out a new handle whose connection may still be
- * (re)connecting: callers check ss_nats_connected() before work that needs
- * the server. SS_ERR_UNAVAILABLE (logged) otherwise, *out NULL.
+ * The first connect is retried with the reconnect backoff until a server
+ * answers: cnats does that inside this call (no connected callback is set),
+ * so it returns once connected. Returns SS_OK with *out a new handle; the
+ * connection may later drop and reconnect by itself, so callers check
+ * ss_nats_connected() before work that needs the server.
+ * SS_ERR_UNAVAILABLE (logged) otherwise, *out NULL.
  *
  * url is read only during the call. name is borrowed by cnats' state
  * callbacks: it must stay valid until nats_Close() (a literal, or a field of

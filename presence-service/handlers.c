@@ -26,26 +26,32 @@
 static ss_counter *c_joins, *c_leaves, *c_pings, *c_heartbeats, *c_snapshots, *c_updates;
 static ss_counter *c_exp_gateways, *c_exp_sockets, *c_refused, *c_bad;
 
+/* Every counter: where its handle goes, its name and help. */
+static const struct presence__counter {
+    ss_counter **c;
+    const char *name, *help;
+} presence__counters[] = {
+    {&c_joins, "statsync_presence_joins_total", "socket joins received"},
+    {&c_leaves, "statsync_presence_leaves_total", "socket leaves received"},
+    {&c_pings, "statsync_presence_pings_total", "presence:ping requests answered"},
+    {&c_heartbeats, "statsync_presence_heartbeats_total", "gateway heartbeats received"},
+    {&c_snapshots, "statsync_presence_snapshot_parts_total", "gateway snapshot parts received"},
+    {&c_updates, "statsync_presence_updates_total",
+     "presence updates published (a user's device count changed)"},
+    {&c_exp_gateways, "statsync_presence_expired_gateways_total",
+     "gateways dropped after missing heartbeats"},
+    {&c_exp_sockets, "statsync_presence_expired_sockets_total",
+     "sockets dropped by expiry (their gateway's included)"},
+    {&c_refused, "statsync_presence_refused_total", "sockets refused: registry bound reached"},
+    {&c_bad, "statsync_presence_bad_messages_total",
+     "undecodable or invalid presence messages dropped"},
+};
+
 static void presence__metrics_init(void)
 {
-    c_joins = ss_counter_get("statsync_presence_joins_total", "socket joins received", NULL);
-    c_leaves = ss_counter_get("statsync_presence_leaves_total", "socket leaves received", NULL);
-    c_pings = ss_counter_get("statsync_presence_pings_total", "presence:ping requests answered",
-                             NULL);
-    c_heartbeats = ss_counter_get("statsync_presence_heartbeats_total",
-                                  "gateway heartbeats received", NULL);
-    c_snapshots = ss_counter_get("statsync_presence_snapshot_parts_total",
-                                 "gateway snapshot parts received", NULL);
-    c_updates = ss_counter_get("statsync_presence_updates_total",
-                               "presence updates published (a user's device count changed)", NULL);
-    c_exp_gateways = ss_counter_get("statsync_presence_expired_gateways_total",
-                                    "gateways dropped after missing heartbeats", NULL);
-    c_exp_sockets = ss_counter_get("statsync_presence_expired_sockets_total",
-                                   "sockets dropped by expiry (their gateway's included)", NULL);
-    c_refused = ss_counter_get("statsync_presence_refused_total",
-                               "sockets refused: registry bound reached", NULL);
-    c_bad = ss_counter_get("statsync_presence_bad_messages_total",
-                           "undecodable or invalid presence messages dropped", NULL);
+    for (size_t i = 0; i < sizeof(presence__counters) / sizeof(presence__counters[0]); i++)
+        *presence__counters[i].c =
+            ss_counter_get(presence__counters[i].name, presence__counters[i].help, NULL);
 }
 
 static int presence__id_ok(const char *s)
@@ -59,11 +65,11 @@ static int presence__socket_ok(const char *gw, const Statsync__PresenceSocket *s
            ss_userid_valid_cstr(s->user_id);
 }
 
-static void presence__bad(natsMsg *msg)
+/* A request's reply subject, or NULL when it has none. */
+static const char *presence__reply_to(natsMsg *msg)
 {
-    ss_counter_add(c_bad, 1);
-    ss_log(SS_LOG_WARN, "presence message dropped: undecodable or invalid", "{s:s}", "subject",
-           natsMsg_GetSubject(msg));
+    const char *reply = natsMsg_GetReply(msg);
+    return reply != NULL && reply[0] != '\0' ? reply : NULL;
 }
 
 void presence_on_change(void *arg, const char *user_id, uint32_t devices, const char *gw,
@@ -85,24 +91,21 @@ void presence_on_change(void *arg, const char *user_id, uint32_t devices, const 
     char subject[SS_SUBJECT_MAX];
     if (!ss_subject_user(subject, sizeof(subject), SS_SUBJ_PRESENCE_UPDATE, user_id))
         return;
-    ss_nats_publish_proto(p->nc, subject, &u.base, SS_LOG_DEBUG);
+    ss_nats_publish_proto(p->core.nc, subject, &u.base, SS_LOG_DEBUG);
     ss_counter_add(c_updates, 1);
 }
 
+/* ---- one handler per subject: the decoded message in, false when it is
+ * invalid (then counted and logged by presence__on_msg) ---- */
+
+typedef bool (*presence__handler)(presence *p, natsMsg *msg, const ProtobufCMessage *base);
+
 /* statsync.presence.join / .leave */
-static void presence__on_membership(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
-                                    void *closure)
+static bool presence__membership(presence *p, const ProtobufCMessage *base, bool join)
 {
-    (void)nc;
-    (void)sub;
-    presence *p = closure;
-    int join = strcmp(natsMsg_GetSubject(msg), SS_SUBJ_PRESENCE_JOIN) == 0;
-    Statsync__PresenceMembership *m = statsync__presence_membership__unpack(
-        NULL, (size_t)natsMsg_GetDataLength(msg), (const uint8_t *)natsMsg_GetData(msg));
-    if (m == NULL || !presence__socket_ok(m->gateway_id, m->socket)) {
-        presence__bad(msg);
-        goto out;
-    }
+    const Statsync__PresenceMembership *m = (const Statsync__PresenceMembership *)base;
+    if (!presence__socket_ok(m->gateway_id, m->socket))
+        return false;
     pthread_mutex_lock(&p->mu);
     registry_rc rc = join ? registry_join(p->reg, m->gateway_id, m->socket->socket_id,
                                           m->socket->user_id, ss_mono_ms())
@@ -114,25 +117,28 @@ static void presence__on_membership(natsConnection *nc, natsSubscription *sub, n
         ss_log(SS_LOG_WARN, "presence registry full: socket not counted", "{s:s,s:s}", "gateway",
                m->gateway_id, "user", m->socket->user_id);
     }
-out:
-    if (m)
-        statsync__presence_membership__free_unpacked(m, NULL);
-    natsMsg_Destroy(msg);
+    return true;
+}
+
+static bool presence__on_join(presence *p, natsMsg *msg, const ProtobufCMessage *base)
+{
+    (void)msg;
+    return presence__membership(p, base, true);
+}
+
+static bool presence__on_leave(presence *p, natsMsg *msg, const ProtobufCMessage *base)
+{
+    (void)msg;
+    return presence__membership(p, base, false);
 }
 
 /* statsync.presence.ping -> PresencePong */
-static void presence__on_ping(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
-                              void *closure)
+static bool presence__on_ping(presence *p, natsMsg *msg, const ProtobufCMessage *base)
 {
-    (void)sub;
-    presence *p = closure;
+    const Statsync__PresencePing *m = (const Statsync__PresencePing *)base;
     const char *reply = natsMsg_GetReply(msg);
-    Statsync__PresencePing *m = statsync__presence_ping__unpack(
-        NULL, (size_t)natsMsg_GetDataLength(msg), (const uint8_t *)natsMsg_GetData(msg));
-    if (m == NULL || !presence__socket_ok(m->gateway_id, m->socket) || reply == NULL) {
-        presence__bad(msg);
-        goto out;
-    }
+    if (!presence__socket_ok(m->gateway_id, m->socket) || reply == NULL)
+        return false;
     uint32_t devices = 0;
     pthread_mutex_lock(&p->mu);
     registry_rc rc = registry_ping(p->reg, m->gateway_id, m->socket->socket_id,
@@ -146,27 +152,17 @@ static void presence__on_ping(natsConnection *nc, natsSubscription *sub, natsMsg
     pong.server_time_ms = ss_now_ms();
     pong.has_devices = 1;
     pong.devices = devices;
-    ss_nats_publish_proto(nc, reply, &pong.base, SS_LOG_DEBUG);
+    ss_nats_publish_proto(p->core.nc, reply, &pong.base, SS_LOG_DEBUG);
     ss_counter_add(c_pings, 1);
-out:
-    if (m)
-        statsync__presence_ping__free_unpacked(m, NULL);
-    natsMsg_Destroy(msg);
+    return true;
 }
 
 /* statsync.presence.heartbeat -> PresenceHeartbeatReply */
-static void presence__on_heartbeat(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
-                                   void *closure)
+static bool presence__on_heartbeat(presence *p, natsMsg *msg, const ProtobufCMessage *base)
 {
-    (void)sub;
-    presence *p = closure;
-    const char *reply = natsMsg_GetReply(msg);
-    Statsync__PresenceHeartbeat *m = statsync__presence_heartbeat__unpack(
-        NULL, (size_t)natsMsg_GetDataLength(msg), (const uint8_t *)natsMsg_GetData(msg));
-    if (m == NULL || !presence__id_ok(m->gateway_id)) {
-        presence__bad(msg);
-        goto out;
-    }
+    const Statsync__PresenceHeartbeat *m = (const Statsync__PresenceHeartbeat *)base;
+    if (!presence__id_ok(m->gateway_id))
+        return false;
     pthread_mutex_lock(&p->mu);
     int resync = registry_heartbeat(p->reg, m->gateway_id, m->has_sockets ? m->sockets : 0,
                                     m->has_interval_ms ? (int64_t)m->interval_ms : 0,
@@ -178,37 +174,22 @@ static void presence__on_heartbeat(natsConnection *nc, natsSubscription *sub, na
         ss_log(SS_LOG_INFO, "gateway count differs: asking for a snapshot", "{s:s,s:I,s:I}",
                "gateway", m->gateway_id, "theirs", (json_int_t)m->sockets, "ours",
                (json_int_t)ours);
-    if (reply != NULL && reply[0] != '\0') {
+    const char *reply = presence__reply_to(msg);
+    if (reply != NULL) {
         Statsync__PresenceHeartbeatReply r = STATSYNC__PRESENCE_HEARTBEAT_REPLY__INIT;
         r.has_epoch = 1;
         r.epoch = p->epoch;
         r.has_resync = 1;
         r.resync = resync != 0;
-        ss_nats_publish_proto(nc, reply, &r.base, SS_LOG_DEBUG);
+        ss_nats_publish_proto(p->core.nc, reply, &r.base, SS_LOG_DEBUG);
     }
-out:
-    if (m)
-        statsync__presence_heartbeat__free_unpacked(m, NULL);
-    natsMsg_Destroy(msg);
+    return true;
 }
 
-/* statsync.presence.snapshot */
-static void presence__on_snapshot(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
-                                  void *closure)
+/* The valid sockets of a snapshot part, into refs (n_sockets entries). */
+static size_t presence__snapshot_refs(const Statsync__PresenceSnapshot *m,
+                                      registry_sock_ref *refs)
 {
-    (void)nc;
-    (void)sub;
-    presence *p = closure;
-    registry_sock_ref *refs = NULL;
-    Statsync__PresenceSnapshot *m = statsync__presence_snapshot__unpack(
-        NULL, (size_t)natsMsg_GetDataLength(msg), (const uint8_t *)natsMsg_GetData(msg));
-    if (m == NULL || !presence__id_ok(m->gateway_id) || m->n_sockets > PRESENCE_SNAPSHOT_MAX) {
-        presence__bad(msg);
-        goto out;
-    }
-    refs = calloc(m->n_sockets ? m->n_sockets : 1, sizeof(*refs));
-    if (refs == NULL)
-        goto out;
     size_t n = 0;
     for (size_t i = 0; i < m->n_sockets; i++) {
         if (!presence__socket_ok(m->gateway_id, m->sockets[i]))
@@ -217,83 +198,136 @@ static void presence__on_snapshot(natsConnection *nc, natsSubscription *sub, nat
         refs[n].user = m->sockets[i]->user_id;
         n++;
     }
+    return n;
+}
+
+/* statsync.presence.snapshot */
+static bool presence__on_snapshot(presence *p, natsMsg *msg, const ProtobufCMessage *base)
+{
+    (void)msg;
+    const Statsync__PresenceSnapshot *m = (const Statsync__PresenceSnapshot *)base;
+    if (!presence__id_ok(m->gateway_id) || m->n_sockets > PRESENCE_SNAPSHOT_MAX)
+        return false;
+    registry_sock_ref *refs = calloc(m->n_sockets ? m->n_sockets : 1, sizeof(*refs));
+    if (refs == NULL)
+        return true; /* not the message's fault */
+    size_t n = presence__snapshot_refs(m, refs);
+    bool last = m->has_last && m->last;
     pthread_mutex_lock(&p->mu);
     registry_rc rc = registry_snapshot(p->reg, m->gateway_id, m->snapshot_id,
-                                       m->has_part ? m->part : 0, m->has_last && m->last, refs,
-                                       n, m->has_interval_ms ? (int64_t)m->interval_ms : 0,
+                                       m->has_part ? m->part : 0, last, refs, n,
+                                       m->has_interval_ms ? (int64_t)m->interval_ms : 0,
                                        ss_mono_ms());
     uint64_t now_count = registry_gateway_sockets(p->reg, m->gateway_id);
     pthread_mutex_unlock(&p->mu);
+    free(refs);
     ss_counter_add(c_snapshots, 1);
     if (rc == REGISTRY_FULL)
         ss_counter_add(c_refused, 1);
-    if (m->has_last && m->last)
+    if (last)
         ss_log(SS_LOG_INFO, "gateway snapshot applied", "{s:s,s:I,s:i}", "gateway",
                m->gateway_id, "sockets", (json_int_t)now_count, "parts",
                (int)(m->has_part ? m->part + 1 : 1));
-out:
-    free(refs);
-    if (m)
-        statsync__presence_snapshot__free_unpacked(m, NULL);
-    natsMsg_Destroy(msg);
+    return true;
 }
 
-/* statsync.health.presence -> HealthReply with the cluster-wide counts */
-static void presence__on_health(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
-                                void *closure)
+/* statsync.health.presence -> HealthReply with the cluster-wide counts (the
+ * request carries nothing we read: base is NULL) */
+static bool presence__on_health(presence *p, natsMsg *msg, const ProtobufCMessage *base)
 {
+    (void)base;
+    const char *reply = presence__reply_to(msg);
+    if (reply == NULL)
+        return true;
+    pthread_mutex_lock(&p->mu);
+    registry_counts c = registry_get_counts(p->reg);
+    pthread_mutex_unlock(&p->mu);
+    Statsync__HealthReply r = STATSYNC__HEALTH_REPLY__INIT;
+    r.service = "presence";
+    r.instance = p->instance;
+    r.has_ok = 1;
+    r.ok = !atomic_load(&p->stopping);
+    r.has_uptime_s = 1;
+    r.uptime_s = (ss_now_ms() - p->core.started_ms) / 1000;
+    r.has_connected_clients = 1;
+    r.connected_clients = c.sockets;
+    r.has_connected_users = 1;
+    r.connected_users = c.users;
+    ss_nats_publish_proto(p->core.nc, reply, &r.base, SS_LOG_DEBUG);
+    return true;
+}
+
+/* ---- subscriptions ---- */
+
+struct presence_route {
+    const char *subject;
+    const char *queue; /* NULL: every instance gets every message */
+    const ProtobufCMessageDescriptor *type; /* of the payload; NULL: not decoded */
+    presence__handler fn;
+};
+
+/* Events: every presence-service instance keeps the whole picture (no queue
+ * group). Requests: any instance answers (queue group). */
+static const struct presence_route presence__routes[] = {
+    {SS_SUBJ_PRESENCE_JOIN, NULL, &statsync__presence_membership__descriptor, presence__on_join},
+    {SS_SUBJ_PRESENCE_LEAVE, NULL, &statsync__presence_membership__descriptor,
+     presence__on_leave},
+    {SS_SUBJ_PRESENCE_SNAPSHOT, NULL, &statsync__presence_snapshot__descriptor,
+     presence__on_snapshot},
+    {SS_SUBJ_PRESENCE_PING, SS_QUEUE_PRESENCE, &statsync__presence_ping__descriptor,
+     presence__on_ping},
+    {SS_SUBJ_PRESENCE_HEARTBEAT, SS_QUEUE_PRESENCE, &statsync__presence_heartbeat__descriptor,
+     presence__on_heartbeat},
+    {SS_SUBJ_HEALTH ".presence", SS_QUEUE_PRESENCE, NULL, presence__on_health},
+};
+
+/* Every subscription's callback (the one delivery thread): decode as the
+ * route says, hand over, count what is undecodable or invalid, free. */
+static void presence__on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
+                             void *closure)
+{
+    (void)nc;
     (void)sub;
-    presence *p = closure;
-    const char *reply = natsMsg_GetReply(msg);
-    if (reply != NULL && reply[0] != '\0') {
-        pthread_mutex_lock(&p->mu);
-        registry_counts c = registry_get_counts(p->reg);
-        pthread_mutex_unlock(&p->mu);
-        Statsync__HealthReply r = STATSYNC__HEALTH_REPLY__INIT;
-        r.service = "presence";
-        r.instance = p->instance;
-        r.has_ok = 1;
-        r.ok = !atomic_load(&p->stopping);
-        r.has_uptime_s = 1;
-        r.uptime_s = (ss_now_ms() - p->started_ms) / 1000;
-        r.has_connected_clients = 1;
-        r.connected_clients = c.sockets;
-        r.has_connected_users = 1;
-        r.connected_users = c.users;
-        ss_nats_publish_proto(nc, reply, &r.base, SS_LOG_DEBUG);
+    const presence_sub *ps = closure;
+    const struct presence_route *route = ps->route;
+    ProtobufCMessage *m = route->type != NULL ? ss_nats_unpack(msg, route->type) : NULL;
+    if ((route->type != NULL && m == NULL) || !route->fn(ps->p, msg, m)) {
+        ss_counter_add(c_bad, 1);
+        ss_log(SS_LOG_WARN, "presence message dropped: undecodable or invalid", "{s:s}",
+               "subject", natsMsg_GetSubject(msg));
     }
+    if (m != NULL)
+        protobuf_c_message_free_unpacked(m, NULL);
     natsMsg_Destroy(msg);
 }
 
-static int presence__sub(presence *p, const char *subject, const char *queue, natsMsgHandler cb)
+static int presence__sub(presence *p, const struct presence_route *route)
 {
     if (p->nsubs >= (int)(sizeof(p->subs) / sizeof(p->subs[0])))
         return -1;
-    natsSubscription **sp = &p->subs[p->nsubs];
-    natsStatus s = ss_nats_subscribe(&p->sub_group, sp, p->nc, subject, queue, cb, p);
+    presence_sub *ps = &p->subs[p->nsubs];
+    ps->p = p;
+    ps->route = route;
+    natsStatus s = ss_nats_subscribe(&p->sub_group, &ps->sub, p->core.nc, route->subject,
+                                     route->queue, presence__on_msg, ps);
+    if (ps->sub != NULL) /* counted from here: presence_unsubscribe releases it */
+        p->nsubs++;
     if (s == NATS_OK)
-        s = natsSubscription_SetPendingLimits(*sp, 1 << 20, 512 * 1024 * 1024);
+        s = natsSubscription_SetPendingLimits(ps->sub, 1 << 20, 512 * 1024 * 1024);
     if (s != NATS_OK) {
-        ss_log(SS_LOG_ERROR, "nats subscribe failed", "{s:s,s:s}", "subject", subject, "error",
-               natsStatus_GetText(s));
+        ss_log(SS_LOG_ERROR, "nats subscribe failed", "{s:s,s:s}", "subject", route->subject,
+               "error", natsStatus_GetText(s));
         return -1;
     }
-    p->nsubs++;
     return 0;
 }
 
 int presence_subscribe(presence *p)
 {
     presence__metrics_init();
-    /* Events: every presence-service instance keeps the whole picture (no
-     * queue group). Requests: any instance answers (queue group). */
-    if (presence__sub(p, SS_SUBJ_PRESENCE_JOIN, NULL, presence__on_membership) ||
-        presence__sub(p, SS_SUBJ_PRESENCE_LEAVE, NULL, presence__on_membership) ||
-        presence__sub(p, SS_SUBJ_PRESENCE_SNAPSHOT, NULL, presence__on_snapshot) ||
-        presence__sub(p, SS_SUBJ_PRESENCE_PING, SS_QUEUE_PRESENCE, presence__on_ping) ||
-        presence__sub(p, SS_SUBJ_PRESENCE_HEARTBEAT, SS_QUEUE_PRESENCE, presence__on_heartbeat) ||
-        presence__sub(p, SS_SUBJ_HEALTH ".presence", SS_QUEUE_PRESENCE, presence__on_health))
-        return -1;
+    for (size_t i = 0; i < sizeof(presence__routes) / sizeof(presence__routes[0]); i++)
+        if (presence__sub(p, &presence__routes[i]) != 0)
+            return -1;
     return 0;
 }
 
@@ -302,8 +336,8 @@ void presence_request_sync(presence *p)
     Statsync__PresenceSyncRequest r = STATSYNC__PRESENCE_SYNC_REQUEST__INIT;
     r.has_epoch = 1;
     r.epoch = p->epoch;
-    ss_nats_publish_proto(p->nc, SS_SUBJ_PRESENCE_SYNC, &r.base, SS_LOG_DEBUG);
-    natsConnection_FlushTimeout(p->nc, 1000);
+    ss_nats_publish_proto(p->core.nc, SS_SUBJ_PRESENCE_SYNC, &r.base, SS_LOG_DEBUG);
+    natsConnection_FlushTimeout(p->core.nc, 1000);
     ss_log(SS_LOG_INFO, "sync requested from every gateway", "{s:s}", "epoch", p->instance);
 }
 
@@ -325,7 +359,7 @@ void presence_sweep(presence *p)
 void presence_unsubscribe(presence *p)
 {
     for (int i = 0; i < p->nsubs; i++)
-        ss_nats_unsubscribe(&p->subs[i]);
+        ss_nats_unsubscribe(&p->subs[i].sub);
     p->nsubs = 0;
     /* the handlers use p (registry, lock): wait until none can run */
     if (!ss_nats_subs_wait(&p->sub_group, 10000))

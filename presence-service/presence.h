@@ -11,19 +11,29 @@
 #define PRESENCE_H
 
 #include "registry.h"
-#include "ss_nats.h"
 #include "ss_nats_subs.h"
+#include "ss_service.h"
 
 #include <nats/nats.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
+struct presence;
+struct presence_route; /* handlers.c: a subject and what to do with its messages */
+
+/* One subscription, and the closure cnats hands its handler. */
+typedef struct presence_sub {
+    natsSubscription *sub;
+    struct presence *p;
+    const struct presence_route *route;
+} presence_sub;
+
 typedef struct presence {
-    /* configuration (strings owned by ss_config) */
-    const char *nats_url;
-    const char *log_level;
-    int64_t admin_port;
+    /* The options every service has, the NATS connection (core.nc), the
+     * admin port, the signals (ss_service.h). */
+    ss_service core;
+    /* configuration */
     int64_t heartbeat_ms;  /* default gateway heartbeat interval */
     int64_t socket_ttl_ms;
     int64_t max_sockets;
@@ -31,14 +41,11 @@ typedef struct presence {
     /* runtime */
     uint64_t epoch;        /* random per start: gateways resync when it changes */
     char instance[40];
-    ss_nats *nats;      /* owns nc and the thread serving its socket */
-    natsConnection *nc; /* ss_nats_conn(nats) */
-    natsSubscription *subs[8];
+    presence_sub subs[8];
     int nsubs;
     ss_nats_subs sub_group; /* subs, until cnats is done with them */
     pthread_mutex_t mu;
     registry *reg;
-    int64_t started_ms;
     atomic_bool stopping;
 } presence;
 

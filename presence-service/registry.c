@@ -220,14 +220,14 @@ int registry_create(registry **out, const registry_config *cfg)
     r->cfg = *cfg;
     if (r->cfg.default_interval_ms <= 0)
         r->cfg.default_interval_ms = 5000;
-    if (ss_htab_init(&r->users, REG_BUCKETS, reg__user_eq) != 0 ||
-        ss_htab_init(&r->gws, REG_BUCKETS, reg__gw_eq) != 0 ||
-        ss_htab_init(&r->socks, REG_BUCKETS, reg__sock_eq) != 0) {
-        registry_destroy(r);
-        return -1;
+    if (ss_htab_init(&r->users, REG_BUCKETS, reg__user_eq) == 0 &&
+        ss_htab_init(&r->gws, REG_BUCKETS, reg__gw_eq) == 0 &&
+        ss_htab_init(&r->socks, REG_BUCKETS, reg__sock_eq) == 0) {
+        *out = r;
+        return 0;
     }
-    *out = r;
-    return 0;
+    registry_destroy(r); /* frees the tables that were made */
+    return -1;
 }
 
 void registry_destroy(registry *r)

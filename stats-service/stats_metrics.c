@@ -8,27 +8,33 @@
 #include <stdio.h>
 
 static pthread_once_t stats_metrics__once = PTHREAD_ONCE_INIT;
-static ss_counter *_Atomic stats_metrics__mut[SS_ERR__COUNT];
-static ss_counter *_Atomic stats_metrics__reads[SS_ERR__COUNT];
+
+/* A counter per outcome (labels status and code), each created on first use. */
+typedef struct stats_metrics__family {
+    const char *name, *help;
+    ss_counter *_Atomic by_outcome[SS_ERR__COUNT];
+} stats_metrics__family;
+
+static stats_metrics__family stats_metrics__mut = {
+    .name = "statsync_stats_mutations_total", .help = "Mutations answered, by outcome"};
+static stats_metrics__family stats_metrics__reads = {
+    .name = "statsync_stats_reads_total", .help = "GetRequests answered, by outcome"};
 static ss_histogram *stats_metrics__commit, *stats_metrics__batch, *stats_metrics__wait;
 static ss_gauge *stats_metrics__depth;
 static ss_counter *stats_metrics__dups, *stats_metrics__pruned;
 
-#define STATS_METRICS__MUT "statsync_stats_mutations_total"
-#define STATS_METRICS__MUT_HELP "Mutations answered, by outcome"
-#define STATS_METRICS__READS "statsync_stats_reads_total"
-#define STATS_METRICS__READS_HELP "GetRequests answered, by outcome"
-
-static ss_counter *stats_metrics__outcome(ss_counter *_Atomic *slot, const char *name,
-                                          const char *help, ss_err e)
+static ss_counter *stats_metrics__outcome(stats_metrics__family *f, ss_err e)
 {
+    if ((unsigned)e >= SS_ERR__COUNT)
+        e = SS_ERR_INTERNAL;
+    ss_counter *_Atomic *slot = &f->by_outcome[e];
     ss_counter *c = atomic_load_explicit(slot, memory_order_acquire);
     if (c != NULL)
         return c;
     char labels[96];
     snprintf(labels, sizeof(labels), "status=\"%d\",code=\"%s\"", ss_err_http_status(e),
              ss_err_code(e));
-    c = ss_counter_get(name, help, labels); /* same pointer for every caller */
+    c = ss_counter_get(f->name, f->help, labels); /* same pointer for every caller */
     atomic_store_explicit(slot, c, memory_order_release);
     return c;
 }
@@ -41,10 +47,8 @@ static void stats_metrics__init_once(void)
         SS_ERR_STORAGE_FULL,
     };
     for (size_t i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]); i++)
-        stats_metrics__outcome(&stats_metrics__mut[outcomes[i]], STATS_METRICS__MUT,
-                               STATS_METRICS__MUT_HELP, outcomes[i]);
-    stats_metrics__outcome(&stats_metrics__reads[SS_OK], STATS_METRICS__READS,
-                           STATS_METRICS__READS_HELP, SS_OK);
+        stats_metrics__outcome(&stats_metrics__mut, outcomes[i]);
+    stats_metrics__outcome(&stats_metrics__reads, SS_OK);
     stats_metrics__commit = ss_histogram_get("statsync_stats_commit_seconds",
                                              "LMDB write transaction commit latency", NULL);
     stats_metrics__batch = ss_histogram_get_values(
@@ -67,21 +71,13 @@ void stats_metrics_init(void)
 void stats_metrics_mutation(ss_err outcome)
 {
     stats_metrics_init();
-    if ((unsigned)outcome >= SS_ERR__COUNT)
-        outcome = SS_ERR_INTERNAL;
-    ss_counter_add(stats_metrics__outcome(&stats_metrics__mut[outcome], STATS_METRICS__MUT,
-                                          STATS_METRICS__MUT_HELP, outcome),
-                   1);
+    ss_counter_add(stats_metrics__outcome(&stats_metrics__mut, outcome), 1);
 }
 
 void stats_metrics_read(ss_err outcome)
 {
     stats_metrics_init();
-    if ((unsigned)outcome >= SS_ERR__COUNT)
-        outcome = SS_ERR_INTERNAL;
-    ss_counter_add(stats_metrics__outcome(&stats_metrics__reads[outcome], STATS_METRICS__READS,
-                                          STATS_METRICS__READS_HELP, outcome),
-                   1);
+    ss_counter_add(stats_metrics__outcome(&stats_metrics__reads, outcome), 1);
 }
 
 void stats_metrics_commit_ns(int64_t ns)

@@ -36,6 +36,22 @@ static item *item_find(const ss_htab *t, const char *key)
     return n != NULL ? SS_HTAB_ENTRY(n, item, h) : NULL;
 }
 
+/* Most tests get an empty table of items with 1 bucket in *state. */
+static int table_setup(void **state)
+{
+    static ss_htab t;
+    if (ss_htab_init(&t, 1, item_eq) != 0)
+        return -1;
+    *state = &t;
+    return 0;
+}
+
+static int table_teardown(void **state)
+{
+    ss_htab_free(*state);
+    return 0;
+}
+
 static void test_fnv1a_64_vectors(void **state)
 {
     (void)state;
@@ -49,25 +65,23 @@ static void test_fnv1a_64_vectors(void **state)
 
 static void test_add_find_del(void **state)
 {
-    (void)state;
-    ss_htab t;
-    assert_int_equal(ss_htab_init(&t, 4, item_eq), 0);
+    ss_htab *t = *state;
     item a = {.value = 1, .key = "alice"}, b = {.value = 2, .key = "bob"};
-    assert_null(item_find(&t, "alice"));
-    ss_htab_add(&t, &a.h, str_hash(a.key));
-    ss_htab_add(&t, &b.h, str_hash(b.key));
-    assert_int_equal(t.count, 2);
-    assert_ptr_equal(item_find(&t, "alice"), &a);
-    assert_ptr_equal(item_find(&t, "bob"), &b);
-    assert_null(item_find(&t, "carol"));
-    assert_true(ss_htab_del(&t, &a.h));
-    assert_false(ss_htab_del(&t, &a.h)); /* not linked any more */
-    assert_int_equal(t.count, 1);
-    assert_null(item_find(&t, "alice"));
-    assert_ptr_equal(item_find(&t, "bob"), &b);
-    ss_htab_free(&t);
-    ss_htab_free(&t); /* twice is harmless */
-    assert_null(item_find(&t, "bob"));
+    assert_null(item_find(t, "alice"));
+    ss_htab_add(t, &a.h, str_hash(a.key));
+    ss_htab_add(t, &b.h, str_hash(b.key));
+    assert_int_equal(t->count, 2);
+    assert_ptr_equal(item_find(t, "alice"), &a);
+    assert_ptr_equal(item_find(t, "bob"), &b);
+    assert_null(item_find(t, "carol"));
+    assert_true(ss_htab_del(t, &a.h));
+    assert_false(ss_htab_del(t, &a.h)); /* not linked any more */
+    assert_int_equal(t->count, 1);
+    assert_null(item_find(t, "alice"));
+    assert_ptr_equal(item_find(t, "bob"), &b);
+    ss_htab_free(t);
+    ss_htab_free(t); /* twice is harmless (and the teardown's third) */
+    assert_null(item_find(t, "bob"));
 }
 
 static void test_bucket_count_is_a_power_of_two(void **state)
@@ -84,96 +98,87 @@ static void test_bucket_count_is_a_power_of_two(void **state)
 
 #define MANY 5000
 
+/* n items valued 0..n-1, keyed "<prefix><i>", linked under their key's hash,
+ * or under i % spread when spread > 0 (few hashes: long chains). */
+static item *items_add(ss_htab *t, int n, const char *prefix, int spread)
+{
+    item *items = calloc((size_t)n, sizeof(*items));
+    assert_non_null(items);
+    for (int i = 0; i < n; i++) {
+        items[i].value = i;
+        snprintf(items[i].key, sizeof(items[i].key), "%s%d", prefix, i);
+        uint64_t h = spread > 0 ? (uint64_t)(i % spread) : str_hash(items[i].key);
+        ss_htab_add(t, &items[i].h, h);
+    }
+    return items;
+}
+
 static void test_growth_keeps_every_entry(void **state)
 {
-    (void)state;
-    ss_htab t;
-    assert_int_equal(ss_htab_init(&t, 1, item_eq), 0);
-    item *items = calloc(MANY, sizeof(*items));
-    assert_non_null(items);
-    for (int i = 0; i < MANY; i++) {
-        items[i].value = i;
-        snprintf(items[i].key, sizeof(items[i].key), "user-%d", i);
-        ss_htab_add(&t, &items[i].h, str_hash(items[i].key));
-    }
-    assert_int_equal(t.count, MANY);
-    assert_true(t.mask + 1 >= MANY); /* grew: at most one entry per bucket on average */
+    ss_htab *t = *state;
+    item *items = items_add(t, MANY, "user-", 0);
+    assert_int_equal(t->count, MANY);
+    assert_true(t->mask + 1 >= MANY); /* grew: at most one entry per bucket on average */
     for (int i = 0; i < MANY; i++) {
         char key[24];
         snprintf(key, sizeof(key), "user-%d", i);
-        item *it = item_find(&t, key);
+        item *it = item_find(t, key);
         assert_non_null(it);
         assert_int_equal(it->value, i);
     }
-    ss_htab_free(&t);
     free(items);
 }
 
 /* Entries with one hash: only the callback tells them apart. */
 static void test_colliding_hashes(void **state)
 {
-    (void)state;
-    ss_htab t;
-    assert_int_equal(ss_htab_init(&t, 8, item_eq), 0);
+    ss_htab *t = *state;
     item x = {.key = "x"}, y = {.key = "y"}, z = {.key = "z"};
-    ss_htab_add(&t, &x.h, 42);
-    ss_htab_add(&t, &y.h, 42);
-    ss_htab_add(&t, &z.h, 42);
-    assert_ptr_equal(ss_htab_find(&t, 42, "x"), &x.h);
-    assert_ptr_equal(ss_htab_find(&t, 42, "y"), &y.h);
-    assert_ptr_equal(ss_htab_find(&t, 42, "z"), &z.h);
-    assert_null(ss_htab_find(&t, 43, "x")); /* right key, other hash */
-    assert_true(ss_htab_del(&t, &y.h)); /* from the middle of the chain */
-    assert_null(ss_htab_find(&t, 42, "y"));
-    assert_ptr_equal(ss_htab_find(&t, 42, "x"), &x.h);
-    assert_ptr_equal(ss_htab_find(&t, 42, "z"), &z.h);
-    ss_htab_free(&t);
+    ss_htab_add(t, &x.h, 42);
+    ss_htab_add(t, &y.h, 42);
+    ss_htab_add(t, &z.h, 42);
+    assert_ptr_equal(ss_htab_find(t, 42, "x"), &x.h);
+    assert_ptr_equal(ss_htab_find(t, 42, "y"), &y.h);
+    assert_ptr_equal(ss_htab_find(t, 42, "z"), &z.h);
+    assert_null(ss_htab_find(t, 43, "x")); /* right key, other hash */
+    assert_true(ss_htab_del(t, &y.h)); /* from the middle of the chain */
+    assert_null(ss_htab_find(t, 42, "y"));
+    assert_ptr_equal(ss_htab_find(t, 42, "x"), &x.h);
+    assert_ptr_equal(ss_htab_find(t, 42, "z"), &z.h);
 }
 
 static void test_walk_visits_each_once_and_may_unlink(void **state)
 {
-    (void)state;
-    ss_htab t;
-    assert_int_equal(ss_htab_init(&t, 2, item_eq), 0);
+    ss_htab *t = *state;
     enum { N = 300 };
-    item *items = calloc(N, sizeof(*items));
-    assert_non_null(items);
-    for (int i = 0; i < N; i++) {
-        items[i].value = i;
-        snprintf(items[i].key, sizeof(items[i].key), "k%d", i);
-        /* few distinct hashes: long chains, several entries per bucket */
-        ss_htab_add(&t, &items[i].h, (uint64_t)(i % 7));
-    }
+    item *items = items_add(t, N, "k", 7); /* several entries per bucket */
     int seen[N] = {0};
     ss_htab_iter it;
-    for (ss_hnode *n = ss_htab_first(&it, &t); n != NULL; n = ss_htab_next(&it)) {
+    for (ss_hnode *n = ss_htab_first(&it, t); n != NULL; n = ss_htab_next(&it)) {
         item *e = SS_HTAB_ENTRY(n, item, h);
         seen[e->value]++;
         if (e->value % 2 == 0)
-            assert_true(ss_htab_del(&t, n)); /* the one just returned */
+            assert_true(ss_htab_del(t, n)); /* the one just returned */
     }
     for (int i = 0; i < N; i++)
         assert_int_equal(seen[i], 1);
-    assert_int_equal(t.count, N / 2);
+    assert_int_equal(t->count, N / 2);
     int left = 0;
-    for (ss_hnode *n = ss_htab_first(&it, &t); n != NULL; n = ss_htab_next(&it)) {
+    for (ss_hnode *n = ss_htab_first(&it, t); n != NULL; n = ss_htab_next(&it)) {
         assert_int_equal(SS_HTAB_ENTRY(n, item, h)->value % 2, 1);
         left++;
     }
     assert_int_equal(left, N / 2);
-    ss_htab_free(&t);
     free(items);
 }
 
 static void test_walk_of_an_empty_table(void **state)
 {
-    (void)state;
-    ss_htab t;
-    assert_int_equal(ss_htab_init(&t, 16, item_eq), 0);
+    ss_htab *t = *state;
     ss_htab_iter it;
-    assert_null(ss_htab_first(&it, &t));
-    ss_htab_free(&t);
-    assert_null(ss_htab_first(&it, &t)); /* freed: nothing either */
+    assert_null(ss_htab_first(&it, t));
+    ss_htab_free(t);
+    assert_null(ss_htab_first(&it, t)); /* freed: nothing either */
 }
 
 /* A key made of two strings, hashed in parts with a separator. */
@@ -218,12 +223,12 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fnv1a_64_vectors),
-        cmocka_unit_test(test_add_find_del),
+        cmocka_unit_test_setup_teardown(test_add_find_del, table_setup, table_teardown),
         cmocka_unit_test(test_bucket_count_is_a_power_of_two),
-        cmocka_unit_test(test_growth_keeps_every_entry),
-        cmocka_unit_test(test_colliding_hashes),
-        cmocka_unit_test(test_walk_visits_each_once_and_may_unlink),
-        cmocka_unit_test(test_walk_of_an_empty_table),
+        cmocka_unit_test_setup_teardown(test_growth_keeps_every_entry, table_setup, table_teardown),
+        cmocka_unit_test_setup_teardown(test_colliding_hashes, table_setup, table_teardown),
+        cmocka_unit_test_setup_teardown(test_walk_visits_each_once_and_may_unlink, table_setup, table_teardown),
+        cmocka_unit_test_setup_teardown(test_walk_of_an_empty_table, table_setup, table_teardown),
         cmocka_unit_test(test_composite_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

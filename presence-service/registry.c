@@ -6,6 +6,7 @@
 #include "registry.h"
 
 #include "ss_htab.h"
+#include "ss_list.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,7 @@ typedef struct reg_gw {
     uint32_t snap_next; /* next expected part */
     int in_snap;
     uint64_t gen;       /* generation of the snapshot in progress */
-    reg_sock *head;
+    ss_list socks;      /* its sockets, by reg_sock.link */
     char id[REGISTRY_ID_MAX + 1];
 } reg_gw;
 
@@ -40,9 +41,14 @@ struct reg_sock {
     reg_user *user;
     int64_t last_seen;
     uint64_t gen;
-    reg_sock *prev, *next; /* the gateway's list */
+    ss_link link;          /* in its gateway's list */
     char id[REGISTRY_ID_MAX + 1];
 };
+
+static reg_sock *reg__sock_of(ss_link *k)
+{
+    return SS_LIST_ENTRY(k, reg_sock, link);
+}
 
 struct registry {
     registry_config cfg;
@@ -170,10 +176,7 @@ static registry_rc reg__add(registry *r, reg_gw *g, const char *sock, const char
     s->last_seen = now;
     s->gen = g->gen;
     ss_htab_add(&r->socks, &s->h, reg__sock_hash(g->id, sock));
-    s->next = g->head;
-    if (g->head)
-        g->head->prev = s;
-    g->head = s;
+    ss_list_push_front(&g->socks, &s->link);
     g->count++;
     u->count++;
     reg__changed(r, u, caused ? s : NULL);
@@ -186,12 +189,7 @@ static void reg__remove(registry *r, reg_sock *s, int caused)
     reg_gw *g = s->gw;
     reg_user *u = s->user;
     ss_htab_del(&r->socks, &s->h);
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        g->head = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
+    ss_list_remove(&g->socks, &s->link);
     g->count--;
     u->count--;
     reg__changed(r, u, caused ? s : NULL);
@@ -204,8 +202,8 @@ static void reg__remove(registry *r, reg_sock *s, int caused)
 
 static void reg__gw_remove(registry *r, reg_gw *g)
 {
-    while (g->head)
-        reg__remove(r, g->head, 0);
+    while (g->socks.head)
+        reg__remove(r, reg__sock_of(g->socks.head), 0);
     ss_htab_del(&r->gws, &g->h);
     free(g);
 }
@@ -334,9 +332,9 @@ registry_rc registry_snapshot(registry *r, const char *gw, uint64_t snapshot_id,
             rc = REGISTRY_FULL;
     }
     if (last) {
-        reg_sock *s = g->head, *next;
-        for (; s; s = next) {
-            next = s->next;
+        for (ss_link *k = g->socks.head, *next; k; k = next) {
+            next = k->next;
+            reg_sock *s = reg__sock_of(k);
             if (s->gen != g->gen)
                 reg__remove(r, s, 0);
         }
@@ -360,8 +358,9 @@ void registry_expire(registry *r, int64_t now, size_t *gateways_out, size_t *soc
         }
         if (r->cfg.socket_ttl_ms <= 0 || now - g->refreshed <= r->cfg.socket_ttl_ms)
             continue; /* its heartbeat vouches for every socket */
-        for (reg_sock *s = g->head, *sn; s; s = sn) {
-            sn = s->next;
+        for (ss_link *k = g->socks.head, *kn; k; k = kn) {
+            kn = k->next;
+            reg_sock *s = reg__sock_of(k);
             if (now - s->last_seen > r->cfg.socket_ttl_ms) {
                 socks++;
                 reg__remove(r, s, 0);

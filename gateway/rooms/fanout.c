@@ -117,6 +117,8 @@ static void fanout__on_change(natsConnection *nc, natsSubscription *sub, natsMsg
     size_t len;
     char *m = sio_encode_event("user:data:updated", doc, SIO_HEADROOM, &len);
     t->doc = sio_buf_wrap(m, len, SIO_BUF_DOC);
+    if (t->doc != NULL)
+        t->doc->version = ev->doc->version;
     /* "o": upd takes doc over, so no json_t is shared between threads. */
     upd = json_pack("{s:s,s:o,s:o,s:I,s:s}", "userId", uid, "stats", doc, "delta",
                     ev->delta ? stats_json_from_delta(ev->delta) : json_null(), "version",

@@ -81,6 +81,19 @@ static void events__emit(sio_server *s, sio_session *ss, const char *event, json
     sio_server_send_mem(s, ss, m, len, kind);
 }
 
+/* user:data:updated with its version: the output queue keeps only the newest. */
+static void events__emit_doc(sio_server *s, sio_session *ss, json_t *doc, uint64_t version)
+{
+    size_t len;
+    char *m = sio_encode_event("user:data:updated", doc, SIO_HEADROOM, &len);
+    sio_buf *b = sio_buf_wrap(m, len, SIO_BUF_DOC);
+    if (b == NULL)
+        return;
+    b->version = version;
+    sio_server_send(s, ss, b);
+    sio_buf_unref(b);
+}
+
 static void events__ack(sio_server *s, sio_session *ss, int64_t ack_id, json_t *arg)
 {
     size_t len;
@@ -188,7 +201,7 @@ static void events__complete(sio_server *s, sio_session *ss, events_req *r)
                       : NULL;
     if (rep->status == 200) {
         if (r->kind == EVENTS_REQ_JOIN && doc)
-            events__emit(s, ss, "user:data:updated", doc, SIO_BUF_DOC);
+            events__emit_doc(s, ss, doc, rep->doc->version);
         if (r->ack_id >= 0) {
             json_t *a = json_pack("{s:b}", "ok", 1);
             if (doc)

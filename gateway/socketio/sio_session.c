@@ -15,6 +15,7 @@ sio_buf *sio_buf_wrap(char *mem, size_t len, sio_buf_kind kind)
     }
     b->refs = 1;
     b->kind = (uint8_t)kind;
+    b->version = 0;
     b->len = len;
     b->mem = mem;
     return b;
@@ -34,13 +35,16 @@ void sio_buf_unref(sio_buf *b)
     free(b);
 }
 
-/* Drops the first queued document buffer, if any. Returns 1 when one went. */
-static int sio_outq__drop_doc(sio_outq *q)
+/* The queued document older than `version`, dropped: 1; none queued: 0;
+ * one as new or newer: -1 (nothing dropped). */
+static int sio_outq__drop_older_doc(sio_outq *q, uint64_t version)
 {
     sio_outq_node *prev = NULL;
     for (sio_outq_node *n = q->head; n; prev = n, n = n->next) {
         if (n->buf->kind != SIO_BUF_DOC)
             continue;
+        if (n->buf->version >= version)
+            return -1;
         if (prev)
             prev->next = n->next;
         else
@@ -59,8 +63,8 @@ static int sio_outq__drop_doc(sio_outq *q)
 sio_outq_rc sio_outq_push(sio_outq *q, sio_buf *b, const sio_outq_limits *lim)
 {
     int superseded = 0;
-    if (b->kind == SIO_BUF_DOC)
-        superseded = sio_outq__drop_doc(q);
+    if (b->kind == SIO_BUF_DOC && (superseded = sio_outq__drop_older_doc(q, b->version)) < 0)
+        return SIO_OUTQ_STALE;
     if (lim && ((lim->max_msgs && q->count + 1 > lim->max_msgs) ||
                 (lim->max_bytes && q->bytes + b->len > lim->max_bytes)))
         return SIO_OUTQ_FULL;

@@ -33,12 +33,13 @@
 
 typedef enum sio_buf_kind {
     SIO_BUF_PLAIN = 0, /* anything else                              */
-    SIO_BUF_DOC = 1,   /* user:data:updated: may supersede an older one */
+    SIO_BUF_DOC = 1,   /* user:data:updated: replaces a queued older version */
 } sio_buf_kind;
 
 typedef struct sio_buf {
     int refs;          /* service thread only (after the hand-over)  */
     uint8_t kind;      /* sio_buf_kind                                */
+    uint64_t version;  /* SIO_BUF_DOC: the document's version         */
     size_t len;        /* packet bytes (after the headroom)           */
     char *mem;         /* SIO_HEADROOM + len (+1 NUL) bytes           */
 } sio_buf;
@@ -69,11 +70,16 @@ typedef struct sio_outq_limits {
 typedef enum sio_outq_rc {
     SIO_OUTQ_OK = 0,
     SIO_OUTQ_SUPERSEDED = 1, /* queued; an older document was dropped */
+    SIO_OUTQ_STALE = 2,      /* not queued: a queued document is as new or newer */
     SIO_OUTQ_FULL = -1,      /* not queued: past the bound             */
     SIO_OUTQ_NOMEM = -2,
 } sio_outq_rc;
 
-/* Queues a reference to b (takes a new ref on success). */
+/* Queues a reference to b (takes a new ref on success). A document (at most
+ * one is ever queued) only ever replaces an older version: pushing one
+ * whose version is not newer than the queued one's drops it (SIO_OUTQ_STALE),
+ * so a reply read before a concurrent commit never replaces the newer
+ * pushed document. */
 sio_outq_rc sio_outq_push(sio_outq *q, sio_buf *b, const sio_outq_limits *lim);
 /* Removes the head; returns its buffer (the caller owns that reference) or NULL. */
 sio_buf *sio_outq_pop(sio_outq *q);

@@ -51,6 +51,8 @@ static void test_supersede(void **st)
     sio_outq_limits lim = {.max_msgs = 10, .max_bytes = 1000};
     sio_buf *d1 = mk("doc1", SIO_BUF_DOC), *u = mk("upd", SIO_BUF_PLAIN),
             *d2 = mk("doc2", SIO_BUF_DOC);
+    d1->version = 1;
+    d2->version = 2;
     assert_int_equal(sio_outq_push(&q, d1, &lim), SIO_OUTQ_OK);
     assert_int_equal(sio_outq_push(&q, u, &lim), SIO_OUTQ_OK);
     assert_int_equal(sio_outq_push(&q, d2, &lim), SIO_OUTQ_SUPERSEDED);
@@ -65,6 +67,38 @@ static void test_supersede(void **st)
     sio_buf_unref(d1);
     sio_buf_unref(u);
     sio_buf_unref(d2);
+}
+
+/* A document is only ever replaced by a newer version: a join reply read
+ * before a concurrent commit (older) never replaces the pushed newer one. */
+static void test_version_order(void **st)
+{
+    (void)st;
+    sio_outq q = {0};
+    sio_outq_limits lim = {.max_msgs = 10, .max_bytes = 1000};
+    sio_buf *v7 = mk("doc7", SIO_BUF_DOC), *v5 = mk("doc5", SIO_BUF_DOC),
+            *again = mk("doc7", SIO_BUF_DOC), *v8 = mk("doc8", SIO_BUF_DOC);
+    v7->version = 7;
+    v5->version = 5;
+    again->version = 7;
+    v8->version = 8;
+    assert_int_equal(sio_outq_push(&q, v7, &lim), SIO_OUTQ_OK);
+    assert_int_equal(sio_outq_push(&q, v5, &lim), SIO_OUTQ_STALE);    /* older: dropped */
+    assert_int_equal(sio_outq_push(&q, again, &lim), SIO_OUTQ_STALE); /* the same: dropped */
+    assert_int_equal(q.count, 1);
+    assert_int_equal(v5->refs, 1); /* never queued */
+    assert_int_equal(sio_outq_push(&q, v8, &lim), SIO_OUTQ_SUPERSEDED); /* newer: replaces */
+    assert_int_equal(q.count, 1);
+    sio_buf *x = sio_outq_pop(&q);
+    assert_ptr_equal(x, v8);
+    sio_buf_unref(x);
+    /* once sent, an older one may be queued again (the client drops it by version) */
+    assert_int_equal(sio_outq_push(&q, v5, &lim), SIO_OUTQ_OK);
+    sio_outq_clear(&q);
+    sio_buf_unref(v7);
+    sio_buf_unref(v5);
+    sio_buf_unref(again);
+    sio_buf_unref(v8);
 }
 
 static void test_bound(void **st)
@@ -90,6 +124,7 @@ static void test_bound(void **st)
     sio_outq_limits l2 = {.max_msgs = 2, .max_bytes = 100};
     for (int i = 0; i < 50; i++) {
         sio_buf *d = mk("doc", SIO_BUF_DOC);
+        d->version = (uint64_t)i + 1;
         assert_true(sio_outq_push(&q, d, &l2) >= 0);
         sio_buf_unref(d);
     }
@@ -111,6 +146,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fifo_and_refs),
         cmocka_unit_test(test_supersede),
+        cmocka_unit_test(test_version_order),
         cmocka_unit_test(test_bound),
         cmocka_unit_test(test_wrap_null),
     };

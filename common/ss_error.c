@@ -28,6 +28,7 @@ static const struct {
     [SS_ERR_UNAVAILABLE] = {"unavailable", 503},
     [SS_ERR_TIMEOUT] = {"timeout", 503},
     [SS_ERR_STORAGE_FULL] = {"storage_full", 507},
+    [SS_ERR_TOKEN_EXPIRED] = {"token_expired", 401},
 };
 
 const char *ss_err_code(ss_err e)

@@ -28,6 +28,7 @@ typedef enum ss_err {
     SS_ERR_UNAVAILABLE,        /* 503 NATS or a service is unreachable       */
     SS_ERR_TIMEOUT,            /* 503 a service did not answer in time       */
     SS_ERR_STORAGE_FULL,       /* 507 LMDB map full / disk unwritable        */
+    SS_ERR_TOKEN_EXPIRED,      /* 401 a live socket's token ran out          */
     SS_ERR__COUNT
 } ss_err;
 

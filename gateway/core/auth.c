@@ -118,6 +118,7 @@ static ss_err auth__check_claims(jwt_t *jwt, int64_t now_s, auth_result *r)
         auth__fail(r, why);
     } else {
         memcpy(r->user_id, json_string_value(sub), json_string_length(sub) + 1);
+        r->exp_s = exp < 9.2e18 ? (int64_t)exp : INT64_MAX;
         r->err = SS_OK;
         r->message[0] = '\0';
         rc = SS_OK;

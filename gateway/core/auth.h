@@ -18,6 +18,7 @@
 typedef struct auth_result {
     ss_err err;                     /* SS_OK or SS_ERR_UNAUTHORIZED */
     char user_id[SS_USERID_MAX + 1]; /* on SS_OK: the token's sub */
+    int64_t exp_s;                  /* on SS_OK: the token's exp (seconds, floored) */
     char message[96];               /* on error: why, for the client */
 } auth_result;
 

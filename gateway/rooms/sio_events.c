@@ -304,10 +304,55 @@ static void events__on_join(rooms *r, sio_session *ss, const json_t *arg, int64_
 
 /* Through the presence-service (devices across all gateways), answered from
  * local counts when it does not answer in time: presence_client.c. */
-static void events__on_ping(rooms *r, sio_session *ss, json_t *arg, int64_t ack_id)
+static void events__on_ping(rooms *r, sio_session *ss, const json_t *arg, int64_t ack_id)
 {
     json_t *ts = json_is_object(arg) ? json_object_get(arg, "ts") : NULL;
     presence_client_ping(r->presence, ss, ts, ack_id);
+}
+
+/* ---- the socket's token --------------------------------------------------------- */
+
+/* The monotonic deadline of a token that expires at exp_s (wall clock), with
+ * the configured grace; 0 (never) for an exp too far to matter. */
+static int64_t events__token_deadline(const rooms *r, int64_t exp_s)
+{
+    if (exp_s > 4000000000000LL) /* past year 100 000: as good as never */
+        return 0;
+    int64_t grace = r->gw->cfg.token_grace_ms > 0 ? r->gw->cfg.token_grace_ms : 0;
+    return ss_mono_ms() + (exp_s * 1000 - ss_now_ms()) + grace;
+}
+
+static bool events__token_expired(const sio_session *ss)
+{
+    return ss->expires_ms > 0 && ss_mono_ms() >= ss->expires_ms;
+}
+
+/* auth:refresh {token} (or the token as a string): a fresh token of the same
+ * user replaces the socket's; the ack says {ok:true, exp} or why not. */
+static void events__on_refresh(rooms *r, sio_session *ss, const json_t *arg, int64_t ack_id)
+{
+    sio_server *s = r->s;
+    const char *ev = "auth:refresh";
+    const char *token = json_is_string(arg) ? json_string_value(arg)
+                                            : json_string_value(json_object_get(arg, "token"));
+    auth_result ar;
+    if (token == NULL || auth_verify(token, r->gw->cfg.jwt_secret, ss_now_ms() / 1000, &ar) !=
+                             SS_OK) {
+        events__fail_err(s, ss, ack_id, ev, SS_ERR_UNAUTHORIZED,
+                         token == NULL ? "expected {token}" : ar.message);
+        return;
+    }
+    if (strcmp(ar.user_id, events__user(ss)) != 0) {
+        events__fail_err(s, ss, ack_id, ev, SS_ERR_FORBIDDEN,
+                         "the new token is for another user: reconnect instead");
+        return;
+    }
+    ss->expires_ms = events__token_deadline(r, ar.exp_s);
+    if (ack_id >= 0) {
+        json_t *a = json_pack("{s:b,s:I}", "ok", 1, "exp", (json_int_t)ar.exp_s);
+        events__ack(s, ss, ack_id, a);
+        json_decref(a);
+    }
 }
 
 typedef struct events_mut {
@@ -465,33 +510,52 @@ static void events__on_update(rooms *r, sio_session *ss, const json_t *arg, int6
     free(m);
 }
 
+typedef void (*events_handler)(rooms *r, sio_session *ss, const json_t *arg, int64_t ack_id);
+
+/* The events of a connected socket: what each does and which bounds apply. */
+static const struct {
+    const char *name;
+    events_handler fn;
+    bool inflight; /* a NATS round trip: counts against SIO_MAX_INFLIGHT */
+    bool write;    /* counts against the user's write rate */
+    bool token;    /* refused once the socket's token has run out */
+} events__table[] = {
+    {"user:clientUpdate", events__on_update, true, true, true},
+    {"presence:join", events__on_join, true, false, true},
+    {"presence:ping", events__on_ping, false, false, true},
+    {"auth:refresh", events__on_refresh, false, false, false},
+};
+
 static void events__on_event(rooms *r, sio_session *ss, const sio_packet *p)
 {
     sio_server *s = r->s;
     const char *name = sio_event_name(p);
-    json_t *arg = sio_event_arg(p, 0);
-    if (ss->inflight >= SIO_MAX_INFLIGHT &&
-        (strcmp(name, "presence:join") == 0 || strcmp(name, "user:clientUpdate") == 0)) {
+    size_t i = 0, n = sizeof(events__table) / sizeof(events__table[0]);
+    while (i < n && strcmp(events__table[i].name, name) != 0)
+        i++;
+    if (i == n) {
+        events__fail_err(s, ss, p->ack_id, name, SS_ERR_BAD_REQUEST, "unknown event");
+        return;
+    }
+    if (events__table[i].token && events__token_expired(ss)) {
+        events__fail_err(s, ss, p->ack_id, name, SS_ERR_TOKEN_EXPIRED,
+                         "the token expired: send auth:refresh {token} or reconnect");
+        return;
+    }
+    if (events__table[i].inflight && ss->inflight >= SIO_MAX_INFLIGHT) {
         events__fail_err(s, ss, p->ack_id, name, SS_ERR_RATE_LIMITED,
                          "too many requests in flight on this socket");
         return;
     }
     /* per user, whatever the address: an exempt address never lifts it */
-    if (strcmp(name, "user:clientUpdate") == 0) {
-        int64_t wait = ratelimit_take(r->gw->limits, RL_MUTATION, events__user(ss), ss_mono_ms());
-        if (wait > 0) {
-            events__fail_rate(s, ss, p->ack_id, name, wait);
-            return;
-        }
+    int64_t wait = events__table[i].write ? ratelimit_take(r->gw->limits, RL_MUTATION,
+                                                           events__user(ss), ss_mono_ms())
+                                          : 0;
+    if (wait > 0) {
+        events__fail_rate(s, ss, p->ack_id, name, wait);
+        return;
     }
-    if (strcmp(name, "user:clientUpdate") == 0)
-        events__on_update(r, ss, arg, p->ack_id);
-    else if (strcmp(name, "presence:ping") == 0)
-        events__on_ping(r, ss, arg, p->ack_id);
-    else if (strcmp(name, "presence:join") == 0)
-        events__on_join(r, ss, arg, p->ack_id);
-    else
-        events__fail_err(s, ss, p->ack_id, name, SS_ERR_BAD_REQUEST, "unknown event");
+    events__table[i].fn(r, ss, sio_event_arg(p, 0), p->ack_id);
 }
 
 /* ---- CONNECT / DISCONNECT ------------------------------------------------------------ */
@@ -544,6 +608,7 @@ static void events__on_connect(rooms *r, sio_session *ss, const sio_packet *p)
             return;
         }
         ss->connected = 1;
+        ss->expires_ms = events__token_deadline(r, ar.exp_s);
         free(ss->query_token);
         ss->query_token = NULL;
         ss_log(SS_LOG_DEBUG, "socket connected", "{s:s,s:s,s:s}", "sid", ss->sid, "socket",

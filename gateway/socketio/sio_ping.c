@@ -46,6 +46,10 @@ static void sio_ping__on_tick(lws_sorted_usec_list_t *sul)
             sio_server_close_session(s, ss, "no CONNECT in time");
             continue;
         }
+        if (ss->expires_ms > 0 && now >= ss->expires_ms) { /* its token ran out */
+            sio_server_close_session(s, ss, "token expired");
+            continue;
+        }
         if (sio_server_send(s, ss, s->ping_buf) != 0)
             continue;
         ss->deadline_ms = now + s->ping_timeout_ms;

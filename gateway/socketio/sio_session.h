@@ -121,6 +121,7 @@ typedef struct sio_session {
     sio_outq outq;
     int64_t deadline_ms;  /* monotonic; meaning by ping_state */
     int64_t opened_ms;    /* monotonic; CONNECT must come in time */
+    int64_t expires_ms;   /* monotonic; 0 = never: closed at its next ping after */
 
     struct sio_room *room;                /* the user's room once connected */
     ss_link room_link;  /* in its room's members (rooms/)             */

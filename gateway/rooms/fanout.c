@@ -19,6 +19,7 @@
  * token named, so nothing of one user reaches another user's socket. */
 #include "fanout.h"
 
+#include "nats_rpc.h"
 #include "presence_client.h"
 #include "rooms_internal.h"
 #include "ss_htab.h"
@@ -53,6 +54,7 @@ typedef struct fanout_task {
 
 static ss_counter *c_events;
 static ss_counter *c_deliveries;
+static ss_counter *c_resyncs;
 
 static bool fanout__room_eq(const ss_hnode *n, const void *user_id)
 {
@@ -204,6 +206,89 @@ static void fanout__deliver(sio_server *s, sio_task *task)
     fanout__task_free(t);
 }
 
+/* ---- resync after a NATS outage ----------------------------------------------------- */
+
+typedef struct fanout_resync_req {
+    sio_task task;
+    fanout *f;
+    ss_err err;
+    uint8_t *reply;
+    size_t reply_len;
+    char user_id[SS_USERID_MAX + 1];
+} fanout_resync_req;
+
+/* Service thread: the user's current document to every socket of the room. */
+static void fanout__resync_run(sio_server *s, sio_task *task)
+{
+    fanout_resync_req *q = (fanout_resync_req *)task;
+    Statsync__StatsReply *rep =
+        s != NULL && q->err == SS_OK ? statsync__stats_reply__unpack(NULL, q->reply_len, q->reply)
+                                     : NULL;
+    if (rep != NULL && rep->status == 200 && rep->doc != NULL &&
+        strcmp(rep->doc->user_id, q->user_id) == 0) {
+        json_t *doc = stats_json_from_doc(rep->doc);
+        size_t len = 0;
+        char *m = doc ? sio_encode_event("user:data:updated", doc, SIO_HEADROOM, &len) : NULL;
+        sio_buf *b = sio_buf_wrap(m, len, SIO_BUF_DOC);
+        if (b != NULL) {
+            b->version = rep->doc->version;
+            fanout_send(q->f, q->user_id, NULL, b, NULL, NULL);
+            ss_counter_add(c_resyncs, 1);
+        }
+        sio_buf_unref(b);
+        json_decref(doc);
+    }
+    if (rep != NULL)
+        statsync__stats_reply__free_unpacked(rep, NULL);
+    free(q->reply);
+    free(q);
+}
+
+/* nats_rpc completion (cnats or timer thread): copy and hand over. */
+static void fanout__resync_done(void *arg, ss_err err, const uint8_t *data, size_t len)
+{
+    fanout_resync_req *q = arg;
+    q->err = err;
+    if (err == SS_OK && (q->reply = malloc(len ? len : 1)) != NULL) {
+        memcpy(q->reply, data, len);
+        q->reply_len = len;
+    } else if (err == SS_OK) {
+        q->err = SS_ERR_INTERNAL;
+    }
+    sio_server_post(q->f->r->s, &q->task);
+}
+
+static void fanout__resync_room(fanout *f, const sio_room *room)
+{
+    char subject[SS_SUBJECT_MAX];
+    Statsync__GetRequest g = STATSYNC__GET_REQUEST__INIT;
+    g.user_id = (char *)room->user_id;
+    uint8_t buf[SS_USERID_MAX + 16];
+    size_t n = statsync__get_request__pack(&g, buf);
+    fanout_resync_req *q = calloc(1, sizeof(*q));
+    if (q == NULL || !ss_subject_user(subject, sizeof(subject), SS_SUBJ_STATS_GET, room->user_id)) {
+        free(q);
+        return;
+    }
+    q->task.run = fanout__resync_run;
+    q->f = f;
+    snprintf(q->user_id, sizeof(q->user_id), "%s", room->user_id);
+    if (nats_rpc_request(f->gw->rpc, subject, buf, n, f->gw->cfg.request_timeout_ms,
+                         fanout__resync_done, q) != SS_OK)
+        free(q); /* the next change event or resync brings it */
+}
+
+void fanout_resync(fanout *f)
+{
+    if (f == NULL || f->stopped)
+        return;
+    ss_log(SS_LOG_INFO, "NATS is back: resyncing every room", "{s:i}", "rooms",
+           (int)f->rooms.count);
+    ss_htab_iter it;
+    for (ss_hnode *n = ss_htab_first(&it, &f->rooms); n; n = ss_htab_next(&it))
+        fanout__resync_room(f, SS_HTAB_ENTRY(n, sio_room, h));
+}
+
 int fanout_create(fanout **out, rooms *r)
 {
     const ss_metric_def m[] = {
@@ -211,6 +296,8 @@ int fanout_create(fanout **out, rooms *r)
          "change events received for local sockets", NULL},
         {&c_deliveries, SS_METRIC_COUNTER, "statsync_socket_deliveries_total",
          "change events queued to sockets", NULL},
+        {&c_resyncs, SS_METRIC_COUNTER, "statsync_socket_resyncs_total",
+         "rooms pushed their current document after a NATS outage", NULL},
     };
     ss_metrics_register(m, sizeof(m) / sizeof(m[0]));
     fanout *f = calloc(1, sizeof(*f));

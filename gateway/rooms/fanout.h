@@ -43,6 +43,11 @@ void fanout_leave(fanout *f, sio_session *ss);
  * none). Nothing when the room is gone. */
 void fanout_send(fanout *f, const char *user_id, const char *origin, sio_buf *all,
                  sio_buf *(*others)(void *arg), void *arg);
+/* After the gateway's NATS connection came back (change events published
+ * meanwhile were missed): asks the stats-service for the current document of
+ * every room's user and pushes it to the room's sockets (version-ordered:
+ * an older queued document is replaced, a newer one stays). */
+void fanout_resync(fanout *f);
 /* fn for every socket of every room (a presence snapshot). */
 void fanout_each(fanout *f, void (*fn)(void *arg, const sio_room *r, sio_session *ss), void *arg);
 /* Drops every NATS subscription (shutdown, before the NATS connection closes). */

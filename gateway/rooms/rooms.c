@@ -12,6 +12,8 @@
 
 #include <stdlib.h>
 
+#define ROOMS_NATS_CHECK_MS 200 /* how often the tick asks cnats for its reconnections */
+
 static void rooms__on_message(void *arg, sio_server *s, sio_session *ss, const char *data,
                               size_t len)
 {
@@ -25,9 +27,28 @@ static void rooms__on_close(void *arg, sio_server *s, sio_session *ss)
     sio_events_on_close(arg, ss);
 }
 
+/* Change events published while the connection was away were missed: when
+ * cnats counts a reconnection, every room gets its current document. */
+static void rooms__check_reconnect(rooms *r, int64_t now_ms)
+{
+    if (r->nats_stats == NULL || now_ms < r->next_nats_check_ms)
+        return;
+    r->next_nats_check_ms = now_ms + ROOMS_NATS_CHECK_MS;
+    uint64_t reconnects = 0;
+    if (natsConnection_GetStats(r->gw->nc, r->nats_stats) != NATS_OK ||
+        natsStatistics_GetCounts(r->nats_stats, NULL, NULL, NULL, NULL, &reconnects) != NATS_OK)
+        return;
+    if (reconnects > r->reconnects && ss_nats_connected(r->gw->nc)) {
+        r->reconnects = reconnects;
+        fanout_resync(r->fanout);
+    }
+}
+
 static void rooms__on_tick(void *arg, int64_t now_ms)
 {
-    presence_client_tick(((rooms *)arg)->presence, now_ms);
+    rooms *r = arg;
+    presence_client_tick(r->presence, now_ms);
+    rooms__check_reconnect(r, now_ms);
 }
 
 /* One loop turn's NATS publishes (requests, presence joins) leave in one
@@ -56,8 +77,11 @@ int rooms_create(rooms **out, gateway *gw, sio_hooks *hooks)
 int rooms_attach(rooms *r, sio_server *s)
 {
     r->s = s;
-    if (fanout_create(&r->fanout, r) != 0 || presence_client_create(&r->presence, r) != 0)
+    if (fanout_create(&r->fanout, r) != 0 || presence_client_create(&r->presence, r) != 0 ||
+        natsStatistics_Create(&r->nats_stats) != NATS_OK)
         return -1;
+    natsConnection_GetStats(r->gw->nc, r->nats_stats);
+    natsStatistics_GetCounts(r->nats_stats, NULL, NULL, NULL, NULL, &r->reconnects);
     return 0;
 }
 
@@ -75,5 +99,6 @@ void rooms_destroy(rooms *r)
         return;
     fanout_destroy(r->fanout); /* first: it drops the rooms' presence subscriptions too */
     presence_client_destroy(r->presence);
+    natsStatistics_Destroy(r->nats_stats);
     free(r);
 }

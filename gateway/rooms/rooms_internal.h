@@ -14,6 +14,9 @@ struct rooms {
     sio_server *s;                    /* the Socket.IO server (rooms_attach)       */
     struct fanout *fanout;            /* the only owner of rooms                   */
     struct presence_client *presence; /* membership and pings                      */
+    natsStatistics *nats_stats;       /* to notice the NATS connection came back   */
+    uint64_t reconnects;              /* reconnections seen so far                 */
+    int64_t next_nats_check_ms;       /* monotonic                                 */
 };
 
 #endif

@@ -55,6 +55,9 @@ static const ss_opt gateway__opts[] = {
                "25000", "Socket.IO: server ping every this many ms"),
     SS_OPT_INT("ping-timeout-ms", "STATSYNC_PING_TIMEOUT_MS", &gateway__cfg.ping_timeout_ms, "20000",
                "Socket.IO: close a socket whose pong is this late"),
+    SS_OPT_INT("handover-max", "STATSYNC_HANDOVER_MAX", &gateway__cfg.handover_max, "65536",
+               "Socket.IO: tasks other threads may queue for the Socket.IO thread; past it "
+               "they wait (NATS buffers meanwhile)"),
     SS_OPT_INT("token-grace-ms", "STATSYNC_TOKEN_GRACE_MS", &gateway__cfg.token_grace_ms, "10000",
                "Socket.IO: a socket's token is honoured this long past its exp; then writes "
                "get token_expired and the socket is closed at its next ping (auth:refresh renews)"),

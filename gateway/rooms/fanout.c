@@ -29,6 +29,7 @@
 #include "ss_subjects.h"
 #include "stats_json.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,11 +42,18 @@ struct fanout {
     char my_prefix[96]; /* "<gatewayId>/" — origins of this gateway's sockets */
     size_t my_prefix_len;
     ss_nats_subs subs; /* the rooms' change subscriptions, until cnats is done with them */
+    /* change events handed to the service thread and not yet delivered, by
+     * user: a newer one replaces the queued one (cnats threads + service
+     * thread, under pending_mu) */
+    pthread_mutex_t pending_mu;
+    ss_htab pending;
 };
 
 typedef struct fanout_task {
     sio_task task;
+    ss_hnode h;       /* in f->pending while queued */
     fanout *f;
+    uint64_t version; /* of doc */
     char user_id[SS_USERID_MAX + 1];
     char origin[128]; /* "<gatewayId>/<socketId>" of the writer, or "" */
     sio_buf *doc;     /* user:data:updated */
@@ -55,6 +63,45 @@ typedef struct fanout_task {
 static ss_counter *c_events;
 static ss_counter *c_deliveries;
 static ss_counter *c_resyncs;
+static ss_counter *c_superseded;
+
+static void fanout__task_free(fanout_task *t);
+
+static bool fanout__task_eq(const ss_hnode *n, const void *user_id)
+{
+    return strcmp(SS_HTAB_ENTRY(n, fanout_task, h)->user_id, user_id) == 0;
+}
+
+/* Hands t over. While the service thread is behind (its queue half full) and
+ * a change event of the same user is still queued, the newer of the two
+ * takes that one's place instead (documents supersede by version per user):
+ * a stalled service thread then holds at most one per user, whose stats are
+ * exact and whose user:update delta is the newest change's. Otherwise every
+ * change is delivered on its own. cnats delivery thread. */
+static void fanout__hand_over(fanout *f, fanout_task *t)
+{
+    uint64_t hash = ss_hash(SS_HASH_INIT, t->user_id, strlen(t->user_id));
+    pthread_mutex_lock(&f->pending_mu);
+    ss_hnode *n = ss_htab_find(&f->pending, hash, t->user_id);
+    fanout_task *q = n ? SS_HTAB_ENTRY(n, fanout_task, h) : NULL; /* the user's latest queued */
+    if (q != NULL && sio_server_behind(f->r->s)) {
+        if (t->version > q->version) { /* the payloads change places: t frees the old */
+            fanout_task old = *q;
+            q->version = t->version, q->doc = t->doc, q->upd = t->upd;
+            memcpy(q->origin, t->origin, sizeof(q->origin));
+            t->doc = old.doc, t->upd = old.upd;
+        }
+        pthread_mutex_unlock(&f->pending_mu);
+        ss_counter_add(c_superseded, 1);
+        fanout__task_free(t);
+        return;
+    }
+    if (q != NULL)
+        ss_htab_del(&f->pending, &q->h); /* still queued; t is the latest now */
+    ss_htab_add(&f->pending, &t->h, hash);
+    pthread_mutex_unlock(&f->pending_mu);
+    sio_server_post(f->r->s, &t->task); /* outside the lock: it may run t at once */
+}
 
 static bool fanout__room_eq(const ss_hnode *n, const void *user_id)
 {
@@ -119,8 +166,9 @@ static void fanout__on_change(natsConnection *nc, natsSubscription *sub, natsMsg
     size_t len;
     char *m = sio_encode_event("user:data:updated", doc, SIO_HEADROOM, &len);
     t->doc = sio_buf_wrap(m, len, SIO_BUF_DOC);
+    t->version = ev->doc->version;
     if (t->doc != NULL)
-        t->doc->version = ev->doc->version;
+        t->doc->version = t->version;
     /* "o": upd takes doc over, so no json_t is shared between threads. */
     upd = json_pack("{s:s,s:o,s:o,s:I,s:s}", "userId", uid, "stats", doc, "delta",
                     ev->delta ? stats_json_from_delta(ev->delta) : json_null(), "version",
@@ -135,7 +183,7 @@ static void fanout__on_change(natsConnection *nc, natsSubscription *sub, natsMsg
     t->task.run = fanout__deliver;
     t->f = f;
     ss_counter_add(c_events, 1);
-    sio_server_post(f->r->s, &t->task);
+    fanout__hand_over(f, t);
     t = NULL;
 done:
     if (t)
@@ -201,6 +249,9 @@ static sio_buf *fanout__encode_update(void *arg)
 static void fanout__deliver(sio_server *s, sio_task *task)
 {
     fanout_task *t = (fanout_task *)task;
+    pthread_mutex_lock(&t->f->pending_mu); /* from now on no newer one replaces t's payload */
+    ss_htab_del(&t->f->pending, &t->h);     /* false when a later one took its place */
+    pthread_mutex_unlock(&t->f->pending_mu);
     if (s != NULL)
         fanout_send(t->f, t->user_id, t->origin, t->doc, fanout__encode_update, t);
     fanout__task_free(t);
@@ -298,6 +349,8 @@ int fanout_create(fanout **out, rooms *r)
          "change events queued to sockets", NULL},
         {&c_resyncs, SS_METRIC_COUNTER, "statsync_socket_resyncs_total",
          "rooms pushed their current document after a NATS outage", NULL},
+        {&c_superseded, SS_METRIC_COUNTER, "statsync_socket_change_events_superseded_total",
+         "change events replaced by a newer one of the same user before delivery", NULL},
     };
     ss_metrics_register(m, sizeof(m) / sizeof(m[0]));
     fanout *f = calloc(1, sizeof(*f));
@@ -309,6 +362,12 @@ int fanout_create(fanout **out, rooms *r)
         free(f);
         return -1;
     }
+    if (ss_htab_init(&f->pending, 1024, fanout__task_eq) != 0) {
+        ss_htab_free(&f->rooms);
+        free(f);
+        return -1;
+    }
+    pthread_mutex_init(&f->pending_mu, NULL);
     snprintf(f->my_prefix, sizeof(f->my_prefix), "%s/", r->gw->id);
     f->my_prefix_len = strlen(f->my_prefix);
     ss_nats_subs_init(&f->subs);
@@ -405,5 +464,7 @@ void fanout_destroy(fanout *f)
     for (ss_hnode *n = ss_htab_first(&it, &f->rooms); n; n = ss_htab_next(&it))
         free(SS_HTAB_ENTRY(n, sio_room, h)); /* the walk allows freeing what it returned */
     ss_htab_free(&f->rooms);
+    ss_htab_free(&f->pending); /* empty: every task was delivered or discarded */
+    pthread_mutex_destroy(&f->pending_mu);
     free(f);
 }

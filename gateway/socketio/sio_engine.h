@@ -38,6 +38,8 @@ typedef struct sio_metrics {
     ss_counter *overflow;
     ss_counter *msgs_out; /* packets queued or written to sockets */
     ss_counter *ping_timeouts;
+    ss_gauge *handover_depth;   /* tasks a drain found queued */
+    ss_counter *handover_waits; /* posts that waited for room */
 } sio_metrics;
 
 struct sio_server {
@@ -69,7 +71,9 @@ struct sio_server {
 
     /* hand-over queue (any thread -> service thread) */
     pthread_mutex_t q_mu;
+    pthread_cond_t q_room;    /* posts waiting for the queue to drain */
     sio_task *q_head, *q_tail;
+    size_t q_depth, q_cap;    /* tasks queued; the most that may wait */
     int q_closed;
 };
 

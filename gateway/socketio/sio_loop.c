@@ -105,6 +105,10 @@ static void sio_server__metrics(sio_metrics *m)
          "sockets closed because their output queue was full", NULL},
         {&m->ping_timeouts, SS_METRIC_COUNTER, "statsync_socket_ping_timeouts_total",
          "sockets closed because pongs stopped", NULL},
+        {&m->handover_depth, SS_METRIC_GAUGE, "statsync_socket_handover_depth",
+         "tasks the Socket.IO thread found handed over to it (last turn)", NULL},
+        {&m->handover_waits, SS_METRIC_COUNTER, "statsync_socket_handover_waits_total",
+         "hand-overs that waited for the Socket.IO thread (queue at its bound)", NULL},
     };
     ss_metrics_register(defs, sizeof(defs) / sizeof(defs[0]));
 }
@@ -165,6 +169,7 @@ static void sio_server__release(sio_server *s)
     sio_buf_unref(s->ping_buf);
     sio_buf_unref(s->noop_buf);
     sio_sessions_free(&s->sessions);
+    pthread_cond_destroy(&s->q_room);
     pthread_mutex_destroy(&s->q_mu);
     free(s);
 }
@@ -179,6 +184,8 @@ int sio_server_start(gateway *gw, const sio_hooks *hooks, sio_server **out)
     sio_server__metrics(&s->m);
     sio_server__settings(s, &gw->cfg);
     pthread_mutex_init(&s->q_mu, NULL);
+    pthread_cond_init(&s->q_room, NULL);
+    s->q_cap = gw->cfg.handover_max > 0 ? (size_t)gw->cfg.handover_max : 65536;
     size_t len = 0;
     char *mem = eio_encode(EIO_PING, NULL, 0, SIO_HEADROOM, &len);
     s->ping_buf = sio_buf_wrap(mem, len, SIO_BUF_PLAIN);

@@ -55,6 +55,10 @@ void sio_server_free(sio_server *s);
  * freed, after stop). */
 void sio_server_post(sio_server *s, sio_task *t);
 
+/* Any thread. True while the hand-over queue is at least half full: the
+ * service thread is behind (producers may then coalesce what supersedes). */
+bool sio_server_behind(sio_server *s);
+
 /* Queues b for the session and wakes its transport. Returns 0, or -1 when the
  * queue is past its bound (the session is then closed). Takes its own ref. */
 int sio_server_send(sio_server *s, sio_session *ss, sio_buf *b);

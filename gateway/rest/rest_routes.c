@@ -147,39 +147,40 @@ static void routes__send_own(rest_req *req, const char *a, const char *b, Statsy
         routes__send_op(req, req->user, op);
 }
 
-/* POST /api/users/data/patch {xp:10, hearts:-1, __set:{...}, userId?}: the
- * body is the delta, strict but for its envelope members (userId; clientId,
- * seq, opId ignored: stats_json_patch_body). */
-static void routes__patch_start(rest_req *req)
-{
-    Statsync__Delta *d = NULL;
-    const char *uid = NULL;
-    stats_json_err e;
-    if (routes__refused(req, stats_json_patch_body(req->json, &d, &uid, &e), &e))
-        return;
-    Statsync__Operation op = STATSYNC__OPERATION__INIT;
-    op.kind_case = STATSYNC__OPERATION__KIND_DELTA;
-    op.delta = d;
-    routes__send_own(req, uid, NULL, &op);
-    statsync__delta__free_unpacked(d, NULL);
-}
-
-/* POST /api/users/updateStats {userId, stats:{..., updatedAt}}: an envelope
- * (members other than userId and stats are ignored) around strict data. */
-static void routes__update_start(rest_req *req)
+/* The write of a REST body as one operation: a delta (the patch body is the
+ * delta, strict but for its envelope members userId, clientId, seq, opId:
+ * stats_json_patch_body) or a full write (the updateStats envelope
+ * {userId, stats} around strict data: stats_json_update_body). */
+static void routes__write(rest_req *req, bool full)
 {
     const json_t *stats = NULL;
     const char *body_uid = NULL, *stats_uid = NULL;
-    Statsync__StatsFields *f = NULL;
-    stats_json_err e;
-    if (routes__refused(req, stats_json_update_body(req->json, &stats, &body_uid, &e), &e) ||
-        routes__refused(req, stats_json_to_full(stats, &f, &stats_uid, &e), &e))
-        return;
     Statsync__Operation op = STATSYNC__OPERATION__INIT;
-    op.kind_case = STATSYNC__OPERATION__KIND_FULL;
-    op.full = f;
-    routes__send_own(req, body_uid, stats_uid, &op);
-    statsync__stats_fields__free_unpacked(f, NULL);
+    stats_json_err e;
+    ss_err rc = full ? stats_json_update_body(req->json, &stats, &body_uid, &e)
+                     : stats_json_patch_body(req->json, &op.delta, &body_uid, &e);
+    if (rc == SS_OK && full)
+        rc = stats_json_to_full(stats, &op.full, &stats_uid, &e);
+    if (!routes__refused(req, rc, &e)) {
+        op.kind_case = full ? STATSYNC__OPERATION__KIND_FULL : STATSYNC__OPERATION__KIND_DELTA;
+        routes__send_own(req, body_uid, stats_uid, &op);
+    }
+    if (full) /* delta and full share a oneof */
+        statsync__stats_fields__free_unpacked(op.full, NULL);
+    else
+        statsync__delta__free_unpacked(op.delta, NULL);
+}
+
+/* POST /api/users/data/patch {xp:10, hearts:-1, __set:{...}, userId?} */
+static void routes__patch_start(rest_req *req)
+{
+    routes__write(req, false);
+}
+
+/* POST /api/users/updateStats {userId, stats:{..., updatedAt}} */
+static void routes__update_start(rest_req *req)
+{
+    routes__write(req, true);
 }
 
 /* ---- GET /metrics --------------------------------------------------------------- */

@@ -41,6 +41,11 @@ function bin(name) {
   throw new Error(`binary ${name} not found under ${BIN_DIR}`);
 }
 
+// A port nothing listens on now. The kernel may hand a just-closed port out
+// again, so two calls in a row could return the same one (a gateway once
+// got it as both its REST and its Socket.IO port): a port this process was
+// already given is never returned again.
+const givenPorts = new Set();
 function freePort() {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
@@ -48,7 +53,11 @@ function freePort() {
     s.on('error', reject);
     s.listen(0, '127.0.0.1', () => {
       const { port } = s.address();
-      s.close(() => resolve(port));
+      s.close(() => {
+        if (givenPorts.has(port)) { freePort().then(resolve, reject); return; }
+        givenPorts.add(port);
+        resolve(port);
+      });
     });
   });
 }

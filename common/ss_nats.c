@@ -34,13 +34,17 @@ static void ss_nats__on_closed(natsConnection *nc, void *closure)
     ss_log(SS_LOG_INFO, "nats connection closed", "{s:s}", "conn", (const char *)closure);
 }
 
+/* cnats sets the server's text ("Permissions Violation for Publish to ...")
+ * as this thread's last error before calling us: a missing permission is
+ * named in the log. */
 static void ss_nats__on_error(natsConnection *nc, natsSubscription *sub, natsStatus err,
                               void *closure)
 {
     (void)nc;
     (void)sub;
-    ss_log(SS_LOG_WARN, "nats async error", "{s:s,s:s}", "conn", (const char *)closure,
-           "error", natsStatus_GetText(err));
+    const char *detail = nats_GetLastError(NULL);
+    ss_log(SS_LOG_WARN, "nats async error", "{s:s,s:s,s:s}", "conn", (const char *)closure,
+           "error", natsStatus_GetText(err), "detail", detail != NULL ? detail : "");
 }
 
 /* Backoff 100 ms doubling to 2 s, plus up to 25% jitter; never gives up. */
@@ -76,7 +80,6 @@ static natsStatus ss_nats__policy(natsOptions *o, const char *url, const char *n
         natsOptions_SetSendAsap(o, true),
         natsOptions_SetMaxReconnect(o, -1),
         natsOptions_SetCustomReconnectDelay(o, ss_nats__delay, NULL),
-        natsOptions_SetRetryOnFailedConnect(o, true, NULL, NULL),
         natsOptions_SetReconnectBufSize(o, 8 * 1024 * 1024),
         natsOptions_SetPingInterval(o, 2000),
         natsOptions_SetMaxPingsOut(o, 2),
@@ -92,8 +95,8 @@ static natsStatus ss_nats__policy(natsOptions *o, const char *url, const char *n
 }
 
 /* New options for a connection served by loop (*o NULL when creation fails). */
-static natsStatus ss_nats__options(natsOptions **o, const char *url, const char *name,
-                                   int pool_threads, ss_nats_loop *loop)
+static natsStatus ss_nats__options(natsOptions **o, const char *url, const ss_nats_auth *auth,
+                                   const char *name, int pool_threads, ss_nats_loop *loop)
 {
     natsStatus s = natsOptions_Create(o);
     if (s == NATS_OK && pool_threads > 0) {
@@ -105,20 +108,37 @@ static natsStatus ss_nats__options(natsOptions **o, const char *url, const char 
         s = ss_nats_loop_use(loop, *o);
     if (s == NATS_OK)
         s = ss_nats__policy(*o, url, name);
+    if (s == NATS_OK)
+        s = ss_nats_auth_apply(auth, *o, url, name);
     return s;
 }
 
-/* Retry-on-failed-connect without a connected callback retries inside
- * natsConnection_Connect; NATS_NOT_YET_CONNECTED ("going on in the
- * background") would come only with one. */
-static natsStatus ss_nats__connect(natsConnection **nc, natsOptions *o, const char *url)
+/* One attempt on its own, whose failure is logged with the reason, then
+ * retry-on-failed-connect without a connected callback: cnats retries
+ * inside natsConnection_Connect, silently, until a server lets us in
+ * (NATS_NOT_YET_CONNECTED, "going on in the background", would come only
+ * with a connected callback). */
+static natsStatus ss_nats__connect(natsConnection **nc, natsOptions *o, const char *url,
+                                   const char *name)
 {
-    natsStatus s = natsConnection_Connect(nc, o);
-    if (s == NATS_NOT_YET_CONNECTED) {
-        ss_log(SS_LOG_WARN, "nats not reachable yet; retrying in background", "{s:s}", "url",
-               url);
+    natsStatus s = natsOptions_SetRetryOnFailedConnect(o, false, NULL, NULL);
+    if (s == NATS_OK)
+        s = natsConnection_Connect(nc, o);
+    if (s == NATS_OK)
+        return s;
+    const char *why = nats_GetLastError(NULL);
+    ss_log(s == NATS_CONNECTION_AUTH_FAILED ? SS_LOG_ERROR : SS_LOG_WARN,
+           s == NATS_CONNECTION_AUTH_FAILED
+               ? "nats refused our credentials; retrying until it accepts them"
+               : "nats connect failed; retrying until a server answers",
+           "{s:s,s:s,s:s,s:s}", "url", url, "conn", name, "error", natsStatus_GetText(s),
+           "detail", why != NULL ? why : "");
+    *nc = NULL;
+    s = natsOptions_SetRetryOnFailedConnect(o, true, NULL, NULL);
+    if (s == NATS_OK)
+        s = natsConnection_Connect(nc, o);
+    if (s == NATS_NOT_YET_CONNECTED)
         s = NATS_OK;
-    }
     return s;
 }
 
@@ -135,7 +155,8 @@ static void ss_nats__free(ss_nats *n)
     free(n);
 }
 
-ss_err ss_nats_create(ss_nats **out, const char *url, const char *name, int pool_threads)
+ss_err ss_nats_create(ss_nats **out, const char *url, const ss_nats_auth *auth, const char *name,
+                      int pool_threads)
 {
     *out = NULL;
     ss_nats__reconnects();
@@ -143,9 +164,9 @@ ss_err ss_nats_create(ss_nats **out, const char *url, const char *name, int pool
     natsOptions *o = NULL;
     natsStatus s = n != NULL && ss_nats_loop_start(&n->loop) == 0 ? NATS_OK : NATS_NO_MEMORY;
     if (s == NATS_OK)
-        s = ss_nats__options(&o, url, name, pool_threads, n->loop);
+        s = ss_nats__options(&o, url, auth, name, pool_threads, n->loop);
     if (s == NATS_OK)
-        s = ss_nats__connect(&n->nc, o, url);
+        s = ss_nats__connect(&n->nc, o, url, name);
     natsOptions_Destroy(o);
     if (s != NATS_OK) {
         if (n != NULL)
@@ -154,7 +175,9 @@ ss_err ss_nats_create(ss_nats **out, const char *url, const char *name, int pool
                natsStatus_GetText(s));
         return SS_ERR_UNAVAILABLE;
     }
-    ss_log(SS_LOG_INFO, "nats connection created", "{s:s,s:s}", "url", url, "conn", name);
+    ss_log(SS_LOG_INFO, "nats connection created", "{s:s,s:s,s:s,s:b}", "url", url, "conn", name,
+           "user", ss_nats_auth_who(auth), "tls",
+           ss_nats_auth_tls(auth, url));
     *out = n;
     return SS_OK;
 }

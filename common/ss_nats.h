@@ -16,6 +16,7 @@
 #define SS_NATS_H
 
 #include "ss_error.h"
+#include "ss_nats_auth.h"
 
 #include <nats/nats.h>
 #include <protobuf-c/protobuf-c.h>
@@ -24,22 +25,27 @@
 typedef struct ss_nats ss_nats;
 
 /* Connects to url (a comma separated list) as `name` (shown by nats-server,
- * and in our log lines). pool_threads > 0: every subscription of the
+ * and in our log lines), with auth's credentials and TLS (ss_nats_auth.h;
+ * NULL: none, an open server). pool_threads > 0: every subscription of the
  * connection is delivered by cnats' shared pool of that many threads instead
  * of a thread per subscription (the gateway holds one subscription per
  * connected user); 0: a thread per subscription.
  *
- * The first connect is retried with the reconnect backoff until a server
- * answers: cnats does that inside this call (no connected callback is set),
- * so it returns once connected. Returns SS_OK with *out a new handle; the
+ * The first connect is retried until a server lets us in: cnats does that
+ * inside this call (no connected callback is set), so it returns once
+ * connected. cnats' retries are silent, so one attempt is made first on its
+ * own and its failure logged with the reason ("Authorization Violation", a
+ * TLS handshake error, no server). Returns SS_OK with *out a new handle; the
  * connection may later drop and reconnect by itself, so callers check
  * ss_nats_connected() before work that needs the server.
- * SS_ERR_UNAVAILABLE (logged) otherwise, *out NULL.
+ * SS_ERR_UNAVAILABLE (logged) otherwise, *out NULL — also at once when auth
+ * is unusable (a missing password file, settings that do not fit).
  *
- * url is read only during the call. name is borrowed by cnats' state
- * callbacks: it must stay valid until nats_Close() (a literal, or a field of
- * the owner's server struct). */
-ss_err ss_nats_create(ss_nats **out, const char *url, const char *name, int pool_threads);
+ * url and auth are read only during the call. name is borrowed by cnats'
+ * state callbacks: it must stay valid until nats_Close() (a literal, or a
+ * field of the owner's server struct). */
+ss_err ss_nats_create(ss_nats **out, const char *url, const ss_nats_auth *auth, const char *name,
+                      int pool_threads);
 
 /* The cnats connection, for subscribing and publishing: owned by n, valid
  * until ss_nats_destroy(n). NULL n: NULL. */

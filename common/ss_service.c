@@ -18,6 +18,7 @@ static size_t ss_service__options(ss_service *s, const ss_service_desc *d,
     const ss_opt common[] = {
         SS_OPT_STR("nats-url", "STATSYNC_NATS_URL", &s->nats_url, "nats://127.0.0.1:4222",
                    "NATS server URL(s), comma separated"),
+        SS_NATS_AUTH_OPTS(s->nats_auth),
         SS_OPT_STR("log-level", "STATSYNC_LOG_LEVEL", &s->log_level, "info",
                    "debug | info | warn | error"),
         SS_OPT_INT("admin-port", "STATSYNC_ADMIN_PORT", &s->admin_port, d->admin_port,
@@ -80,7 +81,7 @@ void ss_service_block_signals(ss_service *s)
 
 ss_err ss_service_connect(ss_service *s, const char *name, int pool_threads)
 {
-    ss_err e = ss_nats_create(&s->nats, s->nats_url, name, pool_threads);
+    ss_err e = ss_nats_create(&s->nats, s->nats_url, &s->nats_auth, name, pool_threads);
     s->nc = ss_nats_conn(s->nats);
     return e;
 }

@@ -1,6 +1,7 @@
 /* ss_service.h — what the back-end services (stats-service,
  * presence-service) do alike at start and stop: the options every service
- * has (--nats-url, --log-level, --admin-port), range checks of integer
+ * has (--nats-url and the NATS credentials / TLS of ss_nats_auth.h,
+ * --log-level, --admin-port), range checks of integer
  * settings, the log, SIGINT / SIGTERM taken synchronously, the NATS
  * connection and the admin HTTP port (/health, /metrics).
  *
@@ -40,6 +41,7 @@
 typedef struct ss_service {
     /* the options every service has */
     const char *nats_url;
+    ss_nats_auth nats_auth; /* credentials and TLS (ss_nats_auth.h) */
     const char *log_level;
     int64_t admin_port;
     /* runtime */
@@ -83,7 +85,8 @@ int ss_service_configure(ss_service *s, const ss_service_desc *d, int argc, char
  * before starting any thread. */
 void ss_service_block_signals(ss_service *s);
 
-/* ss_nats_create(&s->nats, s->nats_url, name, pool_threads), and s->nc.
+/* ss_nats_create(&s->nats, s->nats_url, &s->nats_auth, name, pool_threads),
+ * and s->nc.
  * name is borrowed (ss_nats.h): a literal. SS_ERR_UNAVAILABLE (logged). */
 ss_err ss_service_connect(ss_service *s, const char *name, int pool_threads);
 

@@ -30,6 +30,7 @@ static gw_config gateway__cfg;
 static const ss_opt gateway__opts[] = {
     SS_OPT_STR("nats-url", "STATSYNC_NATS_URL", &gateway__cfg.nats_url, "nats://127.0.0.1:4222",
                "NATS server URL(s), comma separated"),
+    SS_NATS_AUTH_OPTS(gateway__cfg.nats_auth),
     SS_OPT_INT("api-port", "STATSYNC_API_PORT", &gateway__cfg.api_port, "3000", "REST port"),
     SS_OPT_INT("socket-port", "STATSYNC_SOCKET_PORT", &gateway__cfg.socket_port, "3001",
                "Socket.IO port (path /socket.io/)"),
@@ -217,7 +218,7 @@ static int gateway__start(gateway *gw, rooms **rm)
 {
     /* Pooled delivery: one subscription per connected user must not mean one
      * thread per user. */
-    if (ss_nats_create(&gw->nats, gw->cfg.nats_url, gw->id, 2) != SS_OK)
+    if (ss_nats_create(&gw->nats, gw->cfg.nats_url, &gw->cfg.nats_auth, gw->id, 2) != SS_OK)
         return -1;
     gw->nc = ss_nats_conn(gw->nats);
     if (nats_rpc_create(&gw->rpc, gw->nc) != SS_OK || gateway__limits_create(gw) != 0 ||

@@ -5,6 +5,13 @@
 # in the foreground. Honours every STATSYNC_* variable (so a second copy can
 # run on other ports); data lives in ./.run/data unless STATSYNC_DATA_DIR says
 # otherwise. Ctrl-C stops every process this script started.
+#
+# NATS runs with authentication: scripts/nats-config.sh renders a fresh
+# configuration (one user per service, each allowed only its subjects; new
+# random passwords, files mode 0600) into ./.run/nats-<port>/ at every start,
+# and each service connects as its own user. With STATSYNC_NATS_URL_EXTERNAL
+# set no nats-server is started, and the STATSYNC_NATS_* credentials you
+# export (if any) are used by every service alike.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -63,18 +70,30 @@ wait_http() { # url name
   exit 1
 }
 
+NATS_AUTH=
+# as_nats_user USER: the environment that makes a service connect as USER.
+as_nats_user() {
+  [ -n "$NATS_AUTH" ] || return 0
+  printf '%s\n' "STATSYNC_NATS_USER=$1" "STATSYNC_NATS_PASSWORD_FILE=$NATS_AUTH/$1/password"
+}
 if [ -z "${STATSYNC_NATS_URL_EXTERNAL:-}" ]; then
-  nats-server -a 127.0.0.1 -p "$NATS_PORT" >"$ROOT/.run/nats.log" 2>&1 &
+  NATS_AUTH=$ROOT/.run/nats-$NATS_PORT
+  rm -rf "$NATS_AUTH"
+  bash scripts/nats-config.sh render "$NATS_AUTH"
+  nats-server -c "$NATS_AUTH/nats-server.conf" -a 127.0.0.1 -p "$NATS_PORT" >"$ROOT/.run/nats.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$NATS_PORT") 2>/dev/null && break; sleep 0.1; done
 fi
-STATSYNC_ADMIN_PORT=$STATS_ADMIN "$BUILD/stats-service/statsync-stats" &
+mapfile -t STATS_NATS < <(as_nats_user stats)
+mapfile -t PRESENCE_NATS < <(as_nats_user presence)
+mapfile -t GATEWAY_NATS < <(as_nats_user gateway)
+env "${STATS_NATS[@]}" STATSYNC_ADMIN_PORT=$STATS_ADMIN "$BUILD/stats-service/statsync-stats" &
 pids+=($!)
 wait_http "http://127.0.0.1:$STATS_ADMIN/health" stats-service
-STATSYNC_ADMIN_PORT=$PRESENCE_ADMIN "$BUILD/presence-service/statsync-presence" &
+env "${PRESENCE_NATS[@]}" STATSYNC_ADMIN_PORT=$PRESENCE_ADMIN "$BUILD/presence-service/statsync-presence" &
 pids+=($!)
 wait_http "http://127.0.0.1:$PRESENCE_ADMIN/health" presence-service
-STATSYNC_ROUTE_TAG=$ROUTE_TAG STATSYNC_TRUSTED_PROXIES=$TRUSTED_PROXIES "$BUILD/gateway/statsync-gateway" &
+env "${GATEWAY_NATS[@]}" STATSYNC_ROUTE_TAG=$ROUTE_TAG STATSYNC_TRUSTED_PROXIES=$TRUSTED_PROXIES "$BUILD/gateway/statsync-gateway" &
 pids+=($!)
 wait_http "http://127.0.0.1:$STATSYNC_API_PORT/health" gateway
 # The edge: nginx in the foreground (edge/run-edge.sh execs it), its config
@@ -94,7 +113,9 @@ App URL: $APP_URL
    (REST and Socket.IO on this one URL: EXPO_PUBLIC_API_URL for the app)
    edge       nginx, config + access log in $EDGE_PREFIX
    gateway    REST http://127.0.0.1:$STATSYNC_API_PORT, Socket.IO http://127.0.0.1:$STATSYNC_SOCKET_PORT (direct)
-   NATS       $STATSYNC_NATS_URL
+   NATS       $STATSYNC_NATS_URL${NATS_AUTH:+  (one user per service; config and passwords in $NATS_AUTH)
+   NATS admin user admin, password file $NATS_AUTH/admin/password, e.g.
+              nats sub --server $STATSYNC_NATS_URL --user admin --password "\$(cat $NATS_AUTH/admin/password)" 'statsync.>'}
    data       $STATSYNC_DATA_DIR
 ${DEV_SECRET:+   JWT secret $STATSYNC_JWT_SECRET  (dev secret, new each run)
 }

@@ -7,6 +7,7 @@
 #ifndef GATEWAY_H
 #define GATEWAY_H
 
+#include "ss_nats_auth.h"
 
 #include <nats/nats.h>
 #include <stdatomic.h>
@@ -14,6 +15,7 @@
 
 typedef struct gw_config {
     const char *nats_url;
+    ss_nats_auth nats_auth;     /* NATS credentials and TLS (ss_nats_auth.h) */
     int64_t api_port;
     int64_t socket_port;
     const char *bind_address;   /* "" = all interfaces */

@@ -13,6 +13,11 @@
 //    runtime image installs (or from the base image);
 //  - health checks, non-root users, SIGTERM, health-gated start order, the
 //    published ports and the LMDB volume are where the README says they are;
+//  - NATS runs with one user per service (scripts/nats-config.sh, rendered
+//    by the nats-auth service before nats starts): nats-server reads the
+//    rendered config from a read-only volume, every service connects as its
+//    own user with a password file on a read-only volume no other runtime
+//    container mounts, and nats-auth runs the real script, non-root;
 //  - the edge (nginx, target `edge`): its config, rendered by
 //    edge/render-nginx.sh from the compose environment, passes `nginx -t`;
 //    it lists exactly the compose gateways (tag = their STATSYNC_ROUTE_TAG,
@@ -23,6 +28,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { spawnSync } = require('node:child_process');
+const { NATS_USERS } = require('../lib/system');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -442,6 +448,105 @@ test('compose: the LMDB data lives in a named volume at the stats-service data d
   assert.ok(cfg.volumes && Object.keys(cfg.volumes).includes(v.source), `volume ${v.source} is not declared`);
   const declared = df.instrs('stats', 'VOLUME').map((i) => i.args).join(' ');
   assert.match(declared, new RegExp(dataDir.replace(/[/.]/g, '\\$&')), `the stats image declares no VOLUME ${dataDir}`);
+});
+
+// A service's volumes as { source, target, read_only } (compose v1 prints
+// "source:target[:mode]", v2 objects).
+function mounts(svc) {
+  return (svc.volumes || []).map((v) => {
+    if (typeof v !== 'string') return { source: v.source, target: v.target, read_only: !!v.read_only };
+    const [source, target, mode = ''] = v.split(':');
+    return { source, target, read_only: mode.split(',').includes('ro') };
+  });
+}
+
+// The nats-auth service: where it renders, and the volume at each path.
+function natsAuth(cfg) {
+  const svc = cfg.services['nats-auth'];
+  assert.ok(svc, 'compose has no nats-auth service (it renders the NATS users and permissions)');
+  const df = dockerfile();
+  const target = svc.build && svc.build.target;
+  assert.ok(target && df.stage(target), 'nats-auth: not built from a compose/Dockerfile target');
+  const ep = df.last(target, 'ENTRYPOINT');
+  assert.ok(ep && ep.args.startsWith('['), `target ${target}: exec-form ENTRYPOINT`);
+  const exe = JSON.parse(ep.args)[0];
+  const copied = df.instrs(target, 'COPY').map((i) => parseCopy(i.args))
+    .find((c) => c.dest === exe || path.posix.join(c.dest, path.posix.basename(c.srcs[0])) === exe);
+  assert.ok(copied && copied.srcs.length === 1 && path.posix.normalize(copied.srcs[0]) === 'scripts/nats-config.sh',
+    `nats-auth must run scripts/nats-config.sh (the one place the permissions are written), not ${exe}`);
+  const cmd = [].concat(svc.command || JSON.parse(df.last(target, 'CMD').args));
+  assert.equal(cmd[0], 'render', `nats-auth command ${cmd.join(' ')}`);
+  const user = df.last(target, 'USER');
+  assert.ok(user && !/^(root|0)(:|$)/.test(user.args), 'nats-auth must not run as root');
+  assert.ok(!svc.restart || svc.restart === 'no', 'nats-auth runs once and exits (restart: "no")');
+  return { dir: cmd[1], mounts: mounts(svc) };
+}
+
+test('compose: nats-server runs the config nats-auth renders with scripts/nats-config.sh, read-only, after it', () => {
+  const cfg = composeConfig();
+  const auth = natsAuth(cfg);
+  const nats = cfg.services.nats;
+  const cmd = [].concat(nats.command || []);
+  const i = cmd.findIndex((a) => a === '--config' || a === '-c');
+  assert.ok(i >= 0, `nats command "${cmd.join(' ')}" does not load a config (--config): it would run without users`);
+  const conf = cmd[i + 1];
+  const m = mounts(nats).find((v) => conf.startsWith(`${v.target.replace(/\/+$/, '')}/`));
+  assert.ok(m, `${conf} is on no volume of nats`);
+  assert.equal(m.read_only, true, 'nats mounts the rendered config read-only');
+  const rendered = auth.mounts.find((v) => v.source === m.source);
+  assert.ok(rendered, `nats-auth does not write the volume ${m.source}`);
+  assert.equal(path.posix.join(rendered.target, path.posix.relative(m.target, conf)),
+    path.posix.join(auth.dir, 'nats-server.conf'), 'nats reads the file nats-auth renders');
+  const dep = (nats.depends_on || {})['nats-auth'];
+  assert.ok(dep && dep.condition === 'service_completed_successfully', 'nats must start after nats-auth completed');
+});
+
+test('compose: every service connects as its own NATS user, its password on a volume only it (and nats-auth) mounts', () => {
+  const cfg = composeConfig();
+  const auth = natsAuth(cfg);
+  const df = dockerfile();
+  for (const svcName of SERVICES) {
+    const svc = cfg.services[svcName];
+    const env = { ...df.env(svc.build.target), ...(svc.environment || {}) };
+    const user = NATS_USERS[svcName];
+    assert.equal(env.STATSYNC_NATS_USER, user, `${svcName}: STATSYNC_NATS_USER`);
+    const file = env.STATSYNC_NATS_PASSWORD_FILE;
+    assert.ok(file, `${svcName}: no STATSYNC_NATS_PASSWORD_FILE`);
+    const m = mounts(svc).find((v) => file.startsWith(`${v.target.replace(/\/+$/, '')}/`));
+    assert.ok(m, `${svcName}: ${file} is on no volume`);
+    assert.equal(m.read_only, true, `${svcName}: the password volume is mounted read-only`);
+    const w = auth.mounts.find((v) => v.source === m.source);
+    assert.ok(w, `${svcName}: nats-auth does not write ${m.source}`);
+    assert.equal(w.target, path.posix.join(auth.dir, user), `${svcName}: its volume is nats-auth's ${auth.dir}/${user}`);
+    assert.equal(path.posix.relative(m.target, file), 'password');
+    for (const [other, o] of Object.entries(cfg.services)) {
+      if (other === svcName || other === 'nats-auth') continue;
+      assert.ok(!mounts(o).some((v) => v.source === m.source), `${other} can read ${svcName}'s NATS password (${m.source})`);
+    }
+  }
+  // The server's volume (all passwords) is nats-auth's and nats's only.
+  const server = auth.mounts.find((v) => v.target === auth.dir);
+  for (const [name, svc] of Object.entries(cfg.services)) {
+    if (name === 'nats' || name === 'nats-auth') continue;
+    assert.ok(!mounts(svc).some((v) => v.source === server.source), `${name} mounts the NATS server's config`);
+  }
+});
+
+test('Dockerfile: the nats-auth image gives each user directory to the services\' uid', () => {
+  const df = dockerfile();
+  const cfg = composeConfig();
+  const auth = natsAuth(cfg);
+  const target = cfg.services['nats-auth'].build.target;
+  const run = df.instrs(target, 'RUN').map((i) => i.args).join(' ');
+  for (const u of Object.values(NATS_USERS)) {
+    assert.ok(run.includes(path.posix.join(auth.dir, u)), `the ${target} image makes no ${auth.dir}/${u} (a new volume takes its owner from it)`);
+  }
+  const user = df.last(target, 'USER').args.split(':')[0];
+  for (const svc of SERVICES) {
+    const su = df.last(cfg.services[svc].build.target, 'USER').args.split(':')[0];
+    assert.equal(su, user, `${svc} (uid ${su}) could not read a password written by uid ${user}`);
+  }
+  assert.match(run, new RegExp(`chown -R ${user}(:\\d+)? ${auth.dir.replace(/\//g, '\\/')}`));
 });
 
 test('Dockerfile: bookworm base, and every runtime target is non-root, health-checked and stops on SIGTERM', () => {

@@ -175,7 +175,7 @@ static void *publish_main(void *arg)
 static ss_nats *connect_or_fail(const char *name)
 {
     ss_nats *n = NULL;
-    assert_int_equal(ss_nats_create(&n, server_url, name, 0), SS_OK);
+    assert_int_equal(ss_nats_create(&n, server_url, NULL, name, 0), SS_OK);
     assert_non_null(n);
     assert_non_null(ss_nats_conn(n));
     assert_true(wait_connected(ss_nats_conn(n), 10000));

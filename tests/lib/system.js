@@ -8,6 +8,16 @@
 //   const r = await sys.http('GET', '/api/users/alice/stats', { token: tok });
 //   await sys.stop();
 //
+// With { natsAuth: true } (the default when STATSYNC_TEST_NATS_AUTH=1, so a
+// whole test file can run that way) nats-server runs with the configuration
+// scripts/nats-config.sh renders — one user per service, each allowed only
+// its subjects — and every service gets its own user and password file;
+// sys.natsCredentials('gateway') gives them to raw clients, and stop() fails
+// when nats-server logged a permissions violation (a permission the subject
+// map needs but the configuration lacks), unless { natsViolationsExpected }.
+// { natsAuth: true, natsTls: true } adds TLS (a throwaway CA and server
+// certificate; the URL is tls://, every service gets STATSYNC_NATS_TLS_CA).
+//
 // Every process is killed on stop() and on test-process exit. Every wait is
 // bounded in time.
 'use strict';
@@ -19,7 +29,9 @@ const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 
-const BIN_DIR = process.env.STATSYNC_BIN_DIR || path.resolve(__dirname, '../../build');
+const ROOT = path.resolve(__dirname, '../..');
+const BIN_DIR = process.env.STATSYNC_BIN_DIR || path.join(ROOT, 'build');
+const NATS_CONFIG = path.join(ROOT, 'scripts', 'nats-config.sh');
 const SECRET = 'statsync-test-secret-0123456789abcdef';
 const live = new Set();
 
@@ -41,6 +53,11 @@ function bin(name) {
   throw new Error(`binary ${name} not found under ${BIN_DIR}`);
 }
 
+// A port nothing listens on now. The kernel may hand a just-closed port out
+// again, so two calls in a row could return the same one (a gateway once
+// got it as both its REST and its Socket.IO port): a port this process was
+// already given is never returned again.
+const givenPorts = new Set();
 function freePort() {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
@@ -48,7 +65,11 @@ function freePort() {
     s.on('error', reject);
     s.listen(0, '127.0.0.1', () => {
       const { port } = s.address();
-      s.close(() => resolve(port));
+      s.close(() => {
+        if (givenPorts.has(port)) { freePort().then(resolve, reject); return; }
+        givenPorts.add(port);
+        resolve(port);
+      });
     });
   });
 }
@@ -141,8 +162,13 @@ class Proc {
   }
 }
 
+// The NATS user each service connects as (scripts/nats-config.sh users).
+const NATS_USERS = { stats: 'stats', presence: 'presence', gateway: 'gateway' };
+
 class System {
-  // opts: { gateways: 1, presence: true, env: {extra STATSYNC_* for all}, statsEnv, gatewayEnv }
+  // opts: { gateways: 1, stats: true, presence: true, env: {extra STATSYNC_* for all}, statsEnv,
+  //         presenceEnv, gatewayEnv, natsAuth: STATSYNC_TEST_NATS_AUTH === '1', natsTls: false,
+  //         natsViolationsExpected: false }
   static async start(opts = {}) {
     const sys = new System(opts);
     try {
@@ -165,6 +191,8 @@ class System {
 
   constructor(opts) {
     this.opts = opts;
+    this.natsAuth = opts.natsAuth !== undefined ? !!opts.natsAuth : process.env.STATSYNC_TEST_NATS_AUTH === '1';
+    this.natsTls = !!opts.natsTls;
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'statsync-test-'));
     this.dataDir = path.join(this.dir, 'data');
     fs.mkdirSync(this.dataDir);
@@ -172,13 +200,20 @@ class System {
     this.gateways = [];
   }
 
-  baseEnv(extra = {}) {
+  // The environment of a service; natsUser: its NATS user (NATS_USERS), whose
+  // credentials it gets when the server asks for them.
+  baseEnv(extra = {}, natsUser = null) {
     return {
       PATH: process.env.PATH,
       ASAN_OPTIONS: process.env.ASAN_OPTIONS || 'detect_leaks=0:abort_on_error=1',
       UBSAN_OPTIONS: process.env.UBSAN_OPTIONS || 'print_stacktrace=1:halt_on_error=1',
       ...(process.env.TSAN_OPTIONS ? { TSAN_OPTIONS: process.env.TSAN_OPTIONS } : {}),
       STATSYNC_NATS_URL: this.natsUrl,
+      ...(this.natsAuth && natsUser ? {
+        STATSYNC_NATS_USER: natsUser,
+        STATSYNC_NATS_PASSWORD_FILE: this.natsPasswordFile(natsUser),
+      } : {}),
+      ...(this.natsTls ? { STATSYNC_NATS_TLS_CA: this.natsCa } : {}),
       STATSYNC_JWT_SECRET: this.secret,
       STATSYNC_LOG_LEVEL: 'debug',
       // Per-user limits apply whatever the client's address (loopback too),
@@ -192,16 +227,22 @@ class System {
 
   async _start() {
     this.natsPort = await freePort();
-    this.natsUrl = `nats://127.0.0.1:${this.natsPort}`;
+    this.natsUrl = `${this.natsTls ? 'tls' : 'nats'}://127.0.0.1:${this.natsPort}`;
+    if (this.natsTls) this._makeNatsCerts();
+    if (this.natsTls && !this.natsAuth) throw new Error('natsTls needs natsAuth (the rendered config has both)');
+    if (this.natsAuth) this._renderNatsConfig();
     await this.startNats();
-    this.statsAdminPort = await freePort();
-    this.stats = this._statsProc();
-    this.stats.start();
-    await this.waitHttp(this.statsAdminPort, '/health', this.stats);
+    if (this.opts.stats !== false) {
+      this.statsAdminPort = await freePort();
+      this.stats = this._statsProc();
+      this.stats.start();
+      await this.waitHttp(this.statsAdminPort, '/health', this.stats);
+    }
     if (this.opts.presence !== false) {
       this.presenceAdminPort = await freePort();
       this.presence = new Proc('presence', bin('statsync-presence'), [],
-        this.baseEnv({ STATSYNC_ADMIN_PORT: String(this.presenceAdminPort), ...(this.opts.presenceEnv || {}) }),
+        this.baseEnv({ STATSYNC_ADMIN_PORT: String(this.presenceAdminPort), ...(this.opts.presenceEnv || {}) },
+          NATS_USERS.presence),
         path.join(this.dir, 'presence.log')).start();
       await this.waitHttp(this.presenceAdminPort, '/health', this.presence);
     }
@@ -215,12 +256,52 @@ class System {
         STATSYNC_DATA_DIR: this.dataDir,
         STATSYNC_ADMIN_PORT: String(this.statsAdminPort),
         ...(this.opts.statsEnv || {}),
-      }),
+      }, NATS_USERS.stats),
       path.join(this.dir, 'stats.log'));
   }
 
+  // scripts/nats-config.sh render: the server's users and permissions (and
+  // TLS), every user's password file beside them.
+  _renderNatsConfig() {
+    this.natsAuthDir = path.join(this.dir, 'nats-auth');
+    const tls = this.natsTls ? ['--tls-cert', this.natsCert, '--tls-key', this.natsKey] : [];
+    execFileSync('bash', [NATS_CONFIG, 'render', this.natsAuthDir, ...tls], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.natsConfig = path.join(this.natsAuthDir, 'nats-server.conf');
+  }
+
+  // A throwaway CA and a server certificate it signed, for 127.0.0.1 and
+  // localhost (openssl; nothing leaves the test's directory).
+  _makeNatsCerts() {
+    const d = path.join(this.dir, 'nats-tls');
+    fs.mkdirSync(d, { mode: 0o700 });
+    const ssl = (...args) => execFileSync('openssl', args, { cwd: d, stdio: ['ignore', 'ignore', 'pipe'] });
+    const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+    ssl('req', '-x509', ...ec, '-days', '1', '-subj', '/CN=statsync test NATS CA', '-keyout', 'ca.key', '-out', 'ca.crt');
+    ssl('req', ...ec, '-subj', '/CN=localhost', '-keyout', 'server.key', '-out', 'server.csr');
+    fs.writeFileSync(path.join(d, 'ext.cnf'), `subjectAltName=${this.opts.natsTlsSan || 'DNS:localhost,IP:127.0.0.1'}\n`);
+    ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1',
+      '-extfile', 'ext.cnf', '-out', 'server.crt');
+    this.natsCa = path.join(d, 'ca.crt');
+    this.natsCert = path.join(d, 'server.crt');
+    this.natsKey = path.join(d, 'server.key');
+  }
+
+  natsPasswordFile(user) { return path.join(this.natsAuthDir, user, 'password'); }
+
+  // { user, pass } of a NATS user of the rendered configuration.
+  natsCredentials(user) {
+    return { user, pass: fs.readFileSync(this.natsPasswordFile(user), 'utf8').replace(/\r?\n$/, '') };
+  }
+
+  // The permissions violations nats-server logged ("Publish Violation - User
+  // "gateway", Subject ...").
+  natsViolations() {
+    return this.nats ? this.nats.log().split('\n').filter((l) => /Violation/.test(l)) : [];
+  }
+
   async startNats() {
-    this.nats = new Proc('nats', 'nats-server', ['-a', '127.0.0.1', '-p', String(this.natsPort)],
+    const conf = this.natsConfig ? ['-c', this.natsConfig] : [];
+    this.nats = new Proc('nats', 'nats-server', [...conf, '-a', '127.0.0.1', '-p', String(this.natsPort)],
       { PATH: process.env.PATH }, path.join(this.dir, 'nats.log')).start();
     await waitFor('nats-server', () => new Promise((resolve) => {
       const s = net.connect(this.natsPort, '127.0.0.1', () => { s.end(); resolve(true); });
@@ -239,7 +320,7 @@ class System {
         STATSYNC_GATEWAY_ID: `gw${idx}-${process.pid}`,
         ...(this.opts.gatewayEnv || {}),
         ...extraEnv,
-      }),
+      }, NATS_USERS.gateway),
       path.join(this.dir, `gateway${idx}.log`));
     gw.apiPort = apiPort;
     gw.socketPort = socketPort;
@@ -312,11 +393,17 @@ class System {
     await this.nats.kill('SIGTERM');
     // A sanitizer report makes a service exit non-zero: surface it.
     const bad = all.filter((p, i) => results[i] && results[i].code !== 0 && results[i].code !== null);
+    // Under auth, a refused publish or subscription of a service is a
+    // permission the configuration lacks (nats-server logs each one).
+    const violations = this.natsAuth && !this.opts.natsViolationsExpected ? this.natsViolations() : [];
     if (!process.env.STATSYNC_KEEP_TMP) fs.rmSync(this.dir, { recursive: true, force: true });
     if (bad.length) {
       throw new Error(`processes exited uncleanly: ${bad.map((p) => p.name).join(', ')}`);
     }
+    if (violations.length) {
+      throw new Error(`nats-server refused a service (scripts/nats-config.sh lacks a permission):\n${violations.join('\n')}`);
+    }
   }
 }
 
-module.exports = { System, Proc, mintToken, freePort, waitFor, sleep, bin, SECRET };
+module.exports = { System, Proc, mintToken, freePort, waitFor, sleep, bin, SECRET, NATS_CONFIG, NATS_USERS, ROOT };

@@ -119,7 +119,9 @@ static void rest__queue(rest_req *req, int status, struct MHD_Response *r)
         req->status = 500;
     } else {
         MHD_add_response_header(r, "Cache-Control", "no-store");
-        if (atomic_load(&req->rs->stopping))
+        /* stopping, or draining (the lame duck): the client's next request
+         * opens a new connection, which the balancer sends elsewhere */
+        if (atomic_load(&req->rs->stopping) || atomic_load(&req->rs->gw->stopping))
             MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
         if (status == 401)
             MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");

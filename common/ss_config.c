@@ -54,17 +54,26 @@ static int ss_config__set(const ss_opt *o, const char *val, const char *from)
 
 /* ---- secrets from files ---------------------------------------------------- */
 
-/* The content of the secret file at path less trailing CR / LF, malloc'ed
- * and kept until exit; NULL (said on stderr, `from` naming the setting) when
- * it cannot be read, is empty, is too large or holds a NUL byte. */
-static char *ss_config__read_secret(const char *path, const char *from)
+/* Values read from files: kept (and reachable) until exit, like the
+ * environment's strings the other options point into. */
+typedef struct ss_config_kept {
+    struct ss_config_kept *next;
+    char text[];
+} ss_config_kept;
+static ss_config_kept *ss_config__kept;
+
+/* The content of the secret file at path less trailing CR / LF, kept until
+ * exit; NULL (said on stderr, `from` naming the setting) when it cannot be
+ * read, is empty, is too large or holds a NUL byte. */
+static const char *ss_config__read_secret(const char *path, const char *from)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
         fprintf(stderr, "%s: cannot read '%s': %s\n", from, path, strerror(errno));
         return NULL;
     }
-    char *buf = malloc(SS_CONFIG_SECRET_MAX + 1);
+    ss_config_kept *k = malloc(sizeof(*k) + SS_CONFIG_SECRET_MAX + 1);
+    char *buf = k ? k->text : NULL;
     size_t n = buf ? fread(buf, 1, SS_CONFIG_SECRET_MAX + 1, f) : 0;
     bool failed = buf == NULL || ferror(f);
     fclose(f);
@@ -78,10 +87,12 @@ static char *ss_config__read_secret(const char *path, const char *from)
         why = "is empty";
     if (why != NULL) {
         fprintf(stderr, "%s: the file '%s' %s\n", from, path, why);
-        free(buf);
+        free(k);
         return NULL;
     }
     buf[n] = '\0';
+    k->next = ss_config__kept;
+    ss_config__kept = k;
     return buf;
 }
 

@@ -35,8 +35,7 @@ static size_t ss_service__options(ss_service *s, const ss_service_desc *d,
     return n + d->nopts;
 }
 
-/* 0, or -1 with the first setting out of its range said on stderr. */
-static int ss_service__check(const char *prog, const ss_range *r, size_t n)
+int ss_service_check_ranges(const char *prog, const ss_range *r, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (*r[i].v < r[i].min || *r[i].v > r[i].max) {
@@ -61,8 +60,8 @@ int ss_service_configure(ss_service *s, const ss_service_desc *d, int argc, char
     if (rc != 0)
         return rc > 0 ? 0 : 2;
     const ss_range port = {"STATSYNC_ADMIN_PORT", &s->admin_port, 0, 65535, NULL};
-    if (ss_service__check(d->prog, &port, 1) != 0 ||
-        ss_service__check(d->prog, d->ranges, d->nranges) != 0)
+    if (ss_service_check_ranges(d->prog, &port, 1) != 0 ||
+        ss_service_check_ranges(d->prog, d->ranges, d->nranges) != 0)
         return 2;
     struct sockaddr_storage bind;
     if (s->admin_bind[0] != '\0' && ss_sockaddr_numeric(s->admin_bind, 0, &bind) != 0) {

@@ -64,6 +64,11 @@ typedef struct ss_range {
     const char *why; /* NULL, or why the bound matters: appended to the message */
 } ss_range;
 
+/* 0, or -1 with the first of the n settings out of its range said on
+ * stderr (prefixed with prog). ss_service_configure checks a service's; the
+ * gateway, which is no ss_service, checks its own with it. */
+int ss_service_check_ranges(const char *prog, const ss_range *r, size_t n);
+
 /* What one service adds to the common part. */
 typedef struct ss_service_desc {
     const char *prog;        /* "statsync-stats": --help and error messages */

@@ -15,6 +15,7 @@
 #include "ss_config.h"
 #include "ss_log.h"
 #include "ss_nats.h"
+#include "ss_service.h"
 #include "ss_time.h"
 
 #include <stdbool.h>
@@ -152,16 +153,6 @@ static bool gateway__loopback(const char *addr)
     return yes;
 }
 
-/* 0, or -1 with the first setting out of [min, max] said on stderr. */
-static int gateway__range(const char *name, int64_t v, int64_t min, int64_t max)
-{
-    if (v >= min && v <= max)
-        return 0;
-    fprintf(stderr, "statsync-gateway: %s must be in [%lld, %lld]\n", name, (long long)min,
-            (long long)max);
-    return -1;
-}
-
 /* The checks of settings that ss_config cannot make. 0, or -1 (said). */
 static int gateway__check_config(const gw_config *c)
 {
@@ -183,10 +174,11 @@ static int gateway__check_config(const gw_config *c)
                 SIO_ROUTE_TAG_MAX);
         return -1;
     }
-    if (gateway__range("STATSYNC_SHUTDOWN_DRAIN_MS", c->shutdown_drain_ms, 0, 600000) != 0 ||
-        gateway__range("STATSYNC_SHUTDOWN_SPREAD_MS", c->shutdown_spread_ms, 0, 600000) != 0)
-        return -1;
-    return 0;
+    const ss_range ranges[] = {
+        {"STATSYNC_SHUTDOWN_DRAIN_MS", &c->shutdown_drain_ms, 0, 600000, NULL},
+        {"STATSYNC_SHUTDOWN_SPREAD_MS", &c->shutdown_spread_ms, 0, 600000, NULL},
+    };
+    return ss_service_check_ranges("statsync-gateway", ranges, SS_COUNT(ranges));
 }
 
 /* Settings from the environment and the flags, checked. Returns 0, 1 (--help

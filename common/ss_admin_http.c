@@ -1,8 +1,11 @@
-/* ss_admin_http.c — /health and /metrics for the back-end services (libmicrohttpd). */
+/* ss_admin_http.c — /livez, /readyz, /health and /metrics for the back-end
+ * services (libmicrohttpd). Threads: start / stop on the main thread, the
+ * handler on libmicrohttpd's. */
 #include "ss_admin_http.h"
 
 #include "ss_log.h"
 #include "ss_metrics.h"
+#include "ss_sockaddr.h"
 
 #include <microhttpd.h>
 #include <stdlib.h>
@@ -10,8 +13,7 @@
 
 struct ss_admin_http {
     struct MHD_Daemon *d;
-    ss_admin_health_fn fn;
-    void *arg;
+    ss_admin_config c;
 };
 
 static enum MHD_Result ss_admin__send(struct MHD_Connection *c, int status, const char *ctype,
@@ -27,6 +29,14 @@ static enum MHD_Result ss_admin__send(struct MHD_Connection *c, int status, cons
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
     MHD_destroy_response(r);
     return ret;
+}
+
+/* /livez: answering at all is the proof (this thread and the process run). */
+static json_t *ss_admin__live(void *arg, int *status)
+{
+    (void)arg;
+    *status = 200;
+    return json_pack("{s:s}", "status", "ok");
 }
 
 static enum MHD_Result ss_admin__handler(void *cls, struct MHD_Connection *c, const char *url,
@@ -54,9 +64,13 @@ static enum MHD_Result ss_admin__handler(void *cls, struct MHD_Connection *c, co
         char *text = ss_metrics_render(&len);
         return ss_admin__send(c, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
     }
-    if (strcmp(url, "/health") == 0) {
+    ss_admin_health_fn fn = strcmp(url, "/health") == 0   ? a->c.health
+                            : strcmp(url, "/readyz") == 0 ? a->c.ready
+                            : strcmp(url, "/livez") == 0  ? ss_admin__live
+                                                          : NULL;
+    if (fn != NULL) {
         int status = 200;
-        json_t *j = a->fn(a->arg, &status);
+        json_t *j = fn(a->c.arg, &status);
         char *text = json_dumps(j, JSON_COMPACT);
         json_decref(j);
         return ss_admin__send(c, status, "application/json", text, strlen(text));
@@ -66,30 +80,49 @@ static enum MHD_Result ss_admin__handler(void *cls, struct MHD_Connection *c, co
 }
 
 /* libmicrohttpd's own thread on epoll, idle connections closed after 10 s,
- * at most 64 at once. flags adds MHD_USE_DUAL_STACK or not. */
-static struct MHD_Daemon *ss_admin__listen(ss_admin_http *a, uint16_t port, unsigned flags)
+ * at most 64 at once. flags adds MHD_USE_DUAL_STACK / MHD_USE_IPv6 or not;
+ * addr NULL = every interface. */
+static struct MHD_Daemon *ss_admin__listen(ss_admin_http *a, unsigned flags,
+                                           const struct sockaddr_storage *addr)
 {
     return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY | flags,
-                            port, NULL, NULL, ss_admin__handler, a, MHD_OPTION_CONNECTION_TIMEOUT,
-                            (unsigned)10, MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
-                            MHD_OPTION_END);
+                            a->c.port, NULL, NULL, ss_admin__handler, a,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
+                            addr ? MHD_OPTION_SOCK_ADDR : MHD_OPTION_END, addr, MHD_OPTION_END);
 }
 
-int ss_admin_http_start(ss_admin_http **out, uint16_t port, ss_admin_health_fn fn, void *arg)
+/* The daemon on c->bind, or on every interface: dual stack, else IPv4 only
+ * (no IPv6 in some containers). NULL when it cannot listen (logged). */
+static struct MHD_Daemon *ss_admin__open(ss_admin_http *a)
+{
+    const char *bind = a->c.bind;
+    if (bind == NULL || bind[0] == '\0') {
+        struct MHD_Daemon *d = ss_admin__listen(a, MHD_USE_DUAL_STACK, NULL);
+        return d ? d : ss_admin__listen(a, 0, NULL);
+    }
+    struct sockaddr_storage addr;
+    if (ss_sockaddr_numeric(bind, a->c.port, &addr) != 0) {
+        ss_log(SS_LOG_ERROR, "admin http: bind address is not a numeric IP", "{s:s}", "bind",
+               bind);
+        return NULL;
+    }
+    return ss_admin__listen(a, addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0u, &addr);
+}
+
+int ss_admin_http_start(ss_admin_http **out, const ss_admin_config *c)
 {
     *out = NULL;
-    if (port == 0)
+    if (c->port == 0)
         return 0;
     ss_admin_http *a = calloc(1, sizeof(*a));
     if (a == NULL)
         return -1;
-    a->fn = fn;
-    a->arg = arg;
-    a->d = ss_admin__listen(a, port, MHD_USE_DUAL_STACK);
-    if (a->d == NULL) /* no IPv6 in some containers: retry IPv4 only */
-        a->d = ss_admin__listen(a, port, 0);
+    a->c = *c;
+    a->d = ss_admin__open(a);
     if (a->d == NULL) {
-        ss_log(SS_LOG_ERROR, "admin http listen failed", "{s:i}", "port", (int)port);
+        ss_log(SS_LOG_ERROR, "admin http listen failed", "{s:i,s:s}", "port", (int)c->port,
+               "bind", c->bind && c->bind[0] ? c->bind : "*");
         free(a);
         return -1;
     }

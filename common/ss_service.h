@@ -1,9 +1,10 @@
 /* ss_service.h — what the back-end services (stats-service,
  * presence-service) do alike at start and stop: the options every service
  * has (--nats-url and the NATS credentials / TLS of ss_nats_auth.h,
- * --log-level, --admin-port), range checks of integer
- * settings, the log, SIGINT / SIGTERM taken synchronously, the NATS
- * connection and the admin HTTP port (/health, /metrics).
+ * --log-level, --admin-port, --admin-bind), range checks of integer
+ * settings, the log and its warning about unknown STATSYNC_* variables,
+ * SIGINT / SIGTERM taken synchronously, the NATS connection and the admin
+ * HTTP port (/livez, /readyz, /health, /metrics).
  *
  * A service embeds one ss_service in its server struct and, on its main
  * thread:
@@ -14,8 +15,8 @@
  *   ss_service_block_signals(&svc.core);         // before any thread starts
  *   ss_service_connect(&svc.core, "stats-service", 2);
  *   ... subscribe ...
- *   ss_service_admin_start(&svc.core, health, &svc);
- *   int sig = ss_service_wait(&svc.core, -1);
+ *   ss_service_admin_start(&svc.core, health, ready, &svc);
+ *   int sig = ss_service_wait(&svc.core, -1);   // from here /readyz says 503
  *   ss_service_admin_stop(&svc.core);
  *   ... release the subscriptions ...
  *   ss_service_disconnect(&svc.core, 1000);
@@ -23,9 +24,10 @@
  * Ownership: the ss_service owns nats (and so nc) and admin; the strings
  * are ss_config's (valid until exit).
  *
- * Threads: every ss_service_* function runs on the main thread. Other
- * threads only read the fields: the configuration once configured, nc
- * between ss_service_connect() and ss_service_disconnect(). */
+ * Threads: every ss_service_* function runs on the main thread, but
+ * ss_service_readiness (any thread: the admin port's). Other threads only
+ * read the fields: the configuration once configured, nc between
+ * ss_service_connect() and ss_service_disconnect(), shutting_down. */
 #ifndef SS_SERVICE_H
 #define SS_SERVICE_H
 
@@ -35,6 +37,8 @@
 #include "ss_nats.h"
 
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,12 +48,14 @@ typedef struct ss_service {
     ss_nats_auth nats_auth; /* credentials and TLS (ss_nats_auth.h) */
     const char *log_level;
     int64_t admin_port;
+    const char *admin_bind; /* "" = every interface */
     /* runtime */
     int64_t started_ms;  /* wall clock, when configured (uptime in health replies) */
     sigset_t sigs;       /* SIGINT + SIGTERM, blocked in every thread */
     ss_nats *nats;       /* owned: the connection and its I/O thread */
     natsConnection *nc;  /* ss_nats_conn(nats), for subscribing and publishing */
     ss_admin_http *admin; /* owned; NULL when --admin-port is 0 */
+    atomic_bool shutting_down; /* ss_service_wait took a signal: not ready any more */
 } ss_service;
 
 /* An integer setting's allowed range, checked once the options are parsed. */
@@ -57,7 +63,13 @@ typedef struct ss_range {
     const char *name; /* its environment variable, for the message */
     const int64_t *v;
     int64_t min, max;
+    const char *why; /* NULL, or why the bound matters: appended to the message */
 } ss_range;
+
+/* 0, or -1 with the first of the n settings out of its range said on
+ * stderr (prefixed with prog). ss_service_configure checks a service's; the
+ * gateway, which is no ss_service, checks its own with it. */
+int ss_service_check_ranges(const char *prog, const ss_range *r, size_t n);
 
 /* What one service adds to the common part. */
 typedef struct ss_service_desc {
@@ -75,9 +87,11 @@ typedef struct ss_service_desc {
 #define SS_SERVICE_MAX_OPTS 32
 
 /* Reads the environment and argv into s and d->opts (ss_config.h), checks
- * the ranges and the log level, starts the log (ss_log_init) and the uptime
- * clock. Returns -1 when the service should go on; otherwise the exit code:
- * 0 when --help was printed, 2 when a setting is wrong (said on stderr). */
+ * the ranges, the admin bind address and the log level, starts the log
+ * (ss_log_init), warns about STATSYNC_* variables no statsync program reads
+ * and starts the uptime clock. Returns -1 when the service should go on;
+ * otherwise the exit code: 0 when --help was printed, 2 when a setting is
+ * wrong (said on stderr). */
 int ss_service_configure(ss_service *s, const ss_service_desc *d, int argc, char **argv);
 
 /* Blocks SIGINT and SIGTERM in this thread and so in every thread it starts
@@ -90,13 +104,26 @@ void ss_service_block_signals(ss_service *s);
  * name is borrowed (ss_nats.h): a literal. SS_ERR_UNAVAILABLE (logged). */
 ss_err ss_service_connect(ss_service *s, const char *name, int pool_threads);
 
-/* Serves /health (fn(arg) on libmicrohttpd's thread) and /metrics on
- * s->admin_port; 0 does not listen. Returns 0, or -1 (logged). */
-int ss_service_admin_start(ss_service *s, ss_admin_health_fn fn, void *arg);
+/* Serves /livez, /readyz (ready(arg)), /health (health(arg)) — both on
+ * libmicrohttpd's thread — and /metrics on s->admin_bind : s->admin_port;
+ * port 0 does not listen. Returns 0, or -1 (logged). */
+int ss_service_admin_start(ss_service *s, ss_admin_health_fn health, ss_admin_health_fn ready,
+                           void *arg);
+
+/* A service's /readyz: 200 {"status":"ok"} while NATS is connected, the
+ * service says it is serving (subscribed, not stopping) and no SIGTERM /
+ * SIGINT was taken; else 503 {"status":"stopping"|"starting"|"unavailable",
+ * "nats":"ok"|"down"}. Any thread. */
+json_t *ss_service_readiness(ss_service *s, bool serving, int *status);
 
 /* Waits for SIGINT / SIGTERM: forever when timeout_ms < 0. Returns the
- * signal, or 0 when timeout_ms passed first. */
+ * signal (and sets s->shutting_down: /readyz answers 503 from then on), or 0
+ * when timeout_ms passed first. */
 int ss_service_wait(ss_service *s, int64_t timeout_ms);
+
+/* Waits for one of sigs (blocked in the caller): forever when timeout_ms <
+ * 0. Returns the signal, or 0 when timeout_ms passed first. Any thread. */
+int ss_sigwait(const sigset_t *sigs, int64_t timeout_ms);
 
 /* Stops the admin port (no health callback runs after it returns). */
 void ss_service_admin_stop(ss_service *s);

@@ -1,23 +1,24 @@
 /* main.c — statsync-gateway: configuration, NATS, and the two edges.
  *
  * Threads: main thread = the libwebsockets service loop (sio_server_run: every
- * lws call happens there); a small signal thread that waits for SIGINT/SIGTERM
- * and asks that loop to stop; libmicrohttpd's internal thread; cnats'
- * delivery pool; the nats_rpc timer thread. */
+ * lws call happens there); a small signal thread that takes SIGINT/SIGTERM
+ * and runs the lame-duck shutdown (shutdown.c); libmicrohttpd's internal
+ * thread; cnats' delivery pool; the nats_rpc timer thread. */
 #include "client_addr.h"
 #include "gateway.h"
 #include "nats_rpc.h"
 #include "rooms.h"
 #include "ratelimit.h"
 #include "rest_server.h"
+#include "shutdown.h"
 #include "sio_server.h"
 #include "ss_config.h"
 #include "ss_log.h"
 #include "ss_nats.h"
+#include "ss_service.h"
 #include "ss_time.h"
 
-#include <pthread.h>
-#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,8 +37,11 @@ static const ss_opt gateway__opts[] = {
                "Socket.IO port (path /socket.io/)"),
     SS_OPT_STR("bind-address", "STATSYNC_BIND_ADDRESS", &gateway__cfg.bind_address, "",
                "address to listen on (empty = all)"),
-    SS_OPT_STR("jwt-secret", "STATSYNC_JWT_SECRET", &gateway__cfg.jwt_secret, NULL,
-               "HS256 secret for client tokens"),
+    SS_OPT_SECRET("jwt-secret", "STATSYNC_JWT_SECRET", &gateway__cfg.jwt_secret, NULL,
+                  "HS256 secret for client tokens, at least 16 bytes"),
+    SS_OPT_STR("publish-addr", "STATSYNC_PUBLISH_ADDR", &gateway__cfg.publish_addr, "",
+               "host address a deployment publishes this gateway on (compose sets it; empty = "
+               "unknown): the public sample secret of compose/ is refused unless it is loopback"),
     SS_OPT_STR("log-level", "STATSYNC_LOG_LEVEL", &gateway__cfg.log_level, "info",
                "debug | info | warn | error"),
     SS_OPT_STR("gateway-id", "STATSYNC_GATEWAY_ID", &gateway__cfg.gateway_id, "",
@@ -51,7 +55,14 @@ static const ss_opt gateway__opts[] = {
     SS_OPT_INT("json-max-depth", "STATSYNC_JSON_MAX_DEPTH", &gateway__cfg.json_max_depth, "32",
                "deepest JSON nesting accepted"),
     SS_OPT_INT("shutdown-grace-ms", "STATSYNC_SHUTDOWN_GRACE_MS", &gateway__cfg.shutdown_grace_ms,
-               "10000", "bound on finishing in-flight work at SIGTERM"),
+               "10000", "bound on finishing in-flight REST work at SIGTERM, once sockets are closed"),
+    SS_OPT_INT("shutdown-drain-ms", "STATSYNC_SHUTDOWN_DRAIN_MS", &gateway__cfg.shutdown_drain_ms,
+               "5000", "SIGTERM: /readyz 503 at once, but serve on this long (for the load "
+               "balancer to stop sending) before closing sockets"),
+    SS_OPT_INT("shutdown-spread-ms", "STATSYNC_SHUTDOWN_SPREAD_MS",
+               &gateway__cfg.shutdown_spread_ms, "3000",
+               "then close the Socket.IO sockets spread over this long, not all at once "
+               "(0 = all at once)"),
     SS_OPT_INT("ping-interval-ms", "STATSYNC_PING_INTERVAL_MS", &gateway__cfg.ping_interval_ms,
                "25000", "Socket.IO: server ping every this many ms"),
     SS_OPT_INT("ping-timeout-ms", "STATSYNC_PING_TIMEOUT_MS", &gateway__cfg.ping_timeout_ms, "20000",
@@ -133,6 +144,50 @@ static void gateway__id(gateway *gw)
             *p = '_';
 }
 
+/* The public sample secret of compose/ and the k6 scripts: anyone can sign
+ * tokens with it. */
+#define GATEWAY_SAMPLE_SECRET "statsync-dev-secret-change-me-0123456789"
+
+/* True for a loopback address (127.0.0.0/8, ::1), as the trusted-proxy
+ * list reads "loopback". */
+static bool gateway__loopback(const char *addr)
+{
+    client_addr_trust *lo = NULL;
+    char bad[8];
+    bool yes = client_addr_trust_create(&lo, "loopback", bad, sizeof(bad)) == 0 &&
+               client_addr_trusted(lo, addr);
+    client_addr_trust_destroy(lo);
+    return yes;
+}
+
+/* The checks of settings that ss_config cannot make. 0, or -1 (said). */
+static int gateway__check_config(const gw_config *c)
+{
+    if (strlen(c->jwt_secret) < 16) {
+        fprintf(stderr, "statsync-gateway: the JWT secret must be at least 16 bytes\n");
+        return -1;
+    }
+    if (strcmp(c->jwt_secret, GATEWAY_SAMPLE_SECRET) == 0 && !gateway__loopback(c->publish_addr)) {
+        fprintf(stderr, "statsync-gateway: STATSYNC_JWT_SECRET is the public sample secret of "
+                        "compose/, with which anyone can sign tokens; set your own (e.g. "
+                        "$(openssl rand -hex 32), or STATSYNC_JWT_SECRET_FILE), or publish the "
+                        "gateway on 127.0.0.1 only (STATSYNC_PUBLISH_ADDR)\n");
+        return -1;
+    }
+    size_t tl = strlen(c->route_tag);
+    if (tl > SIO_ROUTE_TAG_MAX || strspn(c->route_tag, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+                                                      "qrstuvwxyz0123456789_-") != tl) {
+        fprintf(stderr, "statsync-gateway: --route-tag must be at most %d of A-Z a-z 0-9 _ -\n",
+                SIO_ROUTE_TAG_MAX);
+        return -1;
+    }
+    const ss_range ranges[] = {
+        {"STATSYNC_SHUTDOWN_DRAIN_MS", &c->shutdown_drain_ms, 0, 600000, NULL},
+        {"STATSYNC_SHUTDOWN_SPREAD_MS", &c->shutdown_spread_ms, 0, 600000, NULL},
+    };
+    return ss_service_check_ranges("statsync-gateway", ranges, SS_COUNT(ranges));
+}
+
 /* Settings from the environment and the flags, checked. Returns 0, 1 (--help
  * printed) or -1 (an error printed). */
 static int gateway__parse_config(gateway *gw, int argc, char **argv)
@@ -148,18 +203,10 @@ static int gateway__parse_config(gateway *gw, int argc, char **argv)
         fprintf(stderr, "statsync-gateway: unknown log level '%s'\n", c->log_level);
         return -1;
     }
-    if (strlen(c->jwt_secret) < 16) {
-        fprintf(stderr, "statsync-gateway: the JWT secret must be at least 16 bytes\n");
+    if (gateway__check_config(c) != 0)
         return -1;
-    }
-    size_t tl = strlen(c->route_tag);
-    if (tl > SIO_ROUTE_TAG_MAX || strspn(c->route_tag, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
-                                                      "qrstuvwxyz0123456789_-") != tl) {
-        fprintf(stderr, "statsync-gateway: --route-tag must be at most %d of A-Z a-z 0-9 _ -\n",
-                SIO_ROUTE_TAG_MAX);
-        return -1;
-    }
     ss_log_init("gateway", (ss_log_level)lvl);
+    ss_config_warn_unknown_env(gateway__opts, (int)SS_COUNT(gateway__opts));
     gateway__id(gw);
     return 0;
 }
@@ -191,25 +238,6 @@ static int gateway__limits_create(gateway *gw)
         return -1;
     }
     return 0;
-}
-
-typedef struct gateway_signals {
-    gateway *gw;
-    sigset_t set;
-} gateway_signals;
-
-/* Signal thread: the only thread that takes SIGINT/SIGTERM (all threads
- * block them). Asks the lws loop on the main thread to stop. */
-static void *gateway__signal_main(void *arg)
-{
-    gateway_signals *g = arg;
-    int sig = 0;
-    sigwait(&g->set, &sig);
-    if (!atomic_load(&g->gw->stopping))
-        ss_log(SS_LOG_INFO, "shutting down", "{s:i}", "signal", sig);
-    atomic_store(&g->gw->stopping, 1);
-    sio_server_request_stop(g->gw->sio);
-    return NULL;
 }
 
 /* Starts everything main() runs, in dependency order. Returns 0, or -1 (what
@@ -257,33 +285,21 @@ int main(int argc, char **argv)
         return rc > 0 ? 0 : 2;
     gw.started_ms = ss_now_ms();
 
-    /* Signals are taken synchronously by the signal thread (sigwait): every
-     * other thread inherits the blocked mask. */
+    /* Signals are taken synchronously by the signal thread: every other
+     * thread inherits the blocked mask. */
     static gateway_signals sg;
-    sg.gw = &gw;
-    sigemptyset(&sg.set);
-    sigaddset(&sg.set, SIGINT);
-    sigaddset(&sg.set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &sg.set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    gateway_signals_block(&sg, &gw);
 
     int exit_code = 1;
     rooms *rm = NULL;
-    pthread_t sig_thread;
-    int sig_thread_started = 0;
-    if (gateway__start(&gw, &rm) == 0 &&
-        pthread_create(&sig_thread, NULL, gateway__signal_main, &sg) == 0) {
-        sig_thread_started = 1;
+    if (gateway__start(&gw, &rm) == 0 && gateway_signals_start(&sg) == 0) {
         ss_log(SS_LOG_INFO, "gateway started", "{s:s,s:i,s:i}", "gateway", gw.id, "api_port",
                (int)gw.cfg.api_port, "socket_port", (int)gw.cfg.socket_port);
-        sio_server_run(gw.sio); /* until the signal thread asks it to stop */
+        sio_server_run(gw.sio); /* until the shutdown sequence stops it */
         exit_code = 0;
     }
+    gateway_signals_stop(&sg); /* before anything it may touch is freed */
     gateway__stop(&gw, rm);
-    if (sig_thread_started) {
-        pthread_kill(sig_thread, SIGTERM); /* wakes it if the loop ended on its own */
-        pthread_join(sig_thread, NULL);
-    }
     ss_log(SS_LOG_INFO, "gateway stopped", "{s:i}", "exit_code", exit_code);
     return exit_code;
 }

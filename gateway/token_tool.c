@@ -1,13 +1,14 @@
 /* token_tool.c — statsync-token: mints a client token for local development
  * and tests (the HS256 JWT the gateway accepts: sub = userId, iat, exp).
  *
- *   statsync-token alice                  # secret from STATSYNC_JWT_SECRET
+ *   statsync-token alice                  # secret from STATSYNC_JWT_SECRET(_FILE)
  *   statsync-token alice --ttl 600 --secret "$SECRET"
  *   curl -H "Authorization: Bearer $(statsync-token alice)" \
  *        http://127.0.0.1:8080/api/users/alice/stats   # the App URL run-local.sh prints
  *
  * Prints the token and a newline on stdout; errors on stderr, exit 2. */
 #include "auth.h"
+#include "ss_config.h"
 #include "ss_time.h"
 
 #include <errno.h>
@@ -32,7 +33,8 @@ static void token_tool__usage(FILE *f)
             "                    at either end\n"
             "  --ttl SECONDS     lifetime (default %d)\n"
             "  --secret S        signing secret, at least 16 bytes\n"
-            "                    (default: environment variable STATSYNC_JWT_SECRET)\n"
+            "                    (default: environment variable STATSYNC_JWT_SECRET, or the\n"
+            "                    file STATSYNC_JWT_SECRET_FILE names, as the gateway reads it)\n"
             "  -h, --help        this text\n"
             "\n"
             "Example, against the App URL that scripts/run-local.sh prints (the edge:\n"
@@ -52,7 +54,7 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *secret = getenv("STATSYNC_JWT_SECRET");
+    const char *secret = NULL; /* --secret, else the environment (below) */
     int64_t ttl = TOKEN_TOOL_DEFAULT_TTL;
     int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -83,6 +85,8 @@ int main(int argc, char **argv)
         token_tool__usage(stderr);
         return 2;
     }
+    if (secret == NULL && ss_config_secret_env("STATSYNC_JWT_SECRET", "statsync-token", &secret))
+        return 2;
     const char *user = argv[optind];
     ss_userid_rule why = ss_userid_check(user, strlen(user));
     if (why != SS_USERID_OK) {
@@ -91,7 +95,7 @@ int main(int argc, char **argv)
     }
     if (secret == NULL || strlen(secret) < 16) {
         fprintf(stderr, "statsync-token: give a secret of at least 16 bytes "
-                        "(--secret or STATSYNC_JWT_SECRET)\n");
+                        "(--secret, STATSYNC_JWT_SECRET or STATSYNC_JWT_SECRET_FILE)\n");
         return 2;
     }
     char *tok = auth_mint(user, secret, ss_now_ms() / 1000, ttl);

@@ -40,6 +40,15 @@ static json_t *presence__health(void *arg, int *status)
                      (json_int_t)((ss_now_ms() - p->core.started_ms) / 1000));
 }
 
+/* /readyz on the admin port (libmicrohttpd thread): NATS connected, every
+ * subject subscribed, not shutting down. */
+static json_t *presence__ready(void *arg, int *status)
+{
+    presence *p = arg;
+    bool serving = p->nsubs > 0 && !atomic_load(&p->stopping);
+    return ss_service_readiness(&p->core, serving, status);
+}
+
 static int64_t presence__gauge(presence *p, int which)
 {
     pthread_mutex_lock(&p->mu);
@@ -70,10 +79,10 @@ static int presence__configure(presence *p, int argc, char **argv)
                    "4096", "most gateways tracked"),
     };
     const ss_range ranges[] = {
-        {"STATSYNC_PRESENCE_HEARTBEAT_MS", &p->heartbeat_ms, 20, 3600000},
-        {"STATSYNC_PRESENCE_SOCKET_TTL_MS", &p->socket_ttl_ms, 0, (int64_t)1 << 31},
-        {"STATSYNC_PRESENCE_MAX_SOCKETS", &p->max_sockets, 1, (int64_t)1 << 32},
-        {"STATSYNC_PRESENCE_MAX_GATEWAYS", &p->max_gateways, 1, 1 << 20},
+        {"STATSYNC_PRESENCE_HEARTBEAT_MS", &p->heartbeat_ms, 20, 3600000, NULL},
+        {"STATSYNC_PRESENCE_SOCKET_TTL_MS", &p->socket_ttl_ms, 0, (int64_t)1 << 31, NULL},
+        {"STATSYNC_PRESENCE_MAX_SOCKETS", &p->max_sockets, 1, (int64_t)1 << 32, NULL},
+        {"STATSYNC_PRESENCE_MAX_GATEWAYS", &p->max_gateways, 1, 1 << 20, NULL},
     };
     const ss_service_desc desc = {
         .prog = "statsync-presence",
@@ -124,7 +133,7 @@ static int presence__start(presence *p)
                 presence__g_users, p);
     ss_gauge_fn("statsync_presence_gateways", "gateways heard from recently", NULL,
                 presence__g_gateways, p);
-    if (ss_service_admin_start(&p->core, presence__health, p) != 0)
+    if (ss_service_admin_start(&p->core, presence__health, presence__ready, p) != 0)
         return -1;
     if (ss_nats_connected(p->core.nc))
         presence_request_sync(p);

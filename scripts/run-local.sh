@@ -43,6 +43,13 @@ NATS_PORT=${STATSYNC_NATS_PORT:-4222}
 export STATSYNC_NATS_URL=${STATSYNC_NATS_URL:-nats://127.0.0.1:$NATS_PORT}
 export STATSYNC_DATA_DIR=${STATSYNC_DATA_DIR:-$ROOT/.run/data}
 export STATSYNC_LOG_LEVEL=${STATSYNC_LOG_LEVEL:-info}
+# The services' admin ports (/livez, /readyz, /health, /metrics) on this
+# machine only; containers keep the default (every interface).
+export STATSYNC_ADMIN_BIND=${STATSYNC_ADMIN_BIND:-127.0.0.1}
+# No load balancer probes this gateway's /readyz here: Ctrl-C need not wait
+# for a drain delay nor spread the socket closes (README "Guarantees").
+export STATSYNC_SHUTDOWN_DRAIN_MS=${STATSYNC_SHUTDOWN_DRAIN_MS:-0}
+export STATSYNC_SHUTDOWN_SPREAD_MS=${STATSYNC_SHUTDOWN_SPREAD_MS:-0}
 if [ -z "${STATSYNC_JWT_SECRET:-}" ]; then
   # Local development only: a fresh secret per run, printed below.
   STATSYNC_JWT_SECRET=dev-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')

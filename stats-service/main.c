@@ -29,6 +29,15 @@
 #define STATS_PRUNE_CHUNK 512
 #define STATS_PRUNE_INTERVAL_MS 1000
 
+/* /readyz on the admin port (libmicrohttpd thread): NATS connected,
+ * subscribed (mutations reach the writer), not shutting down. */
+static json_t *stats__ready(void *arg, int *status)
+{
+    stats_service *svc = arg;
+    bool serving = atomic_load(&svc->apply_drained) != NULL && !atomic_load(&svc->stopping);
+    return ss_service_readiness(&svc->core, serving, status);
+}
+
 /* /health on the admin port (libmicrohttpd thread). */
 static json_t *stats__health(void *arg, int *status)
 {
@@ -81,11 +90,13 @@ static int stats__configure(stats_service *svc, int argc, char **argv)
                    "name of this instance in health replies (default stats-<host>-<pid>)"),
     };
     const ss_range ranges[] = {
-        {"STATSYNC_MAP_SIZE_MB", &svc->map_size_mb, 1, (int64_t)1 << 30},
-        {"STATSYNC_IDEMPOTENCY_TTL_S", &svc->idem_ttl_s, 0, (int64_t)1 << 40},
-        {"STATSYNC_MAX_BATCH", &svc->max_batch, 1, 65536},
-        {"STATSYNC_MAX_QUEUE", &svc->max_queue, 1, (int64_t)1 << 24},
-        {"STATSYNC_SHUTDOWN_GRACE_MS", &svc->shutdown_grace_ms, 0, (int64_t)1 << 31},
+        {"STATSYNC_MAP_SIZE_MB", &svc->map_size_mb, 1, (int64_t)1 << 30, NULL},
+        {"STATSYNC_IDEMPOTENCY_TTL_S", &svc->idem_ttl_s, 1, (int64_t)1 << 40,
+         "an applied opId / Idempotency-Key must be remembered for a while, or a client's "
+         "retry would apply its change twice"},
+        {"STATSYNC_MAX_BATCH", &svc->max_batch, 1, 65536, NULL},
+        {"STATSYNC_MAX_QUEUE", &svc->max_queue, 1, (int64_t)1 << 24, NULL},
+        {"STATSYNC_SHUTDOWN_GRACE_MS", &svc->shutdown_grace_ms, 0, (int64_t)1 << 31, NULL},
     };
     const ss_service_desc desc = {
         .prog = "statsync-stats",
@@ -134,7 +145,7 @@ static int stats__start(stats_service *svc)
     if (handlers_subscribe(svc) != SS_OK)
         return -1;
     ss_gauge_fn("statsync_stats_users", "Documents stored", NULL, stats__users_gauge, svc);
-    if (ss_service_admin_start(&svc->core, stats__health, svc) != 0)
+    if (ss_service_admin_start(&svc->core, stats__health, stats__ready, svc) != 0)
         return -1;
     ss_log(SS_LOG_INFO, "stats-service started", "{s:s,s:s,s:i,s:i,s:i}", "instance",
            svc->instance_id, "data_dir", svc->data_dir, "admin_port", (int)svc->core.admin_port,

@@ -355,7 +355,9 @@ ss_err store_idem_prune(stats_store *s, MDB_txn *txn, int64_t cutoff_ms, size_t 
     return store_err_from_mdb(rc);
 }
 
-ss_err store_idem_oldest(stats_store *s, MDB_txn *txn, int64_t *at_ms, bool *found)
+/* The time-index entry at one end (MDB_FIRST / MDB_LAST): its stamp. */
+static ss_err store__idem_end(stats_store *s, MDB_txn *txn, MDB_cursor_op end, int64_t *at_ms,
+                              bool *found)
 {
     *found = false;
     MDB_cursor *cur = NULL;
@@ -363,13 +365,23 @@ ss_err store_idem_oldest(stats_store *s, MDB_txn *txn, int64_t *at_ms, bool *fou
     if (rc != 0)
         return store_err_from_mdb(rc);
     MDB_val k, v;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    rc = mdb_cursor_get(cur, &k, &v, end);
     if (rc == 0 && k.mv_size >= 8) {
         *found = true;
         *at_ms = (int64_t)store__get_be64(k.mv_data);
     }
     mdb_cursor_close(cur);
     return rc == MDB_NOTFOUND ? SS_OK : store_err_from_mdb(rc);
+}
+
+ss_err store_idem_oldest(stats_store *s, MDB_txn *txn, int64_t *at_ms, bool *found)
+{
+    return store__idem_end(s, txn, MDB_FIRST, at_ms, found);
+}
+
+ss_err store_idem_newest(stats_store *s, MDB_txn *txn, int64_t *at_ms, bool *found)
+{
+    return store__idem_end(s, txn, MDB_LAST, at_ms, found);
 }
 
 ss_err store_idem_count(stats_store *s, MDB_txn *txn, uint64_t *n)

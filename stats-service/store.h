@@ -72,8 +72,9 @@ ss_err store_idem_put(stats_store *s, MDB_txn *txn, const char *user_id, const c
  * *pruned = how many. */
 ss_err store_idem_prune(stats_store *s, MDB_txn *txn, int64_t cutoff_ms, size_t max,
                         size_t *pruned);
-/* applied_at_ms of the oldest record; *found = false when there is none. */
+/* applied_at_ms of the oldest / newest record; *found = false when there is none. */
 ss_err store_idem_oldest(stats_store *s, MDB_txn *txn, int64_t *at_ms, bool *found);
+ss_err store_idem_newest(stats_store *s, MDB_txn *txn, int64_t *at_ms, bool *found);
 /* Number of idempotency records. */
 ss_err store_idem_count(stats_store *s, MDB_txn *txn, uint64_t *n);
 

@@ -10,6 +10,7 @@
 #include "stats_metrics.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,8 @@ struct stats_writer {
     bool stopping;
     bool exited;           /* set by the thread just before it returns */
     pthread_cond_t exited_cond;
+    /* the idempotency clock (writer.h): idem_base_ms at mono_base_ms */
+    int64_t idem_base_ms, mono_base_ms;
 };
 
 stats_job *stats_job_new(Statsync__Mutation *m, void *ctx)
@@ -51,6 +54,34 @@ void stats_job_free(stats_job *job)
     if (job->m)
         statsync__mutation__free_unpacked(job->m, NULL);
     free(job);
+}
+
+/* ---- the idempotency clock ---- */
+
+/* Sets the clock's base: the later of the wall clock and the newest stamp
+ * in the store. Before the writer thread runs. */
+static void writer__idem_clock_init(stats_writer *w)
+{
+    int64_t newest = 0;
+    bool found = false;
+    MDB_txn *txn = NULL;
+    if (store_read_begin(w->store, &txn) == SS_OK) {
+        store_idem_newest(w->store, txn, &newest, &found);
+        store_read_end(w->store, txn);
+    }
+    int64_t wall = w->cfg.now_ms();
+    w->idem_base_ms = found && newest > wall ? newest : wall;
+    w->mono_base_ms = w->cfg.mono_ms();
+    if (found && newest > wall)
+        ss_log(SS_LOG_WARN, "newest idempotency record is ahead of the wall clock: its clock "
+                            "goes on from the record", "{s:I}", "ahead_ms",
+               (json_int_t)(newest - wall));
+}
+
+/* Now on the idempotency clock. Writer thread. */
+static int64_t writer__idem_now(const stats_writer *w)
+{
+    return w->idem_base_ms + (w->cfg.mono_ms() - w->mono_base_ms);
 }
 
 /* ---- outcome helpers (writer thread) ---- */
@@ -110,25 +141,32 @@ static ss_err writer__filter_ops(stats_writer *w, MDB_txn *txn, const Statsync__
     return SS_OK;
 }
 
-/* Puts the new document and one idempotency record per applied op_id. */
+/* Puts the new document and one idempotency record per applied op_id,
+ * stamped idem_ms (the idempotency clock). */
 static ss_err writer__put(stats_writer *w, MDB_txn *txn, const char *user_id,
                           Statsync__Operation *const *apply, size_t n_apply,
-                          const stats_doc *next, int64_t now_ms)
+                          const stats_doc *next, int64_t idem_ms)
 {
     ss_err rc = store_doc_put(w->store, txn, next);
     for (size_t i = 0; rc == SS_OK && i < n_apply; i++) {
         if (apply[i]->op_id == NULL || apply[i]->op_id[0] == '\0')
             continue;
-        store_idem rec = {now_ms, next->version};
+        store_idem rec = {idem_ms, next->version};
         rc = store_idem_put(w->store, txn, user_id, apply[i]->op_id, &rec);
     }
     return rc;
 }
 
+/* The two clocks of a batch: the wall clock (documents) and the
+ * idempotency clock (records). */
+typedef struct writer_now {
+    int64_t wall_ms, idem_ms;
+} writer_now;
+
 /* Applies one mutation inside txn and sets the job's outcome. Returns an
  * error only for a storage failure that spoils the whole transaction (a
  * put); refusals and unreadable records are the job's own outcome. */
-static ss_err writer__apply(stats_writer *w, MDB_txn *txn, stats_job *job, int64_t now_ms)
+static ss_err writer__apply(stats_writer *w, MDB_txn *txn, stats_job *job, writer_now now)
 {
     const Statsync__Mutation *m = job->m;
     stats_doc cur, next;
@@ -157,7 +195,7 @@ static ss_err writer__apply(stats_writer *w, MDB_txn *txn, stats_job *job, int64
         job->has_doc = cur_to_job = true;
         goto done;
     }
-    ss_err e = merge_apply(&cur, apply, n_apply, now_ms, &next, &me);
+    ss_err e = merge_apply(&cur, apply, n_apply, now.wall_ms, &next, &me);
     if (e != SS_OK) { /* refused: nothing recorded, so a retry re-evaluates */
         writer__set_error(job, e, me.message);
         if (e == SS_ERR_CONFLICT || e == SS_ERR_INSUFFICIENT_FUNDS) { /* with the stored doc */
@@ -166,7 +204,7 @@ static ss_err writer__apply(stats_writer *w, MDB_txn *txn, stats_job *job, int64
         }
         goto done;
     }
-    rc = writer__put(w, txn, m->user_id, apply, n_apply, &next, now_ms);
+    rc = writer__put(w, txn, m->user_id, apply, n_apply, &next, now.idem_ms);
     if (rc != SS_OK) {
         doc_free(&next);
         goto done;
@@ -185,12 +223,13 @@ done:
 
 /* Prunes one bounded chunk in a transaction nested in txn, so a failure
  * (e.g. a full map) costs only the pruning, never the batch. A nested
- * transaction is not free, so first peek whether anything has expired. */
-static void writer__prune_nested(stats_writer *w, MDB_txn *txn, int64_t now_ms)
+ * transaction is not free, so first peek whether anything has expired.
+ * idem_ms: now on the idempotency clock. */
+static void writer__prune_nested(stats_writer *w, MDB_txn *txn, int64_t idem_ms)
 {
     MDB_txn *child = NULL;
     size_t pruned = 0;
-    int64_t cutoff = now_ms - w->cfg.idem_ttl_ms, oldest = 0;
+    int64_t cutoff = idem_ms - w->cfg.idem_ttl_ms, oldest = 0;
     bool any = false;
     if (store_idem_oldest(w->store, txn, &oldest, &any) != SS_OK || !any || oldest >= cutoff)
         return;
@@ -208,7 +247,7 @@ static void writer__prune_nested(stats_writer *w, MDB_txn *txn, int64_t now_ms)
 
 static void writer__run_batch(stats_writer *w, stats_job *batch, size_t n)
 {
-    int64_t now_ms = w->cfg.now_ms();
+    writer_now now = {w->cfg.now_ms(), writer__idem_now(w)};
     int64_t start_ns = ss_mono_ns();
     MDB_txn *txn = NULL;
     ss_err e = store_write_begin(w->store, &txn);
@@ -218,13 +257,13 @@ static void writer__run_batch(stats_writer *w, stats_job *batch, size_t n)
     if (e != SS_OK)
         goto fail;
     for (stats_job *j = batch; j; j = j->next) {
-        e = writer__apply(w, txn, j, now_ms);
+        e = writer__apply(w, txn, j, now);
         if (e != SS_OK) {
             store_abort(txn);
             goto fail;
         }
     }
-    writer__prune_nested(w, txn, now_ms);
+    writer__prune_nested(w, txn, now.idem_ms);
     int64_t t0 = ss_mono_ns();
     e = store_commit(txn); /* ends the transaction whatever the outcome */
     stats_metrics_commit_ns(ss_mono_ns() - t0);
@@ -257,7 +296,7 @@ static void writer__idle_prune(stats_writer *w)
         size_t pruned = 0;
         if (store_write_begin(w->store, &txn) != SS_OK)
             return;
-        int64_t cutoff = w->cfg.now_ms() - w->cfg.idem_ttl_ms;
+        int64_t cutoff = writer__idem_now(w) - w->cfg.idem_ttl_ms;
         ss_err e = store_idem_prune(w->store, txn, cutoff, w->cfg.prune_chunk, &pruned);
         if (e != SS_OK || pruned == 0) {
             store_abort(txn);
@@ -341,12 +380,15 @@ ss_err writer_start(stats_writer **out, stats_store *store, const writer_config 
         w->cfg.prune_interval_ms = 1000;
     if (w->cfg.now_ms == NULL)
         w->cfg.now_ms = ss_now_ms;
+    if (w->cfg.mono_ms == NULL)
+        w->cfg.mono_ms = ss_mono_ms;
     w->done = done;
     w->arg = arg;
     pthread_mutex_init(&w->mu, NULL);
     ss_cond_init_mono(&w->cond);
     ss_cond_init_mono(&w->exited_cond);
     stats_metrics_init();
+    writer__idem_clock_init(w);
     if (pthread_create(&w->thread, NULL, writer__main, w) != 0) {
         writer_destroy(w);
         return SS_ERR_INTERNAL;

@@ -10,7 +10,20 @@
  * same storage error and nothing of the batch is applied.
  *
  * No NATS in here: the done callback (handlers.c) sends replies and events,
- * so the writer can be tested with a real LMDB file and no server. */
+ * so the writer can be tested with a real LMDB file and no server.
+ *
+ * Idempotency records are stamped, and pruned, on the writer's own clock,
+ * not the wall clock: at start it is the later of the wall clock and the
+ * newest stamp stored, and from then on it advances with the monotonic
+ * clock. So a wall-clock step while the service runs changes nothing — a
+ * record is forgotten exactly idem_ttl_ms of elapsed time after it was
+ * written: a step forward cannot prune fresh records early (a retry would
+ * apply twice), a step back cannot keep records forever or order new ones
+ * before old ones. Across a restart the clock resumes from the wall clock
+ * when that is later (the time the service was down counts as the wall
+ * clock says), else from the newest stamp (a clock set back meanwhile
+ * neither keeps records longer nor reorders them). Documents' updatedAt
+ * stays on the wall clock (now_ms). */
 #ifndef STATS_WRITER_H
 #define STATS_WRITER_H
 
@@ -63,13 +76,15 @@ typedef struct writer_config {
     size_t prune_chunk;        /* most records pruned per transaction */
     int64_t prune_interval_ms; /* idle writer prunes this often */
     int64_t (*now_ms)(void);   /* wall clock; NULL = ss_now_ms (tests inject one) */
+    int64_t (*mono_ms)(void);  /* monotonic clock; NULL = ss_mono_ms (tests inject one) */
     /* Writer thread, around one batch's done callbacks: begin=true before the
      * first, false after the last (the service sends the replies as one
      * write). NULL = none. Gets the arg of writer_start. */
     void (*batch_edge)(void *arg, bool begin);
 } writer_config;
 
-/* Starts the writer thread. store must outlive the writer. */
+/* Starts the writer thread (first reading the newest idempotency stamp for
+ * its clock). store must outlive the writer. */
 ss_err writer_start(stats_writer **out, stats_store *store, const writer_config *cfg,
                     writer_done_fn done, void *arg);
 /* Queues a job (any thread). SS_ERR_UNAVAILABLE when stopping or the queue

@@ -26,7 +26,10 @@ typedef struct gw_config {
     int64_t health_timeout_ms;  /* NATS round trip bound for /health probes */
     int64_t max_body_bytes;     /* REST body limit (413 past it) */
     int64_t json_max_depth;     /* nesting limit for client JSON */
-    int64_t shutdown_grace_ms;  /* bound on finishing in-flight work at SIGTERM */
+    int64_t shutdown_grace_ms;  /* bound on finishing in-flight REST work, once sockets are closed */
+    int64_t shutdown_drain_ms;  /* SIGTERM: serve on, not ready, this long (shutdown.h) */
+    int64_t shutdown_spread_ms; /* then close the sockets spread over this long */
+    const char *publish_addr;   /* where a deployment publishes us ("" = unknown) */
     int64_t ping_interval_ms;   /* Engine.IO pingInterval sent to clients */
     int64_t ping_timeout_ms;    /* Engine.IO pingTimeout: close after no pong */
     int64_t token_grace_ms;     /* a socket's token is honoured this long past its exp */
@@ -72,7 +75,11 @@ typedef struct gateway {
     struct ratelimit *limits;  /* shared by both edges (any thread) */
     struct client_addr_trust *trust; /* trusted proxies, read-only (any thread) */
     int64_t started_ms;     /* wall clock */
-    atomic_int stopping;
+    atomic_int stopping;    /* SIGTERM taken: /readyz answers 503 from here on */
+    /* Monotonic ms of the Socket.IO loop's last tick (its ping cycle, at
+     * least every 100 ms), written on the service thread; /livez reads it.
+     * 0 until the first tick. */
+    _Atomic int64_t loop_tick_ms;
     /* Maintained by the Socket.IO edge, read by /health and /metrics.
      * Local to this gateway; the presence-service has the cluster-wide counts. */
     atomic_long sockets_connected; /* Socket.IO sessions past CONNECT */

@@ -11,6 +11,7 @@
  * of the presence-service (every gateway's sockets); when it does not answer
  * they fall back to this gateway's own Socket.IO counts (gateway.h) and
  * "counts" says "local". "local" always holds this gateway's own counts.
+ * The stats-service's outcome is remembered for /readyz (rest_probes.c).
  * Runs on an MHD thread. */
 #include "rest_internal.h"
 
@@ -23,33 +24,49 @@
 
 enum { HEALTH_STATS = 0, HEALTH_PRESENCE = 1 };
 
-void rest_health_start(rest_req *req)
+void rest_health_send(rest_req *req, int slot, const char *subject)
 {
     rest_server *rs = req->rs;
     Statsync__HealthRequest hr = STATSYNC__HEALTH_REQUEST__INIT;
     uint8_t buf[16];
     size_t n = statsync__health_request__pack(&hr, buf);
-    int64_t timeout = rs->gw->cfg.health_timeout_ms;
+    rest_req_send(req, slot, subject, buf, n, rs->gw->cfg.health_timeout_ms, rs->nats_health);
+}
+
+void rest_health_start(rest_req *req)
+{
     if (!rest_req_wait(req, 2))
         return;
-    rest_req_send(req, HEALTH_STATS, SS_SUBJ_HEALTH ".stats", buf, n, timeout, rs->nats_health);
-    rest_req_send(req, HEALTH_PRESENCE, SS_SUBJ_HEALTH ".presence", buf, n, timeout,
-                  rs->nats_health);
+    rest_health_send(req, HEALTH_STATS, SS_SUBJ_HEALTH ".stats");
+    rest_health_send(req, HEALTH_PRESENCE, SS_SUBJ_HEALTH ".presence");
+}
+
+Statsync__HealthReply *rest_health_reply(const rest_slot *s, bool *ok, const char **err)
+{
+    *ok = false;
+    *err = s->err != SS_OK ? ss_err_code(s->err) : NULL;
+    if (s->err != SS_OK)
+        return NULL;
+    Statsync__HealthReply *r = statsync__health_reply__unpack(NULL, s->len, s->data);
+    *err = r == NULL ? "bad_reply" : NULL;
+    *ok = r != NULL && (!r->has_ok || r->ok);
+    return r;
+}
+
+void rest_health_note_stats(rest_server *rs, bool ok)
+{
+    atomic_store(&rs->stats_probe, ss_mono_ms() * 2 + (ok ? 1 : 0));
 }
 
 /* One probe's outcome as {"status":…, …}; *ok tells whether it passed.
  * *reply_out keeps the unpacked reply (caller frees) for its counters. */
 static json_t *health__probe(const rest_slot *s, bool *ok, Statsync__HealthReply **reply_out)
 {
-    *ok = false;
-    *reply_out = NULL;
-    if (s->err != SS_OK)
-        return json_pack("{s:s,s:s}", "status", "DEGRADED", "error", ss_err_code(s->err));
-    Statsync__HealthReply *r = statsync__health_reply__unpack(NULL, s->len, s->data);
-    if (r == NULL)
-        return json_pack("{s:s,s:s}", "status", "DEGRADED", "error", "bad_reply");
-    *ok = !r->has_ok || r->ok;
+    const char *err = NULL;
+    Statsync__HealthReply *r = rest_health_reply(s, ok, &err);
     *reply_out = r;
+    if (r == NULL)
+        return json_pack("{s:s,s:s}", "status", "DEGRADED", "error", err);
     json_t *o = json_pack("{s:s}", "status", *ok ? "OK" : "DEGRADED");
     if (r->instance != NULL && r->instance[0] != '\0')
         json_object_set_new(o, "instance", json_string(r->instance));
@@ -66,6 +83,7 @@ void rest_health_finish(rest_req *req)
     Statsync__HealthReply *sr, *pr;
     json_t *stats = health__probe(&req->slots[HEALTH_STATS], &stats_ok, &sr);
     json_t *presence = health__probe(&req->slots[HEALTH_PRESENCE], &presence_ok, &pr);
+    rest_health_note_stats(req->rs, stats_ok); /* what /readyz reuses */
     if (sr != NULL && sr->has_total_users)
         json_object_set_new(stats, "totalUsers", json_integer((json_int_t)sr->total_users));
     if (pr != NULL && pr->has_connected_clients)

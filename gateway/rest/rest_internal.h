@@ -22,6 +22,7 @@
 #include "ss_list.h"
 #include "ss_metrics.h"
 #include "ss_userid.h"
+#include "statsync.pb-c.h"
 
 #include <jansson.h>
 #include <microhttpd.h>
@@ -115,6 +116,9 @@ struct rest_server {
     atomic_long inflight;      /* requests begun and not yet answered */
     atomic_int stopping;
     ss_histogram *nats_get, *nats_apply, *nats_health;
+    /* The last stats-service health probe (/health or /readyz): monotonic
+     * ms * 2, + 1 when it answered ok; 0 = none yet. */
+    _Atomic int64_t stats_probe;
 };
 
 /* ---- rest_server.c: answering ---------------------------------------------------- */
@@ -151,5 +155,19 @@ rest_route *rest_routes_find(const char *url, const char *method, bool *method_o
 void rest_routes_init_metrics(void);
 void rest_health_start(rest_req *req);
 void rest_health_finish(rest_req *req);
+/* Sends a HealthRequest to subject as slot `slot` (after rest_req_wait),
+ * bounded by cfg.health_timeout_ms. */
+void rest_health_send(rest_req *req, int slot, const char *subject);
+/* A completed health probe: the reply (caller frees; NULL when none came or
+ * it is unreadable, *err then says which) and *ok when the service said ok. */
+Statsync__HealthReply *rest_health_reply(const rest_slot *s, bool *ok, const char **err);
+/* Remembers a stats-service probe's outcome for /readyz. Any thread. */
+void rest_health_note_stats(rest_server *rs, bool ok);
+
+/* ---- rest_probes.c: /livez and /readyz -------------------------------------------- */
+
+void rest_livez_start(rest_req *req);
+void rest_readyz_start(rest_req *req);
+void rest_readyz_finish(rest_req *req);
 
 #endif

@@ -5,6 +5,7 @@
  *   POST /api/users/data/patch     -> statsync.stats.apply.<id>  Mutation (delta)
  *   GET  /metrics                  -> ss_metrics_render()
  *   GET  /health                   -> rest_health.c
+ *   GET  /livez, /readyz           -> rest_probes.c
  *
  * Every function here runs on an MHD thread. A route validates completely
  * (stats_json.c) and checks the userId against the token before anything is
@@ -198,7 +199,7 @@ static void routes__metrics_start(rest_req *req)
 
 /* ---- the table ------------------------------------------------------------------ */
 
-enum { R_STATS_GET, R_UPDATE, R_PATCH, R_HEALTH, R_METRICS, R_COUNT };
+enum { R_STATS_GET, R_UPDATE, R_PATCH, R_HEALTH, R_METRICS, R_LIVEZ, R_READYZ, R_COUNT };
 
 static rest_route routes__table[R_COUNT] = {
     [R_STATS_GET] = {.name = "stats_get", .method = "GET", .auth = true,
@@ -210,6 +211,9 @@ static rest_route routes__table[R_COUNT] = {
     [R_HEALTH] = {.name = "health", .method = "GET", .start = rest_health_start,
                   .finish = rest_health_finish},
     [R_METRICS] = {.name = "metrics", .method = "GET", .start = routes__metrics_start},
+    [R_LIVEZ] = {.name = "livez", .method = "GET", .start = rest_livez_start},
+    [R_READYZ] = {.name = "readyz", .method = "GET", .start = rest_readyz_start,
+                  .finish = rest_readyz_finish},
 };
 
 rest_route *rest_routes_find(const char *url, const char *method, bool *method_ok,
@@ -223,6 +227,10 @@ rest_route *rest_routes_find(const char *url, const char *method, bool *method_o
         r = &routes__table[R_HEALTH];
     } else if (strcmp(url, "/metrics") == 0) {
         r = &routes__table[R_METRICS];
+    } else if (strcmp(url, "/livez") == 0) {
+        r = &routes__table[R_LIVEZ];
+    } else if (strcmp(url, "/readyz") == 0) {
+        r = &routes__table[R_READYZ];
     } else if (strcmp(url, "/api/users/updateStats") == 0) {
         r = &routes__table[R_UPDATE];
     } else if (strcmp(url, "/api/users/data/patch") == 0) {

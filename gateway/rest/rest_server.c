@@ -24,10 +24,10 @@
 #include "log_redact.h"
 #include "ratelimit.h"
 #include "ss_log.h"
+#include "ss_sockaddr.h"
 #include "ss_time.h"
 
 #include <arpa/inet.h>
-#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,7 +119,9 @@ static void rest__queue(rest_req *req, int status, struct MHD_Response *r)
         req->status = 500;
     } else {
         MHD_add_response_header(r, "Cache-Control", "no-store");
-        if (atomic_load(&req->rs->stopping))
+        /* stopping, or draining (the lame duck): the client's next request
+         * opens a new connection, which the balancer sends elsewhere */
+        if (atomic_load(&req->rs->stopping) || atomic_load(&req->rs->gw->stopping))
             MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
         if (status == 401)
             MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
@@ -732,18 +734,13 @@ int rest_server_start(gateway *gw, rest_server **out)
     uint16_t port = (uint16_t)gw->cfg.api_port;
     const char *bind = gw->cfg.bind_address;
     if (bind != NULL && bind[0] != '\0') {
-        struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                                 .ai_flags = AI_NUMERICHOST | AI_PASSIVE};
-        struct addrinfo *ai = NULL;
-        char portstr[8];
-        snprintf(portstr, sizeof(portstr), "%u", (unsigned)port);
-        if (getaddrinfo(bind, portstr, &hints, &ai) != 0 || ai == NULL) {
+        struct sockaddr_storage addr;
+        if (ss_sockaddr_numeric(bind, port, &addr) != 0) {
             ss_log(SS_LOG_ERROR, "bad bind address", "{s:s}", "bind_address", bind);
             goto fail;
         }
-        rs->d = rest__listen(rs, flags | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0u), port,
-                             ai->ai_addr);
-        freeaddrinfo(ai);
+        rs->d = rest__listen(rs, flags | (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0u), port,
+                             (const struct sockaddr *)&addr);
     } else {
         rs->d = rest__listen(rs, flags | MHD_USE_DUAL_STACK, port, NULL);
         if (rs->d == NULL) /* no IPv6 in some containers */

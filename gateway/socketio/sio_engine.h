@@ -7,6 +7,7 @@
  *   sio_output.c     output queues, direct websocket writes, wake-ups
  *   sio_ping.c       the ping cycle and the connect timeout (the tick)
  *   sio_handover.c   the queue from other threads into the service thread
+ *   sio_spread.c     closing every session spread over a window (shutdown)
  *   sio_request.c    query parameters and receive buffers of a connection
  *   sio_polling.c    HTTP long-polling (+ CORS, refusals, per-IP bounds)
  *   sio_websocket.c  websocket transport and upgrade
@@ -69,6 +70,14 @@ struct sio_server {
     sio_buf *ping_buf, *noop_buf;
     lws_sorted_usec_list_t tick;         /* the ping-cycle timer */
 
+    /* closing spread over a window (sio_spread.c) */
+    _Atomic int64_t spread_window_ms;    /* requested by any thread; 0 = not requested */
+    bool spreading;                      /* the close has begun */
+    int64_t spread_start_ms;             /* monotonic */
+    size_t spread_total;                 /* sessions open when it began */
+    size_t spread_closed;                /* closed by it so far */
+    lws_sorted_usec_list_t spread_timer;
+
     /* hand-over queue (any thread -> service thread) */
     pthread_mutex_t q_mu;
     pthread_cond_t q_room;    /* posts waiting for the queue to drain */
@@ -125,6 +134,10 @@ void sio_ping_unlink(sio_server *s, sio_session *ss);
 void sio_ping_on_pong(sio_server *s, sio_session *ss);
 /* Starts the tick (ping cycle, connect timeout, hooks.on_tick). */
 void sio_ping_start(sio_server *s);
+
+/* sio_spread.c */
+/* In the cancel-service wake-up: begins the spread close once requested. */
+void sio_spread_poll(sio_server *s);
 
 /* sio_handover.c */
 /* Runs (or, discard: frees) every task queued so far. */

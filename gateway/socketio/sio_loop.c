@@ -70,6 +70,8 @@ static int sio_server__callback(struct lws *wsi, enum lws_callback_reasons reaso
         sio_handover_drain(s, 0);
         if (atomic_load(&s->stop_requested) && s->loop)
             ev_break(s->loop, EVBREAK_ALL); /* sio_server_run() returns */
+        else
+            sio_spread_poll(s);
     } else {
         for (size_t i = 0; i < sizeof(sio_loop__dispatch) / sizeof(sio_loop__dispatch[0]); i++)
             if (sio_loop__dispatch[i].reason == reason) {
@@ -262,15 +264,33 @@ void sio_server_run(sio_server *s)
     }
 }
 
+/* Wakes the service thread (its cancel-service callback). Any thread. */
+static void sio_server__wake(sio_server *s)
+{
+    pthread_mutex_lock(&s->q_mu);
+    if (!s->q_closed && s->ctx)
+        lws_cancel_service(s->ctx);
+    pthread_mutex_unlock(&s->q_mu);
+}
+
 void sio_server_request_stop(sio_server *s)
 {
     if (s == NULL)
         return;
     atomic_store(&s->stop_requested, 1);
-    pthread_mutex_lock(&s->q_mu);
-    if (!s->q_closed && s->ctx)
-        lws_cancel_service(s->ctx);
-    pthread_mutex_unlock(&s->q_mu);
+    sio_server__wake(s);
+}
+
+void sio_server_request_close_spread(sio_server *s, int64_t window_ms)
+{
+    if (s == NULL)
+        return;
+    if (window_ms <= 0) {
+        sio_server_request_stop(s);
+        return;
+    }
+    atomic_store(&s->spread_window_ms, window_ms);
+    sio_server__wake(s);
 }
 
 void sio_server_stop(sio_server *s)
@@ -280,6 +300,7 @@ void sio_server_stop(sio_server *s)
     sio_handover_close(s); /* later posts are discarded at once */
     sio_handover_drain(s, 1);
     lws_sul_cancel(&s->tick);
+    lws_sul_cancel(&s->spread_timer);
     s->stopped = 1; /* from here no lws call reaches a wsi */
     lws_context_destroy(s->ctx); /* closes every connection (callbacks run) */
     s->ctx = NULL;

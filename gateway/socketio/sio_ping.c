@@ -35,6 +35,7 @@ static void sio_ping__on_tick(lws_sorted_usec_list_t *sul)
 {
     sio_server *s = lws_container_of(sul, sio_server, tick);
     int64_t now = ss_mono_ms();
+    atomic_store(&s->gw->loop_tick_ms, now); /* /livez: the loop turns */
     sio_session *ss;
     while ((ss = sio_ping__first(&s->ping_pong)) != NULL && ss->deadline_ms <= now) {
         ss_counter_add(s->m.ping_timeouts, 1);

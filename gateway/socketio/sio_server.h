@@ -7,6 +7,8 @@
  *   sio_server_start()         create the lws context, listen on cfg.socket_port
  *   sio_server_run()           the service loop; returns after request_stop
  *   sio_server_request_stop()  any thread (the signal thread)
+ *   sio_server_request_close_spread()  any thread: close the sessions
+ *                              gradually, then stop (the lame-duck shutdown)
  *   sio_server_stop()          after run(): close every session (on_close runs),
  *                              destroy lws; later posts are discarded
  *   sio_server_free()          after everything that posts to it has stopped
@@ -48,6 +50,13 @@ typedef struct sio_hooks {
 int sio_server_start(gateway *gw, const sio_hooks *hooks, sio_server **out);
 void sio_server_run(sio_server *s);
 void sio_server_request_stop(sio_server *s);
+/* Any thread. Closes every session, spread evenly over window_ms — each with
+ * the close a client reconnects after (its websocket or parked poll ends) —
+ * then stops like sio_server_request_stop: sio_server_run() returns once
+ * the window has passed or no session is left. Sessions opened meanwhile
+ * are closed at the end (sio_server_stop). window_ms <= 0 is
+ * sio_server_request_stop. */
+void sio_server_request_close_spread(sio_server *s, int64_t window_ms);
 void sio_server_stop(sio_server *s);
 void sio_server_free(sio_server *s);
 

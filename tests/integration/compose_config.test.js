@@ -11,8 +11,10 @@
 //    one the binary documents in its --help;
 //  - every shared library a binary needs must come from a Debian package its
 //    runtime image installs (or from the base image);
-//  - health checks, non-root users, SIGTERM, health-gated start order, the
-//    published ports and the LMDB volume are where the README says they are;
+//  - health checks (on /readyz), non-root users, SIGTERM, health-gated start
+//    order, the published ports (127.0.0.1 unless STATSYNC_PUBLISH_ADDR says
+//    otherwise, and then the public default secret refused by the gateway)
+//    and the LMDB volume are where the README says they are;
 //  - NATS runs with one user per service (scripts/nats-config.sh, rendered
 //    by the nats-auth service before nats starts): nats-server reads the
 //    rendered config from a read-only volume, every service connects as its
@@ -73,8 +75,8 @@ function findComposeTool() {
   if (v2 && v2.status === 0) {
     composeTool = {
       name: 'docker compose',
-      config: (file) => run('docker', ['compose', ...[].concat(file).flatMap((f) => ['-f', f]), 'config', '--format', 'json'],
-        { env: cleanEnv() }),
+      config: (file, env = {}) => run('docker', ['compose', ...[].concat(file).flatMap((f) => ['-f', f]), 'config', '--format', 'json'],
+        { env: { ...cleanEnv(), ...env } }),
       toJson: (out) => JSON.parse(out),
     };
     return composeTool;
@@ -83,7 +85,8 @@ function findComposeTool() {
   if (v1 && v1.status === 0) {
     composeTool = {
       name: 'docker-compose',
-      config: (file) => run('docker-compose', [...[].concat(file).flatMap((f) => ['-f', f]), 'config'], { env: cleanEnv() }),
+      config: (file, env = {}) => run('docker-compose', [...[].concat(file).flatMap((f) => ['-f', f]), 'config'],
+        { env: { ...cleanEnv(), ...env } }),
       // docker-compose 1.x prints YAML only; it is a Python program, so its
       // YAML library is there to turn that into JSON.
       toJson: (out) => {
@@ -105,12 +108,13 @@ function composeToolOrFail() {
 }
 
 const composeCache = new Map();
-// The resolved compose file (or files, later ones overriding earlier ones).
-function composeConfig(files = COMPOSE_FILE) {
-  const key = [].concat(files).join('\n');
+// The resolved compose file (or files, later ones overriding earlier ones),
+// with the operator's variables env (none by default).
+function composeConfig(files = COMPOSE_FILE, env = {}) {
+  const key = [...[].concat(files), JSON.stringify(env)].join('\n');
   if (composeCache.has(key)) return composeCache.get(key);
   const tool = composeToolOrFail();
-  const r = tool.config(files);
+  const r = tool.config(files, env);
   const names = [].concat(files).map((f) => path.relative(ROOT, f)).join(' + ');
   assert.equal(r.status, 0, `${tool.name} config rejected ${names}:\n${r.stderr}${r.stdout}`);
   // "The FOO variable is not set. Defaulting to a blank string." is a bug in the file.
@@ -431,6 +435,67 @@ test('compose: gateway publishes 3000 (REST) and 3001 (Socket.IO) and listens on
   }
   assert.ok(env.STATSYNC_JWT_SECRET && env.STATSYNC_JWT_SECRET.length >= 16,
     'the gateway needs a STATSYNC_JWT_SECRET of at least 16 bytes');
+});
+
+// A service's published ports as {host, published, target}: the JSON of
+// `docker compose config` or the "host:published:target/proto" strings of
+// docker-compose 1.x ("" = every address).
+function publishedPorts(svc) {
+  return (svc.ports || []).map((p) => {
+    if (typeof p !== 'string') return { host: p.host_ip || '', published: Number(p.published), target: Number(p.target) };
+    const parts = p.split('/')[0].split(':');
+    return { host: parts.length > 2 ? parts.slice(0, -2).join(':') : '', published: Number(parts[parts.length - 2]), target: Number(parts[parts.length - 1]) };
+  });
+}
+
+// The gateway's environment in the container (image ENV, then compose's).
+function gatewayEnv(cfg) {
+  return { ...dockerfile().env('gateway'), ...(cfg.services.gateway.environment || {}) };
+}
+
+test('compose: every port is published on 127.0.0.1 unless STATSYNC_PUBLISH_ADDR says otherwise, and the gateway knows where', () => {
+  const cfg = composeConfig();
+  for (const [name, svc] of Object.entries(cfg.services)) {
+    for (const p of publishedPorts(svc)) {
+      assert.equal(p.host, '127.0.0.1', `${name} publishes ${p.published} on "${p.host || 'every address'}" by default: `
+        + 'the default JWT secret is public');
+    }
+  }
+  assert.equal(gatewayEnv(cfg).STATSYNC_PUBLISH_ADDR, '127.0.0.1');
+  const open = composeConfig(COMPOSE_FILE, { STATSYNC_PUBLISH_ADDR: '0.0.0.0' });
+  for (const name of ['gateway', 'edge']) {
+    const ports = publishedPorts(open.services[name]);
+    assert.ok(ports.length > 0 && ports.every((p) => p.host === '0.0.0.0'), `${name}: ${JSON.stringify(open.services[name].ports)}`);
+  }
+  assert.equal(gatewayEnv(open).STATSYNC_PUBLISH_ADDR, '0.0.0.0');
+  for (const name of ['stats', 'presence']) {
+    assert.ok(publishedPorts(open.services[name]).every((p) => p.host === '127.0.0.1'), `${name}'s admin port stays local`);
+  }
+});
+
+test('compose: published beyond loopback with the default (public) secret, the gateway refuses to start', () => {
+  const df = dockerfile();
+  const gw = composeConfig().services.gateway;
+  const bin = entrypoint(df, gw.build.target);
+  const env = (cfg) => ({ PATH: process.env.PATH, ASAN_OPTIONS: 'detect_leaks=0', ...gatewayEnv(cfg) });
+  const open = composeConfig(COMPOSE_FILE, { STATSYNC_PUBLISH_ADDR: '0.0.0.0' });
+  const r = run(bin.host, [], { env: env(open), timeout: 10000 });
+  assert.equal(r.status, 2, `the gateway started with the public secret on 0.0.0.0:\n${r.stdout}${r.stderr}`);
+  assert.match(r.stderr, /public sample secret/);
+  // The operator's own secret reaches the gateway (that the gateway accepts
+  // any other secret wherever it is published: config_env.test.js).
+  const secret = crypto.randomBytes(24).toString('hex');
+  const own = composeConfig(COMPOSE_FILE, { STATSYNC_PUBLISH_ADDR: '0.0.0.0', STATSYNC_JWT_SECRET: secret });
+  assert.equal(gatewayEnv(own).STATSYNC_JWT_SECRET, secret);
+});
+
+test('Dockerfile: the health checks ask /readyz (what depends_on: service_healthy waits for)', () => {
+  const df = dockerfile();
+  const cfg = composeConfig();
+  for (const svc of SERVICES) {
+    const hc = df.last(cfg.services[svc].build.target, 'HEALTHCHECK');
+    assert.match(hc.args, /\/readyz["\s]/, `${svc}: HEALTHCHECK ${hc.args}`);
+  }
 });
 
 test('compose: the LMDB data lives in a named volume at the stats-service data dir', () => {

@@ -220,6 +220,10 @@ class System {
       // so the harness turns them off; the rate-limit tests set their own.
       STATSYNC_RATE_MUTATIONS_PER_S: '0',
       STATSYNC_MAX_SOCKETS_PER_USER: '0',
+      // No lame duck (a drain delay, sockets closed over a window) unless a
+      // test asks: every test stops its gateways with SIGTERM.
+      STATSYNC_SHUTDOWN_DRAIN_MS: '0',
+      STATSYNC_SHUTDOWN_SPREAD_MS: '0',
       ...(this.opts.env || {}),
       ...extra,
     };

@@ -34,7 +34,9 @@
 #
 # The gateway runs with STATSYNC_RATE_MUTATIONS_PER_S=0: 1 000 sockets at
 # 50 000 updates/s are 50 writes/s per user, over the product's per-user limit
-# (20/s), and the benchmark measures the pipeline, not the limiter.
+# (20/s), and the benchmark measures the pipeline, not the limiter; and with
+# no lame duck (STATSYNC_SHUTDOWN_DRAIN_MS / _SPREAD_MS 0): a restart between
+# steps need not wait for a drain delay.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -193,7 +195,8 @@ wait_http "http://127.0.0.1:$PRESENCE_ADMIN/health" presence $!
 GW_PID=""
 start_gateway() {
   # shellcheck disable=SC2086
-  env STATSYNC_API_PORT="$API_PORT" STATSYNC_SOCKET_PORT="$SOCKET_PORT" STATSYNC_RATE_MUTATIONS_PER_S=0 ${BENCH_GATEWAY_ENV:-} \
+  env STATSYNC_API_PORT="$API_PORT" STATSYNC_SOCKET_PORT="$SOCKET_PORT" STATSYNC_RATE_MUTATIONS_PER_S=0 \
+    STATSYNC_SHUTDOWN_DRAIN_MS=0 STATSYNC_SHUTDOWN_SPREAD_MS=0 ${BENCH_GATEWAY_ENV:-} \
     "$GATEWAY" >>"$WORK/gateway.log" 2>&1 &
   GW_PID=$!
   PIDS+=("$GW_PID")

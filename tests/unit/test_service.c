@@ -31,7 +31,7 @@ static int run(int argc, char **argv)
         SS_OPT_STR("name", "STATSYNC_TEST_NAME", &svc.name, "fake", "a string of its own"),
         SS_OPT_INT("limit", "STATSYNC_TEST_LIMIT", &svc.limit, "10", "an integer of its own"),
     };
-    const ss_range ranges[] = {{"STATSYNC_TEST_LIMIT", &svc.limit, 1, 100}};
+    const ss_range ranges[] = {{"STATSYNC_TEST_LIMIT", &svc.limit, 1, 100, NULL}};
     const ss_service_desc desc = {
         .prog = "statsync-test",
         .summary = "a service for tests",
@@ -144,7 +144,7 @@ static void test_admin_port_zero_does_not_listen(void **state)
     (void)state;
     char *argv[] = {"statsync-test", "--admin-port=0", NULL};
     assert_int_equal(run(2, argv), -1);
-    assert_int_equal(ss_service_admin_start(&svc.core, NULL, NULL), 0);
+    assert_int_equal(ss_service_admin_start(&svc.core, NULL, NULL, NULL), 0);
     assert_null(svc.core.admin);
     ss_service_admin_stop(&svc.core);
 }

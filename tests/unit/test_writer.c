@@ -2,7 +2,9 @@
  * concurrent submitters (no lost increments), idempotent repeats, refusals
  * that record nothing, conflicts answered with the stored document,
  * pruning driven by an injected clock, drain on stop, and a full map that
- * answers 507 without applying anything. Every wait is bounded. */
+ * answers 507 without applying anything, and idempotency records that
+ * outlive neither a wall-clock step (forward or back) nor a restart with the
+ * clock set back. Every wait is bounded. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -180,10 +182,27 @@ static result run1(stats_writer *w, const char *user, const opspec *spec, size_t
 
 /* ---- fixture ---- */
 
+/* The injected clocks: the wall clock (now_ms) and the monotonic clock
+ * (mono_ms). Time passing moves both (advance); a wall-clock step moves
+ * only the first (step_wall). */
 static _Atomic int64_t fake_now = 1700000000000LL;
+static _Atomic int64_t fake_mono = 5000;
 static int64_t clock_fn(void)
 {
     return atomic_load(&fake_now);
+}
+static int64_t mono_fn(void)
+{
+    return atomic_load(&fake_mono);
+}
+static void advance(int64_t ms)
+{
+    atomic_fetch_add(&fake_now, ms);
+    atomic_fetch_add(&fake_mono, ms);
+}
+static void step_wall(int64_t ms)
+{
+    atomic_fetch_add(&fake_now, ms);
 }
 
 typedef struct fixture {
@@ -209,6 +228,7 @@ static writer_config cfg_default(void)
         .prune_chunk = 3,
         .prune_interval_ms = 3600 * 1000, /* only batch-time pruning unless a test wants more */
         .now_ms = clock_fn,
+        .mono_ms = mono_fn,
     };
     return c;
 }
@@ -221,9 +241,10 @@ static int setup_sized(void **state, size_t map_bytes, const writer_config *c)
         return -1;
     if (store_open(&f->store, f->dir, map_bytes) != SS_OK)
         return -1;
+    atomic_store(&fake_now, 1700000000000LL);
+    atomic_store(&fake_mono, 5000);
     if (writer_start(&f->w, f->store, c, on_done, NULL) != SS_OK)
         return -1;
-    atomic_store(&fake_now, 1700000000000LL);
     collector_reset();
     *state = f;
     return 0;
@@ -432,7 +453,7 @@ static void test_pruning_forgets_after_ttl(void **state)
     r = run1(w, "frank", p, 5);
     assert_true(r.duplicate);
     /* after the TTL, each batch prunes a chunk of 3 (prune_chunk) */
-    atomic_fetch_add(&fake_now, 5000);
+    advance(5000);
     opspec other = {.op_id = "other", .xp = 0, .diamonds = 1};
     run1(w, "gina", &other, 1); /* prunes p0..p2 */
     MDB_txn *txn;
@@ -460,7 +481,7 @@ static void test_idle_pruning(void **state)
     opspec p[5] = {{.op_id = "q0", .xp = 1}, {.op_id = "q1", .xp = 1}, {.op_id = "q2", .xp = 1},
                    {.op_id = "q3", .xp = 1}, {.op_id = "q4", .xp = 1}};
     run1(f->w, "hank", p, 5);
-    atomic_fetch_add(&fake_now, 5000);
+    advance(5000);
     uint64_t count = 5;
     for (int i = 0; i < 200 && count > 0; i++) { /* bounded: 200 x 10 ms */
         MDB_txn *txn;
@@ -472,6 +493,75 @@ static void test_idle_pruning(void **state)
     }
     assert_int_equal(count, 0);
     teardown(&st);
+}
+
+/* Idempotency records in the store. */
+static uint64_t idem_count(fixture *f)
+{
+    MDB_txn *txn;
+    uint64_t count = 0;
+    assert_int_equal(store_read_begin(f->store, &txn), SS_OK);
+    assert_int_equal(store_idem_count(f->store, txn, &count), SS_OK);
+    store_read_end(f->store, txn);
+    return count;
+}
+
+static void test_clock_step_forward_prunes_nothing_early(void **state)
+{
+    fixture *f = *state;
+    opspec s1 = {.op_id = "s1", .xp = 1};
+    run1(f->w, "ivy", &s1, 1);
+    step_wall(3600 * 1000); /* NTP steps the clock an hour ahead; no time passed */
+    run1(f->w, "jack", &(opspec){.op_id = "j1", .xp = 1}, 1); /* a batch prunes what expired */
+    assert_int_equal(idem_count(f), 2);
+    result r = run1(f->w, "ivy", &s1, 1);
+    assert_true(r.duplicate); /* still remembered: the retry is not applied twice */
+    assert_int_equal(r.xp, 1);
+    advance(999); /* the TTL is 1000 ms of real time: not yet */
+    assert_true(run1(f->w, "ivy", &s1, 1).duplicate);
+    advance(2);
+    run1(f->w, "jack", &(opspec){.xp = 1}, 1);
+    assert_false(run1(f->w, "ivy", &s1, 1).duplicate); /* forgotten after the TTL, no sooner */
+}
+
+static void test_clock_step_back_still_forgets(void **state)
+{
+    fixture *f = *state;
+    opspec b1 = {.op_id = "b1", .xp = 1};
+    run1(f->w, "kim", &b1, 1);
+    step_wall(-3600 * 1000); /* the clock goes back an hour */
+    run1(f->w, "kim", &(opspec){.op_id = "b2", .xp = 1}, 1);
+    advance(1500); /* past the TTL of b1 and of b2, in real time */
+    run1(f->w, "lou", &(opspec){.xp = 1}, 1);
+    assert_int_equal(idem_count(f), 0); /* not kept for the hour the clock went back */
+    result r = run1(f->w, "kim", &b1, 1);
+    assert_false(r.duplicate);
+    assert_int_equal(r.xp, 3);
+}
+
+/* A restart with the wall clock set back: the clock resumes from the newest
+ * record, so a record keeps its TTL of real time, no more, no less; with the
+ * wall clock ahead (the service was down a while) records expire by it. */
+static void test_clock_resumes_from_newest_record(void **state)
+{
+    fixture *f = *state;
+    writer_config c = cfg_default();
+    opspec r1 = {.op_id = "r1", .xp = 1};
+    run1(f->w, "max", &r1, 1);
+    stop_writer(f);
+    step_wall(-3600 * 1000);
+    atomic_store(&fake_mono, 1); /* a reboot: the monotonic clock starts over */
+    assert_int_equal(writer_start(&f->w, f->store, &c, on_done, NULL), SS_OK);
+    advance(600);
+    assert_true(run1(f->w, "max", &r1, 1).duplicate);
+    advance(500); /* 1100 ms after r1 on the resumed clock */
+    run1(f->w, "ned", &(opspec){.xp = 1}, 1);
+    assert_false(run1(f->w, "max", &r1, 1).duplicate); /* applied again, recorded again */
+    stop_writer(f);
+    step_wall(2 * 3600 * 1000); /* down for two hours by the wall clock */
+    assert_int_equal(writer_start(&f->w, f->store, &c, on_done, NULL), SS_OK);
+    run1(f->w, "ned", &(opspec){.xp = 1}, 1);
+    assert_false(run1(f->w, "max", &r1, 1).duplicate);
 }
 
 static void test_stop_drains_queue(void **state)
@@ -569,6 +659,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_full_write_conflict_returns_stored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pruning_forgets_after_ttl, setup, teardown),
         cmocka_unit_test(test_idle_pruning),
+        cmocka_unit_test_setup_teardown(test_clock_step_forward_prunes_nothing_early, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_clock_step_back_still_forgets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clock_resumes_from_newest_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_drains_queue, setup, teardown),
         cmocka_unit_test(test_map_full_fails_whole_batch),
     };

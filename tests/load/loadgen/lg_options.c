@@ -93,7 +93,7 @@ int lg_options_parse(lg_options *o, int argc, char **argv)
     o->path = "/socket.io/?EIO=4&transport=websocket";
     o->secret = getenv("STATSYNC_JWT_SECRET");
     const char *host = "127.0.0.1";
-    double users = 0, connect_timeout = -1, deadline = -1, d;
+    double users = 0, connect_timeout = -1, deadline = -1, d = 0; /* scratch of options__num (read even when it refused) */
 
     enum { O_MODE = 256, O_HOST, O_PORT, O_CONNS, O_USERS, O_RATE, O_DURATION, O_WARMUP,
            O_CRATE, O_MAXC, O_CTIMEOUT, O_DRAIN, O_DEADLINE, O_SECRET, O_SRC, O_REPORT,

@@ -35,7 +35,17 @@ const TRANSIENT_CODES = new Set([
   'timeout', 'busy', 'network', 'offline',
 ]);
 const AUTH_CODES = new Set(['unauthorized', 'token_expired', 'invalid_token', 'unauthenticated']);
-const USER_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
+// A userId as identity providers issue them (DESIGN §2): 1-128 bytes of UTF-8,
+// no control characters, no leading or trailing whitespace.
+function isValidUserId(userId) {
+  if (typeof userId !== 'string' || userId.length === 0) return false;
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(userId)) return false;
+  if (userId.trim() !== userId) return false;
+  let bytes;
+  try { bytes = unescape(encodeURIComponent(userId)).length; } catch (_) { return false; } // lone surrogate
+  return bytes <= 128;
+}
 
 // Expo inlines `process.env.EXPO_PUBLIC_*` at build time only when written out
 // literally like this.
@@ -118,8 +128,8 @@ function parseRetryAfter(headers) {
 
 class UserDataSync {
   constructor(userId, options = {}) {
-    if (typeof userId !== 'string' || !USER_ID_RE.test(userId)) {
-      throw new TypeError('statsync: userId must be 1-64 characters of [A-Za-z0-9_-]');
+    if (!isValidUserId(userId)) {
+      throw new TypeError('statsync: userId must be 1-128 bytes of UTF-8 without control characters or leading/trailing whitespace');
     }
     this.userId = userId;
     const o = { ...DEFAULTS };

@@ -138,10 +138,10 @@ test('queue: a permanent refusal drops the entry and surfaces the error; the res
   assert.equal(server.doc('alice').xp, 3);
   assert.equal(server.doc('alice').level, 1);
   assert.equal(client.getUserData().level, 1, 'optimistic value rolled back');
+  assert.match(client.getState().error, /level too high/, 'the flush that reported the refusal does not hide it');
   await client.forcePull();
-  assert.match(client.getState().error, /level too high/, 'a refusal stays visible across later successes');
-  await client.updateUserStats({ xp: 1 });
-  assert.equal(client.getState().error, null, '...until the next update (or clearError())');
+  assert.equal(client.getState().error, null, 'cleared by the next successful sync (here a pull)');
+  assert.equal(client.getState().errorDetail, null);
 });
 
 for (const status of [500, 503, 408, 429]) {
@@ -309,14 +309,16 @@ test('socket refused at CONNECT (not active): we retry ourselves with backoff', 
   const { h, client } = setup(t);
   await client.start();
   const s = h.socket();
-  s.active = false;
-  s.fire('connect_error', new Error('unauthorized'));
-  assert.equal(client.getState().errorDetail.kind, 'auth');
+  s.refuseConnect('unauthorized: token expired');
+  assert.equal(client.getState().connectionError.kind, 'connection');
+  assert.equal(client.getState().connectionError.code, 'token_expired');
+  assert.match(client.getState().connectionError.message, /refused the socket: unauthorized: token expired/);
+  assert.equal(client.getState().error, null, 'the socket\'s trouble is connectionError, not an error for the screen');
   await advance(499, 499);
   assert.equal(s.connectCalls || 0, 0);
   await advance(2, 2);
   assert.equal(s.connectCalls, 1);
-  s.fire('connect_error', new Error('unauthorized'));
+  s.refuseConnect('unauthorized: token expired');
   await advance(1001, 1001);
   assert.equal(s.connectCalls, 2, 'second retry after 1000 ms');
 });

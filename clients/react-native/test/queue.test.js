@@ -144,6 +144,32 @@ test('queue: a permanent refusal drops the entry and surfaces the error; the res
   assert.equal(client.getState().errorDetail, null);
 });
 
+test('queue: a refusal is cleared by an acknowledged operation of a later flush (not by the flush that reported it)', async (t) => {
+  const { server, client } = setup(t, { autoConnect: false });
+  await client.start();
+  await settle();
+  let busy = 1;
+  server.refuse = (delta) => {
+    if (delta.__set && delta.__set.level === 99) return { status: 400, code: 'invalid_value', message: 'level too high' };
+    if (delta.xp && busy > 0) { busy -= 1; return { status: 503, code: 'unavailable', message: 'busy' }; }
+    return null;
+  };
+  server.reachable = false;
+  await client.updateUserStats({ __set: { level: 99 } });
+  await advance(650);
+  await client.updateUserStats({ xp: 2 });
+  await advance(650);
+  server.reachable = true;
+  await assert.rejects(client.flushQueue(), /busy/); // refusal, then a transient failure
+  assert.match(client.getState().error, /level too high/);
+  assert.equal(client.getState().pendingCount, 1);
+  await advance(1000); // the retry (a later flush) is acknowledged
+  assert.equal(client.getState().pendingCount, 0);
+  assert.equal(server.doc('alice').xp, 2);
+  assert.equal(client.getState().error, null, 'cleared by the later ack');
+  assert.equal(client.getState().syncError, null);
+});
+
 for (const status of [500, 503, 408, 429]) {
   test(`queue: HTTP ${status} is transient — the entry stays and is retried`, async (t) => {
     const { server, client } = setup(t, { autoConnect: false });

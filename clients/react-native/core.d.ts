@@ -81,18 +81,39 @@ export interface Logger {
   error?(...args: unknown[]): void;
 }
 
+/** What a token request is for: a REST request, a socket (re)connect, or a renewal before exp. */
+export interface TokenRequest {
+  reason: 'request' | 'connect' | 'refresh';
+  /** true for a renewal and after the server refused a token: a caching source should fetch a new one. */
+  forceRefresh: boolean;
+}
+
 export interface UserDataSyncOptions {
-  /** Default: process.env.EXPO_PUBLIC_API_URL. */
+  /**
+   * The App URL (REST and Socket.IO on one origin). Pass it explicitly —
+   * `apiUrl: process.env.EXPO_PUBLIC_API_URL` in App.js: Expo inlines EXPO_PUBLIC_*
+   * only into the app's own code. Development fallback: the SDK reads
+   * process.env.EXPO_PUBLIC_API_URL itself.
+   */
   apiUrl?: string;
-  /** Default: process.env.EXPO_PUBLIC_SOCKET_URL, else apiUrl. */
+  /** Default: apiUrl (development fallback: process.env.EXPO_PUBLIC_SOCKET_URL). */
   socketUrl?: string;
-  /** Async token source (the JWT). Default: storage.getItem(tokenStorageKey). */
-  getToken?: () => Promise<string | null | undefined> | string | null | undefined;
+  /** Async token source (the JWT). Default: storage.getItem(tokenStorageKey). null: no token, no warning. */
+  getToken?: ((request: TokenRequest) => Promise<string | null | undefined> | string | null | undefined) | null;
   /** A fixed token (tests, scripts). */
   token?: string;
-  storage?: KeyValueStorage;
-  appState?: AppStateLike;
-  netInfo?: NetInfoLike;
+  /** Default: @react-native-async-storage/async-storage when installed. null: memory only, no warning. */
+  storage?: KeyValueStorage | null;
+  /** Default: react-native's AppState inside React Native. null: none, no warning. */
+  appState?: AppStateLike | null;
+  /** Default: @react-native-community/netinfo when installed. null: none, no warning. */
+  netInfo?: NetInfoLike | null;
+  /** false: use only what is passed (no automatic AsyncStorage / NetInfo / AppState). Default true. */
+  autoDetect?: boolean;
+  /** Renew the socket's token this long before its exp (at most a third of its remaining life). Default 60000. */
+  tokenRefreshLeadMs?: number;
+  /** false: never renew the socket's token with auth:refresh (reconnects still fetch a fresh one). */
+  tokenRefresh?: boolean;
   /** Debounce window in ms; default 600. */
   debounceMs?: number;
   /** Backoff start (ms); default 500. */
@@ -119,12 +140,22 @@ export interface UserDataSyncOptions {
   logger?: Logger;
 }
 
-export type SyncErrorKind = 'refused' | 'transient' | 'auth' | 'offline' | 'storage';
+export type SyncErrorKind = 'refused' | 'transient' | 'auth' | 'offline' | 'storage' | 'connection' | 'config';
 
 export class SyncError extends Error {
-  /** refused: dropped for good; transient/auth/offline: kept and retried; storage: the store failed. */
+  /**
+   * refused: dropped for good; transient/auth/offline: kept and retried; storage: the store failed;
+   * connection: the socket (connectionError); config: a set-up mistake (e.g. no apiUrl).
+   */
   kind: SyncErrorKind;
+  /**
+   * e.g. invalid_value, insufficient_funds, network, timeout; for connectionError: connect_failed,
+   * connect_refused, unauthorized, too_many_sockets, token_expired, refresh_refused; for config:
+   * missing_api_url, invalid_url, conflicting_options, signed_out.
+   */
   code?: string;
+  /** connectionError: the server's own words (the refused CONNECT's message, the refusal's message). */
+  reason?: string;
   status?: number;
   opId?: string;
   delta?: StatsDelta;
@@ -148,13 +179,22 @@ export interface SyncState {
   /** Last transient failure of background sync (kept queue, retrying); cleared by the next success. */
   syncError: SyncError | Error | null;
   connected: boolean;
+  /**
+   * Why the socket is not connected, with the server's reason: cannot reach it (connect_failed: wrong
+   * URL or port, network), CONNECT refused (unauthorized, too_many_sockets, …), token_expired,
+   * refresh_refused. null once connected. Writes go over REST meanwhile.
+   */
+  connectionError: SyncError | null;
   /** From NetInfo; null when unknown. */
   online: boolean | null;
   /** Queued operations not yet acknowledged. */
   pendingCount: number;
   syncing: boolean;
+  /** When the server last answered a pull or an operation (ms since the epoch). */
   lastSyncedAt: number | null;
   presence: PresenceInfo | null;
+  /** true after signOut(). */
+  signedOut: boolean;
 }
 
 export interface PendingOperation {
@@ -186,6 +226,16 @@ export interface UserDataSyncEvents {
   stale: StaleEvent;
   connect: void;
   disconnect: string;
+  /** connectionError was set (also for every failed attempt). */
+  connectError: SyncError;
+  /** The socket's token was renewed (auth:refresh accepted); exp in seconds. */
+  tokenRefresh: { exp: number | null };
+  signedOut: { discarded: number };
+}
+
+export interface SignOutOptions {
+  /** Send the queue first; rejects (and changes nothing) when it cannot be emptied. Default false: discard it. */
+  flush?: boolean;
 }
 
 export class UserDataSync {
@@ -207,7 +257,10 @@ export class UserDataSync {
   getUserData(): StatsDocument | null;
   getPendingOperations(): PendingOperation[];
   clearError(): void;
+  /** Stops the service and deletes this user's stored queue and document (optionally flushing first). */
+  signOut(options?: SignOutOptions): Promise<{ discarded: number }>;
   destroy(): Promise<void>;
+  readonly destroyed: boolean;
 }
 
 export function createUserDataSync(userId: string, options?: UserDataSyncOptions): UserDataSync;
@@ -215,13 +268,24 @@ export function configureUserDataSync(options: UserDataSyncOptions): UserDataSyn
 export function getUserDataSyncConfig(): UserDataSyncOptions;
 export function acquireUserDataSync(userId: string, options?: UserDataSyncOptions): UserDataSync;
 export function releaseUserDataSync(service: UserDataSync): void;
+/** Signs userId out on this device, whether or not a service of theirs runs. */
+export function signOutUserDataSync(userId: string, options?: SignOutOptions & UserDataSyncOptions): Promise<{ discarded: number }>;
+/** The registry key of (userId, options): everything that matters, objects and functions by identity. */
+export function userDataSyncKey(userId: string, options?: UserDataSyncOptions): string;
+/** DESIGN §2: 1-128 bytes of UTF-8, no control characters, no leading or trailing whitespace. */
+export function isValidUserId(userId: unknown): boolean;
+/** A JWT's payload, read without verification (null when not a JWT). */
+export function decodeJwtPayload(token: unknown): Record<string, unknown> | null;
+/** A JWT's exp (seconds since the epoch), or null. */
+export function tokenExp(token: unknown): number | null;
 export function resetUserDataSyncRegistry(): Promise<void>;
 export function createMemoryStorage(): KeyValueStorage;
 export function randomOpId(): string;
 
 export const DEFAULTS: Readonly<Required<Pick<UserDataSyncOptions,
   'debounceMs' | 'ackTimeoutMs' | 'requestTimeoutMs' | 'connectTimeoutMs' | 'reconnectionDelay' |
-  'reconnectionDelayMax' | 'retryJitter' | 'presencePingIntervalMs' | 'storageKeyPrefix' | 'tokenStorageKey' | 'autoConnect'>>>;
+  'reconnectionDelayMax' | 'retryJitter' | 'presencePingIntervalMs' | 'storageKeyPrefix' | 'tokenStorageKey' |
+  'tokenRefreshLeadMs' | 'autoConnect' | 'autoDetect'>>>;
 
 export class Backoff {
   constructor(options?: { min?: number; max?: number; factor?: number; jitter?: number; random?: () => number });

@@ -4,6 +4,7 @@
 const svc = require('./src/services/userDataSync');
 const merge = require('./src/services/merge');
 const { Backoff } = require('./src/services/backoff');
+const token = require('./src/services/token');
 
 module.exports = {
   UserDataSync: svc.UserDataSync,
@@ -13,9 +14,14 @@ module.exports = {
   getUserDataSyncConfig: svc.getUserDataSyncConfig,
   acquireUserDataSync: svc.acquireUserDataSync,
   releaseUserDataSync: svc.releaseUserDataSync,
+  signOutUserDataSync: svc.signOutUserDataSync,
+  userDataSyncKey: svc.userDataSyncKey,
   resetUserDataSyncRegistry: svc.resetUserDataSyncRegistry,
   createMemoryStorage: svc.createMemoryStorage,
   randomOpId: svc.randomOpId,
+  isValidUserId: svc.isValidUserId,
+  decodeJwtPayload: token.decodeJwtPayload,
+  tokenExp: token.tokenExp,
   DEFAULTS: svc.DEFAULTS,
   Backoff,
   mergeDeltas: merge.mergeDeltas,

@@ -1,6 +1,6 @@
 // Types of @statsync/react-native.
 import type * as React from 'react';
-import type { StatsDocument, StatsDelta, SyncError, PresenceInfo, UserDataSync, UserDataSyncOptions } from './core';
+import type { StatsDocument, StatsDelta, SyncError, PresenceInfo, UserDataSync, UserDataSyncOptions, SignOutOptions } from './core';
 
 export * from './core';
 
@@ -18,12 +18,19 @@ export interface UseUserDataSyncResult {
   /** Last transient failure of background sync (queue kept, retrying); cleared by the next success. */
   syncError: SyncError | Error | null;
   clearError: () => void;
+  /** Stops the service and deletes the user's stored queue and document ({flush: true}: send the queue first). */
+  signOut: (options?: SignOutOptions) => Promise<{ discarded: number }>;
   connected: boolean;
+  /** Why the socket is not connected (the server's reason), or null. */
+  connectionError: SyncError | null;
   online: boolean | null;
   pendingCount: number;
   syncing: boolean;
   lastSyncedAt: number | null;
   presence: PresenceInfo | null;
+  /** true after signOut() (until userId changes). */
+  signedOut: boolean;
+  /** null until the service is there; the actions above work before (they wait for it). */
   service: UserDataSync | null;
 }
 

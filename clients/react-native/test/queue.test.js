@@ -138,10 +138,36 @@ test('queue: a permanent refusal drops the entry and surfaces the error; the res
   assert.equal(server.doc('alice').xp, 3);
   assert.equal(server.doc('alice').level, 1);
   assert.equal(client.getUserData().level, 1, 'optimistic value rolled back');
+  assert.match(client.getState().error, /level too high/, 'the flush that reported the refusal does not hide it');
   await client.forcePull();
-  assert.match(client.getState().error, /level too high/, 'a refusal stays visible across later successes');
-  await client.updateUserStats({ xp: 1 });
-  assert.equal(client.getState().error, null, '...until the next update (or clearError())');
+  assert.equal(client.getState().error, null, 'cleared by the next successful sync (here a pull)');
+  assert.equal(client.getState().errorDetail, null);
+});
+
+test('queue: a refusal is cleared by an acknowledged operation of a later flush (not by the flush that reported it)', async (t) => {
+  const { server, client } = setup(t, { autoConnect: false });
+  await client.start();
+  await settle();
+  let busy = 1;
+  server.refuse = (delta) => {
+    if (delta.__set && delta.__set.level === 99) return { status: 400, code: 'invalid_value', message: 'level too high' };
+    if (delta.xp && busy > 0) { busy -= 1; return { status: 503, code: 'unavailable', message: 'busy' }; }
+    return null;
+  };
+  server.reachable = false;
+  await client.updateUserStats({ __set: { level: 99 } });
+  await advance(650);
+  await client.updateUserStats({ xp: 2 });
+  await advance(650);
+  server.reachable = true;
+  await assert.rejects(client.flushQueue(), /busy/); // refusal, then a transient failure
+  assert.match(client.getState().error, /level too high/);
+  assert.equal(client.getState().pendingCount, 1);
+  await advance(1000); // the retry (a later flush) is acknowledged
+  assert.equal(client.getState().pendingCount, 0);
+  assert.equal(server.doc('alice').xp, 2);
+  assert.equal(client.getState().error, null, 'cleared by the later ack');
+  assert.equal(client.getState().syncError, null);
 });
 
 for (const status of [500, 503, 408, 429]) {
@@ -309,14 +335,16 @@ test('socket refused at CONNECT (not active): we retry ourselves with backoff', 
   const { h, client } = setup(t);
   await client.start();
   const s = h.socket();
-  s.active = false;
-  s.fire('connect_error', new Error('unauthorized'));
-  assert.equal(client.getState().errorDetail.kind, 'auth');
+  s.refuseConnect('unauthorized: token expired');
+  assert.equal(client.getState().connectionError.kind, 'connection');
+  assert.equal(client.getState().connectionError.code, 'token_expired');
+  assert.match(client.getState().connectionError.message, /refused the socket: unauthorized: token expired/);
+  assert.equal(client.getState().error, null, 'the socket\'s trouble is connectionError, not an error for the screen');
   await advance(499, 499);
   assert.equal(s.connectCalls || 0, 0);
   await advance(2, 2);
   assert.equal(s.connectCalls, 1);
-  s.fire('connect_error', new Error('unauthorized'));
+  s.refuseConnect('unauthorized: token expired');
   await advance(1001, 1001);
   assert.equal(s.connectCalls, 2, 'second retry after 1000 ms');
 });

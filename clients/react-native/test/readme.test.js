@@ -268,3 +268,69 @@ test('README: Auto-reconnect — the seed\'s settings are what socket.io-client 
   for (const k of Object.keys(settings)) assert.equal(opts[k], settings[k], k);
   await s.destroy();
 });
+
+// ---- an Expo release build ----------------------------------------------------
+// babel-preset-expo replaces process.env.EXPO_PUBLIC_* by its value in the
+// app's own code at build time, and leaves node_modules alone: in a release
+// build the SDK's own process.env has nothing. The README's App.js must work
+// like that, and fail clearly when the variable was not set for the build.
+
+function inlineExpoEnv(code, value) {
+  return code.replace(/process\.env\.EXPO_PUBLIC_API_URL/g, value === undefined ? 'undefined' : JSON.stringify(value));
+}
+
+test('README: App.js passes apiUrl explicitly, from EXPO_PUBLIC_API_URL written in the app\'s own code', () => {
+  assert.match(APP_FILES['App.js'].code, /configureUserDataSync\(\{\n\s+\/\/[^\n]*\n\s+\/\/[^\n]*\n\s+apiUrl: process\.env\.EXPO_PUBLIC_API_URL,/);
+  assert.match(README, /### Why apiUrl is passed explicitly/);
+});
+
+test('README: App.js as an Expo release build inlines it — the SDK never reads the env, and the app works', async () => {
+  delete process.env.EXPO_PUBLIC_API_URL;
+  delete process.env.EXPO_PUBLIC_SOCKET_URL;
+  const server = new FakeServer();
+  server.apply('alice', { xp: 33 }, 'x', 'rest');
+  const world = makeWorld(server);
+  const basic = world.load('basic', `import { View, Text } from 'react-native';\n${EXAMPLES.basic.code}\nexport default MyScreen;`);
+  world.modules.set('screens', { __esModule: true, default: defaultOf(basic) });
+  const App = defaultOf(world.load('App.js', inlineExpoEnv(APP_FILES['App.js'].code, 'http://api.test')));
+  assert.equal(pkg.getUserDataSyncConfig().apiUrl, 'http://api.test');
+  pkg.configureUserDataSync({ fetch: server.fetch(), io: world.io, logger: silentLogger, presencePingIntervalMs: 0 });
+  let r;
+  await act(async () => { r = TestRenderer.create(React.createElement(App, { userId: 'alice' })); });
+  await waitFor('screen', () => texts(r).includes('XP: 33'));
+  assert.equal(world.io.sockets[0].url, 'http://api.test', 'the socket goes to the App URL too');
+  await act(async () => { r.unmount(); });
+});
+
+test('README: App.js built without EXPO_PUBLIC_API_URL fails at configure time with what to do', () => {
+  delete process.env.EXPO_PUBLIC_API_URL;
+  const world = makeWorld(new FakeServer());
+  world.modules.set('screens', { __esModule: true, default: () => null });
+  assert.throws(() => world.load('App.js', inlineExpoEnv(APP_FILES['App.js'].code, undefined)), (e) => {
+    assert.equal(e.code, 'missing_api_url');
+    assert.match(e.message, /apiUrl is missing \(undefined\).*EXPO_PUBLIC_API_URL.*build/s);
+    return true;
+  });
+});
+
+test('the SDK reads process.env only as the documented development fallback', () => {
+  const files = [];
+  const walk = (d) => {
+    for (const f of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, f.name);
+      if (f.isDirectory()) walk(p); else if (p.endsWith('.js')) files.push(p);
+    }
+  };
+  walk(path.join(ROOT, 'src'));
+  const uses = [];
+  const code = (line) => line.replace(/'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|`(?:[^`\\]|\\.)*`/g, "''"); // string literals out
+  for (const f of files) {
+    for (const line of fs.readFileSync(f, 'utf8').split('\n')) {
+      if (/process\.env/.test(code(line)) && !/^\s*\/\//.test(line)) uses.push(`${path.relative(ROOT, f)}: ${line.trim()}`);
+    }
+  }
+  assert.deepEqual(uses, [
+    'src/services/userDataSync.js: try { return process.env.EXPO_PUBLIC_API_URL || undefined; } catch (_) { return undefined; }',
+    'src/services/userDataSync.js: try { return process.env.EXPO_PUBLIC_SOCKET_URL || undefined; } catch (_) { return undefined; }',
+  ], 'envApiUrl() / envSocketUrl() only');
+});

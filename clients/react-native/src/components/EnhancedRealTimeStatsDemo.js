@@ -1,6 +1,7 @@
 'use strict';
-// EnhancedRealTimeStatsDemo — the seed's test screen: live stats, connection
-// and queue status, and buttons for the seed's test scenarios.
+// EnhancedRealTimeStatsDemo — the seed's test screen: live stats, the
+// connection (connected, why the socket cannot connect), the queue (pending
+// operations), the last sync, and buttons for the seed's test scenarios.
 //
 //   <EnhancedRealTimeStatsDemo />                 inside <UserDataProvider>
 //   <EnhancedRealTimeStatsDemo userId="alice" />  standalone (uses configureUserDataSync())
@@ -38,7 +39,9 @@ function EnhancedRealTimeStatsDemo(props) {
   // hook is idle (no userId) and the context's service is used.
   const own = useUserDataSync(ctx ? null : props.userId, props.options);
   const sync = ctx || own;
-  const { updateUserStats, forcePull, flushQueue, loading, error, connected, pendingCount, online, syncError } = sync;
+  const {
+    updateUserStats, forcePull, flushQueue, loading, error, connected, connectionError, pendingCount, online, syncError, lastSyncedAt,
+  } = sync;
   const stats = sync.userData;
   const [log, setLog] = React.useState([]);
   const mounted = React.useRef(true);
@@ -58,6 +61,11 @@ function EnhancedRealTimeStatsDemo(props) {
     h(Text, { style: styles.title }, 'Real-time stats'),
     h(Text, { testID: 'statsync-demo-status' },
       `${connected ? 'Connected' : 'Disconnected'}${online === false ? ' (offline)' : ''} · pending: ${pendingCount || 0}`),
+    h(Text, { testID: 'statsync-demo-synced', style: styles.log },
+      `Last synced: ${lastSyncedAt ? new Date(lastSyncedAt).toISOString().slice(11, 19) : 'never'}`),
+    connectionError
+      ? h(Text, { style: styles.retry, testID: 'statsync-demo-connection' }, `Socket: ${connectionError.message || connectionError}`)
+      : null,
     error ? h(Text, { style: styles.error, testID: 'statsync-demo-error' }, `Error: ${error}`) : null,
     syncError ? h(Text, { style: styles.retry, testID: 'statsync-demo-retry' }, `Retrying: ${syncError.message}`) : null,
     h(View, { style: styles.grid },

@@ -7,7 +7,8 @@
 // `stats` and `userData` are the same document (the seed's screens read
 // `stats`). Provider props other than userId/children are service options
 // (apiUrl, socketUrl, getToken, storage, appState, netInfo, debounceMs, ...)
-// and override configureUserDataSync().
+// and override configureUserDataSync(); changing one after mount re-creates
+// the service with it (see useUserDataSync).
 
 const React = require('react');
 const useUserDataSync = require('../hooks/useUserDataSync');
@@ -18,10 +19,11 @@ UserDataContext.displayName = 'UserDataContext';
 function UserDataProvider(props) {
   const { userId, children, ...options } = props;
   const sync = useUserDataSync(userId, options);
-  const value = React.useMemo(() => ({ ...sync, stats: sync.userData, userId: userId || null }), [
-    sync.userData, sync.loading, sync.error, sync.errorDetail, sync.syncError, sync.connected, sync.online, sync.pendingCount,
-    sync.syncing, sync.lastSyncedAt, sync.presence, sync.service, userId,
-  ]);
+  // A new context value only when something in it changed (every field of
+  // the hook's result is a dependency: the list is the same at every render).
+  const value = React.useMemo(() => ({ ...sync, stats: sync.userData, userId: userId || null }),
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [...Object.values(sync), userId]);
   return React.createElement(UserDataContext.Provider, { value }, children);
 }
 

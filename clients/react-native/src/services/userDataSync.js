@@ -12,9 +12,16 @@
 //    that died half-way is simply repeated.
 //  - The local view is the last server document (ordered by version, then
 //    updatedAt — never backwards) with the pending entries applied on top.
+//  - The socket's token is renewed before its exp (`auth:refresh`, same
+//    socket); a refused renewal or a `token_expired` refusal reconnects with a
+//    fresh token.
 
 const { Backoff } = require('./backoff');
 const M = require('./merge');
+const { tokenExp } = require('./token');
+const loadAsyncStorage = require('../optional/async-storage');
+const loadNetInfo = require('../optional/netinfo');
+const loadAppState = require('../optional/react-native');
 
 const DEFAULTS = {
   debounceMs: 600,
@@ -27,7 +34,9 @@ const DEFAULTS = {
   presencePingIntervalMs: 25000,
   storageKeyPrefix: '@statsync',
   tokenStorageKey: 'auth.token',
+  tokenRefreshLeadMs: 60000,
   autoConnect: true,
+  autoDetect: true,
 };
 
 const TRANSIENT_CODES = new Set([
@@ -35,15 +44,28 @@ const TRANSIENT_CODES = new Set([
   'timeout', 'busy', 'network', 'offline',
 ]);
 const AUTH_CODES = new Set(['unauthorized', 'token_expired', 'invalid_token', 'unauthenticated']);
-const USER_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
+const MAX_TIMER_MS = 0x7fffffff; // setTimeout's limit (~24.8 days)
 
-// Expo inlines `process.env.EXPO_PUBLIC_*` at build time only when written out
-// literally like this.
+// A userId as identity providers issue them (DESIGN §2): 1-128 bytes of UTF-8,
+// no control characters, no leading or trailing whitespace.
+function isValidUserId(userId) {
+  if (typeof userId !== 'string' || userId.length === 0) return false;
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(userId)) return false;
+  if (userId.trim() !== userId) return false;
+  let bytes;
+  try { bytes = unescape(encodeURIComponent(userId)).length; } catch (_) { return false; } // lone surrogate
+  return bytes <= 128;
+}
+
+// Development fallback only: Expo inlines `process.env.EXPO_PUBLIC_*` into the
+// app's own code at build time, not into node_modules, so in a release build
+// these read undefined here. The app passes apiUrl explicitly (README).
 function envApiUrl() {
-  try { return process.env.EXPO_PUBLIC_API_URL; } catch (_) { return undefined; }
+  try { return process.env.EXPO_PUBLIC_API_URL || undefined; } catch (_) { return undefined; }
 }
 function envSocketUrl() {
-  try { return process.env.EXPO_PUBLIC_SOCKET_URL; } catch (_) { return undefined; }
+  try { return process.env.EXPO_PUBLIC_SOCKET_URL || undefined; } catch (_) { return undefined; }
 }
 
 function trimSlash(u) {
@@ -51,6 +73,79 @@ function trimSlash(u) {
 }
 
 function noop() {}
+
+class SyncError extends Error {
+  // kind: 'refused' (permanent: the entry was dropped), 'transient' (kept,
+  // retried), 'auth' (kept, retried with a fresh token), 'offline', 'storage',
+  // 'connection' (the socket: connectionError), 'config' (a set-up mistake).
+  constructor(message, { kind = 'transient', code, status, opId, delta, retryAfterMs, reason } = {}) {
+    super(message);
+    this.name = 'SyncError';
+    this.kind = kind;
+    if (code !== undefined) this.code = code;
+    if (status !== undefined) this.status = status;
+    if (opId !== undefined) this.opId = opId;
+    if (delta !== undefined) this.delta = delta;
+    if (retryAfterMs !== undefined) this.retryAfterMs = retryAfterMs;
+    if (reason !== undefined) this.reason = reason;
+  }
+}
+
+const API_URL_HELP = 'pass it in your App.js: configureUserDataSync({ apiUrl: process.env.EXPO_PUBLIC_API_URL, … }) '
+  + 'and set EXPO_PUBLIC_API_URL (in .env, or in the env of your EAS build profile) before building. '
+  + 'Expo inlines EXPO_PUBLIC_* only into the app\'s own code, so the SDK cannot read it itself in a release build';
+
+// Throws a clear error for a missing or malformed URL (set-up time, not later).
+function checkUrl(name, value, where) {
+  if (value === undefined || value === null || value === '') {
+    throw new SyncError(`statsync: ${where}: ${name} is missing (${value === '' ? 'empty' : String(value)}); ${API_URL_HELP}`,
+      { kind: 'config', code: `missing_${name === 'apiUrl' ? 'api' : 'socket'}_url` });
+  }
+  if (typeof value !== 'string' || !/^https?:\/\/[^/\s]+/i.test(value)) {
+    throw new SyncError(`statsync: ${where}: ${name} must be an http:// or https:// URL (the App URL), got ${JSON.stringify(value)}`,
+      { kind: 'config', code: 'invalid_url' });
+  }
+}
+
+// ------------------------------------------------------------------ warnings
+
+const warnedConsole = new Set();
+const warnedLoggers = new WeakMap();
+
+// Each distinct set-up warning once per logger (console: once per process).
+function warnOnce(logger, message) {
+  let seen = warnedConsole;
+  if (logger && typeof logger === 'object') {
+    seen = warnedLoggers.get(logger);
+    if (!seen) { seen = new Set(); warnedLoggers.set(logger, seen); }
+  }
+  if (seen.has(message)) return;
+  seen.add(message);
+  if (logger) { if (typeof logger.warn === 'function') logger.warn(message); } else if (typeof console !== 'undefined') console.warn(message);
+}
+
+// ------------------------------------------------------------------ environment
+
+let detected = null;
+function detectEnvironment() {
+  if (!detected) detected = { storage: loadAsyncStorage(), netInfo: loadNetInfo(), appState: loadAppState() };
+  return detected;
+}
+
+// DEFAULTS + options (undefined = not given), the URLs resolved, and the
+// packages that are installed used where the app gave nothing: AsyncStorage,
+// NetInfo, React Native's AppState (null = "none, I know").
+function resolveOptions(options = {}) {
+  const o = { ...DEFAULTS };
+  for (const k of Object.keys(options)) if (options[k] !== undefined) o[k] = options[k];
+  o.apiUrl = trimSlash(o.apiUrl || envApiUrl() || '');
+  o.socketUrl = trimSlash(o.socketUrl || envSocketUrl() || o.apiUrl);
+  if (o.autoDetect) {
+    const env = detectEnvironment();
+    for (const k of ['storage', 'netInfo', 'appState']) if (o[k] === undefined && env[k]) o[k] = env[k];
+  }
+  return o;
+}
 
 // A v4 UUID: crypto.randomUUID where available (node, recent Hermes with a
 // polyfill), else getRandomValues, else Math.random (128 random bits either
@@ -77,21 +172,6 @@ function createMemoryStorage() {
   };
 }
 
-class SyncError extends Error {
-  // kind: 'refused' (permanent: the entry was dropped), 'transient' (kept,
-  // retried), 'auth' (kept, retried with a fresh token), 'offline', 'storage'.
-  constructor(message, { kind = 'transient', code, status, opId, delta, retryAfterMs } = {}) {
-    super(message);
-    this.name = 'SyncError';
-    this.kind = kind;
-    if (code !== undefined) this.code = code;
-    if (status !== undefined) this.status = status;
-    if (opId !== undefined) this.opId = opId;
-    if (delta !== undefined) this.delta = delta;
-    if (retryAfterMs !== undefined) this.retryAfterMs = retryAfterMs;
-  }
-}
-
 function classifyStatus(status) {
   if (status >= 200 && status < 300) return 'ack';
   if (status === 401) return 'auth';
@@ -116,31 +196,51 @@ function parseRetryAfter(headers) {
   return Number.isFinite(t) ? Math.max(0, t - Date.now()) : 0;
 }
 
+// What a failed socket connect means, from socket.io-client's connect_error:
+// refused by the server (a CONNECT error packet: its message is the server's
+// reason; the socket is no longer active) or not reachable at all.
+function connectErrorOf(err, active, url) {
+  const reason = (err && err.message) || String(err);
+  if (!active) {
+    let code = 'connect_refused';
+    if (/too many sockets/i.test(reason)) code = 'too_many_sockets';
+    else if (/token.*expired|expired/i.test(reason)) code = 'token_expired';
+    else if (/unauthori[sz]ed|invalid token|missing token/i.test(reason)) code = 'unauthorized';
+    return new SyncError(`statsync: the server refused the socket: ${reason}`, { kind: 'connection', code, reason });
+  }
+  const d = err && err.description;
+  const detail = d && (d.message || (d.error && d.error.message) || (typeof d === 'string' ? d : ''));
+  return new SyncError(`statsync: cannot connect the socket to ${url} (${reason}${detail ? `: ${detail}` : ''}); `
+    + 'retrying — updates go over REST meanwhile', { kind: 'connection', code: 'connect_failed', reason });
+}
+
 class UserDataSync {
   constructor(userId, options = {}) {
-    if (typeof userId !== 'string' || !USER_ID_RE.test(userId)) {
-      throw new TypeError('statsync: userId must be 1-64 characters of [A-Za-z0-9_-]');
+    if (!isValidUserId(userId)) {
+      throw new TypeError('statsync: userId must be 1-128 bytes of UTF-8 without control characters or leading/trailing whitespace');
     }
     this.userId = userId;
-    const o = { ...DEFAULTS };
-    for (const k of Object.keys(options)) if (options[k] !== undefined) o[k] = options[k];
+    const given = options || {};
+    const o = resolveOptions(given);
     this.options = o;
-    this.apiUrl = trimSlash(o.apiUrl || envApiUrl() || '');
-    this.socketUrl = trimSlash(o.socketUrl || envSocketUrl() || this.apiUrl);
+    this.apiUrl = o.apiUrl;
+    this.socketUrl = o.socketUrl;
     if (!this.apiUrl) {
-      throw new Error('statsync: no API URL: set EXPO_PUBLIC_API_URL (and EXPO_PUBLIC_SOCKET_URL) or pass { apiUrl, socketUrl }');
+      throw new SyncError(`statsync: no API URL: pass { apiUrl } (in App.js: apiUrl: process.env.EXPO_PUBLIC_API_URL); in development the SDK also reads EXPO_PUBLIC_API_URL (and EXPO_PUBLIC_SOCKET_URL) itself`,
+        { kind: 'config', code: 'missing_api_url' });
     }
+    checkUrl('apiUrl', this.apiUrl, 'UserDataSync');
+    checkUrl('socketUrl', this.socketUrl, 'UserDataSync');
     this.logger = o.logger || null;
     this.storage = o.storage || null;
-    if (!this.storage) {
-      this._log('warn', 'statsync: no storage given; the offline queue will not survive an app restart');
-      this.storage = createMemoryStorage();
-    }
+    this._warnMissing(given);
+    if (!this.storage) this.storage = createMemoryStorage();
     this._fetch = o.fetch || (typeof fetch === 'function' ? fetch.bind(globalThis) : null);
     this._newOpId = o.generateOpId || randomOpId;
     const backoff = { min: o.reconnectionDelay, max: o.reconnectionDelayMax, jitter: o.retryJitter };
     this._restBackoff = new Backoff(backoff);
     this._socketBackoff = new Backoff(backoff);
+    this._tokenBackoff = new Backoff(backoff);
     const prefix = o.storageKeyPrefix;
     this._keys = { queue: `${prefix}/queue/${userId}`, doc: `${prefix}/doc/${userId}` };
 
@@ -151,14 +251,21 @@ class UserDataSync {
     this._online = null; // null = unknown (treated as online)
     this._appStateValue = null;
     this._listeners = new Map();
-    this._timers = { window: null, retry: null, socketRetry: null, ping: null };
+    this._timers = { window: null, retry: null, socketRetry: null, ping: null, tokenRefresh: null };
     this._ready = null;
+    this._startGate = null; // a predecessor on the same storage to wait for (registry hand-over)
     this._destroyed = false;
+    this._signedOut = false;
     this._flushPromise = null;
     this._writeChain = Promise.resolve();
     this._queueDirty = false;
     this._docDirty = false;
     this._socket = null;
+    this._socketToken = null; // the token the socket authenticated with (or renewed to)
+    this._forceFreshToken = false; // the next getToken() is asked for a fresh token
+    this._reconnectingForToken = false;
+    this._round = 0; // one per pull and per flush run: a refusal is cleared by a later round's success
+    this._errorRound = 0;
     this._detach = [];
     this._state = {
       userId,
@@ -168,14 +275,40 @@ class UserDataSync {
       errorDetail: null,
       syncError: null,
       connected: false,
+      connectionError: null,
       online: null,
       pendingCount: 0,
       syncing: false,
       lastSyncedAt: null,
       presence: null,
+      signedOut: false,
     };
     this._onAppState = this._onAppState.bind(this);
     this._onNetInfo = this._onNetInfo.bind(this);
+  }
+
+  // One clear warning per missing piece of the app's set-up (null = "none,
+  // on purpose": no warning).
+  _warnMissing(given) {
+    const o = this.options;
+    const w = (m) => warnOnce(this.logger, m);
+    if (!o.storage && given.storage !== null) {
+      w('statsync: no storage: the offline queue lives in memory only and is lost when the app is closed — '
+        + 'install @react-native-async-storage/async-storage or pass { storage: AsyncStorage }');
+    }
+    if (!o.netInfo && given.netInfo !== null) {
+      w('statsync: no NetInfo: a return of the network is only noticed by the socket\'s reconnect and the retry backoff — '
+        + 'install @react-native-community/netinfo or pass { netInfo: NetInfo }');
+    }
+    if (!o.appState && given.appState !== null) {
+      w('statsync: no AppState: no pull when the app comes to the foreground, no flush when it goes to the background — '
+        + 'pass { appState: AppState } (from react-native)');
+    }
+    if (typeof o.getToken !== 'function' && !o.token && given.getToken !== null) {
+      w(o.storage && o.tokenStorageKey
+        ? `statsync: no getToken: the token is read from storage key '${o.tokenStorageKey}' (the seed's); pass { getToken } to say where your app keeps it`
+        : 'statsync: no token source: requests go out without a token and the server refuses them (401) — pass { getToken }');
+    }
   }
 
   // ---------------------------------------------------------------- public
@@ -197,11 +330,14 @@ class UserDataSync {
 
   get connected() { return this._state.connected; }
 
+  get destroyed() { return this._destroyed; }
+
   // listener(state) on every change; returns an unsubscribe function.
   subscribe(listener) { return this.on('change', listener); }
 
   // Events: change(state), error(SyncError), refused(SyncError), ack({opId, delta, duplicate, doc}),
-  // stale({doc, current, source}), connect(), disconnect(reason).
+  // stale({doc, current, source}), connect(), disconnect(reason), connectError(SyncError),
+  // tokenRefresh({exp}), signedOut().
   on(event, fn) {
     if (!this._listeners.has(event)) this._listeners.set(event, new Set());
     this._listeners.get(event).add(fn);
@@ -213,8 +349,9 @@ class UserDataSync {
   // when the server acknowledged it: offline, that may take days).
   async updateUserStats(delta) {
     const d = M.normalizeDelta(delta);
-    if (this._destroyed) throw new Error('statsync: this service was destroyed');
+    this._assertLive();
     await this.start();
+    this._assertLive();
     if (this._state.errorDetail && this._state.errorDetail.kind === 'refused') this.clearError();
     if (M.isEmptyDelta(d)) return this.getUserData();
 
@@ -255,8 +392,10 @@ class UserDataSync {
 
   // Pulls the document over REST; resolves with the (optimistic) view.
   async forcePull() {
-    if (this._destroyed) throw new Error('statsync: this service was destroyed');
+    this._assertLive();
     await this.start();
+    this._assertLive();
+    const round = ++this._round;
     let res;
     try {
       res = await this._request('GET', `/api/users/${encodeURIComponent(this.userId)}/stats`);
@@ -265,11 +404,12 @@ class UserDataSync {
       this._pullFailed(e);
       throw e;
     }
+    if (this._destroyed) return this.getUserData();
     if (res.status >= 200 && res.status < 300) {
       let doc = res.body;
       if (doc && doc.stats && doc.version === undefined && doc.xp === undefined) doc = doc.stats;
       this._ingest(doc, 'pull');
-      this._syncOk();
+      this._syncOk(round);
       this._refresh({ loading: false });
       return this.getUserData();
     }
@@ -284,8 +424,9 @@ class UserDataSync {
   // Resolves when the queue is empty; rejects when a transient failure stopped
   // the flush (the entries stay queued and a retry is scheduled).
   async flushQueue() {
-    if (this._destroyed) throw new Error('statsync: this service was destroyed');
+    this._assertLive();
     await this.start();
+    this._assertLive();
     this._sealOpen();
     for (;;) {
       await this._runFlush();
@@ -299,9 +440,31 @@ class UserDataSync {
     this._setState({ error: null, errorDetail: null });
   }
 
+  // Signs the user out on this device: optionally sends the queue first
+  // ({flush: true}: rejects, and changes nothing, when the queue could not be
+  // emptied — call again with {flush: false} to discard it), then stops the
+  // service and deletes the user's persisted queue and cached document.
+  async signOut({ flush = false } = {}) {
+    if (this._signedOut) return { discarded: 0 };
+    if (flush && !this._destroyed) await this.flushQueue();
+    const discarded = this._queue.length;
+    this._signedOut = true;
+    unregister(this);
+    this._state = {
+      ...this._state, userData: null, pendingCount: 0, connected: false, syncing: false, signedOut: true, loading: false,
+    };
+    const listeners = this._listeners;
+    await this.destroy({ keepListeners: true });
+    await this._clearStored();
+    this._emit('change', this._state);
+    this._emit('signedOut', { discarded });
+    listeners.clear();
+    return { discarded };
+  }
+
   // Stops everything (timers, listeners, socket). The queue stays persisted.
-  async destroy() {
-    if (this._destroyed) return;
+  async destroy({ keepListeners = false } = {}) {
+    if (this._destroyed) { await this._writeChain.catch(noop); return; }
     this._destroyed = true;
     for (const k of Object.keys(this._timers)) {
       if (this._timers[k]) { clearTimeout(this._timers[k]); clearInterval(this._timers[k]); this._timers[k] = null; }
@@ -312,14 +475,32 @@ class UserDataSync {
       this._socket = null;
       try { s.off(); s.disconnect(); } catch (_) { /* ignore */ }
     }
-    this._setState({ connected: false });
-    this._listeners.clear();
+    if (!keepListeners) {
+      this._setState({ connected: false });
+      this._listeners.clear();
+    }
     await this._writeChain.catch(noop);
+  }
+
+  _assertLive() {
+    if (this._signedOut) throw new SyncError('statsync: this user was signed out', { kind: 'config', code: 'signed_out' });
+    if (this._destroyed) throw new Error('statsync: this service was destroyed');
+  }
+
+  async _clearStored() {
+    try {
+      await this.storage.removeItem(this._keys.queue);
+      await this.storage.removeItem(this._keys.doc);
+    } catch (err) {
+      throw new SyncError(`statsync: sign-out could not clear the stored data: ${err && err.message}`, { kind: 'storage' });
+    }
   }
 
   // ---------------------------------------------------------------- startup
 
   async _start() {
+    if (this._startGate) await this._startGate.catch(noop);
+    if (this._destroyed) return;
     await this._load();
     if (this._destroyed) return;
     this._attachEnvironment();
@@ -393,6 +574,8 @@ class UserDataSync {
     const prev = this._appStateValue;
     this._appStateValue = next;
     if (next === 'active' && prev && prev !== 'active') {
+      // Timers may not have run in the background: the token may be due.
+      if (this._socketConnected()) this._scheduleTokenRefresh();
       this._syncNow('foreground');
     } else if (prev === 'active' && next !== 'active') {
       // Going to the background: send what we have before the OS suspends us.
@@ -433,8 +616,12 @@ class UserDataSync {
       reconnectionDelayMax: o.reconnectionDelayMax,
       reconnectionAttempts: Infinity,
       timeout: o.connectTimeoutMs,
+      // Called by socket.io-client for every (re)connect: a fresh token each time.
       auth: (cb) => {
-        this._getToken().then((t) => cb(t ? { token: t } : {}), () => cb({}));
+        this._getToken('connect').then((t) => {
+          this._socketToken = t || null;
+          cb(t ? { token: t } : {});
+        }, () => cb({}));
       },
       ...(o.socketOptions || {}),
     });
@@ -450,6 +637,7 @@ class UserDataSync {
       if (p.userId !== undefined) doc.userId = p.userId;
       this._onPush(doc);
     });
+    s.on('user:error', (p) => this._onUserError(p));
     s.on('presence:pong', (p) => {
       if (p && typeof p === 'object') this._setState({ presence: { devices: p.devices, serverTime: p.serverTime, rttMs: typeof p.ts === 'number' ? Date.now() - p.ts : undefined } });
     });
@@ -460,8 +648,10 @@ class UserDataSync {
   _onConnect() {
     if (this._destroyed) return;
     this._socketBackoff.reset();
+    this._tokenBackoff.reset();
+    this._reconnectingForToken = false;
     this._clearTimer('socketRetry');
-    this._setState({ connected: true });
+    this._setState({ connected: true, connectionError: null });
     this._syncOk();
     this._socket.emit('presence:join', { userId: this.userId });
     if (this.options.presencePingIntervalMs > 0 && !this._timers.ping) {
@@ -469,6 +659,7 @@ class UserDataSync {
         if (this._socketConnected()) this._socket.emit('presence:ping', { ts: Date.now() });
       }, this.options.presencePingIntervalMs);
     }
+    this._scheduleTokenRefresh();
     this._clearTimer('retry');
     this._restBackoff.reset();
     this._emit('connect');
@@ -478,9 +669,10 @@ class UserDataSync {
   _onDisconnect(reason) {
     if (this._destroyed) return;
     if (this._timers.ping) { clearInterval(this._timers.ping); this._timers.ping = null; }
+    this._clearTimer('tokenRefresh');
     this._setState({ connected: false });
     this._emit('disconnect', reason);
-    this._maybeReconnectManually();
+    if (!this._reconnectingForToken) this._maybeReconnectManually();
     // Pending entries go over REST meanwhile (the server may be reachable
     // there even when the socket is not).
     if (this._hasSealed()) this._scheduleRetry();
@@ -488,14 +680,25 @@ class UserDataSync {
 
   _onConnectError(err) {
     if (this._destroyed) return;
-    this._setState({ connected: false });
+    const active = !!(this._socket && this._socket.active);
+    const e = connectErrorOf(err, active, this.socketUrl);
+    this._reconnectingForToken = false;
+    this._setConnectionError(e);
+    this._emit('connectError', e);
     // socket.io-client stops retrying by itself when the server refused the
     // CONNECT (e.g. an expired token): keep retrying with our own backoff,
     // the auth callback fetches a fresh token each time.
-    if (this._socket && !this._socket.active) {
-      this._setError(new SyncError(`statsync: socket refused: ${err && err.message}`, { kind: 'auth', code: 'connect_refused' }));
+    if (!active) {
+      if (e.code === 'unauthorized' || e.code === 'token_expired') this._forceFreshToken = true;
       this._maybeReconnectManually();
     }
+  }
+
+  // The same failure again keeps the same object (no state change per retry).
+  _setConnectionError(e) {
+    const cur = this._state.connectionError;
+    if (cur && e && cur.code === e.code && cur.message === e.message) return;
+    this._setState({ connected: false, connectionError: e });
   }
 
   _maybeReconnectManually() {
@@ -508,9 +711,97 @@ class UserDataSync {
     }, delay);
   }
 
+  // An event the server refused without an ack (user:error {event, error}).
+  _onUserError(p) {
+    if (this._destroyed || !p || typeof p !== 'object') return;
+    const err = p.error || {};
+    if (err.code === 'token_expired') this._onTokenExpired(err.message);
+  }
+
   _onPush(doc) {
     if (this._destroyed) return;
     if (this._ingest(doc, 'push')) this._refresh({ loading: false });
+  }
+
+  // ---------------------------------------------------------------- token renewal
+
+  // Renews the socket's token before its exp (the JWT's own claim, read
+  // without verification): tokenRefreshLeadMs ahead, but at most a third of
+  // the time it has left, so that short-lived tokens are renewed too.
+  _scheduleTokenRefresh(delayOverride) {
+    this._clearTimer('tokenRefresh');
+    if (this._destroyed || !this._socketConnected() || this.options.tokenRefresh === false) return;
+    let delay = delayOverride;
+    if (delay === undefined) {
+      const exp = tokenExp(this._socketToken);
+      if (exp === null) return; // not a JWT, or no exp: nothing to renew
+      const remaining = exp * 1000 - Date.now();
+      const lead = Math.min(this.options.tokenRefreshLeadMs, Math.max(0, remaining / 3));
+      delay = Math.max(0, remaining - lead);
+    }
+    this._timers.tokenRefresh = setTimeout(() => {
+      this._timers.tokenRefresh = null;
+      if (delay >= MAX_TIMER_MS) this._scheduleTokenRefresh(); // not due yet: look again
+      else this._refreshToken();
+    }, Math.min(delay, MAX_TIMER_MS));
+  }
+
+  // Not renewed this time (no newer token yet, no answer): ask again later,
+  // with the same backoff as everything else.
+  _retryTokenRefresh() {
+    this._scheduleTokenRefresh(this._tokenBackoff.next());
+  }
+
+  async _refreshToken() {
+    const s = this._socket;
+    if (this._destroyed || !s || !s.connected) return;
+    let token = null;
+    try { token = await this._getToken('refresh'); } catch (_) { token = null; }
+    if (this._destroyed || this._socket !== s || !s.connected) return;
+    const oldExp = tokenExp(this._socketToken);
+    const newExp = tokenExp(token);
+    if (!token || token === this._socketToken || (oldExp !== null && newExp !== null && newExp <= oldExp)) {
+      this._retryTokenRefresh();
+      return;
+    }
+    s.timeout(this.options.ackTimeoutMs).emit('auth:refresh', { token }, (err, res) => {
+      if (this._destroyed || this._socket !== s) return;
+      if (err) { // no answer (the socket may be going away): try again
+        if (s.connected) this._retryTokenRefresh();
+        return;
+      }
+      if (res && res.ok === true) {
+        this._socketToken = token;
+        this._tokenBackoff.reset();
+        this._emit('tokenRefresh', { exp: typeof res.exp === 'number' ? res.exp : newExp });
+        this._scheduleTokenRefresh();
+        return;
+      }
+      const e = (res && res.error) || {};
+      this._reconnectWithFreshToken(new SyncError(`statsync: token renewal refused: ${e.message || e.code || 'unknown'}`,
+        { kind: 'connection', code: e.code === 'token_expired' ? 'token_expired' : 'refresh_refused', reason: e.message }));
+    });
+  }
+
+  // The server refused an event with token_expired: the socket's token ran out
+  // (renewal failed or came too late). Reconnect with a fresh one.
+  _onTokenExpired(message) {
+    this._reconnectWithFreshToken(new SyncError(`statsync: the socket's token expired${message ? `: ${message}` : ''}; reconnecting with a fresh token`,
+      { kind: 'connection', code: 'token_expired', reason: message }));
+  }
+
+  _reconnectWithFreshToken(err) {
+    const s = this._socket;
+    if (this._destroyed || !s) return;
+    this._setConnectionError(err);
+    this._emit('connectError', err);
+    if (this._reconnectingForToken) return;
+    this._reconnectingForToken = true;
+    this._forceFreshToken = true;
+    this._clearTimer('tokenRefresh');
+    try { s.disconnect(); } catch (_) { /* ignore */ }
+    if (this._destroyed || this._socket !== s) return;
+    s.connect(); // the auth callback asks getToken() for a fresh token
   }
 
   // ---------------------------------------------------------------- queue
@@ -553,6 +844,7 @@ class UserDataSync {
   }
 
   async _flushLoop() {
+    const round = ++this._round;
     this._setState({ syncing: true });
     try {
       for (;;) {
@@ -576,7 +868,7 @@ class UserDataSync {
           this._clearTimer('retry');
           this._ingest(result.doc, 'ack');
           this._releaseHeld();
-          this._syncOk();
+          this._syncOk(round);
           this._refresh({ loading: false });
           this._persistQueue();
           this._emit('ack', { opId: entry.opId, delta: entry.delta, duplicate: !!result.duplicate, doc: result.doc });
@@ -595,8 +887,17 @@ class UserDataSync {
         // transient / auth: the entry stays first in the queue.
         this._releaseHeld();
         this._refresh();
-        if (result.kind === 'auth') this._setError(result.error);
-        else this._setSyncError(result.error);
+        if (result.error.code === 'token_expired' && result.viaSocket) {
+          // The socket's token ran out: not the player's problem — reconnect
+          // with a fresh token, and the reconnect flushes again.
+          this._setSyncError(result.error);
+          this._onTokenExpired(result.error.message);
+        } else if (result.kind === 'auth') {
+          this._forceFreshToken = true;
+          this._setError(result.error);
+        } else {
+          this._setSyncError(result.error);
+        }
         this._scheduleRetry(result.error.retryAfterMs);
         throw result.error;
       }
@@ -641,9 +942,10 @@ class UserDataSync {
         const kind = classifyCode(code, e.status);
         resolve({
           kind,
+          viaSocket: true,
           doc: res && res.stats,
           error: new SyncError(`statsync: update ${kind === 'refused' ? 'refused' : 'failed'}: ${e.message || code}`,
-            { kind, code, status: e.status, opId: entry.opId, delta: entry.delta }),
+            { kind, code, status: e.status, opId: entry.opId, delta: entry.delta, retryAfterMs: e.retryAfterMs }),
         });
       });
     });
@@ -670,17 +972,23 @@ class UserDataSync {
     };
   }
 
-  async _getToken() {
-    if (typeof this.options.getToken === 'function') return (await this.options.getToken()) || null;
-    if (this.options.token) return this.options.token;
-    if (this.options.storage && this.options.tokenStorageKey) return this.options.storage.getItem(this.options.tokenStorageKey);
+  // The app's token source. getToken({reason, forceRefresh}) — reason is
+  // 'request' | 'connect' | 'refresh'; forceRefresh is true for a renewal and
+  // after the server refused a token (a source that caches may ignore it).
+  async _getToken(reason = 'request') {
+    const forceRefresh = this._forceFreshToken || reason === 'refresh';
+    if (reason !== 'refresh') this._forceFreshToken = false;
+    const o = this.options;
+    if (typeof o.getToken === 'function') return (await o.getToken({ reason, forceRefresh })) || null;
+    if (o.token) return o.token;
+    if (o.storage && o.tokenStorageKey) return o.storage.getItem(o.tokenStorageKey);
     return null;
   }
 
   async _request(method, path, body, extraHeaders = {}) {
     if (!this._fetch) throw new Error('no fetch available');
     const headers = { Accept: 'application/json', ...extraHeaders };
-    const token = await this._getToken();
+    const token = await this._getToken('request');
     if (token) headers.Authorization = `Bearer ${token}`;
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     const ctrl = typeof AbortController === 'function' ? new AbortController() : null;
@@ -704,6 +1012,7 @@ class UserDataSync {
   // and pulls arriving while an entry is in flight are held until its answer:
   // they may already contain that entry, which the view still adds on top.
   _ingest(doc, source) {
+    if (this._destroyed) return false;
     if (!M.isPlainObject(doc)) return false;
     if (doc.userId !== undefined && doc.userId !== this.userId) return false;
     if (this._inflight && source !== 'ack') {
@@ -735,6 +1044,7 @@ class UserDataSync {
   }
 
   _refresh(extra) {
+    if (this._signedOut) return;
     const hasData = !!this._serverDoc || this._queue.length > 0 || !this._state.loading || (extra && extra.loading === false);
     this._setState({
       userData: hasData ? this._computeView() : null,
@@ -759,6 +1069,7 @@ class UserDataSync {
       patch.userData = this._computeView();
       patch.pendingCount = this._queue.length;
     }
+    this._errorRound = this._round;
     this._setState(patch);
     this._emit('error', err);
   }
@@ -774,17 +1085,25 @@ class UserDataSync {
   // A pull failed: an `error` for the screen only when there is nothing to
   // show (first start, no cached document) or the server refused us.
   _pullFailed(e) {
+    if (this._destroyed) return;
     if (!this._serverDoc && this._state.loading) this._setError(e, { loading: false });
     else if (e.kind === 'auth' || e.kind === 'refused') this._setError(e);
     else this._setSyncError(e);
   }
 
-  // The server answered: clears syncError and every error but a refusal
-  // (which stays until the next updateUserStats() or clearError()).
-  _syncOk() {
+  // The server answered a pull or an operation (in sync round `round`):
+  // clears syncError and the error — a refusal too, when this success belongs
+  // to a later round than the refusal (the next pull or flush), so that the
+  // flush that reported it does not hide it at once. A (re)connect (no round)
+  // clears everything but a refusal.
+  _syncOk(round) {
     const d = this._state.errorDetail;
     const patch = { syncError: null };
-    if (d && d.kind !== 'refused') { patch.error = null; patch.errorDetail = null; }
+    if (round !== undefined) patch.lastSyncedAt = Date.now();
+    if (d && (d.kind !== 'refused' || (round !== undefined && round > this._errorRound))) {
+      patch.error = null;
+      patch.errorDetail = null;
+    }
     this._setState(patch);
   }
 
@@ -808,8 +1127,10 @@ class UserDataSync {
   // ---------------------------------------------------------------- storage
 
   // Writes are serialized and always write the latest state, so the stored
-  // queue never goes back to an older snapshot.
+  // queue never goes back to an older snapshot. Nothing is written once the
+  // service is destroyed (a sign-out's clearing stays cleared).
   _persistQueue() {
+    if (this._destroyed) return this._writeChain;
     this._queueDirty = true;
     return this._chain(() => {
       if (!this._queueDirty) return undefined;
@@ -821,6 +1142,7 @@ class UserDataSync {
   }
 
   _persistDoc() {
+    if (this._destroyed) return this._writeChain;
     this._docDirty = true;
     return this._chain(() => {
       if (!this._docDirty || !this._serverDoc) return undefined;
@@ -845,63 +1167,187 @@ function createUserDataSync(userId, options) {
 }
 
 // ------------------------------------------------------------------ shared instances
-// The hook and the provider share one service per user (one socket, one queue
-// in storage), reference-counted.
+// The hook and the provider share one service per user and set of options
+// (one socket, one queue in storage), reference-counted. The key is
+// everything that changes what a service does — userId, URLs, storage, token
+// source, transports, timings — with values compared by value and objects and
+// functions by identity; only the logger is left out.
 
 let globalConfig = {};
-const registry = new Map();
+const registry = new Map(); // key -> {service, refs, timer, key, slot}
+const slots = new Map(); // userId + storage + prefix -> rec (one live queue owner per stored queue)
+const configListeners = new Set();
 
+// configureUserDataSync(options): the defaults of every service the hook,
+// the provider and the demo create. Checked at once: a missing or malformed
+// apiUrl (e.g. EXPO_PUBLIC_API_URL not set when the app was built) throws
+// here, with what to do, rather than failing later.
 function configureUserDataSync(options = {}) {
-  globalConfig = { ...globalConfig, ...options };
+  const next = { ...globalConfig, ...options };
+  const apiUrl = next.apiUrl !== undefined && next.apiUrl !== null ? next.apiUrl : envApiUrl();
+  checkUrl('apiUrl', apiUrl, 'configureUserDataSync');
+  if (next.socketUrl !== undefined && next.socketUrl !== null) checkUrl('socketUrl', next.socketUrl, 'configureUserDataSync');
+  if (/your-api\.com/.test(apiUrl)) {
+    warnOnce(next.logger || null, `statsync: apiUrl is the seed's placeholder (${apiUrl}): set EXPO_PUBLIC_API_URL to your App URL`);
+  }
+  globalConfig = next;
+  for (const fn of Array.from(configListeners)) { try { fn(globalConfig); } catch (_) { /* ignore */ } }
   return globalConfig;
 }
 
 function getUserDataSyncConfig() { return globalConfig; }
 
-function registryKey(userId, o) {
-  return `${userId}|${o.apiUrl || envApiUrl() || ''}|${o.socketUrl || envSocketUrl() || ''}|${o.storageKeyPrefix || DEFAULTS.storageKeyPrefix}`;
+// fn(config) after every configureUserDataSync(); returns an unsubscribe.
+function subscribeUserDataSyncConfig(fn) {
+  configListeners.add(fn);
+  return () => configListeners.delete(fn);
+}
+
+const identities = new WeakMap();
+let nextIdentity = 1;
+// Objects and functions by identity. A function may name the identity it
+// stands for (`__statsyncKey`): the hook passes stable wrappers of the
+// functions a component gives, keyed by the first function it was given.
+function identityOf(v) {
+  const target = (v && v.__statsyncKey) || v;
+  if (!identities.has(target)) identities.set(target, nextIdentity++);
+  return `#${identities.get(target)}`;
+}
+
+function keyPart(name, v) {
+  if (v === undefined || v === null) return String(v);
+  if (name === 'socketOptions') { try { return JSON.stringify(v); } catch (_) { return identityOf(v); } }
+  if (typeof v === 'object' || typeof v === 'function') return identityOf(v);
+  return JSON.stringify(v);
+}
+
+const KEY_EXCLUDED = new Set(['logger']);
+
+function keyOf(userId, o) {
+  const parts = [`userId=${JSON.stringify(userId)}`];
+  for (const k of Object.keys(o).sort()) if (!KEY_EXCLUDED.has(k)) parts.push(`${k}=${keyPart(k, o[k])}`);
+  return parts.join('&');
+}
+
+function mergedOptions(options = {}) {
+  const o = { ...globalConfig };
+  for (const k of Object.keys(options)) if (options[k] !== undefined) o[k] = options[k];
+  return resolveOptions(o);
+}
+
+// The key the shared service of (userId, options) has — computed in render
+// by the hook, so that a change of any option re-creates the service.
+function userDataSyncKey(userId, options = {}) {
+  return keyOf(userId, mergedOptions(options));
+}
+
+function slotOf(userId, o) {
+  return o.storage ? `${JSON.stringify(userId)}|${identityOf(o.storage)}|${o.storageKeyPrefix}` : null;
+}
+
+function differences(a, b) {
+  const names = new Set([...Object.keys(a), ...Object.keys(b)]);
+  return Array.from(names).filter((k) => !KEY_EXCLUDED.has(k) && keyPart(k, a[k]) !== keyPart(k, b[k])).sort();
 }
 
 function acquireUserDataSync(userId, options = {}) {
-  const o = { ...globalConfig };
-  for (const k of Object.keys(options)) if (options[k] !== undefined) o[k] = options[k];
-  const key = registryKey(userId, o);
+  const o = mergedOptions(options);
+  const key = keyOf(userId, o);
   let rec = registry.get(key);
   if (!rec) {
-    rec = { service: createUserDataSync(userId, o), refs: 0, timer: null, key };
+    const slot = slotOf(userId, o);
+    const holder = slot ? slots.get(slot) : null;
+    let gate = null;
+    if (holder) {
+      if (holder.refs > 0) {
+        // Two live services must never own one stored queue (each would
+        // overwrite the other's): say so, with the options that differ.
+        throw new SyncError(`statsync: another UserDataProvider / useUserDataSync of "${userId}" is live with other options `
+          + `(${differences(holder.service.options, o).join(', ')} differ) on the same storage; use the same options, `
+          + 'or give this one its own storageKeyPrefix', { kind: 'config', code: 'conflicting_options' });
+      }
+      // The previous owner is only waiting to be destroyed (its options
+      // changed, or a remount): destroy it now; the new one loads after it.
+      if (holder.timer) { clearTimeout(holder.timer); holder.timer = null; }
+      registry.delete(holder.key);
+      slots.delete(slot);
+      gate = holder.service.destroy();
+    }
+    const service = new UserDataSync(userId, o);
+    service._startGate = gate;
+    rec = { service, refs: 0, timer: null, key, slot };
     registry.set(key, rec);
+    if (slot) slots.set(slot, rec);
+    service.start();
   }
   if (rec.timer) { clearTimeout(rec.timer); rec.timer = null; }
   rec.refs += 1;
   return rec.service;
 }
 
+function recOf(service) {
+  for (const rec of registry.values()) if (rec.service === service) return rec;
+  return null;
+}
+
+function unregister(service) {
+  const rec = recOf(service);
+  if (!rec) return;
+  if (rec.timer) clearTimeout(rec.timer);
+  registry.delete(rec.key);
+  if (rec.slot && slots.get(rec.slot) === rec) slots.delete(rec.slot);
+}
+
 // Destroys the service when its last user let go (after a tick, so that a
 // remount — React StrictMode mounts effects twice — reuses it).
 function releaseUserDataSync(service) {
-  for (const rec of registry.values()) {
-    if (rec.service !== service) continue;
-    rec.refs -= 1;
-    if (rec.refs <= 0 && !rec.timer) {
-      rec.timer = setTimeout(() => {
-        rec.timer = null;
-        if (rec.refs > 0) return;
-        registry.delete(rec.key);
-        rec.service.destroy();
-      }, 0);
-    }
-    return;
+  const rec = recOf(service);
+  if (!rec) return;
+  rec.refs -= 1;
+  if (rec.refs <= 0 && !rec.timer) {
+    rec.timer = setTimeout(() => {
+      rec.timer = null;
+      if (rec.refs > 0) return;
+      unregister(rec.service);
+      rec.service.destroy();
+    }, 0);
   }
+}
+
+// Signs userId out on this device, whether or not a service of theirs runs:
+// every live service of the user is signed out ({flush: true}: their queues
+// are sent first), and the user's stored queue and document are deleted.
+// Without a live service, {flush: true} starts a REST-only one to send the
+// stored queue. options: like configureUserDataSync's (storage,
+// storageKeyPrefix, …), defaulting to the configured ones.
+async function signOutUserDataSync(userId, { flush = false, ...options } = {}) {
+  const live = Array.from(registry.values()).filter((r) => r.service.userId === userId).map((r) => r.service);
+  let discarded = 0;
+  for (const s of live) discarded += (await s.signOut({ flush })).discarded;
+  const o = mergedOptions(options);
+  const slot = slotOf(userId, o);
+  if (live.some((s) => slotOf(userId, s.options) === slot && slot)) return { discarded };
+  const s = new UserDataSync(userId, { ...o, autoConnect: false, appState: null, netInfo: null, logger: o.logger || {} });
+  if (flush) {
+    await s.start();
+    try { await s.flushQueue(); } catch (err) { await s.destroy(); throw err; }
+  } else {
+    await s._load();
+  }
+  discarded += (await s.signOut({ flush: false })).discarded;
+  return { discarded };
 }
 
 async function resetUserDataSyncRegistry() {
   const all = Array.from(registry.values());
   registry.clear();
+  slots.clear();
   for (const rec of all) {
     if (rec.timer) clearTimeout(rec.timer);
     await rec.service.destroy();
   }
   globalConfig = {};
+  detected = null;
 }
 
 module.exports = {
@@ -910,11 +1356,16 @@ module.exports = {
   createUserDataSync,
   configureUserDataSync,
   getUserDataSyncConfig,
+  subscribeUserDataSyncConfig,
+  userDataSyncKey,
   acquireUserDataSync,
   releaseUserDataSync,
+  signOutUserDataSync,
   resetUserDataSyncRegistry,
   createMemoryStorage,
   randomOpId,
   classifyStatus,
+  isValidUserId,
+  resolveOptions,
   DEFAULTS,
 };

@@ -6,6 +6,21 @@
 
 const { mock } = require('node:test');
 const { applyDelta, defaultDocument } = require('../../src/services/merge');
+const { decodeJwtPayload, tokenExp } = require('../../src/services/token');
+
+// The user a test token stands for: 'tok-<userId>', or a JWT's sub.
+function subOf(token) {
+  const p = decodeJwtPayload(token);
+  if (p && typeof p.sub === 'string') return p.sub;
+  return String(token || '').replace(/^tok-/, '');
+}
+
+// An unsigned test JWT (the fakes read it as the real server would, without
+// checking a signature).
+function fakeJwt(sub, expS, extra = {}) {
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  return `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub, iat: Math.floor(Date.now() / 1000), exp: expS, ...extra })}.sig`;
+}
 
 class FakeServer {
   constructor() {
@@ -15,6 +30,9 @@ class FakeServer {
     this.sockets = new Set();
     this.reachable = true; // REST
     this.refuse = null; // (delta, opId) => null | {status, code}
+    this.enforceExp = false; // sockets: events after their token's exp + graceMs get token_expired
+    this.graceMs = 0;
+    this.onRefresh = null; // (token, socket) => ack of auth:refresh (default: ok with the token's exp)
     this.timeCounter = Date.parse('2024-01-15T10:00:00.000Z');
   }
 
@@ -92,7 +110,7 @@ class FakeServer {
 
   userOf(headers = {}) {
     const a = headers.Authorization || headers.authorization || '';
-    return a.replace(/^Bearer tok-/, '');
+    return subOf(a.replace(/^Bearer /, ''));
   }
 
   // An io() factory: each call makes a FakeSocket attached to this server.
@@ -154,9 +172,34 @@ class FakeSocket {
   // Simulates a successful CONNECT: the auth callback gives the token.
   async serverConnect() {
     const auth = await new Promise((resolve) => this.opts.auth(resolve));
-    this.userId = String(auth.token || '').replace(/^tok-/, '');
+    this.userId = subOf(auth.token);
+    this.token = auth.token;
+    this.tokenExp = tokenExp(auth.token);
     this.connected = true;
+    this.connects = (this.connects || 0) + 1;
     this.fire('connect');
+  }
+
+  // The server refuses the CONNECT (`44{"message"}`): socket.io-client
+  // destroys the socket (no longer active) and fires connect_error.
+  refuseConnect(message) {
+    this.active = false;
+    this.connected = false;
+    this.fire('connect_error', new Error(message));
+  }
+
+  // The transport fails (wrong port, DNS, timeout): the manager keeps
+  // reconnecting (still active) and fires connect_error each time.
+  failConnect(message = 'xhr poll error', description) {
+    this.connected = false;
+    const e = new Error(message);
+    if (description) e.description = description;
+    this.fire('connect_error', e);
+  }
+
+  tokenExpired() {
+    return this.server.enforceExp && this.tokenExp !== null && this.tokenExp !== undefined
+      && Date.now() >= this.tokenExp * 1000 + this.server.graceMs;
   }
 
   serverDisconnect(reason = 'transport close') {
@@ -168,9 +211,22 @@ class FakeSocket {
     this.fire('disconnect', reason);
   }
 
-  connect() { this.connectCalls = (this.connectCalls || 0) + 1; return this; }
+  connect() {
+    this.connectCalls = (this.connectCalls || 0) + 1;
+    this.active = true;
+    this.server.sockets.add(this);
+    return this;
+  }
 
-  disconnect() { this.active = false; this.connected = false; this.server.sockets.delete(this); return this; }
+  // Like socket.io-client: a connected socket fires 'disconnect' ('io client disconnect').
+  disconnect() {
+    const was = this.connected;
+    this.active = false;
+    this.connected = false;
+    this.server.sockets.delete(this);
+    if (was) this.fire('disconnect', 'io client disconnect');
+    return this;
+  }
 
   timeout(ms) {
     return { emit: (ev, payload, ack) => this._emit(ev, payload, ack, ms) };
@@ -181,6 +237,24 @@ class FakeSocket {
   _emit(ev, payload, ack, timeoutMs) {
     this.emitted.push({ ev, payload: JSON.parse(JSON.stringify(payload)) });
     if (!this.connected) throw new Error('FakeSocket: emit while disconnected (would be buffered)');
+    if (ev === 'auth:refresh') {
+      this.refreshes = (this.refreshes || []).concat(payload.token);
+      const r = this.server.onRefresh ? this.server.onRefresh(payload.token, this) : null;
+      const answer = r || (subOf(payload.token) === this.userId
+        ? { ok: true, exp: tokenExp(payload.token) }
+        : { ok: false, error: { code: 'forbidden', message: 'the new token is for another user: reconnect instead', status: 403 } });
+      if (answer.ok) this.tokenExp = tokenExp(payload.token);
+      if (ack && !this.holdRefresh) queueMicrotask(() => ack(null, JSON.parse(JSON.stringify(answer))));
+      return this;
+    }
+    if (this.tokenExpired()) {
+      const error = { code: 'token_expired', message: 'the token expired: send auth:refresh {token} or reconnect', status: 401 };
+      queueMicrotask(() => {
+        if (ack) ack(null, { ok: false, error });
+        else this.fire('user:error', { event: ev, error });
+      });
+      return this;
+    }
     if (ev === 'presence:join') {
       this.push('user:data:updated', this.server.doc(this.userId));
       return this;
@@ -277,6 +351,7 @@ async function advance(ms, step = 50) {
 }
 
 module.exports = {
+  fakeJwt, subOf,
   FakeServer, FakeSocket, jsonResponse, memoryStorage, fakeAppState, fakeNetInfo, settle, enableFakeTimers, advance,
 };
 

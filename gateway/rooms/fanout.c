@@ -86,10 +86,13 @@ static void fanout__hand_over(fanout *f, fanout_task *t)
     fanout_task *q = n ? SS_HTAB_ENTRY(n, fanout_task, h) : NULL; /* the user's latest queued */
     if (q != NULL && sio_server_behind(f->r->s)) {
         if (t->version > q->version) { /* the payloads change places: t frees the old */
-            fanout_task old = *q;
+            /* Field by field, never `*q` whole: q->task.next belongs to the
+             * hand-off queue (q_mu), which other threads append to meanwhile. */
+            sio_buf *old_doc = q->doc;
+            json_t *old_upd = q->upd;
             q->version = t->version, q->doc = t->doc, q->upd = t->upd;
             memcpy(q->origin, t->origin, sizeof(q->origin));
-            t->doc = old.doc, t->upd = old.upd;
+            t->doc = old_doc, t->upd = old_upd;
         }
         pthread_mutex_unlock(&f->pending_mu);
         ss_counter_add(c_superseded, 1);

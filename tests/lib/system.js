@@ -400,9 +400,11 @@ class System {
     // Under auth, a refused publish or subscription of a service is a
     // permission the configuration lacks (nats-server logs each one).
     const violations = this.natsAuth && !this.opts.natsViolationsExpected ? this.natsViolations() : [];
+    // The logs go with the temporary directory: read the culprits' tails first.
+    const tails = bad.map((p) => `==== ${p.name} (exit ${results[all.indexOf(p)].code}) ====\n${p.log().slice(-6000)}`);
     if (!process.env.STATSYNC_KEEP_TMP) fs.rmSync(this.dir, { recursive: true, force: true });
     if (bad.length) {
-      throw new Error(`processes exited uncleanly: ${bad.map((p) => p.name).join(', ')}`);
+      throw new Error(`processes exited uncleanly: ${bad.map((p) => p.name).join(', ')}\n${tails.join('\n')}`);
     }
     if (violations.length) {
       throw new Error(`nats-server refused a service (scripts/nats-config.sh lacks a permission):\n${violations.join('\n')}`);

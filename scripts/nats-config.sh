@@ -9,8 +9,12 @@
 # both).
 #
 #   scripts/nats-config.sh render DIR [--rotate] [--tls-cert F --tls-key F [--tls-verify-ca F]]
+#                                     [--jetstream STORE_DIR]
 #       DIR/nats-server.conf (mode 0600): an `authorization` block with one
-#       user per service and its permissions (plus a `tls` block when asked).
+#       user per service and its permissions (plus a `tls` block when asked,
+#       and a `jetstream` block storing in STORE_DIR with --jetstream: the
+#       stats-service keeps its partition leases in a JetStream KV bucket, so
+#       every server statsync runs on has JetStream on).
 #       No listen address or port: give them on the command line,
 #       `nats-server -c DIR/nats-server.conf -a 127.0.0.1 -p 4222`.
 #       DIR/<user>/password (mode 0600, directory 0700): each user's random
@@ -78,6 +82,12 @@ cmd_table() {
   done
 }
 
+# A path that can stand in a config string as it is: absolute, no quote,
+# backslash, space or newline.
+conf_path_ok() {
+  [[ $1 =~ ^/[A-Za-z0-9/._+@:-]*$ ]]
+}
+
 # A new random password: 32 bytes as 43 URL-safe base64 characters (no
 # character the config or the CONNECT JSON would need to escape).
 new_password() {
@@ -85,10 +95,11 @@ new_password() {
 }
 
 cmd_render() {
-  local dir='' rotate=0 cert='' key='' verify=''
+  local dir='' rotate=0 cert='' key='' verify='' js=''
   while [ $# -gt 0 ]; do
     case "$1" in
       --rotate) rotate=1 ;;
+      --jetstream) js=$2; shift ;;
       --tls-cert) cert=$2; shift ;;
       --tls-key) key=$2; shift ;;
       --tls-verify-ca) verify=$2; shift ;;
@@ -100,6 +111,10 @@ cmd_render() {
   [ -n "$dir" ] || { echo "nats-config.sh render: DIR missing (try --help)" >&2; exit 2; }
   if [ -n "$cert$key$verify" ] && { [ -z "$cert" ] || [ -z "$key" ]; }; then
     echo "nats-config.sh render: --tls-cert and --tls-key go together" >&2
+    exit 2
+  fi
+  if [ -n "$js" ] && ! conf_path_ok "$js"; then
+    echo "nats-config.sh render: --jetstream '$js' must be an absolute path of A-Z a-z 0-9 / . _ + @ : -" >&2
     exit 2
   fi
   umask 077
@@ -143,6 +158,12 @@ cmd_render() {
         echo "  ca_file: \"$verify\""
         echo "  verify: true"
       fi
+      echo "}"
+    fi
+    if [ -n "$js" ]; then
+      echo "# JetStream (the stats-service's partition leases live in a KV bucket)."
+      echo "jetstream {"
+      echo "  store_dir: \"$js\""
       echo "}"
     fi
   } >"$tmp"

@@ -6,7 +6,8 @@
 # run on other ports); data lives in ./.run/data unless STATSYNC_DATA_DIR says
 # otherwise. Ctrl-C stops every process this script started.
 #
-# NATS runs with authentication: scripts/nats-config.sh renders a fresh
+# NATS runs with JetStream (store in ./.run/nats-<port>-jetstream) and
+# authentication: scripts/nats-config.sh renders a fresh
 # configuration (one user per service, each allowed only its subjects; new
 # random passwords, files mode 0600) into ./.run/nats-<port>/ at every start,
 # and each service connects as its own user. With STATSYNC_NATS_URL_EXTERNAL
@@ -85,8 +86,11 @@ as_nats_user() {
 }
 if [ -z "${STATSYNC_NATS_URL_EXTERNAL:-}" ]; then
   NATS_AUTH=$ROOT/.run/nats-$NATS_PORT
+  # JetStream's store (the stats-service's partition leases) is kept across
+  # runs, as a server's disk is; the credentials are new every run.
+  NATS_STORE=$ROOT/.run/nats-$NATS_PORT-jetstream
   rm -rf "$NATS_AUTH"
-  bash scripts/nats-config.sh render "$NATS_AUTH"
+  bash scripts/nats-config.sh render "$NATS_AUTH" --jetstream "$NATS_STORE"
   nats-server -c "$NATS_AUTH/nats-server.conf" -a 127.0.0.1 -p "$NATS_PORT" >"$ROOT/.run/nats.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$NATS_PORT") 2>/dev/null && break; sleep 0.1; done

@@ -325,10 +325,12 @@ static int group_setup(void **state)
     S.nats_port = free_port();
     S.admin_port = free_port();
     snprintf(S.url, sizeof(S.url), "nats://127.0.0.1:%d", S.nats_port);
-    char port[16], log[160];
+    char port[16], log[160], store[160];
     snprintf(port, sizeof(port), "%d", S.nats_port);
     snprintf(log, sizeof(log), "%s/nats.log", S.tmp);
-    char *argv[] = {"nats-server", "-a", "127.0.0.1", "-p", port, NULL};
+    /* JetStream on, as on every server statsync runs on (partition leases). */
+    snprintf(store, sizeof(store), "%s/nats-jetstream", S.tmp);
+    char *argv[] = {"nats-server", "-a", "127.0.0.1", "-p", port, "-js", "-sd", store, NULL};
     S.nats_pid = spawn("nats-server", argv, NULL, log);
     if (S.nats_pid <= 0 || !wait_port(S.nats_port, 10000)) {
         fprintf(stderr, "nats-server did not start\n");

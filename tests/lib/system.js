@@ -18,6 +18,10 @@
 // { natsAuth: true, natsTls: true } adds TLS (a throwaway CA and server
 // certificate; the URL is tls://, every service gets STATSYNC_NATS_TLS_CA).
 //
+// nats-server always runs with JetStream (the stats-service keeps its
+// partition leases in a KV bucket), its store in the temp dir: kept across a
+// restart of the server (startNats again), as a real server's disk is.
+//
 // Every process is killed on stop() and on test-process exit. Every wait is
 // bounded in time.
 'use strict';
@@ -196,6 +200,7 @@ class System {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'statsync-test-'));
     this.dataDir = path.join(this.dir, 'data');
     fs.mkdirSync(this.dataDir);
+    this.natsStoreDir = path.join(this.dir, 'nats-jetstream');
     this.secret = SECRET;
     this.gateways = [];
   }
@@ -269,7 +274,8 @@ class System {
   _renderNatsConfig() {
     this.natsAuthDir = path.join(this.dir, 'nats-auth');
     const tls = this.natsTls ? ['--tls-cert', this.natsCert, '--tls-key', this.natsKey] : [];
-    execFileSync('bash', [NATS_CONFIG, 'render', this.natsAuthDir, ...tls], { stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync('bash', [NATS_CONFIG, 'render', this.natsAuthDir, ...tls, '--jetstream', this.natsStoreDir],
+      { stdio: ['ignore', 'ignore', 'pipe'] });
     this.natsConfig = path.join(this.natsAuthDir, 'nats-server.conf');
   }
 
@@ -304,7 +310,8 @@ class System {
   }
 
   async startNats() {
-    const conf = this.natsConfig ? ['-c', this.natsConfig] : [];
+    // The rendered config has its jetstream block; without one, the flags.
+    const conf = this.natsConfig ? ['-c', this.natsConfig] : ['-js', '-sd', this.natsStoreDir];
     this.nats = new Proc('nats', 'nats-server', [...conf, '-a', '127.0.0.1', '-p', String(this.natsPort)],
       { PATH: process.env.PATH }, path.join(this.dir, 'nats.log')).start();
     await waitFor('nats-server', () => new Promise((resolve) => {

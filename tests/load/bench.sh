@@ -179,7 +179,7 @@ export STATSYNC_JWT_SECRET=$SECRET
 export STATSYNC_LOG_LEVEL=${STATSYNC_LOG_LEVEL:-warn}
 
 say "starting nats-server, stats, presence, gateway (work dir $WORK)"
-nats-server -a 127.0.0.1 -p "$NATS_PORT" >"$WORK/nats.log" 2>&1 &
+nats-server -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$WORK/nats-jetstream" >"$WORK/nats.log" 2>&1 &
 NATS_PID=$!
 PIDS+=($!)
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$NATS_PORT") 2>/dev/null && break; sleep 0.1; done

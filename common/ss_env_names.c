@@ -33,6 +33,8 @@ static const char *const ss_env__names[] = {
     /* stats-service (stats-service/main.c) */
     "STATSYNC_DATA_DIR", "STATSYNC_MAP_SIZE_MB", "STATSYNC_IDEMPOTENCY_TTL_S",
     "STATSYNC_MAX_BATCH", "STATSYNC_MAX_QUEUE", "STATSYNC_INSTANCE_ID",
+    "STATSYNC_PARTITION_COUNT", "STATSYNC_PARTITIONS", "STATSYNC_LEASE_TTL_MS",
+    "STATSYNC_LEASE_REPLICAS",
     /* presence-service (presence-service/main.c) */
     "STATSYNC_PRESENCE_SOCKET_TTL_MS", "STATSYNC_PRESENCE_MAX_SOCKETS",
     "STATSYNC_PRESENCE_MAX_GATEWAYS",

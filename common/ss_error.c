@@ -29,6 +29,9 @@ static const struct {
     [SS_ERR_TIMEOUT] = {"timeout", 503},
     [SS_ERR_STORAGE_FULL] = {"storage_full", 507},
     [SS_ERR_TOKEN_EXPIRED] = {"token_expired", 401},
+    [SS_ERR_PARTITION_UNAVAILABLE] = {"partition_unavailable", 503},
+    [SS_ERR_PARTITION_MISMATCH] = {"partition_mismatch", 500},
+    [SS_ERR_SEQ_GAP] = {"seq_gap", 409},
 };
 
 const char *ss_err_code(ss_err e)

@@ -13,7 +13,7 @@ typedef enum ss_err {
     SS_ERR_INVALID_TYPE,       /* 400 right name, wrong JSON type / null     */
     SS_ERR_INVALID_VALUE,      /* 400 right type, value out of range         */
     SS_ERR_OVERFLOW,           /* 400 result would leave the safe range      */
-    SS_ERR_INVALID_USER_ID,    /* 400 userId not 1-64 of [A-Za-z0-9_-]       */
+    SS_ERR_INVALID_USER_ID,    /* 400 not a userId (ss_userid.h)             */
     SS_ERR_BAD_REQUEST,        /* 400 other malformed request                */
     SS_ERR_UNAUTHORIZED,       /* 401 missing / bad / expired token          */
     SS_ERR_FORBIDDEN,          /* 403 someone else's document                */
@@ -29,6 +29,9 @@ typedef enum ss_err {
     SS_ERR_TIMEOUT,            /* 503 a service did not answer in time       */
     SS_ERR_STORAGE_FULL,       /* 507 LMDB map full / disk unwritable        */
     SS_ERR_TOKEN_EXPIRED,      /* 401 a live socket's token ran out          */
+    SS_ERR_PARTITION_UNAVAILABLE, /* 503 the user's partition has no owner now */
+    SS_ERR_PARTITION_MISMATCH, /* 500 services disagree on the partition count */
+    SS_ERR_SEQ_GAP,            /* 409 a client's op skips a sequence number   */
     SS_ERR__COUNT
 } ss_err;
 

@@ -18,10 +18,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define SS_SUBJ_STATS_APPLY "statsync.stats.apply"     /* .<userId>  req/rep Mutation -> StatsReply */
-#define SS_SUBJ_STATS_GET "statsync.stats.get"         /* .<userId>  req/rep GetRequest -> StatsReply */
+/* apply and get carry the user's partition (ss_partition.h) */
+#define SS_SUBJ_STATS_APPLY "statsync.stats.apply"     /* .<p>.<userId> req/rep Mutation -> StatsReply */
+#define SS_SUBJ_STATS_GET "statsync.stats.get"         /* .<p>.<userId> req/rep GetRequest -> StatsReply */
 #define SS_SUBJ_STATS_CHANGED "statsync.stats.changed" /* .<userId>  event ChangeEvent */
 #define SS_SUBJ_HEALTH "statsync.health"               /* .<service> req/rep HealthRequest -> HealthReply */
+#define SS_SUBJ_CTL_STATS "statsync.ctl.stats"         /* .<instance> req/rep PartitionCommand -> ...Reply */
 
 /* presence (proto/README.md): gateway -> presence-service, and back */
 #define SS_SUBJ_PRESENCE_JOIN "statsync.presence.join"           /* event PresenceMembership */

@@ -15,6 +15,7 @@
 #include "ss_config.h"
 #include "ss_log.h"
 #include "ss_nats.h"
+#include "ss_partition.h"
 #include "ss_service.h"
 #include "ss_time.h"
 
@@ -46,6 +47,8 @@ static const ss_opt gateway__opts[] = {
                "debug | info | warn | error"),
     SS_OPT_STR("gateway-id", "STATSYNC_GATEWAY_ID", &gateway__cfg.gateway_id, "",
                "instance id (empty = <hostname>-<pid>)"),
+    SS_OPT_INT("partition-count", "STATSYNC_PARTITION_COUNT", &gateway__cfg.partition_count, "64",
+               "partitions of the cluster: the stats-services' count (fixed per cluster)"),
     SS_OPT_INT("request-timeout-ms", "STATSYNC_REQUEST_TIMEOUT_MS", &gateway__cfg.request_timeout_ms,
                "5000", "bound on a service round trip before 503"),
     SS_OPT_INT("health-timeout-ms", "STATSYNC_HEALTH_TIMEOUT_MS", &gateway__cfg.health_timeout_ms,
@@ -184,6 +187,7 @@ static int gateway__check_config(const gw_config *c)
     const ss_range ranges[] = {
         {"STATSYNC_SHUTDOWN_DRAIN_MS", &c->shutdown_drain_ms, 0, 600000, NULL},
         {"STATSYNC_SHUTDOWN_SPREAD_MS", &c->shutdown_spread_ms, 0, 600000, NULL},
+        {"STATSYNC_PARTITION_COUNT", &c->partition_count, 1, SS_PARTITION_COUNT_MAX, NULL},
     };
     return ss_service_check_ranges("statsync-gateway", ranges, SS_COUNT(ranges));
 }

@@ -35,13 +35,23 @@ USERS=(gateway stats presence admin)
 
 declare -A WHO PUB SUB RESP
 WHO[gateway]='statsync-gateway (every gateway)'
-PUB[gateway]='statsync.stats.apply.* statsync.stats.get.* statsync.health.stats statsync.health.presence statsync.presence.join statsync.presence.leave statsync.presence.ping statsync.presence.heartbeat statsync.presence.snapshot'
+PUB[gateway]='statsync.stats.apply.*.* statsync.stats.get.*.* statsync.health.stats statsync.health.presence statsync.presence.join statsync.presence.leave statsync.presence.ping statsync.presence.heartbeat statsync.presence.snapshot'
 SUB[gateway]='statsync.stats.changed.* statsync.presence.update.* statsync.presence.sync _INBOX.>'
 RESP[gateway]=no
 
 WHO[stats]='statsync-stats (stats-service)'
-PUB[stats]='statsync.stats.changed.*'
-SUB[stats]='statsync.stats.apply.* statsync.stats.get.* statsync.health.stats'
+# The JetStream API of its two key-value buckets (partition leases, the
+# cluster's partition count) and their entries; _INBOX.> for the API's replies.
+JS_STATS_BUCKETS='KV_statsync_partitions KV_statsync_partitions_config'
+js_api() {
+  local b out=''
+  for b in $JS_STATS_BUCKETS; do
+    out+=" \$JS.API.STREAM.INFO.$b \$JS.API.STREAM.CREATE.$b \$JS.API.STREAM.MSG.GET.$b \$JS.API.DIRECT.GET.$b.> \$KV.${b#KV_}.>"
+  done
+  printf '%s' "${out# }"
+}
+PUB[stats]="statsync.stats.changed.* $(js_api)"
+SUB[stats]='statsync.stats.apply.*.* statsync.stats.get.*.* statsync.health.stats statsync.ctl.stats.* _INBOX.>'
 RESP[stats]=yes
 
 WHO[presence]='statsync-presence (presence-service)'
@@ -52,7 +62,7 @@ RESP[presence]=yes
 # Operators' tools (`nats sub`, `nats req`): watch every statsync subject,
 # probe health, read a document; never change one or speak for a service.
 WHO[admin]="operators' tools (nats CLI)"
-PUB[admin]='statsync.health.stats statsync.health.presence statsync.stats.get.*'
+PUB[admin]='statsync.health.stats statsync.health.presence statsync.stats.get.*.* statsync.ctl.stats.*'
 SUB[admin]='statsync.> _INBOX.>'
 RESP[admin]=no
 

@@ -1,6 +1,15 @@
 /* handlers.c — NATS callbacks of the stats-service: decode, validate,
  * answer reads, hand mutations to the writer. Thin on purpose: rules live
- * in merge.c, storage in store.c, batching in writer.c.
+ * in merge.c, storage in store.c, batching in writer.c, ownership in
+ * partitions.c.
+ *
+ * Every request names its partition in the subject
+ * (statsync.stats.<apply|get>.<p>.<user>); it is served only when this
+ * instance serves p now and the userId belongs to p under our partition
+ * count — else it is refused (partition_unavailable, or
+ * partition_mismatch when the sender counts partitions differently),
+ * logged and counted (statsync_stats_partition_refused_total), never
+ * applied.
  *
  * Threads: handlers__on_apply runs on the connection's NATS I/O thread
  * (drained from a synchronous subscription after each read, see
@@ -11,7 +20,9 @@
  * (stats_job.ctx) and handlers_on_done destroys it after replying. */
 #include "handlers.h"
 
+#include "partitions.h"
 #include "reply.h"
+#include "ss_metrics.h"
 #include "ss_log.h"
 #include "ss_nats.h"
 #include "ss_subjects.h"
@@ -35,21 +46,57 @@ static const char *handlers__reply_to(natsMsg *msg)
     return reply;
 }
 
-/* What every request about one user passes once decoded: a valid userId,
- * the one its subject ("<prefix>.<userId>") names. SS_OK, or the error and
- * *why for the reply. */
-static ss_err handlers__check_user(natsMsg *msg, const char *prefix, const char *user_id,
-                                   const char **why)
+static ss_counter *handlers__refused_counter(const char *reason)
 {
+    char labels[64];
+    snprintf(labels, sizeof(labels), "reason=\"%s\"", reason);
+    return ss_counter_get("statsync_stats_partition_refused_total",
+                          "Requests refused for their partition (not owned here, or a userId "
+                          "of another partition)", labels);
+}
+
+/* What every request about one user passes once decoded: a valid userId
+ * of partition sp, which the subject ("<base>.<p>.<token>") names. SS_OK,
+ * or the error and *why (buf may hold it) for the reply. */
+static ss_err handlers__check_user(stats_partition *sp, natsMsg *msg, const char *base,
+                                   const char *user_id, char *buf, size_t cap, const char **why)
+{
+    stats_service *svc = sp->svc;
     if (!ss_userid_valid_cstr(user_id)) {
-        *why = "userId must be 1-64 of [A-Za-z0-9_-]";
+        *why = "not a valid userId";
         return SS_ERR_INVALID_USER_ID;
     }
-    if (!ss_subject_user_is(natsMsg_GetSubject(msg), prefix, user_id)) {
+    uint32_t of = ss_partition_of(user_id, (uint32_t)svc->partition_count);
+    if (of != sp->id) {
+        snprintf(buf, cap, "userId belongs to partition %u of %u here, not %u: "
+                 "STATSYNC_PARTITION_COUNT differs between services", of,
+                 (unsigned)svc->partition_count, sp->id);
+        ss_log(SS_LOG_ERROR, "request refused: partition mismatch", "{s:s,s:s}", "subject",
+               natsMsg_GetSubject(msg), "error", buf);
+        ss_counter_add(handlers__refused_counter("mismatch"), 1);
+        *why = buf;
+        return SS_ERR_PARTITION_MISMATCH;
+    }
+    char want[SS_SUBJECT_MAX];
+    if (!ss_subject_partitioned(want, sizeof(want), base, (uint32_t)svc->partition_count,
+                                user_id) ||
+        strcmp(want, natsMsg_GetSubject(msg)) != 0) {
         *why = "userId does not match the subject";
         return SS_ERR_BAD_REQUEST;
     }
     return SS_OK;
+}
+
+/* SS_OK while sp is served here; else counted and logged. */
+static ss_err handlers__check_owned(stats_partition *sp, natsMsg *msg, const char **why)
+{
+    if (atomic_load(&sp->state) == PART_SERVING)
+        return SS_OK;
+    ss_counter_add(handlers__refused_counter("not_owned"), 1);
+    ss_log(SS_LOG_WARN, "request refused: partition not served here", "{s:s,s:i}", "subject",
+           natsMsg_GetSubject(msg), "partition", (int)sp->id);
+    *why = "the user's partition is not served by this instance now; retry";
+    return SS_ERR_PARTITION_UNAVAILABLE;
 }
 
 /* Refuses a mutation before the writer (cnats thread): nothing changed. */
@@ -62,21 +109,25 @@ static void handlers__refuse(stats_service *svc, const char *reply, ss_err e, co
 }
 
 /* A mutation fit for the writer: taken while running, decoded, about the
- * user its subject names, with valid ops. SS_OK, or the refusal and *why
- * (which may point into *me). *m, when set, is the caller's to free. */
-static ss_err handlers__mutation(stats_service *svc, natsMsg *msg, Statsync__Mutation **m,
-                                 merge_error *me, const char **why)
+ * user its subject names, of a partition served here, with valid ops.
+ * SS_OK, or the refusal and *why (which may point into *me or buf). *m,
+ * when set, is the caller's to free. */
+static ss_err handlers__mutation(stats_partition *sp, natsMsg *msg, Statsync__Mutation **m,
+                                 merge_error *me, char *buf, size_t cap, const char **why)
 {
-    if (atomic_load(&svc->stopping)) {
+    if (atomic_load(&sp->svc->stopping)) {
         *why = "stats-service is shutting down";
         return SS_ERR_UNAVAILABLE;
     }
+    ss_err e = handlers__check_owned(sp, msg, why);
+    if (e != SS_OK)
+        return e;
     *m = (Statsync__Mutation *)ss_nats_unpack(msg, &statsync__mutation__descriptor);
     if (*m == NULL) {
         *why = "payload is not a statsync.Mutation";
         return SS_ERR_BAD_REQUEST;
     }
-    ss_err e = handlers__check_user(msg, SS_SUBJ_STATS_APPLY, (*m)->user_id, why);
+    e = handlers__check_user(sp, msg, SS_SUBJ_STATS_APPLY, (*m)->user_id, buf, cap, why);
     if (e == SS_OK && merge_validate_ops((*m)->ops, (*m)->n_ops, me) != SS_OK) {
         e = me->err;
         *why = me->message;
@@ -89,15 +140,17 @@ static ss_err handlers__mutation(stats_service *svc, natsMsg *msg, Statsync__Mut
  * *why; msg stays the caller's, and so does *m unless the job was made (then
  * it is freed with the job). *m is NULL afterwards when no longer the
  * caller's. */
-static ss_err handlers__submit(stats_service *svc, Statsync__Mutation **m, natsMsg *msg,
+static ss_err handlers__submit(stats_partition *sp, Statsync__Mutation **m, natsMsg *msg,
                                const char **why)
 {
+    stats_service *svc = sp->svc;
     stats_job *job = stats_job_new(*m, msg);
     if (job == NULL) {
         *why = "out of memory";
         return SS_ERR_INTERNAL;
     }
     *m = NULL; /* the job owns it */
+    job->store = atomic_load(&sp->store); /* the writer refuses it once detached */
     if (writer_submit(svc->writer, job) != SS_OK) {
         stats_job_free(job);
         *why = "stats-service is overloaded or stopping";
@@ -106,8 +159,16 @@ static ss_err handlers__submit(stats_service *svc, Statsync__Mutation **m, natsM
     return SS_OK;
 }
 
+void handlers_refuse_msg(stats_service *svc, natsMsg *msg, ss_err e, const char *why)
+{
+    const char *reply = handlers__reply_to(msg);
+    if (reply != NULL)
+        handlers__refuse(svc, reply, e, why);
+    natsMsg_Destroy(msg);
+}
+
 /* One mutation, on the NATS I/O thread (handlers__drain_apply). */
-static void handlers__on_apply(stats_service *svc, natsMsg *msg)
+static void handlers__on_apply(stats_partition *sp, natsMsg *msg)
 {
     const char *reply = handlers__reply_to(msg);
     if (reply == NULL) {
@@ -117,12 +178,13 @@ static void handlers__on_apply(stats_service *svc, natsMsg *msg)
     Statsync__Mutation *m = NULL;
     merge_error me = {SS_OK, ""};
     const char *why = NULL;
-    ss_err e = handlers__mutation(svc, msg, &m, &me, &why);
+    char buf[200];
+    ss_err e = handlers__mutation(sp, msg, &m, &me, buf, sizeof(buf), &why);
     if (e == SS_OK)
-        e = handlers__submit(svc, &m, msg, &why);
+        e = handlers__submit(sp, &m, msg, &why);
     if (e == SS_OK)
         return; /* msg and m now belong to the writer, then handlers_on_done */
-    handlers__refuse(svc, reply, e, why);
+    handlers__refuse(sp->svc, reply, e, why);
     if (m != NULL)
         statsync__mutation__free_unpacked(m, NULL);
     natsMsg_Destroy(msg);
@@ -153,22 +215,27 @@ void handlers_on_done(stats_job *job, void *arg)
 
 /* The document a GetRequest asks for, from a read transaction. SS_OK with
  * *doc (the caller's to doc_free when *have_doc), or the error and *why. */
-static ss_err handlers__read(stats_service *svc, natsMsg *msg, stats_doc *doc, bool *have_doc,
-                             const char **why)
+static ss_err handlers__read(stats_partition *sp, natsMsg *msg, stats_doc *doc, bool *have_doc,
+                             char *buf, size_t cap, const char **why)
 {
     Statsync__GetRequest *req =
         (Statsync__GetRequest *)ss_nats_unpack(msg, &statsync__get_request__descriptor);
-    ss_err e = SS_ERR_BAD_REQUEST;
-    *why = "payload is not a statsync.GetRequest";
-    if (req != NULL)
-        e = handlers__check_user(msg, SS_SUBJ_STATS_GET, req->user_id, why);
+    ss_err e = handlers__check_owned(sp, msg, why);
+    if (e == SS_OK && req == NULL) {
+        e = SS_ERR_BAD_REQUEST;
+        *why = "payload is not a statsync.GetRequest";
+    }
+    if (e == SS_OK)
+        e = handlers__check_user(sp, msg, SS_SUBJ_STATS_GET, req->user_id, buf, cap, why);
     MDB_txn *txn = NULL;
-    if (e == SS_OK && (e = store_read_begin(svc->store, &txn)) != SS_OK) {
-        *why = "stats-service is shutting down";
+    stats_store *st = atomic_load(&sp->store);
+    if (e == SS_OK && (st == NULL || store_read_begin(st, &txn) != SS_OK)) {
+        e = SS_ERR_PARTITION_UNAVAILABLE;
+        *why = "the user's partition is closing here; retry";
     } else if (e == SS_OK) {
         bool found = false;
-        e = store_doc_get(svc->store, txn, req->user_id, doc, &found);
-        store_read_end(svc->store, txn);
+        e = store_doc_get(st, txn, req->user_id, doc, &found);
+        store_read_end(st, txn);
         *have_doc = e == SS_OK;
         *why = "stored document unreadable";
     }
@@ -177,21 +244,21 @@ static ss_err handlers__read(stats_service *svc, natsMsg *msg, stats_doc *doc, b
     return e;
 }
 
-static void handlers__on_get(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
-                             void *closure)
+void handlers_on_get(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 {
     (void)nc;
     (void)sub;
-    stats_service *svc = closure;
+    stats_partition *sp = closure;
     const char *reply = handlers__reply_to(msg);
     if (reply != NULL) {
         stats_doc doc;
         bool have_doc = false;
         const char *why = NULL;
-        ss_err e = handlers__read(svc, msg, &doc, &have_doc, &why);
+        char buf[200];
+        ss_err e = handlers__read(sp, msg, &doc, &have_doc, buf, sizeof(buf), &why);
         stats_metrics_read(e);
-        reply_stats(svc->core.nc, reply, e, e == SS_OK ? NULL : why, have_doc ? &doc : NULL,
-                    false);
+        reply_stats(sp->svc->core.nc, reply, e, e == SS_OK ? NULL : why,
+                    have_doc ? &doc : NULL, false);
         if (have_doc)
             doc_free(&doc);
     }
@@ -200,9 +267,7 @@ static void handlers__on_get(natsConnection *nc, natsSubscription *sub, natsMsg 
 
 uint64_t handlers_total_users(stats_service *svc)
 {
-    uint64_t n = 0;
-    store_count_users(svc->store, &n);
-    return n;
+    return partitions_total_users(svc);
 }
 
 static void handlers__on_health(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
@@ -221,11 +286,12 @@ static void handlers__on_health(natsConnection *nc, natsSubscription *sub, natsM
         r.total_users = handlers_total_users(svc);
         r.has_uptime_s = 1;
         r.uptime_s = (ss_now_ms() - svc->core.started_ms) / 1000;
-        uint8_t buf[256];
-        if (statsync__health_reply__get_packed_size(&r) <= sizeof(buf)) {
-            size_t n = statsync__health_reply__pack(&r, buf);
-            natsConnection_Publish(nc, reply, buf, (int)n);
-        }
+        uint32_t owned[SS_PARTITION_COUNT_MAX];
+        r.n_partitions = partitions_serving(svc, owned, SS_PARTITION_COUNT_MAX);
+        r.partitions = owned;
+        r.has_partition_count = 1;
+        r.partition_count = (uint32_t)svc->partition_count;
+        ss_nats_publish_proto(nc, reply, &r.base, SS_LOG_WARN);
     }
     natsMsg_Destroy(msg);
 }
@@ -233,45 +299,37 @@ static void handlers__on_health(natsConnection *nc, natsSubscription *sub, natsM
 /* On the NATS I/O thread after each read (ss_nats_set_reader): mutations go
  * straight from the socket to the writer's queue — no delivery thread, no
  * hand-off per message. Decoding and queueing never block; a full queue is
- * answered at once. */
+ * answered at once. Every served partition's subscription is looked at. */
 static void handlers__drain_apply(void *arg)
 {
     stats_service *svc = arg;
-    natsSubscription *sub = atomic_load(&svc->apply_drained);
-    if (sub == NULL)
-        return;
-    for (;;) {
-        natsMsg *msg = NULL;
-        natsStatus s = natsSubscription_NextMsg(&msg, sub, 0);
-        if (s == NATS_SLOW_CONSUMER) {
-            ss_log(SS_LOG_WARN, "mutations dropped by the NATS client (slow consumer)", NULL);
-            continue;
+    for (uint32_t p = 0; svc->parts != NULL && p < (uint32_t)svc->partition_count; p++) {
+        stats_partition *sp = &svc->parts[p];
+        natsSubscription *sub = atomic_load(&sp->apply_drained);
+        for (natsMsg *msg = NULL; sub != NULL; msg = NULL) {
+            natsStatus s = natsSubscription_NextMsg(&msg, sub, 0);
+            if (s == NATS_SLOW_CONSUMER) {
+                ss_log(SS_LOG_WARN, "mutations dropped by the NATS client (slow consumer)",
+                       "{s:i}", "partition", (int)p);
+                continue;
+            }
+            if (s != NATS_OK)
+                break; /* NATS_TIMEOUT: nothing left */
+            handlers__on_apply(sp, msg);
         }
-        if (s != NATS_OK)
-            return; /* NATS_TIMEOUT: nothing left */
-        handlers__on_apply(svc, msg);
     }
+}
+
+void handlers_kick(stats_service *svc)
+{
+    /* Setting the reader waits for a run in progress and runs it once more. */
+    ss_nats_set_reader(svc->core.nats, handlers__drain_apply, svc);
 }
 
 ss_err handlers_subscribe(stats_service *svc)
 {
-    natsStatus s = natsConnection_QueueSubscribeSync(&svc->apply_sub, svc->core.nc,
-                                                     SS_SUBJ_STATS_APPLY ".*", SS_QUEUE_STATS);
-    if (s == NATS_OK)
-        s = ss_nats_subscribe(&svc->subs, &svc->get_sub, svc->core.nc, SS_SUBJ_STATS_GET ".*",
-                              SS_QUEUE_STATS, handlers__on_get, svc);
-    if (s == NATS_OK)
-        s = ss_nats_subscribe(&svc->subs, &svc->health_sub, svc->core.nc, SS_SUBJ_HEALTH ".stats",
-                              SS_QUEUE_STATS, handlers__on_health, svc);
-    /* The writer bounds the queue itself; let cnats hold a burst meanwhile. */
-    if (s == NATS_OK)
-        s = natsSubscription_SetPendingLimits(svc->apply_sub, 1 << 20, 256 << 20);
-    /* Setting the reader also runs it once, so what arrived before is drained. */
-    if (s == NATS_OK) {
-        atomic_store(&svc->apply_drained, svc->apply_sub);
-        if (ss_nats_set_reader(svc->core.nats, handlers__drain_apply, svc) != SS_OK)
-            s = NATS_ERR;
-    }
+    natsStatus s = ss_nats_subscribe(&svc->subs, &svc->health_sub, svc->core.nc,
+                                     SS_SUBJ_HEALTH ".stats", NULL, handlers__on_health, svc);
     if (s != NATS_OK) {
         ss_log(SS_LOG_ERROR, "nats subscribe failed", "{s:s}", "error", natsStatus_GetText(s));
         return SS_ERR_UNAVAILABLE;
@@ -281,28 +339,14 @@ ss_err handlers_subscribe(stats_service *svc)
 
 void handlers_drain(stats_service *svc, int64_t timeout_ms)
 {
-    natsSubscription **subs[] = {&svc->apply_sub, &svc->get_sub, &svc->health_sub};
     int64_t deadline = ss_mono_ms() + (timeout_ms > 0 ? timeout_ms : 1);
     /* A drain needs the server (it flushes an UNSUB): while NATS is away it
-     * could only wait out the whole grace period, so then just unsubscribe.
-     * Nothing is lost: requests not yet answered were never acknowledged. */
-    bool connected = ss_nats_connected(svc->core.nc);
-    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
-        if (*subs[i] && (!connected || natsSubscription_Drain(*subs[i]) != NATS_OK))
-            natsSubscription_Unsubscribe(*subs[i]);
-    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
-        if (*subs[i] == NULL)
-            continue;
-        int64_t left = deadline - ss_mono_ms();
-        natsStatus s = natsSubscription_WaitForDrainCompletion(*subs[i], left > 0 ? left : 1);
-        if (s != NATS_OK && s != NATS_ILLEGAL_STATE)
-            ss_log(SS_LOG_WARN, "subscription drain incomplete", "{s:s}", "error",
-                   natsStatus_GetText(s));
-    }
+     * could only wait out the whole grace period. Nothing is lost: requests
+     * not yet answered were never acknowledged. */
+    partitions_drain(svc, deadline);
     atomic_store(&svc->stopping, true);
     ss_nats_set_reader(svc->core.nats, NULL, NULL); /* no drain runs past here */
-    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
-        ss_nats_unsubscribe(subs[i]);
+    ss_nats_unsubscribe(&svc->health_sub); /* ctl_sub is the keeper's (partitions_stop) */
     /* the handlers use svc: nothing of theirs may run or stay queued in cnats
      * once the caller goes on to free it */
     int64_t left = deadline - ss_mono_ms();

@@ -1,10 +1,11 @@
-/* handlers.h — the stats-service's NATS subscriptions (queue group
- * "stats-service"):
- *   statsync.stats.apply.*  Mutation -> (writer) -> StatsReply + ChangeEvent
- *   statsync.stats.get.*    GetRequest -> StatsReply, from a read transaction
- *   statsync.health.stats   HealthRequest -> HealthReply
- * Callbacks run on cnats delivery threads; handlers_on_done runs on the
- * writer thread. */
+/* handlers.h — the stats-service's NATS handlers (no queue groups):
+ *   statsync.stats.apply.<p>.*  Mutation -> (writer) -> StatsReply + ChangeEvent
+ *   statsync.stats.get.<p>.*    GetRequest -> StatsReply, from a read transaction
+ *   statsync.health.stats       HealthRequest -> HealthReply (every instance
+ *                               answers: the gateway gathers them)
+ * (the per-partition subscriptions are made by partitions.c). Callbacks run
+ * on cnats delivery threads, apply on the NATS I/O thread; handlers_on_done
+ * runs on the writer thread. */
 #ifndef STATS_HANDLERS_H
 #define STATS_HANDLERS_H
 
@@ -12,9 +13,17 @@
 #include "ss_error.h"
 #include "writer.h"
 
-/* Subscribes the three subjects. svc->nc, store, writer and svc->subs (initialised
- * once by main) must be ready. */
+/* Subscribes the health subject. */
 ss_err handlers_subscribe(stats_service *svc);
+/* A partition's GetRequest handler (closure: its stats_partition). */
+void handlers_on_get(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure);
+/* Answers a request with the error (unless it has no reply subject) and
+ * destroys msg. Any thread. */
+void handlers_refuse_msg(stats_service *svc, natsMsg *msg, ss_err e, const char *why);
+/* (Re)installs the apply drain on the NATS I/O thread: waits for a drain in
+ * progress and runs it once more (partitions.c, after changing a
+ * partition's apply subscription). */
+void handlers_kick(stats_service *svc);
 
 /* Stops taking work: drains every subscription (no new messages; the ones
  * already received are still handled) and waits up to timeout_ms for the
@@ -28,7 +37,7 @@ void handlers_on_done(stats_job *job, void *arg);
  * change events leave in one write (ss_nats_batch). */
 void handlers_on_batch(void *arg, bool begin);
 
-/* Total documents stored (0 when the store is closing). Any thread. */
+/* Total documents stored in the partitions served now. Any thread. */
 uint64_t handlers_total_users(stats_service *svc);
 
 #endif

@@ -9,7 +9,9 @@
  * Shutdown (bounded by STATSYNC_SHUTDOWN_GRACE_MS): drain the subscriptions
  * (stop taking work, finish what was received), let the writer commit and
  * answer everything queued, flush NATS, close LMDB, exit 0. */
+#include "control.h"
 #include "handlers.h"
+#include "partitions.h"
 #include "service.h"
 #include "ss_log.h"
 #include "ss_metrics.h"
@@ -34,20 +36,46 @@
 static json_t *stats__ready(void *arg, int *status)
 {
     stats_service *svc = arg;
-    bool serving = atomic_load(&svc->apply_drained) != NULL && !atomic_load(&svc->stopping);
+    bool serving = atomic_load(&svc->serving) && !atomic_load(&svc->stopping);
     return ss_service_readiness(&svc->core, serving, status);
 }
 
-/* /health on the admin port (libmicrohttpd thread). */
+/* The served partitions as a JSON array (any thread). */
+static json_t *stats__owned_json(stats_service *svc)
+{
+    uint32_t owned[SS_PARTITION_COUNT_MAX];
+    size_t n = partitions_serving(svc, owned, SS_PARTITION_COUNT_MAX);
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_integer(owned[i]));
+    return a;
+}
+
+/* /health on the admin port (libmicrohttpd thread): OK while connected and
+ * serving every configured partition (not one lost its lease). */
 static json_t *stats__health(void *arg, int *status)
 {
     stats_service *svc = arg;
-    int ok = ss_nats_connected(svc->core.nc) && !atomic_load(&svc->stopping);
+    uint32_t owned[SS_PARTITION_COUNT_MAX];
+    size_t n = partitions_serving(svc, owned, SS_PARTITION_COUNT_MAX);
+    int ok = ss_nats_connected(svc->core.nc) && !atomic_load(&svc->stopping) && n > 0;
     *status = ok ? 200 : 503;
-    return json_pack("{s:s,s:s,s:b,s:I,s:I}", "status", ok ? "OK" : "DEGRADED", "service",
-                     "stats", "nats", ss_nats_connected(svc->core.nc), "totalUsers",
+    char set[4096] = "";
+    ss_partition_set_format(&svc->configured, set, sizeof(set));
+    return json_pack("{s:s,s:s,s:s,s:b,s:I,s:I,s:I,s:o,s:s}", "status", ok ? "OK" : "DEGRADED",
+                     "service", "stats", "instance", svc->instance_id, "nats",
+                     ss_nats_connected(svc->core.nc), "totalUsers",
                      (json_int_t)handlers_total_users(svc), "uptime",
-                     (json_int_t)((ss_now_ms() - svc->core.started_ms) / 1000));
+                     (json_int_t)((ss_now_ms() - svc->core.started_ms) / 1000), "partitionCount",
+                     (json_int_t)svc->partition_count, "partitions", stats__owned_json(svc),
+                     "configuredPartitions", set);
+}
+
+/* statsync_stats_partitions_owned gauge (libmicrohttpd thread). */
+static int64_t stats__owned_gauge(void *arg)
+{
+    uint32_t owned[SS_PARTITION_COUNT_MAX];
+    return (int64_t)partitions_serving(arg, owned, SS_PARTITION_COUNT_MAX);
 }
 
 /* statsync_stats_users gauge, read at scrape time (libmicrohttpd thread). */
@@ -56,7 +84,8 @@ static int64_t stats__users_gauge(void *arg)
     return (int64_t)handlers_total_users(arg);
 }
 
-/* "stats-<host>-<pid>" when STATSYNC_INSTANCE_ID is empty. */
+/* "stats-<host>" when STATSYNC_INSTANCE_ID is empty: stable across restarts,
+ * so a restarted owner takes its leases back (ss_lease.h). */
 static void stats__default_instance(stats_service *svc)
 {
     static char buf[160]; /* like ss_config's strings: valid until exit */
@@ -65,7 +94,7 @@ static void stats__default_instance(stats_service *svc)
     char host[64] = "localhost";
     gethostname(host, sizeof(host) - 1);
     host[sizeof(host) - 1] = '\0';
-    snprintf(buf, sizeof(buf), "stats-%s-%d", host, (int)getpid());
+    snprintf(buf, sizeof(buf), "stats-%s", host);
     svc->instance_id = buf;
 }
 
@@ -87,7 +116,16 @@ static int stats__configure(stats_service *svc, int argc, char **argv)
         SS_OPT_INT("shutdown-grace-ms", "STATSYNC_SHUTDOWN_GRACE_MS", &svc->shutdown_grace_ms,
                    "10000", "longest a SIGTERM shutdown may take to drain and commit"),
         SS_OPT_STR("instance-id", "STATSYNC_INSTANCE_ID", &svc->instance_id, "",
-                   "name of this instance in health replies (default stats-<host>-<pid>)"),
+                   "name of this instance: health replies, partition leases and commands; "
+                   "keep it across restarts (default stats-<host>)"),
+        SS_OPT_INT("partition-count", "STATSYNC_PARTITION_COUNT", &svc->partition_count, "64",
+                   "partitions of the cluster (fixed per cluster; every service the same)"),
+        SS_OPT_STR("partitions", "STATSYNC_PARTITIONS", &svc->partitions_spec, "",
+                   "partitions this instance owns: 0-31, 32-63, 0,5,9 (default all)"),
+        SS_OPT_INT("lease-ttl-ms", "STATSYNC_LEASE_TTL_MS", &svc->lease_ttl_ms, "5000",
+                   "a partition lease expires this long after its owner last renewed it"),
+        SS_OPT_INT("lease-replicas", "STATSYNC_LEASE_REPLICAS", &svc->lease_replicas, "1",
+                   "JetStream replicas of the lease bucket (3 on a 3-node NATS cluster)"),
     };
     const ss_range ranges[] = {
         {"STATSYNC_MAP_SIZE_MB", &svc->map_size_mb, 1, (int64_t)1 << 30, NULL},
@@ -97,6 +135,9 @@ static int stats__configure(stats_service *svc, int argc, char **argv)
         {"STATSYNC_MAX_BATCH", &svc->max_batch, 1, 65536, NULL},
         {"STATSYNC_MAX_QUEUE", &svc->max_queue, 1, (int64_t)1 << 24, NULL},
         {"STATSYNC_SHUTDOWN_GRACE_MS", &svc->shutdown_grace_ms, 0, (int64_t)1 << 31, NULL},
+        {"STATSYNC_PARTITION_COUNT", &svc->partition_count, 1, SS_PARTITION_COUNT_MAX, NULL},
+        {"STATSYNC_LEASE_TTL_MS", &svc->lease_ttl_ms, 1000, 600000, NULL},
+        {"STATSYNC_LEASE_REPLICAS", &svc->lease_replicas, 1, 5, NULL},
     };
     const ss_service_desc desc = {
         .prog = "statsync-stats",
@@ -115,6 +156,12 @@ static int stats__configure(stats_service *svc, int argc, char **argv)
         fprintf(stderr, "statsync-stats: --instance-id is longer than 100 bytes\n");
         return 2;
     }
+    char why[200];
+    if (!ss_partition_set_parse(&svc->configured, svc->partitions_spec,
+                                (uint32_t)svc->partition_count, why, sizeof(why))) {
+        fprintf(stderr, "statsync-stats: STATSYNC_PARTITIONS: %s\n", why);
+        return 2;
+    }
     stats__default_instance(svc);
     return -1;
 }
@@ -125,8 +172,7 @@ static int stats__start(stats_service *svc)
 {
     stats_metrics_init();
     ss_nats_subs_init(&svc->subs);
-    if (store_open(&svc->store, svc->data_dir, (size_t)svc->map_size_mb << 20) != SS_OK)
-        return -1;
+    pthread_mutex_init(&svc->part_mu, NULL);
     const writer_config wcfg = {
         .max_batch = (size_t)svc->max_batch,
         .max_queue = (size_t)svc->max_queue,
@@ -136,20 +182,28 @@ static int stats__start(stats_service *svc)
         .now_ms = NULL,
         .batch_edge = handlers_on_batch,
     };
-    if (writer_start(&svc->writer, svc->store, &wcfg, handlers_on_done, svc) != SS_OK)
+    if (writer_start(&svc->writer, NULL, &wcfg, handlers_on_done, svc) != SS_OK)
         return -1;
     /* Pooled delivery (GET and health): cnats then completes a closed
      * subscription on a thread it joins at nats_Close(). */
     if (ss_service_connect(&svc->core, "stats-service", 2) != SS_OK)
         return -1;
-    if (handlers_subscribe(svc) != SS_OK)
+    if (handlers_subscribe(svc) != SS_OK || control_subscribe(svc) != SS_OK)
         return -1;
+    if (partitions_start(svc) != SS_OK)
+        return -1;
+    atomic_store(&svc->serving, true);
     ss_gauge_fn("statsync_stats_users", "Documents stored", NULL, stats__users_gauge, svc);
+    ss_gauge_fn("statsync_stats_partitions_owned", "Partitions served by this instance", NULL,
+                stats__owned_gauge, svc);
     if (ss_service_admin_start(&svc->core, stats__health, stats__ready, svc) != 0)
         return -1;
-    ss_log(SS_LOG_INFO, "stats-service started", "{s:s,s:s,s:i,s:i,s:i}", "instance",
+    char set[4096] = "";
+    ss_partition_set_format(&svc->configured, set, sizeof(set));
+    ss_log(SS_LOG_INFO, "stats-service started", "{s:s,s:s,s:i,s:i,s:i,s:i,s:s}", "instance",
            svc->instance_id, "data_dir", svc->data_dir, "admin_port", (int)svc->core.admin_port,
-           "map_size_mb", (int)svc->map_size_mb, "max_batch", (int)svc->max_batch);
+           "map_size_mb", (int)svc->map_size_mb, "max_batch", (int)svc->max_batch,
+           "partition_count", (int)svc->partition_count, "partitions", set);
     return 0;
 }
 
@@ -179,9 +233,9 @@ static int stats__shutdown(stats_service *svc, int exit_code)
             natsConnection_FlushTimeout(svc->core.nc, flush_ms);
         return exit_code;
     }
+    partitions_stop(svc); /* leases given back: a restart or a successor takes them at once */
     ss_service_disconnect(&svc->core, flush_ms);
     writer_destroy(svc->writer);
-    store_close(svc->store);
     return exit_code;
 }
 

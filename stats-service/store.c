@@ -24,7 +24,9 @@ struct stats_store {
     MDB_env *env;
     MDB_dbi docs, idem, idem_time;
     atomic_int readers;  /* read transactions in flight */
-    atomic_bool closing; /* set by store_close: no new reads */
+    atomic_bool closing; /* set by store_shut: no new reads */
+    bool shut;           /* the environment is closed (store_shut) */
+    bool attached;       /* the writer's: served by it (writer thread only) */
 };
 
 ss_err store_err_from_mdb(int rc)
@@ -125,10 +127,10 @@ fail:
     return rc == 0 ? SS_ERR_INTERNAL : store_err_from_mdb(rc);
 }
 
-void store_close(stats_store *s)
+bool store_shut(stats_store *s)
 {
-    if (s == NULL)
-        return;
+    if (s == NULL || s->shut)
+        return true;
     atomic_store(&s->closing, true);
     int64_t deadline = ss_mono_ms() + STORE_CLOSE_WAIT_MS;
     while (atomic_load(&s->readers) > 0 && ss_mono_ms() < deadline)
@@ -136,10 +138,28 @@ void store_close(stats_store *s)
     if (atomic_load(&s->readers) > 0) {
         /* Closing under a live read would be a use-after-free: leak instead. */
         ss_log(SS_LOG_ERROR, "lmdb reads still in flight; environment left open", NULL);
-        return;
+        return false;
     }
     mdb_env_close(s->env);
-    free(s);
+    s->env = NULL;
+    s->shut = true;
+    return true;
+}
+
+void store_close(stats_store *s)
+{
+    if (s != NULL && store_shut(s))
+        free(s);
+}
+
+bool store_attached(const stats_store *s)
+{
+    return s->attached;
+}
+
+void store_set_attached(stats_store *s, bool attached)
+{
+    s->attached = attached;
 }
 
 ss_err store_write_begin(stats_store *s, MDB_txn **txn)

@@ -39,8 +39,17 @@ ss_err store_err_from_mdb(int rc);
  * caller: store_close. */
 ss_err store_open(stats_store **out, const char *dir, size_t map_bytes);
 /* Refuses new reads, waits (bounded) for reads in flight, closes the env.
- * The writer must have been stopped. NULL is fine. */
+ * The writer must have been stopped (or the store detached from it). NULL
+ * is fine. */
 void store_close(stats_store *s);
+/* store_close without the free: the struct stays valid (reads answer
+ * SS_ERR_UNAVAILABLE, store_attached stays readable), for a partition given
+ * up while other threads may still hold the pointer; store_close frees it
+ * later. False when reads were still in flight (the env is left open). */
+bool store_shut(stats_store *s);
+/* Whether the writer serves this store (writer.c's, writer thread only). */
+bool store_attached(const stats_store *s);
+void store_set_attached(stats_store *s, bool attached);
 
 /* Write transactions: the writer thread only. store_commit always ends the
  * transaction; store_abort too (NULL is fine). */

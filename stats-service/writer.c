@@ -18,7 +18,9 @@
 #include <time.h>
 
 struct stats_writer {
-    stats_store *store;
+    stats_store *store;   /* the default: for jobs without a store */
+    stats_store **stores; /* attached (writer thread, after start) */
+    size_t n_stores, cap_stores;
     writer_config cfg;
     writer_done_fn done;
     void *arg;
@@ -31,6 +33,7 @@ struct stats_writer {
     bool stopping;
     bool exited;           /* set by the thread just before it returns */
     pthread_cond_t exited_cond;
+    pthread_cond_t ctl_cond; /* a control item is done */
     /* the idempotency clock (writer.h): idem_base_ms at mono_base_ms */
     int64_t idem_base_ms, mono_base_ms;
 };
@@ -58,17 +61,24 @@ void stats_job_free(stats_job *job)
 
 /* ---- the idempotency clock ---- */
 
+/* The newest idempotency stamp of store; false when it has none. */
+static bool writer__newest_stamp(stats_store *store, int64_t *newest)
+{
+    bool found = false;
+    MDB_txn *txn = NULL;
+    if (store != NULL && store_read_begin(store, &txn) == SS_OK) {
+        store_idem_newest(store, txn, newest, &found);
+        store_read_end(store, txn);
+    }
+    return found;
+}
+
 /* Sets the clock's base: the later of the wall clock and the newest stamp
  * in the store. Before the writer thread runs. */
 static void writer__idem_clock_init(stats_writer *w)
 {
     int64_t newest = 0;
-    bool found = false;
-    MDB_txn *txn = NULL;
-    if (store_read_begin(w->store, &txn) == SS_OK) {
-        store_idem_newest(w->store, txn, &newest, &found);
-        store_read_end(w->store, txn);
-    }
+    bool found = writer__newest_stamp(w->store, &newest);
     int64_t wall = w->cfg.now_ms();
     w->idem_base_ms = found && newest > wall ? newest : wall;
     w->mono_base_ms = w->cfg.mono_ms();
@@ -98,14 +108,6 @@ static void writer__set_error(stats_job *job, ss_err e, const char *message)
     snprintf(job->message, sizeof(job->message), "%s", message);
 }
 
-static void writer__fail_batch(stats_job *batch, ss_err e)
-{
-    const char *msg = e == SS_ERR_STORAGE_FULL ? "storage is full or not writable; nothing changed"
-                                               : "storage error; nothing changed";
-    for (stats_job *j = batch; j; j = j->next)
-        writer__set_error(j, e, msg);
-}
-
 /* True when op i's op_id appeared in an earlier op of the same mutation. */
 static bool writer__repeat_in_mutation(const Statsync__Mutation *m, size_t i)
 {
@@ -118,7 +120,7 @@ static bool writer__repeat_in_mutation(const Statsync__Mutation *m, size_t i)
 /* Drops the ops already applied: op_id recorded for this user, or repeated
  * earlier in the same mutation (applied once). Ops without an op_id always
  * apply. Fills apply[] (room for m->n_ops). */
-static ss_err writer__filter_ops(stats_writer *w, MDB_txn *txn, const Statsync__Mutation *m,
+static ss_err writer__filter_ops(stats_store *st, MDB_txn *txn, const Statsync__Mutation *m,
                                  Statsync__Operation **apply, size_t *n_apply)
 {
     size_t n_dup = 0;
@@ -128,7 +130,7 @@ static ss_err writer__filter_ops(stats_writer *w, MDB_txn *txn, const Statsync__
         if (op->op_id != NULL && op->op_id[0] != '\0') {
             bool seen = writer__repeat_in_mutation(m, i);
             if (!seen &&
-                store_idem_get(w->store, txn, m->user_id, op->op_id, NULL, &seen) != SS_OK)
+                store_idem_get(st, txn, m->user_id, op->op_id, NULL, &seen) != SS_OK)
                 return SS_ERR_INTERNAL;
             if (seen) {
                 n_dup++;
@@ -143,16 +145,16 @@ static ss_err writer__filter_ops(stats_writer *w, MDB_txn *txn, const Statsync__
 
 /* Puts the new document and one idempotency record per applied op_id,
  * stamped idem_ms (the idempotency clock). */
-static ss_err writer__put(stats_writer *w, MDB_txn *txn, const char *user_id,
+static ss_err writer__put(stats_store *st, MDB_txn *txn, const char *user_id,
                           Statsync__Operation *const *apply, size_t n_apply,
                           const stats_doc *next, int64_t idem_ms)
 {
-    ss_err rc = store_doc_put(w->store, txn, next);
+    ss_err rc = store_doc_put(st, txn, next);
     for (size_t i = 0; rc == SS_OK && i < n_apply; i++) {
         if (apply[i]->op_id == NULL || apply[i]->op_id[0] == '\0')
             continue;
         store_idem rec = {idem_ms, next->version};
-        rc = store_idem_put(w->store, txn, user_id, apply[i]->op_id, &rec);
+        rc = store_idem_put(st, txn, user_id, apply[i]->op_id, &rec);
     }
     return rc;
 }
@@ -166,8 +168,9 @@ typedef struct writer_now {
 /* Applies one mutation inside txn and sets the job's outcome. Returns an
  * error only for a storage failure that spoils the whole transaction (a
  * put); refusals and unreadable records are the job's own outcome. */
-static ss_err writer__apply(stats_writer *w, MDB_txn *txn, stats_job *job, writer_now now)
+static ss_err writer__apply(MDB_txn *txn, stats_job *job, writer_now now)
 {
+    stats_store *st = job->store;
     const Statsync__Mutation *m = job->m;
     stats_doc cur, next;
     bool found = false, cur_to_job = false;
@@ -179,12 +182,12 @@ static ss_err writer__apply(stats_writer *w, MDB_txn *txn, stats_job *job, write
         writer__set_error(job, SS_ERR_INTERNAL, "out of memory");
         return SS_OK;
     }
-    if (store_doc_get(w->store, txn, m->user_id, &cur, &found) != SS_OK) {
+    if (store_doc_get(st, txn, m->user_id, &cur, &found) != SS_OK) {
         writer__set_error(job, SS_ERR_INTERNAL, "stored document unreadable");
         free(apply);
         return SS_OK;
     }
-    if (writer__filter_ops(w, txn, m, apply, &n_apply) != SS_OK) {
+    if (writer__filter_ops(st, txn, m, apply, &n_apply) != SS_OK) {
         writer__set_error(job, SS_ERR_INTERNAL, "idempotency record unreadable");
         goto done;
     }
@@ -204,7 +207,7 @@ static ss_err writer__apply(stats_writer *w, MDB_txn *txn, stats_job *job, write
         }
         goto done;
     }
-    rc = writer__put(w, txn, m->user_id, apply, n_apply, &next, now.idem_ms);
+    rc = writer__put(st, txn, m->user_id, apply, n_apply, &next, now.idem_ms);
     if (rc != SS_OK) {
         doc_free(&next);
         goto done;
@@ -225,17 +228,17 @@ done:
  * (e.g. a full map) costs only the pruning, never the batch. A nested
  * transaction is not free, so first peek whether anything has expired.
  * idem_ms: now on the idempotency clock. */
-static void writer__prune_nested(stats_writer *w, MDB_txn *txn, int64_t idem_ms)
+static void writer__prune_nested(stats_writer *w, stats_store *st, MDB_txn *txn, int64_t idem_ms)
 {
     MDB_txn *child = NULL;
     size_t pruned = 0;
     int64_t cutoff = idem_ms - w->cfg.idem_ttl_ms, oldest = 0;
     bool any = false;
-    if (store_idem_oldest(w->store, txn, &oldest, &any) != SS_OK || !any || oldest >= cutoff)
+    if (store_idem_oldest(st, txn, &oldest, &any) != SS_OK || !any || oldest >= cutoff)
         return;
-    if (store_nested_begin(w->store, txn, &child) != SS_OK)
+    if (store_nested_begin(st, txn, &child) != SS_OK)
         return;
-    ss_err e = store_idem_prune(w->store, child, cutoff, w->cfg.prune_chunk, &pruned);
+    ss_err e = store_idem_prune(st, child, cutoff, w->cfg.prune_chunk, &pruned);
     if (e != SS_OK) {
         store_abort(child);
         return;
@@ -245,36 +248,81 @@ static void writer__prune_nested(stats_writer *w, MDB_txn *txn, int64_t idem_ms)
     stats_metrics_pruned(pruned);
 }
 
+/* One store's share of a batch (group[0..n), all of store st) in one write
+ * transaction; on a storage failure every job of the group gets it. */
+static void writer__run_group(stats_writer *w, stats_store *st, stats_job **group, size_t n,
+                              writer_now now)
+{
+    MDB_txn *txn = NULL;
+    ss_err e = store_write_begin(st, &txn);
+    for (size_t i = 0; e == SS_OK && i < n; i++) {
+        e = writer__apply(txn, group[i], now);
+        if (e != SS_OK)
+            store_abort(txn);
+    }
+    if (e == SS_OK) {
+        writer__prune_nested(w, st, txn, now.idem_ms);
+        int64_t t0 = ss_mono_ns();
+        e = store_commit(txn); /* ends the transaction whatever the outcome */
+        stats_metrics_commit_ns(ss_mono_ns() - t0);
+    }
+    if (e == SS_OK)
+        return;
+    ss_log(e == SS_ERR_STORAGE_FULL ? SS_LOG_WARN : SS_LOG_ERROR, "write batch failed",
+           "{s:s,s:i}", "error", ss_err_code(e), "mutations", (int)n);
+    const char *msg = e == SS_ERR_STORAGE_FULL ? "storage is full or not writable; nothing changed"
+                                               : "storage error; nothing changed";
+    for (size_t i = 0; i < n; i++)
+        writer__set_error(group[i], e, msg);
+}
+
+/* Orders jobs[0..n) stably by store (first appearance) and runs each
+ * store's group; a job whose store is not attached is refused. */
+static void writer__run_stores(stats_writer *w, stats_job **jobs, size_t n, writer_now now)
+{
+    size_t done = 0;
+    while (done < n) {
+        stats_store *st = jobs[done]->store;
+        size_t k = done;
+        for (size_t i = done; i < n; i++) { /* gather st's jobs at [done, k) */
+            if (jobs[i]->store != st)
+                continue;
+            stats_job *t = jobs[i];
+            memmove(&jobs[k + 1], &jobs[k], (i - k) * sizeof(*jobs));
+            jobs[k++] = t;
+        }
+        if (st == NULL || !store_attached(st)) {
+            for (size_t i = done; i < k; i++)
+                writer__set_error(jobs[i], SS_ERR_PARTITION_UNAVAILABLE,
+                                  "the user's partition is not served here (moved or released)");
+        } else {
+            writer__run_group(w, st, &jobs[done], k - done, now);
+        }
+        done = k;
+    }
+}
+
 static void writer__run_batch(stats_writer *w, stats_job *batch, size_t n)
 {
     writer_now now = {w->cfg.now_ms(), writer__idem_now(w)};
     int64_t start_ns = ss_mono_ns();
-    MDB_txn *txn = NULL;
-    ss_err e = store_write_begin(w->store, &txn);
+    stats_job **jobs = malloc(n * sizeof(*jobs));
+    size_t i = 0;
     stats_metrics_batch(n);
-    for (stats_job *j = batch; j; j = j->next)
-        stats_metrics_queue_wait_ns(start_ns - j->enqueued_ns);
-    if (e != SS_OK)
-        goto fail;
     for (stats_job *j = batch; j; j = j->next) {
-        e = writer__apply(w, txn, j, now);
-        if (e != SS_OK) {
-            store_abort(txn);
-            goto fail;
-        }
+        stats_metrics_queue_wait_ns(start_ns - j->enqueued_ns);
+        if (j->store == NULL)
+            j->store = w->store;
+        if (jobs)
+            jobs[i++] = j;
     }
-    writer__prune_nested(w, txn, now.idem_ms);
-    int64_t t0 = ss_mono_ns();
-    e = store_commit(txn); /* ends the transaction whatever the outcome */
-    stats_metrics_commit_ns(ss_mono_ns() - t0);
-    if (e != SS_OK)
-        goto fail;
-    goto done;
-fail:
-    ss_log(e == SS_ERR_STORAGE_FULL ? SS_LOG_WARN : SS_LOG_ERROR, "write batch failed",
-           "{s:s,s:i}", "error", ss_err_code(e), "mutations", (int)n);
-    writer__fail_batch(batch, e);
-done:
+    if (jobs == NULL) {
+        for (stats_job *j = batch; j; j = j->next)
+            writer__set_error(j, SS_ERR_INTERNAL, "out of memory; nothing changed");
+    } else {
+        writer__run_stores(w, jobs, n, now);
+        free(jobs);
+    }
     if (w->cfg.batch_edge != NULL)
         w->cfg.batch_edge(w->arg, true);
     for (stats_job *j = batch, *next; j; j = next) {
@@ -287,34 +335,75 @@ done:
         w->cfg.batch_edge(w->arg, false);
 }
 
-/* Idle: prune expired records chunk by chunk, one transaction per chunk,
- * until none is left or work arrives. */
-static void writer__idle_prune(stats_writer *w)
+/* Idle: prune expired records of st chunk by chunk, one transaction per
+ * chunk, until none is left or work arrives. True when work arrived. */
+static bool writer__idle_prune_store(stats_writer *w, stats_store *st)
 {
     for (;;) {
         MDB_txn *txn = NULL;
         size_t pruned = 0;
-        if (store_write_begin(w->store, &txn) != SS_OK)
-            return;
+        if (store_write_begin(st, &txn) != SS_OK)
+            return false;
         int64_t cutoff = writer__idem_now(w) - w->cfg.idem_ttl_ms;
-        ss_err e = store_idem_prune(w->store, txn, cutoff, w->cfg.prune_chunk, &pruned);
+        ss_err e = store_idem_prune(st, txn, cutoff, w->cfg.prune_chunk, &pruned);
         if (e != SS_OK || pruned == 0) {
             store_abort(txn);
             if (e != SS_OK)
                 ss_log(SS_LOG_WARN, "idempotency pruning failed", "{s:s}", "error",
                        ss_err_code(e));
-            return;
+            return false;
         }
         if (store_commit(txn) != SS_OK)
-            return;
+            return false;
         stats_metrics_pruned(pruned);
         ss_log(SS_LOG_DEBUG, "idempotency records pruned", "{s:i}", "count", (int)pruned);
         pthread_mutex_lock(&w->mu);
         bool busy = w->head != NULL || w->stopping;
         pthread_mutex_unlock(&w->mu);
-        if (busy || pruned < w->cfg.prune_chunk)
-            return;
+        if (busy)
+            return true;
+        if (pruned < w->cfg.prune_chunk)
+            return false;
     }
+}
+
+static void writer__idle_prune(stats_writer *w)
+{
+    for (size_t i = 0; i < w->n_stores; i++)
+        if (writer__idle_prune_store(w, w->stores[i]))
+            return;
+}
+
+/* ---- control items (writer thread) ---- */
+
+static void writer__ctl_attach(stats_writer *w, stats_job *job)
+{
+    stats_store *st = job->store;
+    if (store_attached(st))
+        return;
+    if (w->n_stores == w->cap_stores) {
+        size_t cap = w->cap_stores ? w->cap_stores * 2 : 16;
+        stats_store **n = realloc(w->stores, cap * sizeof(*n));
+        if (n == NULL)
+            return; /* not attached: its jobs are refused */
+        w->stores = n, w->cap_stores = cap;
+    }
+    w->stores[w->n_stores++] = st;
+    store_set_attached(st, true);
+    int64_t newest = 0, now = writer__idem_now(w);
+    if (writer__newest_stamp(st, &newest) && newest > now) /* a store from a clock ahead */
+        w->idem_base_ms += newest - now;
+}
+
+static void writer__ctl_detach(stats_writer *w, stats_job *job)
+{
+    for (size_t i = 0; i < w->n_stores; i++) {
+        if (w->stores[i] != job->store)
+            continue;
+        w->stores[i] = w->stores[--w->n_stores];
+        break;
+    }
+    store_set_attached(job->store, false);
 }
 
 static void writer__deadline(struct timespec *ts, int64_t ms)
@@ -339,9 +428,19 @@ static void *writer__main(void *arg)
         }
         if (w->head == NULL) /* stopping and drained */
             break;
+        if (w->head->ctl != NULL) { /* a control item runs alone, in its place */
+            stats_job *c = w->head;
+            w->head = c->next;
+            if (w->head == NULL)
+                w->tail = NULL;
+            c->ctl(w, c);
+            c->ctl_done = true;
+            pthread_cond_broadcast(&w->ctl_cond);
+            continue;
+        }
         stats_job *batch = w->head, *last = w->head;
         size_t n = 1;
-        while (n < w->cfg.max_batch && last->next != NULL) {
+        while (n < w->cfg.max_batch && last->next != NULL && last->next->ctl == NULL) {
             last = last->next;
             n++;
         }
@@ -387,8 +486,13 @@ ss_err writer_start(stats_writer **out, stats_store *store, const writer_config 
     pthread_mutex_init(&w->mu, NULL);
     ss_cond_init_mono(&w->cond);
     ss_cond_init_mono(&w->exited_cond);
+    pthread_cond_init(&w->ctl_cond, NULL);
     stats_metrics_init();
     writer__idem_clock_init(w);
+    if (store != NULL) { /* before the thread: no control item needed */
+        stats_job attach = {.store = store};
+        writer__ctl_attach(w, &attach);
+    }
     if (pthread_create(&w->thread, NULL, writer__main, w) != 0) {
         writer_destroy(w);
         return SS_ERR_INTERNAL;
@@ -417,6 +521,38 @@ ss_err writer_submit(stats_writer *w, stats_job *job)
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->mu);
     return SS_OK;
+}
+
+/* Queues a control item and waits for the writer thread to run it. */
+static bool writer__control(stats_writer *w, stats_store *store,
+                            void (*ctl)(stats_writer *, stats_job *))
+{
+    stats_job c = {.store = store, .ctl = ctl};
+    pthread_mutex_lock(&w->mu);
+    if (w->stopping || !w->thread_started) {
+        pthread_mutex_unlock(&w->mu);
+        return false;
+    }
+    if (w->tail)
+        w->tail->next = &c;
+    else
+        w->head = &c;
+    w->tail = &c;
+    pthread_cond_signal(&w->cond);
+    while (!c.ctl_done) /* a stopping writer still runs everything queued */
+        pthread_cond_wait(&w->ctl_cond, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+    return true;
+}
+
+bool writer_attach(stats_writer *w, stats_store *store)
+{
+    return writer__control(w, store, writer__ctl_attach);
+}
+
+bool writer_detach(stats_writer *w, stats_store *store)
+{
+    return writer__control(w, store, writer__ctl_detach);
 }
 
 size_t writer_depth(stats_writer *w)
@@ -461,6 +597,8 @@ void writer_destroy(stats_writer *w)
         return;
     pthread_cond_destroy(&w->cond);
     pthread_cond_destroy(&w->exited_cond);
+    pthread_cond_destroy(&w->ctl_cond);
+    free(w->stores);
     pthread_mutex_destroy(&w->mu);
     free(w);
 }

@@ -45,6 +45,7 @@ struct stats_job {
     /* Set by the submitter. */
     Statsync__Mutation *m; /* owned by the job (protobuf-c unpacked, default allocator) */
     void *ctx;             /* the submitter's (the natsMsg); not freed by stats_job_free */
+    stats_store *store;    /* the partition's store; NULL: the writer's first (writer_start) */
     /* Set by the writer before the done callback. */
     ss_err err;
     char message[160];
@@ -57,6 +58,8 @@ struct stats_job {
     /* Writer-internal. */
     int64_t enqueued_ns;
     stats_job *next;
+    void (*ctl)(stats_writer *w, stats_job *job); /* a control item, not a mutation */
+    bool ctl_done;
 };
 
 /* A job owning m (which must have passed merge_validate_ops and carry a
@@ -84,7 +87,9 @@ typedef struct writer_config {
 } writer_config;
 
 /* Starts the writer thread (first reading the newest idempotency stamp for
- * its clock). store must outlive the writer. */
+ * its clock). store (may be NULL) is attached at once and is where jobs
+ * without a store of their own go. Every attached store must outlive the
+ * writer or be detached first. */
 ss_err writer_start(stats_writer **out, stats_store *store, const writer_config *cfg,
                     writer_done_fn done, void *arg);
 /* Queues a job (any thread). SS_ERR_UNAVAILABLE when stopping or the queue
@@ -92,6 +97,19 @@ ss_err writer_start(stats_writer **out, stats_store *store, const writer_config 
 ss_err writer_submit(stats_writer *w, stats_job *job);
 /* Jobs queued and not yet taken by the writer (any thread). */
 size_t writer_depth(stats_writer *w);
+/* Several stores (one per partition): a job goes to job->store, which must
+ * be attached; a job whose store is not (any more) gets
+ * SS_ERR_PARTITION_UNAVAILABLE without its store being touched. Mutations
+ * of one batch are committed in one transaction per store touched.
+ *
+ * writer_attach: from its place in the queue on, the writer serves store
+ * (its idempotency clock moves up to the store's newest stamp if that is
+ * ahead). writer_detach: once it returns, the writer never touches store
+ * again (jobs for it still queued are refused) — the caller may shut it.
+ * Both block until the writer thread has done it; false when the writer is
+ * stopping (then nothing changed). Any thread but the writer's. */
+bool writer_attach(stats_writer *w, stats_store *store);
+bool writer_detach(stats_writer *w, stats_store *store);
 /* Refuses new jobs; the thread finishes what is queued, then exits. */
 void writer_stop(stats_writer *w);
 /* Waits up to timeout_ms for the thread to exit; true when it did. */

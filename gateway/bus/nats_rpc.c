@@ -11,6 +11,7 @@
 #include "ss_list.h"
 #include "ss_log.h"
 #include "ss_nats_subs.h"
+#include "ss_subjects.h"
 #include "ss_time.h"
 
 #include <inttypes.h>
@@ -28,6 +29,12 @@ typedef struct rpc_entry {
     int64_t deadline_ms; /* monotonic */
     nats_rpc_cb cb;
     void *arg;
+    bool partitioned; /* a stats subject: no responders = the partition has no owner */
+    /* a gather (nats_rpc_gather): replies collected until enough or the deadline */
+    nats_rpc_gather_cb gather_cb;
+    nats_rpc_enough_fn enough;
+    nats_rpc_part *parts;
+    size_t n_parts, max_parts;
     ss_hnode h;                          /* in the table, by id */
     ss_link by_deadline;                 /* in the deadline list, ascending */
     struct rpc_entry *expired_next;      /* the timer's list of expired entries */
@@ -72,6 +79,38 @@ static rpc_entry *nats_rpc__soonest(const nats_rpc *r)
     return r->deadlines.head ? SS_LIST_ENTRY(r->deadlines.head, rpc_entry, by_deadline) : NULL;
 }
 
+/* Calls e's callback with err (a gather: with its parts; a gather that got
+ * replies before its deadline completes SS_OK) and frees e. No lock held. */
+static void nats_rpc__complete(rpc_entry *e, ss_err err)
+{
+    if (e->gather_cb != NULL) {
+        if (err == SS_ERR_TIMEOUT && e->n_parts > 0)
+            err = SS_OK;
+        e->gather_cb(e->arg, err, e->parts, e->n_parts);
+        for (size_t i = 0; i < e->n_parts; i++)
+            free((void *)e->parts[i].data);
+        free(e->parts);
+    } else {
+        e->cb(e->arg, err, NULL, 0);
+    }
+    free(e);
+}
+
+/* A gather's reply: kept; true when it completes e (enough, or full).
+ * Caller holds mu. */
+static bool nats_rpc__gathered(rpc_entry *e, natsMsg *msg)
+{
+    size_t len = (size_t)natsMsg_GetDataLength(msg);
+    uint8_t *copy = malloc(len ? len : 1);
+    if (copy == NULL)
+        return false;
+    memcpy(copy, natsMsg_GetData(msg), len);
+    e->parts[e->n_parts].data = copy;
+    e->parts[e->n_parts].len = len;
+    e->n_parts++;
+    return e->n_parts >= e->max_parts || e->enough(e->arg, e->parts, e->n_parts);
+}
+
 /* Finds and unlinks the entry with this id. Caller holds mu. */
 static rpc_entry *nats_rpc__take(nats_rpc *r, uint64_t id)
 {
@@ -96,11 +135,25 @@ static void nats_rpc__on_reply(natsConnection *nc, natsSubscription *sub, natsMs
     char *end = NULL;
     uint64_t id = strtoull(subj + r->prefix_len, &end, 10);
     pthread_mutex_lock(&r->mu);
-    rpc_entry *e = (end && *end == '\0') ? nats_rpc__take(r, id) : NULL;
+    ss_hnode *n = (end && *end == '\0') ? ss_htab_find(&r->pending, nats_rpc__hash(id), &id) : NULL;
+    rpc_entry *g = n ? SS_HTAB_ENTRY(n, rpc_entry, h) : NULL;
+    if (g != NULL && g->gather_cb != NULL) { /* a gather: completes when enough */
+        bool nr = natsMsg_IsNoResponders(msg);
+        bool done = nr || nats_rpc__gathered(g, msg);
+        if (done)
+            nats_rpc__unlink(r, g);
+        pthread_mutex_unlock(&r->mu);
+        if (done)
+            nats_rpc__complete(g, nr ? SS_ERR_UNAVAILABLE : SS_OK);
+        natsMsg_Destroy(msg);
+        return;
+    }
+    rpc_entry *e = g ? nats_rpc__take(r, id) : NULL;
     pthread_mutex_unlock(&r->mu);
     if (e != NULL) {
         if (natsMsg_IsNoResponders(msg))
-            e->cb(e->arg, SS_ERR_UNAVAILABLE, NULL, 0);
+            e->cb(e->arg, e->partitioned ? SS_ERR_PARTITION_UNAVAILABLE : SS_ERR_UNAVAILABLE,
+                  NULL, 0);
         else
             e->cb(e->arg, SS_OK, (const uint8_t *)natsMsg_GetData(msg),
                   (size_t)natsMsg_GetDataLength(msg));
@@ -127,8 +180,7 @@ static void *nats_rpc__timer_main(void *arg)
             while (expired) {
                 rpc_entry *e = expired;
                 expired = e->expired_next;
-                e->cb(e->arg, SS_ERR_TIMEOUT, NULL, 0);
-                free(e);
+                nats_rpc__complete(e, SS_ERR_TIMEOUT);
             }
             pthread_mutex_lock(&r->mu);
             continue;
@@ -185,21 +237,19 @@ fail:
     return SS_ERR_INTERNAL;
 }
 
-ss_err nats_rpc_request(nats_rpc *r, const char *subject, const void *data, size_t len,
-                        int64_t timeout_ms, nats_rpc_cb cb, void *arg)
+/* Registers e (its callbacks set), publishes the request and returns
+ * SS_OK (its callback will run) or the error (it never will; e freed). */
+static ss_err nats_rpc__send(nats_rpc *r, rpc_entry *e, const char *subject, const void *data,
+                             size_t len, int64_t timeout_ms)
 {
-    if (natsConnection_Status(r->nc) != NATS_CONN_STATUS_CONNECTED)
-        return SS_ERR_UNAVAILABLE;
-    rpc_entry *e = calloc(1, sizeof(*e));
-    if (e == NULL)
-        return SS_ERR_INTERNAL;
-    e->cb = cb;
-    e->arg = arg;
+    e->partitioned = strncmp(subject, SS_SUBJ_STATS_APPLY ".", sizeof(SS_SUBJ_STATS_APPLY)) == 0 ||
+                     strncmp(subject, SS_SUBJ_STATS_GET ".", sizeof(SS_SUBJ_STATS_GET)) == 0;
     e->deadline_ms = ss_mono_ms() + timeout_ms;
 
     pthread_mutex_lock(&r->mu);
     if (r->stopping || r->pending.count >= NATS_RPC_MAX_PENDING) {
         pthread_mutex_unlock(&r->mu);
+        free(e->parts);
         free(e);
         return SS_ERR_UNAVAILABLE;
     }
@@ -223,10 +273,42 @@ ss_err nats_rpc_request(nats_rpc *r, const char *subject, const void *data, size
         pthread_mutex_unlock(&r->mu);
         if (mine == NULL)
             return SS_OK; /* already completed by the timer; cb was called */
+        free(mine->parts); /* nothing gathered yet: it was never sent */
         free(mine);
         return SS_ERR_UNAVAILABLE;
     }
     return SS_OK;
+}
+
+ss_err nats_rpc_request(nats_rpc *r, const char *subject, const void *data, size_t len,
+                        int64_t timeout_ms, nats_rpc_cb cb, void *arg)
+{
+    if (natsConnection_Status(r->nc) != NATS_CONN_STATUS_CONNECTED)
+        return SS_ERR_UNAVAILABLE;
+    rpc_entry *e = calloc(1, sizeof(*e));
+    if (e == NULL)
+        return SS_ERR_INTERNAL;
+    e->cb = cb;
+    e->arg = arg;
+    return nats_rpc__send(r, e, subject, data, len, timeout_ms);
+}
+
+ss_err nats_rpc_gather(nats_rpc *r, const char *subject, const void *data, size_t len,
+                       int64_t timeout_ms, size_t max_parts, nats_rpc_enough_fn enough,
+                       nats_rpc_gather_cb cb, void *arg)
+{
+    if (natsConnection_Status(r->nc) != NATS_CONN_STATUS_CONNECTED)
+        return SS_ERR_UNAVAILABLE;
+    rpc_entry *e = calloc(1, sizeof(*e));
+    if (e == NULL || max_parts == 0 || (e->parts = calloc(max_parts, sizeof(*e->parts))) == NULL) {
+        free(e);
+        return SS_ERR_INTERNAL;
+    }
+    e->gather_cb = cb;
+    e->enough = enough;
+    e->max_parts = max_parts;
+    e->arg = arg;
+    return nats_rpc__send(r, e, subject, data, len, timeout_ms);
 }
 
 size_t nats_rpc_pending(nats_rpc *r)
@@ -261,8 +343,7 @@ void nats_rpc_destroy(nats_rpc *r)
         pthread_mutex_unlock(&r->mu);
         if (e == NULL)
             break;
-        e->cb(e->arg, SS_ERR_UNAVAILABLE, NULL, 0);
-        free(e);
+        nats_rpc__complete(e, SS_ERR_UNAVAILABLE);
     }
     ss_nats_subs_destroy(&r->subs);
     pthread_cond_destroy(&r->cv);

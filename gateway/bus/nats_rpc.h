@@ -15,13 +15,15 @@
 #include "ss_error.h"
 
 #include <nats/nats.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 typedef struct nats_rpc nats_rpc;
 
 /* err is SS_OK with the reply, SS_ERR_TIMEOUT, or SS_ERR_UNAVAILABLE (no service
- * subscribed, NATS down, shutdown). */
+ * subscribed, NATS down, shutdown) — SS_ERR_PARTITION_UNAVAILABLE when nobody
+ * serves a stats subject's partition (statsync.stats.apply|get.<p>.…). */
 typedef void (*nats_rpc_cb)(void *arg, ss_err err, const uint8_t *data, size_t len);
 
 /* Creates the mux on an open connection (not owned) and subscribes its inbox. */
@@ -32,6 +34,23 @@ ss_err nats_rpc_create(nats_rpc **out, natsConnection *nc);
  * cb is never called. */
 ss_err nats_rpc_request(nats_rpc *r, const char *subject, const void *data, size_t len,
                         int64_t timeout_ms, nats_rpc_cb cb, void *arg);
+
+/* A scatter-gather request (statsync.health.stats: every stats-service
+ * instance answers): replies are collected until enough(arg, parts, n)
+ * says so (called on the reply thread under the mux's lock: quick, no call
+ * into nats_rpc), max_parts have come, or timeout_ms passes; then cb gets
+ * every reply (valid during the call only): SS_OK when at least one came,
+ * SS_ERR_TIMEOUT when none, SS_ERR_UNAVAILABLE when nobody is subscribed.
+ * Returns as nats_rpc_request. */
+typedef struct nats_rpc_part {
+    const uint8_t *data;
+    size_t len;
+} nats_rpc_part;
+typedef bool (*nats_rpc_enough_fn)(void *arg, const nats_rpc_part *parts, size_t n);
+typedef void (*nats_rpc_gather_cb)(void *arg, ss_err err, const nats_rpc_part *parts, size_t n);
+ss_err nats_rpc_gather(nats_rpc *r, const char *subject, const void *data, size_t len,
+                       int64_t timeout_ms, size_t max_parts, nats_rpc_enough_fn enough,
+                       nats_rpc_gather_cb cb, void *arg);
 
 /* Number of requests waiting for a reply (for metrics). */
 size_t nats_rpc_pending(nats_rpc *r);

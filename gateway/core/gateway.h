@@ -23,6 +23,7 @@ typedef struct gw_config {
     const char *log_level;
     const char *gateway_id;     /* "" = <hostname>-<pid> */
     int64_t request_timeout_ms; /* NATS round trip bound for client requests */
+    int64_t partition_count;    /* the cluster's STATSYNC_PARTITION_COUNT (stats subjects) */
     int64_t health_timeout_ms;  /* NATS round trip bound for /health probes */
     int64_t max_body_bytes;     /* REST body limit (413 past it) */
     int64_t json_max_depth;     /* nesting limit for client JSON */

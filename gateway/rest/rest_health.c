@@ -1,10 +1,16 @@
-/* rest_health.c — GET /health: probes the stats-service and the
+/* rest_health.c — GET /health: probes the stats-services and the
  * presence-service in parallel (statsync.health.<service>, bounded by
  * cfg.health_timeout_ms) and answers
  *
  *   {"status":"OK"|"DEGRADED","timestamp":"…Z","connectedClients":n,
  *    "connectedUsers":n,"totalUsers":n,"uptime":s,"gateway":"<id>",
  *    "services":{"nats":"OK"|"DEGRADED","stats":{…},"presence":{…}}}
+ *
+ * Every stats-service instance answers the probe (scatter-gather): the
+ * gateway waits until the instances' partitions cover all of
+ * STATSYNC_PARTITION_COUNT or the timeout, sums totalUsers, lists the
+ * instances, and lists in services.stats.partitionsWithoutOwner every
+ * partition no instance serves (then DEGRADED).
  *
  * 200 when NATS is connected and both services answered ok, else 503 with
  * "DEGRADED". connectedClients / connectedUsers are the cluster-wide counts
@@ -20,9 +26,86 @@
 #include "ss_time.h"
 #include "statsync.pb-c.h"
 
+#include "ss_partition.h"
+
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 enum { HEALTH_STATS = 0, HEALTH_PRESENCE = 1 };
+
+/* Most stats-service instances one /health hears from. */
+#define HEALTH_MAX_INSTANCES 256
+
+/* The partitions the replies cover (of the gateway's count) into *set;
+ * false when an instance counts partitions differently. */
+static bool health__cover(rest_slot *s, const nats_rpc_part *parts, size_t n,
+                          ss_partition_set *set, Statsync__HealthReply *sum, char *names,
+                          size_t names_cap)
+{
+    uint32_t count = (uint32_t)s->req->rs->gw->cfg.partition_count;
+    bool same = true;
+    memset(set, 0, sizeof(*set));
+    set->count = count;
+    for (size_t i = 0; i < n; i++) {
+        Statsync__HealthReply *r = statsync__health_reply__unpack(NULL, parts[i].len, parts[i].data);
+        if (r == NULL)
+            continue;
+        same = same && (!r->has_partition_count || r->partition_count == count);
+        for (size_t k = 0; k < r->n_partitions; k++)
+            ss_partition_set_add(set, r->partitions[k]);
+        if (sum != NULL) {
+            sum->ok = sum->ok && (!r->has_ok || r->ok);
+            sum->total_users += r->has_total_users ? r->total_users : 0;
+            if (r->has_uptime_s && (!sum->has_uptime_s || r->uptime_s < sum->uptime_s))
+                sum->has_uptime_s = 1, sum->uptime_s = r->uptime_s;
+            size_t w = strlen(names);
+            snprintf(names + w, names_cap - w, "%s%s", w ? "," : "",
+                     r->instance ? r->instance : "?");
+        }
+        statsync__health_reply__free_unpacked(r, NULL);
+    }
+    return same;
+}
+
+static bool health__enough(void *slot, const nats_rpc_part *parts, size_t n)
+{
+    ss_partition_set set;
+    health__cover(slot, parts, n, &set, NULL, NULL, 0);
+    return ss_partition_set_size(&set) == set.count;
+}
+
+/* One HealthReply for every instance: ok only when all are and every
+ * partition is covered; instances comma-joined; partitions the union. */
+static uint8_t *health__merge(rest_slot *s, const nats_rpc_part *parts, size_t n, size_t *len)
+{
+    Statsync__HealthReply sum = STATSYNC__HEALTH_REPLY__INIT;
+    static const size_t cap = HEALTH_MAX_INSTANCES * 104;
+    char *names = calloc(1, cap);
+    ss_partition_set set;
+    uint32_t owned[SS_PARTITION_COUNT_MAX];
+    sum.service = "stats";
+    sum.has_ok = sum.has_total_users = sum.has_partition_count = 1;
+    sum.ok = 1;
+    if (names == NULL)
+        return NULL;
+    bool same = health__cover(s, parts, n, &set, &sum, names, cap);
+    sum.ok = sum.ok && same && ss_partition_set_size(&set) == set.count;
+    sum.instance = names;
+    sum.partition_count = same ? set.count : 0; /* 0: the instances disagree with us */
+    for (uint32_t p = 0; p < set.count; p++)
+        if (ss_partition_set_has(&set, p))
+            owned[sum.n_partitions++] = p;
+    sum.partitions = owned;
+    *len = statsync__health_reply__get_packed_size(&sum);
+    uint8_t *out = malloc(*len ? *len : 1);
+    if (out != NULL)
+        statsync__health_reply__pack(&sum, out);
+    free(names);
+    return out;
+}
+
+static const rest_gather health__gather = {health__enough, health__merge, HEALTH_MAX_INSTANCES};
 
 void rest_health_send(rest_req *req, int slot, const char *subject)
 {
@@ -37,7 +120,12 @@ void rest_health_start(rest_req *req)
 {
     if (!rest_req_wait(req, 2))
         return;
-    rest_health_send(req, HEALTH_STATS, SS_SUBJ_HEALTH ".stats");
+    rest_server *rs = req->rs;
+    Statsync__HealthRequest hr = STATSYNC__HEALTH_REQUEST__INIT;
+    uint8_t buf[16];
+    size_t n = statsync__health_request__pack(&hr, buf);
+    rest_req_gather(req, HEALTH_STATS, SS_SUBJ_HEALTH ".stats", buf, n,
+                    rs->gw->cfg.health_timeout_ms, rs->nats_health, &health__gather);
     rest_health_send(req, HEALTH_PRESENCE, SS_SUBJ_HEALTH ".presence");
 }
 
@@ -56,6 +144,35 @@ Statsync__HealthReply *rest_health_reply(const rest_slot *s, bool *ok, const cha
 void rest_health_note_stats(rest_server *rs, bool ok)
 {
     atomic_store(&rs->stats_probe, ss_mono_ms() * 2 + (ok ? 1 : 0));
+}
+
+/* The stats-services' partitions into stats: partitionCount,
+ * partitionsWithoutOwner (every one when the instances count differently:
+ * "partitionCountMismatch"), instances. */
+static void health__partitions(json_t *stats, const Statsync__HealthReply *sr, uint32_t count)
+{
+    ss_partition_set set;
+    memset(&set, 0, sizeof(set));
+    set.count = count;
+    for (size_t k = 0; k < sr->n_partitions; k++)
+        ss_partition_set_add(&set, sr->partitions[k]);
+    json_t *missing = json_array();
+    for (uint32_t p = 0; p < count; p++)
+        if (!ss_partition_set_has(&set, p) || sr->partition_count != count)
+            json_array_append_new(missing, json_integer(p));
+    json_object_set_new(stats, "partitionCount", json_integer(count));
+    json_object_set_new(stats, "partitionsWithoutOwner", missing);
+    if (sr->has_partition_count && sr->partition_count != count)
+        json_object_set_new(stats, "partitionCountMismatch", json_true());
+    json_t *inst = json_array();
+    for (const char *p = sr->instance; p != NULL && *p;) {
+        const char *c = strchr(p, ',');
+        size_t l = c ? (size_t)(c - p) : strlen(p);
+        json_array_append_new(inst, json_stringn(p, l));
+        p = c ? c + 1 : p + l;
+    }
+    json_object_set_new(stats, "instances", inst);
+    json_object_del(stats, "instance");
 }
 
 /* One probe's outcome as {"status":…, …}; *ok tells whether it passed.
@@ -86,6 +203,8 @@ void rest_health_finish(rest_req *req)
     rest_health_note_stats(req->rs, stats_ok); /* what /readyz reuses */
     if (sr != NULL && sr->has_total_users)
         json_object_set_new(stats, "totalUsers", json_integer((json_int_t)sr->total_users));
+    if (sr != NULL)
+        health__partitions(stats, sr, (uint32_t)gw->cfg.partition_count);
     if (pr != NULL && pr->has_connected_clients)
         json_object_set_new(presence, "connectedClients",
                             json_integer((json_int_t)pr->connected_clients));

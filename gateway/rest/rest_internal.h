@@ -16,6 +16,7 @@
 #ifndef REST_INTERNAL_H
 #define REST_INTERNAL_H
 
+#include "nats_rpc.h"
 #include "gateway.h"
 #include "rest_server.h"
 #include "ss_error.h"
@@ -61,6 +62,7 @@ typedef struct rest_slot {
     ss_histogram *nats_duration;
     int64_t sent_ns;
     ss_err err;     /* SS_OK: data/len hold the reply */
+    const struct rest_gather *gather; /* set for a scatter-gather slot */
     uint8_t *data;  /* malloc'ed copy of the reply */
     size_t len;
 } rest_slot;
@@ -144,6 +146,17 @@ bool rest_req_wait(rest_req *req, int n);
  * with the error (the route sees it in slots[i].err). */
 void rest_req_send(rest_req *req, int i, const char *subject, const void *data, size_t len,
                    int64_t timeout_ms, ss_histogram *nats_duration);
+/* A scatter-gather slot (nats_rpc_gather): every responder's reply is
+ * collected until enough(slot, …) or the timeout, then merge(slot, …) makes
+ * the one reply the route sees (malloc'ed, *len; NULL = internal error).
+ * Both run on NATS threads. */
+typedef struct rest_gather {
+    bool (*enough)(void *slot, const nats_rpc_part *parts, size_t n);
+    uint8_t *(*merge)(rest_slot *slot, const nats_rpc_part *parts, size_t n, size_t *len);
+    size_t max_parts;
+} rest_gather;
+void rest_req_gather(rest_req *req, int i, const char *subject, const void *data, size_t len,
+                     int64_t timeout_ms, ss_histogram *nats_duration, const rest_gather *g);
 
 /* ---- rest_routes.c / rest_health.c ----------------------------------------------- */
 

@@ -13,6 +13,7 @@
 #include "rest_internal.h"
 
 #include "ss_log.h"
+#include "ss_partition.h"
 #include "ss_subjects.h"
 #include "stats_json.h"
 
@@ -31,6 +32,8 @@ static void routes__rpc_failed(rest_req *req, ss_err err)
         rest_req_reply_error(req, err, "the stats service did not answer in time");
     else if (err == SS_ERR_UNAVAILABLE)
         rest_req_reply_error(req, err, "the stats service is unavailable");
+    else if (err == SS_ERR_PARTITION_UNAVAILABLE)
+        rest_req_reply_error(req, err, "no stats-service serves this user's partition now; retry");
     else
         rest_req_reply_error(req, err, "could not reach the stats service");
 }
@@ -91,7 +94,8 @@ static void routes__get_start(rest_req *req)
     uint8_t buf[SS_USERID_MAX + 16];
     size_t n = statsync__get_request__pack(&g, buf);
     char subject[SS_SUBJECT_MAX];
-    if (!ss_subject_user(subject, sizeof(subject), SS_SUBJ_STATS_GET, req->path_user)) {
+    if (!ss_subject_partitioned(subject, sizeof(subject), SS_SUBJ_STATS_GET,
+                                (uint32_t)req->rs->gw->cfg.partition_count, req->path_user)) {
         rest_req_reply_error(req, SS_ERR_INVALID_USER_ID, "invalid userId");
         return;
     }
@@ -121,7 +125,8 @@ static void routes__send_op(rest_req *req, const char *user, Statsync__Operation
     }
     statsync__mutation__pack(&m, buf);
     char subject[SS_SUBJECT_MAX];
-    if (!ss_subject_user(subject, sizeof(subject), SS_SUBJ_STATS_APPLY, user))
+    if (!ss_subject_partitioned(subject, sizeof(subject), SS_SUBJ_STATS_APPLY,
+                                (uint32_t)req->rs->gw->cfg.partition_count, user))
         rest_req_reply_error(req, SS_ERR_INVALID_USER_ID, "invalid userId");
     else if (rest_req_wait(req, 1))
         rest_req_send(req, 0, subject, buf, n, req->rs->gw->cfg.request_timeout_ms,

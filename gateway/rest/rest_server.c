@@ -238,6 +238,17 @@ static void rest__on_rpc(void *arg, ss_err err, const uint8_t *data, size_t len)
     rest__slot_done(s);
 }
 
+static void rest__on_gather(void *arg, ss_err err, const nats_rpc_part *parts, size_t n)
+{
+    rest_slot *s = arg;
+    size_t len = 0;
+    uint8_t *merged = err == SS_OK ? s->gather->merge(s, parts, n, &len) : NULL;
+    if (err == SS_OK && merged == NULL)
+        err = SS_ERR_INTERNAL;
+    rest__on_rpc(s, err, merged, len);
+    free(merged);
+}
+
 bool rest_req_wait(rest_req *req, int n)
 {
     rest_server *rs = req->rs;
@@ -272,6 +283,22 @@ void rest_req_send(rest_req *req, int i, const char *subject, const void *data, 
     ss_err err = nats_rpc_request(req->rs->gw->rpc, subject, data, len, timeout_ms,
                                   rest__on_rpc, s);
     if (err != SS_OK) { /* never sent: complete the slot now */
+        s->err = err;
+        rest__slot_done(s);
+    }
+}
+
+void rest_req_gather(rest_req *req, int i, const char *subject, const void *data, size_t len,
+                     int64_t timeout_ms, ss_histogram *nats_duration, const rest_gather *g)
+{
+    rest_slot *s = &req->slots[i];
+    s->nats_duration = nats_duration;
+    s->sent_ns = ss_mono_ns();
+    s->gather = g;
+    atomic_fetch_add(&req->refs, 1);
+    ss_err err = nats_rpc_gather(req->rs->gw->rpc, subject, data, len, timeout_ms, g->max_parts,
+                                 g->enough, rest__on_gather, s);
+    if (err != SS_OK) {
         s->err = err;
         rest__slot_done(s);
     }

@@ -26,6 +26,7 @@
 #include "ss_log.h"
 #include "ss_metrics.h"
 #include "ss_nats_subs.h"
+#include "ss_partition.h"
 #include "ss_subjects.h"
 #include "stats_json.h"
 
@@ -320,7 +321,9 @@ static void fanout__resync_room(fanout *f, const sio_room *room)
     uint8_t buf[SS_USERID_MAX + 16];
     size_t n = statsync__get_request__pack(&g, buf);
     fanout_resync_req *q = calloc(1, sizeof(*q));
-    if (q == NULL || !ss_subject_user(subject, sizeof(subject), SS_SUBJ_STATS_GET, room->user_id)) {
+    if (q == NULL || !ss_subject_partitioned(subject, sizeof(subject), SS_SUBJ_STATS_GET,
+                                             (uint32_t)f->gw->cfg.partition_count,
+                                             room->user_id)) {
         free(q);
         return;
     }

@@ -28,6 +28,7 @@
 #include "ratelimit.h"
 #include "ss_log.h"
 #include "ss_metrics.h"
+#include "ss_partition.h"
 #include "ss_subjects.h"
 #include "ss_time.h"
 #include "stats_json.h"
@@ -191,6 +192,8 @@ static void events__complete(sio_server *s, sio_session *ss, events_req *r)
         events__fail_err(s, ss, r->ack_id, event, err,
                          err == SS_ERR_TIMEOUT       ? "the stats service did not answer in time"
                          : err == SS_ERR_UNAVAILABLE ? "the stats service is unavailable"
+                         : err == SS_ERR_PARTITION_UNAVAILABLE
+                             ? "no stats-service serves this user's partition now; retry"
                                                      : "internal error");
         return;
     }
@@ -294,7 +297,8 @@ static void events__on_join(rooms *r, sio_session *ss, const json_t *arg, int64_
     uint8_t buf[SS_USERID_MAX + 16];
     size_t len = statsync__get_request__pack(&g, buf);
     char subject[SS_SUBJECT_MAX];
-    if (!ss_subject_user(subject, sizeof(subject), SS_SUBJ_STATS_GET, uid)) {
+    if (!ss_subject_partitioned(subject, sizeof(subject), SS_SUBJ_STATS_GET,
+                                (uint32_t)r->gw->cfg.partition_count, uid)) {
         events__fail_err(s, ss, ack_id, ev, SS_ERR_INVALID_USER_ID,
                          ss_userid_rule_text(ss_userid_check(uid, strlen(uid))));
         return;
@@ -500,7 +504,8 @@ static void events__on_update(rooms *r, sio_session *ss, const json_t *arg, int6
     } else {
         statsync__mutation__pack(&mu, buf);
         char subject[SS_SUBJECT_MAX];
-        if (ss_subject_user(subject, sizeof(subject), SS_SUBJ_STATS_APPLY, own))
+        if (ss_subject_partitioned(subject, sizeof(subject), SS_SUBJ_STATS_APPLY,
+                                   (uint32_t)r->gw->cfg.partition_count, own))
             events__request(r, ss, EVENTS_REQ_UPDATE, ack_id, subject, buf, len);
         else /* own came from a verified token: cannot happen */
             events__fail_err(s, ss, ack_id, ev, SS_ERR_INVALID_USER_ID, "invalid userId");

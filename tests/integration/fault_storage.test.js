@@ -20,9 +20,16 @@
 //     (no crash); meanwhile the gateway answers 503 unavailable fast; started
 //     again on a writable directory, it works.
 //
+// Every system here has one partition (STATSYNC_PARTITION_COUNT=1, gateway
+// and stats-service alike): the map size is per partition and every
+// partition has its own files, so one partition is what lets a 1 MiB map or
+// a 512 KB disk fill with a few documents of any users.
+//
 // Mount namespaces need CAP_SYS_ADMIN; without it cases 2 and 3-as-root are
 // skipped with a message saying so. All fast (a few seconds); normal suite.
 'use strict';
+
+const ONE_PARTITION = { STATSYNC_PARTITION_COUNT: '1' };
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -108,7 +115,7 @@ async function assertRetryAppliesOnce(sys, refused) {
 }
 
 test('LMDB map full: 507 storage_full, still up and readable, a larger map after restart loses nothing', async (t) => {
-  const sys = await System.start({ statsEnv: { STATSYNC_MAP_SIZE_MB: '1' } });
+  const sys = await System.start({ env: ONE_PARTITION, statsEnv: { STATSYNC_MAP_SIZE_MB: '1' } });
   try {
     const tag = `mf${process.pid}`;
     const { acked, refused } = await fillUntilFull(sys, tag);
@@ -148,7 +155,7 @@ test('LMDB map full: 507 storage_full, still up and readable, a larger map after
 });
 
 test('disk full while running (512 KB tmpfs): refused, nothing lost, then the disk grows and the same process writes again', { skip: UNSHARE_OK ? false : NO_UNSHARE }, async (t) => {
-  const sys = await System.start();
+  const sys = await System.start({ env: ONE_PARTITION });
   try {
     const dir = fs.mkdtempSync(path.join(sys.dir, 'tmpfs-'));
     await sys.stats.kill('SIGTERM');
@@ -197,7 +204,7 @@ test('data directory not writable at start: clear error and exit, 503 meanwhile,
     return;
   }
   t.diagnostic(`unwritable via ${how}`);
-  const sys = await System.start({ gatewayEnv: { STATSYNC_REQUEST_TIMEOUT_MS: '1500' } });
+  const sys = await System.start({ env: ONE_PARTITION, gatewayEnv: { STATSYNC_REQUEST_TIMEOUT_MS: '1500' } });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'statsync-ro-'));
   try {
     await sys.stats.kill('SIGTERM');
@@ -225,7 +232,7 @@ test('data directory not writable at start: clear error and exit, 503 meanwhile,
     const t0 = Date.now();
     const r = await patch(sys, `ro${process.pid}`, { xp: 1 });
     assert.equal(r.status, 503, r.text);
-    assert.equal(r.body.error.code, 'unavailable');
+    assert.equal(r.body.error.code, 'partition_unavailable'); // nobody serves it
     assert.ok(Date.now() - t0 < 500, 'no waiting for the request timeout');
 
     // writable again

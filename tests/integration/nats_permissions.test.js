@@ -41,14 +41,22 @@ const { System, Proc, bin, waitFor, NATS_CONFIG, NATS_USERS, ROOT } = require('.
 const { connect, emitAck, waitFor: waitEvent } = require('../compat/sio_helpers');
 
 const PROTO_README = path.join(ROOT, 'proto', 'README.md');
-const ROLE = { gateway: 'gateway', 'stats-service': 'stats', 'presence-service': 'presence' };
+const ROLE = { gateway: 'gateway', 'stats-service': 'stats', 'presence-service': 'presence', admin: 'admin' };
 const USERS = ['gateway', 'stats', 'presence', 'admin'];
 // admin is not in the subject map: operators' tools watch, probe and read.
+// (and send partition commands: the one admin row of the map, statsync.ctl.stats.*)
 const ADMIN = {
-  pub: ['statsync.health.presence', 'statsync.health.stats', 'statsync.stats.get.*'],
+  pub: ['statsync.ctl.stats.*', 'statsync.health.presence', 'statsync.health.stats', 'statsync.stats.get.*.*'],
   sub: ['_INBOX.>', 'statsync.>'],
   responses: false,
 };
+
+// The stats-service's JetStream rights: the API of its two key-value buckets
+// (partition leases, the cluster's partition count) and their entries —
+// nothing of any other stream. (Its API replies come to _INBOX.>.)
+const JS_STATS = ['KV_statsync_partitions', 'KV_statsync_partitions_config'].flatMap((b) => [
+  `$JS.API.STREAM.INFO.${b}`, `$JS.API.STREAM.CREATE.${b}`, `$JS.API.STREAM.MSG.GET.${b}`,
+  `$JS.API.DIRECT.GET.${b}.>`, `$KV.${b.slice(3)}.>`]);
 
 // ---- the subject map and the script's lists --------------------------------
 
@@ -62,14 +70,14 @@ function subjectMap() {
   const rows = text.slice(start, end).split('\n').filter((l) => l.startsWith('| `statsync.'));
   assert.ok(rows.length >= 10, 'the subject map lost its rows');
   const role = (cell, what) => {
-    const m = /^(?:every )?(gateway|stats-service|presence-service)\b/.exec(cell);
+    const m = /^(?:every )?(gateway|stats-service|presence-service|admin)\b/.exec(cell);
     assert.ok(m, `subject map: cannot tell the ${what} of "${cell}"`);
     return ROLE[m[1]];
   };
   return rows.map((l) => {
     const cells = l.split('|').slice(1, -1).map((c) => c.trim());
     return {
-      subject: /`([^`]+)`/.exec(cells[0])[1].replace('<user>', '*'),
+      subject: /`([^`]+)`/.exec(cells[0])[1].replace(/<[a-z]+>/g, '*'),
       kind: cells[1],
       publisher: role(cells[2], 'publisher'),
       subscriber: role(cells[3], 'subscriber'),
@@ -81,7 +89,14 @@ function subjectMap() {
 function derived() {
   const out = {};
   for (const u of Object.values(NATS_USERS)) out[u] = { pub: new Set(), sub: new Set(), responses: false };
+  out.stats.sub.add('_INBOX.>'); // JetStream API replies
+  for (const s of JS_STATS) out.stats.pub.add(s);
   for (const r of subjectMap()) {
+    if (r.publisher === 'admin') { // ADMIN holds admin's own lists
+      out[r.subscriber].sub.add(r.subject);
+      out[r.subscriber].responses = true;
+      continue;
+    }
     out[r.publisher].pub.add(r.subject);
     out[r.subscriber].sub.add(r.subject);
     if (r.kind === 'request/reply') {
@@ -234,8 +249,10 @@ class RawNats {
 // The subjects each user is tried with: every row of the subject map, as a
 // permission (with *) and as a concrete subject, and some no row has.
 function samples(map) {
-  const concrete = map.map((r) => r.subject.replace('*', 'perm_user'));
-  const pub = [...concrete, 'statsync.stats.apply.a.b', 'statsync.stats.changed.a.b', 'statsync.presence.update.a.b',
+  const concrete = map.map((r) => r.subject.replaceAll('*', 'perm_user'));
+  const pub = [...concrete, 'statsync.stats.apply.a.b.c', 'statsync.stats.changed.a.b', 'statsync.presence.update.a.b',
+    'statsync.stats.apply.victim', '$JS.API.STREAM.CREATE.OTHER', '$JS.API.STREAM.DELETE.KV_statsync_partitions',
+    '$KV.other.x', '$JS.API.INFO',
     'statsync.stats.changed', 'statsync.presence.update',
     'statsync.health.other', 'statsync.other', 'foo', '_INBOX.perm.1', '$SYS.REQ.SERVER.PING'];
   const sub = [...new Set([...map.map((r) => r.subject), ...concrete,
@@ -345,7 +362,7 @@ test('gateway credentials cannot forge stats.changed / presence.update nor read 
     assert.equal(await gw.canSub('statsync.stats.get.>'), false);
     assert.equal(await gw.canSub('>'), false);
     // what it needs still works on the same connection
-    assert.equal(await gw.canPub('statsync.stats.apply.victim'), true);
+    assert.equal(await gw.canPub('statsync.stats.apply.7.victim'), true);
     assert.equal(await gw.canSub('statsync.stats.changed.victim'), true);
   } finally { gw.close(); }
 });

@@ -51,7 +51,7 @@ test('stats-service stopped: /health 503 DEGRADED, requests 503 fast', async () 
   for (const call of [() => patch(u), () => get(u), () => timed(() => sys.http('POST', '/api/users/updateStats', { token: sys.token(u), body: { stats: { xp: 1, updatedAt: new Date().toISOString() } } }))]) {
     const r = await call();
     assert.equal(r.status, 503, r.text);
-    assert.equal(r.body.error.code, 'unavailable');
+    assert.equal(r.body.error.code, 'partition_unavailable'); // nobody serves the user's partition
     assert.equal(r.headers.get('retry-after'), '1');
     assert.ok(r.ms < REQUEST_TIMEOUT_MS / 2, `503 took ${r.ms} ms, should not wait for the timeout`);
   }

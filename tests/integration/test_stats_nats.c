@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "ss_partition.h"
 #include "ss_subjects.h"
 #include "statsync.pb-c.h"
 
@@ -449,7 +450,7 @@ static Statsync__StatsReply *apply(const char *user, const opspec *spec, size_t 
     size_t len = 0;
     uint8_t *buf = pack_mutation(user, spec, n, &len);
     char subject[SS_SUBJECT_MAX];
-    snprintf(subject, sizeof(subject), SS_SUBJ_STATS_APPLY ".%s", user);
+    ss_subject_partitioned(subject, sizeof(subject), SS_SUBJ_STATS_APPLY, 64, user);
     Statsync__StatsReply *r = request_raw(subject, buf, len);
     free(buf);
     return r;
@@ -462,7 +463,7 @@ static Statsync__StatsReply *get(const char *user)
     uint8_t buf[128];
     size_t len = statsync__get_request__pack(&g, buf);
     char subject[SS_SUBJECT_MAX];
-    snprintf(subject, sizeof(subject), SS_SUBJ_STATS_GET ".%s", user);
+    ss_subject_partitioned(subject, sizeof(subject), SS_SUBJ_STATS_GET, 64, user);
     return request_raw(subject, buf, len);
 }
 
@@ -518,7 +519,7 @@ static void burst_send(burst *b, size_t i, const char *user, const opspec *spec,
     size_t len = 0;
     uint8_t *buf = pack_mutation(user, spec, nops, &len);
     char subject[SS_SUBJECT_MAX], reply[96];
-    snprintf(subject, sizeof(subject), SS_SUBJ_STATS_APPLY ".%s", user);
+    ss_subject_partitioned(subject, sizeof(subject), SS_SUBJ_STATS_APPLY, 64, user);
     snprintf(reply, sizeof(reply), "%s.%zu", b->prefix, i);
     assert_int_equal(natsConnection_PublishRequest(S.nc, subject, reply, buf, (int)len), NATS_OK);
     free(buf);
@@ -641,7 +642,7 @@ static void test_refusals(void **state)
 {
     (void)state;
     /* not a Mutation */
-    Statsync__StatsReply *r = request_raw(SS_SUBJ_STATS_APPLY ".bob", "\xff\xff\xff\xff", 4);
+    Statsync__StatsReply *r = request_raw(SS_SUBJ_STATS_APPLY ".20.bob", "\xff\xff\xff\xff", 4);
     assert_non_null(r);
     assert_int_equal(r->status, 400);
     assert_string_equal(r->error_code, "bad_request");
@@ -651,10 +652,18 @@ static void test_refusals(void **state)
     size_t len = 0;
     opspec op = {.xp = 1};
     uint8_t *buf = pack_mutation("bob", &op, 1, &len);
-    r = request_raw(SS_SUBJ_STATS_APPLY ".mallory", buf, len);
-    free(buf);
+    r = request_raw(SS_SUBJ_STATS_APPLY ".20.mallory", buf, len);
     assert_non_null(r);
     assert_int_equal(r->status, 400);
+    statsync__stats_reply__free_unpacked(r, NULL);
+    /* bob (partition 20 of 64) sent to partition 21: the sender counts
+     * partitions differently — refused, never applied */
+    r = request_raw(SS_SUBJ_STATS_APPLY ".21.bob", buf, len);
+    free(buf);
+    assert_non_null(r);
+    assert_int_equal(r->status, 500);
+    assert_string_equal(r->error_code, "partition_mismatch");
+    assert_non_null(strstr(r->error_message, "STATSYNC_PARTITION_COUNT"));
     statsync__stats_reply__free_unpacked(r, NULL);
 
     /* insufficient funds: 409 with the stored document */
@@ -691,7 +700,7 @@ static void test_refusals(void **state)
 
     /* a request without a reply subject is ignored, not applied */
     buf = pack_mutation("bob", &(opspec){.xp = 1000}, 1, &len);
-    assert_int_equal(natsConnection_Publish(S.nc, SS_SUBJ_STATS_APPLY ".bob", buf, (int)len),
+    assert_int_equal(natsConnection_Publish(S.nc, SS_SUBJ_STATS_APPLY ".20.bob", buf, (int)len),
                      NATS_OK);
     free(buf);
     natsConnection_Flush(S.nc);
@@ -861,6 +870,18 @@ static void test_sigterm_drains_and_exits_zero(void **state)
     burst_end(&b);
 }
 
+/* The i-th of the users "fat<k>" in fat0's partition: the map size is per
+ * partition, so only users of one partition fill it. */
+static void fat_user(char *buf, size_t cap, int i)
+{
+    uint32_t p = ss_partition_of("fat0", 64);
+    for (int k = 0, seen = 0;; k++) {
+        snprintf(buf, cap, "fat%d", k);
+        if (ss_partition_of(buf, 64) == p && seen++ == i)
+            return;
+    }
+}
+
 static void test_storage_full_and_recovery(void **state)
 {
     (void)state;
@@ -882,7 +903,7 @@ static void test_storage_full_and_recovery(void **state)
     int ok = 0, full = 0;
     for (int i = 0; i < 200 && full == 0; i++) {
         char user[32];
-        snprintf(user, sizeof(user), "fat%d", i);
+        fat_user(user, sizeof(user), i);
         Statsync__StatsReply *r = apply(user, &(opspec){.xp = i + 1, .game_results = big}, 1);
         assert_non_null(r);
         if (r->status == 200)
@@ -910,13 +931,15 @@ static void test_storage_full_and_recovery(void **state)
     S.stats_pid = 0;
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     start_stats(small, "16");
-    r = apply("fat-after", &(opspec){.xp = 5, .game_results = big}, 1);
+    char after[32];
+    fat_user(after, sizeof(after), 999);
+    r = apply(after, &(opspec){.xp = 5, .game_results = big}, 1);
     assert_non_null(r);
     assert_int_equal(r->status, 200);
     statsync__stats_reply__free_unpacked(r, NULL);
     for (int i = 0; i < ok; i++) {
         char user[32];
-        snprintf(user, sizeof(user), "fat%d", i);
+        fat_user(user, sizeof(user), i);
         r = get(user);
         assert_non_null(r);
         assert_int_equal(r->doc->xp, i + 1);

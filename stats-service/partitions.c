@@ -1,0 +1,379 @@
+/* partitions.c — owned partitions: leases, LMDB environments, subscriptions
+ * (see partitions.h).
+ *
+ * Threads: main thread (start/stop), control handler (control.c) and the
+ * keeper thread (partitions__keeper) call acquire/release under part_mu;
+ * handlers.c reads a partition's state/store/apply_drained atomically. */
+#include "partitions.h"
+
+#include "control.h"
+#include "handlers.h"
+#include "ss_log.h"
+#include "ss_metrics.h"
+#include "ss_nats.h"
+#include "ss_subjects.h"
+#include "ss_time.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PARTITIONS_BUCKET "statsync_partitions"
+
+static void partitions__key(char *buf, size_t cap, uint32_t p)
+{
+    snprintf(buf, cap, "p.%u", p);
+}
+
+static void partitions__dir(const stats_service *svc, uint32_t p, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s/partitions/%u", svc->data_dir, p);
+}
+
+/* A data directory written before partitions (one environment for every
+ * user) must not be silently ignored: its documents would seem lost. */
+static bool partitions__legacy_data(const stats_service *svc)
+{
+    char path[4200];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/data.mdb", svc->data_dir);
+    if (stat(path, &st) != 0)
+        return false;
+    ss_log(SS_LOG_ERROR,
+           "the data directory holds an LMDB file from before partitions: split it with "
+           "`statsync-admin partition split-legacy` (stats-service/README.md) and start again",
+           "{s:s}", "file", path);
+    return true;
+}
+
+/* Subscribes p's subjects (apply: synchronous, drained by the NATS I/O
+ * thread; get: cnats' delivery pool). part_mu held. */
+static natsStatus partitions__subscribe(stats_service *svc, stats_partition *sp)
+{
+    char apply[96], get[96];
+    snprintf(apply, sizeof(apply), "%s.%u.*", SS_SUBJ_STATS_APPLY, sp->id);
+    snprintf(get, sizeof(get), "%s.%u.*", SS_SUBJ_STATS_GET, sp->id);
+    natsStatus s = natsConnection_SubscribeSync(&sp->apply_sub, svc->core.nc, apply);
+    /* The writer bounds the queue itself; let cnats hold a burst meanwhile. */
+    if (s == NATS_OK)
+        s = natsSubscription_SetPendingLimits(sp->apply_sub, 1 << 20, 256 << 20);
+    if (s == NATS_OK)
+        s = ss_nats_subscribe(&sp->subs, &sp->get_sub, svc->core.nc, get, NULL, handlers_on_get,
+                              sp);
+    if (s == NATS_OK) {
+        atomic_store(&sp->apply_drained, sp->apply_sub);
+        handlers_kick(svc); /* drains what arrived before the pointer was set */
+    }
+    return s;
+}
+
+/* Undoes partitions__subscribe: no handler of p runs once it returns; apply
+ * requests still pending are refused (partition_unavailable) so their
+ * clients retry at once instead of waiting for a timeout. part_mu held. */
+static void partitions__unsubscribe(stats_service *svc, stats_partition *sp)
+{
+    if (sp->apply_sub != NULL)
+        natsSubscription_Unsubscribe(sp->apply_sub);
+    if (sp->get_sub != NULL)
+        natsSubscription_Unsubscribe(sp->get_sub);
+    atomic_store(&sp->apply_drained, NULL);
+    handlers_kick(svc); /* waits for a drain in progress: none sees apply_sub after this */
+    for (natsMsg *msg = NULL;
+         sp->apply_sub != NULL && natsSubscription_NextMsg(&msg, sp->apply_sub, 0) == NATS_OK;
+         msg = NULL)
+        handlers_refuse_msg(svc, msg, SS_ERR_PARTITION_UNAVAILABLE,
+                            "the user's partition is moving to another instance; retry");
+    if (sp->apply_sub != NULL)
+        natsSubscription_Destroy(sp->apply_sub);
+    sp->apply_sub = NULL;
+    ss_nats_unsubscribe(&sp->get_sub);
+    if (!ss_nats_subs_wait(&sp->subs, 5000))
+        ss_log(SS_LOG_ERROR, "partition subscription not released by cnats", "{s:i}", "partition",
+               (int)sp->id);
+}
+
+/* Keeps a shut store until exit (threads may still hold its pointer). */
+static void partitions__retire(stats_service *svc, stats_store *st)
+{
+    stats_store **n = realloc(svc->retired, (svc->n_retired + 1) * sizeof(*n));
+    if (n == NULL)
+        return; /* leaked: never freed while a pointer may be held */
+    svc->retired = n;
+    svc->retired[svc->n_retired++] = st;
+}
+
+static ss_err partitions__open_store(stats_service *svc, stats_partition *sp, char *why,
+                                     size_t cap)
+{
+    char dir[4200];
+    stats_store *st = NULL;
+    partitions__dir(svc, sp->id, dir, sizeof(dir));
+    ss_err e = store_open(&st, dir, (size_t)svc->map_size_mb << 20);
+    if (e != SS_OK) {
+        snprintf(why, cap, "partition %u: cannot open %s (%s)", sp->id, dir, ss_err_code(e));
+        return e;
+    }
+    if (!writer_attach(svc->writer, st)) {
+        store_close(st);
+        snprintf(why, cap, "partition %u: the writer is stopping", sp->id);
+        return SS_ERR_UNAVAILABLE;
+    }
+    atomic_store(&sp->store, st);
+    return SS_OK;
+}
+
+static void partitions__close_store(stats_service *svc, stats_partition *sp)
+{
+    stats_store *st = atomic_exchange(&sp->store, NULL);
+    if (st == NULL)
+        return;
+    writer_detach(svc->writer, st); /* false only when stopped: then it is joined */
+    store_shut(st);
+    partitions__retire(svc, st);
+}
+
+static ss_err partitions__acquire_locked(stats_service *svc, stats_partition *sp, char *why,
+                                         size_t cap)
+{
+    char key[32], owner[160] = "";
+    if (atomic_load(&sp->state) == PART_SERVING)
+        return SS_OK;
+    partitions__key(key, sizeof(key), sp->id);
+    ss_err e = ss_lease_take(svc->leases, &sp->lease, key, owner, sizeof(owner));
+    if (e == SS_ERR_CONFLICT) {
+        snprintf(why, cap, "partition %u is owned by %s", sp->id, owner);
+        return e;
+    }
+    if (e != SS_OK) {
+        snprintf(why, cap, "partition %u: its lease could not be taken (%s)", sp->id,
+                 ss_err_code(e));
+        return e;
+    }
+    e = partitions__open_store(svc, sp, why, cap);
+    if (e == SS_OK && partitions__subscribe(svc, sp) != NATS_OK) {
+        snprintf(why, cap, "partition %u: subscribing failed", sp->id);
+        e = SS_ERR_UNAVAILABLE;
+    }
+    if (e != SS_OK) {
+        partitions__unsubscribe(svc, sp);
+        partitions__close_store(svc, sp);
+        ss_lease_release(svc->leases, &sp->lease);
+        return e;
+    }
+    atomic_store(&sp->state, PART_SERVING);
+    return SS_OK;
+}
+
+ss_err partition_acquire(stats_service *svc, uint32_t p, char *why, size_t why_cap)
+{
+    if (p >= (uint32_t)svc->partition_count) {
+        snprintf(why, why_cap, "partition %u is not within 0-%u", p,
+                 (unsigned)svc->partition_count - 1);
+        return SS_ERR_INVALID_VALUE;
+    }
+    pthread_mutex_lock(&svc->part_mu);
+    ss_err e = partitions__acquire_locked(svc, &svc->parts[p], why, why_cap);
+    pthread_mutex_unlock(&svc->part_mu);
+    if (e == SS_OK)
+        ss_log(SS_LOG_INFO, "partition acquired", "{s:i,s:s}", "partition", (int)p, "lease",
+               ss_lease_value(svc->leases));
+    return e;
+}
+
+static void partitions__release_locked(stats_service *svc, stats_partition *sp, bool give_back)
+{
+    if (atomic_load(&sp->state) == PART_OFF)
+        return;
+    atomic_store(&sp->state, PART_STOPPING); /* handlers and the writer refuse from now on */
+    partitions__unsubscribe(svc, sp);
+    partitions__close_store(svc, sp);
+    if (give_back)
+        ss_lease_release(svc->leases, &sp->lease);
+    sp->lease.held = false;
+    atomic_store(&sp->state, PART_OFF);
+}
+
+void partition_release(stats_service *svc, uint32_t p, bool give_back)
+{
+    if (p >= (uint32_t)svc->partition_count)
+        return;
+    pthread_mutex_lock(&svc->part_mu);
+    bool was = atomic_load(&svc->parts[p].state) != PART_OFF;
+    partitions__release_locked(svc, &svc->parts[p], give_back);
+    pthread_mutex_unlock(&svc->part_mu);
+    if (was)
+        ss_log(give_back ? SS_LOG_INFO : SS_LOG_ERROR,
+               give_back ? "partition released" : "partition lease lost: no longer served here",
+               "{s:i}", "partition", (int)p);
+}
+
+/* ---- the keeper thread ---------------------------------------------------- */
+
+/* Renews every held lease; a lease refused or not renewed in time is lost:
+ * its partition stops being served (before anyone else may take it). */
+static void partitions__renew_all(stats_service *svc)
+{
+    for (uint32_t p = 0; p < (uint32_t)svc->partition_count; p++) {
+        stats_partition *sp = &svc->parts[p];
+        pthread_mutex_lock(&svc->part_mu);
+        bool lost = false;
+        if (atomic_load(&sp->state) == PART_SERVING) {
+            ss_err e = ss_lease_renew(svc->leases, &sp->lease);
+            lost = e == SS_ERR_CONFLICT || ss_lease_expired(svc->leases, &sp->lease, ss_mono_ms());
+            if (e != SS_OK && !lost)
+                ss_log(SS_LOG_WARN, "partition lease not renewed (will retry)", "{s:i,s:s}",
+                       "partition", (int)p, "error", ss_err_code(e));
+        }
+        pthread_mutex_unlock(&svc->part_mu);
+        if (lost)
+            partition_release(svc, p, false);
+    }
+}
+
+static void *partitions__keeper(void *arg)
+{
+    stats_service *svc = arg;
+    int64_t every = svc->lease_ttl_ms / 4;
+    while (!atomic_load(&svc->keeper_stop)) {
+        int64_t next = ss_mono_ms() + every;
+        partitions__renew_all(svc);
+        while (!atomic_load(&svc->keeper_stop) && ss_mono_ms() < next) {
+            control_poll(svc);
+            usleep(20000);
+        }
+    }
+    return NULL;
+}
+
+/* ---- start / stop ----------------------------------------------------------- */
+
+static ss_err partitions__check_count(stats_service *svc)
+{
+    char count[16], stored[64] = "";
+    snprintf(count, sizeof(count), "%u", (unsigned)svc->partition_count);
+    ss_err e = ss_lease_cluster_value(svc->leases, "partition_count", count, stored,
+                                      sizeof(stored));
+    if (e == SS_ERR_CONFLICT)
+        ss_log(SS_LOG_ERROR, "STATSYNC_PARTITION_COUNT differs from the cluster's: it is fixed "
+                             "per cluster", "{s:s,s:s}", "ours", count, "cluster", stored);
+    else if (e != SS_OK)
+        ss_log(SS_LOG_ERROR, "the cluster's partition count could not be read", "{s:s}",
+               "error", ss_err_code(e));
+    return e;
+}
+
+static ss_err partitions__open(stats_service *svc)
+{
+    svc->parts = calloc((size_t)svc->partition_count, sizeof(*svc->parts));
+    if (svc->parts == NULL)
+        return SS_ERR_INTERNAL;
+    for (uint32_t p = 0; p < (uint32_t)svc->partition_count; p++) {
+        svc->parts[p].id = p;
+        svc->parts[p].svc = svc;
+        ss_nats_subs_init(&svc->parts[p].subs);
+    }
+    char why[300] = "";
+    const ss_lease_cfg cfg = {PARTITIONS_BUCKET, svc->lease_ttl_ms, (int)svc->lease_replicas,
+                              svc->instance_id};
+    ss_err e = ss_lease_bucket_open(&svc->leases, svc->core.nc, &cfg, why, sizeof(why));
+    if (e != SS_OK)
+        ss_log(SS_LOG_ERROR, "partition leases unusable: nats-server needs JetStream", "{s:s}",
+               "error", why);
+    return e != SS_OK ? e : partitions__check_count(svc);
+}
+
+ss_err partitions_start(stats_service *svc)
+{
+    if (partitions__legacy_data(svc))
+        return SS_ERR_INTERNAL;
+    ss_err e = partitions__open(svc);
+    for (uint32_t p = 0; e == SS_OK && p < (uint32_t)svc->partition_count; p++) {
+        if (!ss_partition_set_has(&svc->configured, p))
+            continue;
+        char why[300] = "";
+        e = partition_acquire(svc, p, why, sizeof(why));
+        if (e != SS_OK)
+            ss_log(SS_LOG_ERROR, "refusing to start: a partition of STATSYNC_PARTITIONS is "
+                                 "not ours to take", "{s:i,s:s}", "partition", (int)p, "error",
+                   why);
+    }
+    if (e == SS_OK && pthread_create(&svc->keeper, NULL, partitions__keeper, svc) == 0)
+        svc->keeper_started = true;
+    else if (e == SS_OK)
+        e = SS_ERR_INTERNAL;
+    return e;
+}
+
+void partitions_drain(stats_service *svc, int64_t deadline_mono_ms)
+{
+    if (svc->parts == NULL || !ss_nats_connected(svc->core.nc))
+        return; /* a drain needs the server; unanswered requests were never acknowledged */
+    for (uint32_t p = 0; p < (uint32_t)svc->partition_count; p++) {
+        stats_partition *sp = &svc->parts[p];
+        if (sp->apply_sub != NULL)
+            natsSubscription_Drain(sp->apply_sub);
+        if (sp->get_sub != NULL)
+            natsSubscription_Drain(sp->get_sub);
+    }
+    for (uint32_t p = 0; p < (uint32_t)svc->partition_count; p++) {
+        stats_partition *sp = &svc->parts[p];
+        natsSubscription *subs[] = {sp->apply_sub, sp->get_sub};
+        for (size_t i = 0; i < 2; i++) {
+            int64_t left = deadline_mono_ms - ss_mono_ms();
+            if (subs[i] != NULL)
+                natsSubscription_WaitForDrainCompletion(subs[i], left > 0 ? left : 1);
+        }
+    }
+}
+
+void partitions_stop(stats_service *svc)
+{
+    if (svc->keeper_started) {
+        atomic_store(&svc->keeper_stop, true);
+        pthread_join(svc->keeper, NULL);
+        svc->keeper_started = false;
+    }
+    if (svc->ctl_sub != NULL) { /* the keeper polled it: only now may it go */
+        natsSubscription_Unsubscribe(svc->ctl_sub);
+        natsSubscription_Destroy(svc->ctl_sub);
+        svc->ctl_sub = NULL;
+    }
+    for (uint32_t p = 0; svc->parts != NULL && p < (uint32_t)svc->partition_count; p++)
+        partition_release(svc, p, true);
+    for (size_t i = 0; i < svc->n_retired; i++)
+        store_close(svc->retired[i]);
+    free(svc->retired);
+    svc->retired = NULL;
+    svc->n_retired = 0;
+    ss_lease_bucket_close(svc->leases);
+    svc->leases = NULL;
+    for (uint32_t p = 0; svc->parts != NULL && p < (uint32_t)svc->partition_count; p++)
+        ss_nats_subs_destroy(&svc->parts[p].subs);
+    free(svc->parts);
+    svc->parts = NULL;
+}
+
+size_t partitions_serving(stats_service *svc, uint32_t *out, size_t cap)
+{
+    size_t n = 0;
+    for (uint32_t p = 0; svc->parts != NULL && p < (uint32_t)svc->partition_count; p++)
+        if (atomic_load(&svc->parts[p].state) == PART_SERVING && n < cap)
+            out[n++] = p;
+    return n;
+}
+
+uint64_t partitions_total_users(stats_service *svc)
+{
+    uint64_t total = 0;
+    for (uint32_t p = 0; svc->parts != NULL && p < (uint32_t)svc->partition_count; p++) {
+        stats_store *st = atomic_load(&svc->parts[p].store);
+        uint64_t n = 0;
+        if (st != NULL && atomic_load(&svc->parts[p].state) == PART_SERVING &&
+            store_count_users(st, &n) == SS_OK)
+            total += n;
+    }
+    return total;
+}

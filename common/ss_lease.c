@@ -195,10 +195,15 @@ ss_err ss_lease_renew(ss_lease_bucket *b, ss_lease *l)
     return e == SS_OK ? ss_lease__status(s) : e;
 }
 
-bool ss_lease_expired(const ss_lease_bucket *b, const ss_lease *l, int64_t now_mono_ms)
+int64_t ss_lease_valid_until(const ss_lease_bucket *b, const ss_lease *l)
 {
     int64_t margin = b->ttl_ms / 5 > 500 ? b->ttl_ms / 5 : 500;
-    return !l->held || now_mono_ms - l->written_ms >= b->ttl_ms - margin;
+    return l->held ? l->written_ms + b->ttl_ms - margin : 0;
+}
+
+bool ss_lease_expired(const ss_lease_bucket *b, const ss_lease *l, int64_t now_mono_ms)
+{
+    return !l->held || now_mono_ms >= ss_lease_valid_until(b, l);
 }
 
 void ss_lease_release(ss_lease_bucket *b, ss_lease *l)
@@ -211,6 +216,17 @@ void ss_lease_release(ss_lease_bucket *b, ss_lease *l)
     if (ss_lease__get(b->kv, l->key, now, sizeof(now), &rev) == SS_OK && rev == l->revision &&
         strcmp(now, b->value) == 0)
         kvStore_Delete(b->kv, l->key);
+}
+
+ss_err ss_lease_config_get(ss_lease_bucket *b, const char *key, char *value, size_t cap)
+{
+    return ss_lease__get(b->config, key, value, cap, NULL);
+}
+
+ss_err ss_lease_config_put(ss_lease_bucket *b, const char *key, const char *value)
+{
+    uint64_t r = 0;
+    return ss_lease__status(kvStore_Put(&r, b->config, key, value, (int)strlen(value)));
 }
 
 ss_err ss_lease_cluster_value(ss_lease_bucket *b, const char *key, const char *value,

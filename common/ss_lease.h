@@ -68,10 +68,18 @@ ss_err ss_lease_renew(ss_lease_bucket *b, ss_lease *l);
 /* True when the holder must count the lease as lost: ttl - margin since
  * written_ms (margin = ttl / 5, at least 500 ms). Pure. */
 bool ss_lease_expired(const ss_lease_bucket *b, const ss_lease *l, int64_t now_mono_ms);
+/* The monotonic ms until which a held lease surely holds (written_ms + ttl
+ * - margin); 0 when not held. Pure. */
+int64_t ss_lease_valid_until(const ss_lease_bucket *b, const ss_lease *l);
 /* Gives a held lease back (deletes the key if it is still ours). */
 void ss_lease_release(ss_lease_bucket *b, ss_lease *l);
 /* The current value of key into owner (empty when free). SS_OK or the error. */
 ss_err ss_lease_owner(ss_lease_bucket *b, const char *key, char *owner, size_t owner_cap);
+
+/* The never-expiring sibling bucket "<bucket>_config": a key's value
+ * (SS_ERR_NOT_FOUND when absent) and an unconditional put. */
+ss_err ss_lease_config_get(ss_lease_bucket *b, const char *key, char *value, size_t cap);
+ss_err ss_lease_config_put(ss_lease_bucket *b, const char *key, const char *value);
 
 /* A value that must be the same for every instance of a cluster (the
  * partition count): created when missing, else compared. SS_OK when equal;

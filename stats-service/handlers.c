@@ -90,7 +90,7 @@ static ss_err handlers__check_user(stats_partition *sp, natsMsg *msg, const char
 /* SS_OK while sp is served here; else counted and logged. */
 static ss_err handlers__check_owned(stats_partition *sp, natsMsg *msg, const char **why)
 {
-    if (atomic_load(&sp->state) == PART_SERVING)
+    if (atomic_load(&sp->state) == PART_SERVING && ss_mono_ms() < atomic_load(&sp->valid_until_ms))
         return SS_OK;
     ss_counter_add(handlers__refused_counter("not_owned"), 1);
     ss_log(SS_LOG_WARN, "request refused: partition not served here", "{s:s,s:i}", "subject",
@@ -151,6 +151,7 @@ static ss_err handlers__submit(stats_partition *sp, Statsync__Mutation **m, nats
     }
     *m = NULL; /* the job owns it */
     job->store = atomic_load(&sp->store); /* the writer refuses it once detached */
+    job->owner = sp;
     if (writer_submit(svc->writer, job) != SS_OK) {
         stats_job_free(job);
         *why = "stats-service is overloaded or stopping";
@@ -201,6 +202,19 @@ void handlers_on_done(stats_job *job, void *arg)
     stats_service *svc = arg;
     natsMsg *msg = job->ctx;
     const char *reply = natsMsg_GetReply(msg);
+    stats_partition *sp = job->owner;
+    if (sp != NULL && job->err == SS_OK && ss_mono_ms() >= atomic_load(&sp->valid_until_ms)) {
+        /* The lease could not be vouched for until the reply: not ours to
+         * acknowledge (another owner may hold the partition now). The client
+         * retries on the owner; an op id there makes the retry exact. */
+        ss_log(SS_LOG_WARN, "write not acknowledged: the partition's lease ran out meanwhile",
+               "{s:i}", "partition", (int)sp->id);
+        if (job->has_doc)
+            doc_free(&job->doc);
+        job->has_doc = job->changed = job->duplicate = false;
+        job->err = SS_ERR_PARTITION_UNAVAILABLE;
+        snprintf(job->message, sizeof(job->message), "the user's partition changed owner; retry");
+    }
     if (job->err != SS_OK && job->err != SS_ERR_STORAGE_FULL && job->err != SS_ERR_INTERNAL)
         ss_log(SS_LOG_DEBUG, "mutation refused", "{s:s,s:s,s:s}", "user", job->m->user_id, "code",
                ss_err_code(job->err), "message", job->message);

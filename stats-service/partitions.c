@@ -135,6 +135,43 @@ static void partitions__close_store(stats_service *svc, stats_partition *sp)
     partitions__retire(svc, st);
 }
 
+/* A partition's data lives in one folder. Started where that folder is not,
+ * an instance would serve every user of the partition an empty document:
+ * refused when the cluster remembers the partition's home (the bucket key
+ * "home.<p>") as another instance. SS_OK, or the refusal with *why. */
+static ss_err partitions__check_home(stats_service *svc, stats_partition *sp, char *why,
+                                     size_t cap)
+{
+    char path[4200], key[32], home[160] = "";
+    struct stat st;
+    partitions__dir(svc, sp->id, path, sizeof(path));
+    strncat(path, "/data.mdb", sizeof(path) - strlen(path) - 1);
+    if (stat(path, &st) == 0)
+        return SS_OK; /* the data is here (its own, or moved here) */
+    snprintf(key, sizeof(key), "home.%u", sp->id);
+    ss_err e = ss_lease_config_get(svc->leases, key, home, sizeof(home));
+    if (e == SS_ERR_NOT_FOUND || (e == SS_OK && strcmp(home, svc->instance_id) == 0))
+        return SS_OK; /* a new partition, or our own folder was lost (logged by the caller) */
+    if (e == SS_OK)
+        snprintf(why, cap, "partition %u keeps its data on %s, not here: move it "
+                 "(statsync-admin partition move) instead of starting it empty", sp->id, home);
+    else
+        snprintf(why, cap, "partition %u: its home could not be read (%s)", sp->id, ss_err_code(e));
+    return e == SS_OK ? SS_ERR_CONFLICT : e;
+}
+
+/* Remembers this instance as p's home (after its folder is open here). */
+static void partitions__note_home(stats_service *svc, stats_partition *sp)
+{
+    char key[32], home[160] = "";
+    snprintf(key, sizeof(key), "home.%u", sp->id);
+    if (ss_lease_config_get(svc->leases, key, home, sizeof(home)) == SS_OK &&
+        strcmp(home, svc->instance_id) == 0)
+        return;
+    if (ss_lease_config_put(svc->leases, key, svc->instance_id) != SS_OK)
+        ss_log(SS_LOG_WARN, "partition home not recorded", "{s:i}", "partition", (int)sp->id);
+}
+
 static ss_err partitions__acquire_locked(stats_service *svc, stats_partition *sp, char *why,
                                          size_t cap)
 {
@@ -152,7 +189,12 @@ static ss_err partitions__acquire_locked(stats_service *svc, stats_partition *sp
                  ss_err_code(e));
         return e;
     }
-    e = partitions__open_store(svc, sp, why, cap);
+    e = partitions__check_home(svc, sp, why, cap);
+    if (e == SS_OK)
+        e = partitions__open_store(svc, sp, why, cap);
+    if (e == SS_OK)
+        partitions__note_home(svc, sp);
+    atomic_store(&sp->valid_until_ms, ss_lease_valid_until(svc->leases, &sp->lease));
     if (e == SS_OK && partitions__subscribe(svc, sp) != NATS_OK) {
         snprintf(why, cap, "partition %u: subscribing failed", sp->id);
         e = SS_ERR_UNAVAILABLE;
@@ -161,9 +203,11 @@ static ss_err partitions__acquire_locked(stats_service *svc, stats_partition *sp
         partitions__unsubscribe(svc, sp);
         partitions__close_store(svc, sp);
         ss_lease_release(svc->leases, &sp->lease);
+        atomic_store(&sp->valid_until_ms, 0);
         return e;
     }
     atomic_store(&sp->state, PART_SERVING);
+    sp->wanted = true;
     return SS_OK;
 }
 
@@ -188,6 +232,7 @@ static void partitions__release_locked(stats_service *svc, stats_partition *sp, 
     if (atomic_load(&sp->state) == PART_OFF)
         return;
     atomic_store(&sp->state, PART_STOPPING); /* handlers and the writer refuse from now on */
+    atomic_store(&sp->valid_until_ms, 0);
     partitions__unsubscribe(svc, sp);
     partitions__close_store(svc, sp);
     if (give_back)
@@ -201,6 +246,8 @@ void partition_release(stats_service *svc, uint32_t p, bool give_back)
     if (p >= (uint32_t)svc->partition_count)
         return;
     pthread_mutex_lock(&svc->part_mu);
+    if (give_back) /* an operator's release (or shutdown): no automatic re-take */
+        svc->parts[p].wanted = false;
     bool was = atomic_load(&svc->parts[p].state) != PART_OFF;
     partitions__release_locked(svc, &svc->parts[p], give_back);
     pthread_mutex_unlock(&svc->part_mu);
@@ -211,6 +258,21 @@ void partition_release(stats_service *svc, uint32_t p, bool give_back)
 }
 
 /* ---- the keeper thread ---------------------------------------------------- */
+
+/* A wanted partition not served (its lease was lost: JetStream away longer
+ * than the TTL, a pause): taken again as soon as it can be. Keeper thread. */
+static void partitions__retake(stats_service *svc, stats_partition *sp)
+{
+    char why[300] = "";
+    pthread_mutex_lock(&svc->part_mu);
+    bool retry = sp->wanted && atomic_load(&sp->state) == PART_OFF;
+    ss_err e = retry ? partitions__acquire_locked(svc, sp, why, sizeof(why)) : SS_OK;
+    pthread_mutex_unlock(&svc->part_mu);
+    if (retry)
+        ss_log(e == SS_OK ? SS_LOG_INFO : SS_LOG_DEBUG,
+               e == SS_OK ? "partition taken again" : "partition not taken again yet",
+               "{s:i,s:s}", "partition", (int)sp->id, "error", why);
+}
 
 /* Renews every held lease; a lease refused or not renewed in time is lost:
  * its partition stops being served (before anyone else may take it). */
@@ -223,13 +285,17 @@ static void partitions__renew_all(stats_service *svc)
         if (atomic_load(&sp->state) == PART_SERVING) {
             ss_err e = ss_lease_renew(svc->leases, &sp->lease);
             lost = e == SS_ERR_CONFLICT || ss_lease_expired(svc->leases, &sp->lease, ss_mono_ms());
-            if (e != SS_OK && !lost)
+            if (e == SS_OK)
+                atomic_store(&sp->valid_until_ms, ss_lease_valid_until(svc->leases, &sp->lease));
+            else if (!lost)
                 ss_log(SS_LOG_WARN, "partition lease not renewed (will retry)", "{s:i,s:s}",
                        "partition", (int)p, "error", ss_err_code(e));
         }
         pthread_mutex_unlock(&svc->part_mu);
         if (lost)
             partition_release(svc, p, false);
+        else
+            partitions__retake(svc, sp);
     }
 }
 

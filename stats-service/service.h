@@ -36,6 +36,10 @@ typedef struct stats_partition {
     _Atomic(natsSubscription *) apply_drained; /* apply_sub as the I/O thread's drain sees it */
     ss_nats_subs subs;                         /* get_sub, until cnats is done with it */
     ss_lease lease;
+    /* monotonic ms until which the lease surely holds (written_ms + ttl -
+     * margin): requests are taken, and answered, only before it */
+    atomic_llong valid_until_ms;
+    bool wanted; /* configured or acquired by command: the keeper keeps trying */
 } stats_partition;
 
 typedef struct stats_service {

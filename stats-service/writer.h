@@ -46,6 +46,7 @@ struct stats_job {
     Statsync__Mutation *m; /* owned by the job (protobuf-c unpacked, default allocator) */
     void *ctx;             /* the submitter's (the natsMsg); not freed by stats_job_free */
     stats_store *store;    /* the partition's store; NULL: the writer's first (writer_start) */
+    void *owner;           /* the submitter's (its partition); never touched by the writer */
     /* Set by the writer before the done callback. */
     ss_err err;
     char message[160];

@@ -27,6 +27,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const net = require('node:net');
 const { System, mintToken, sleep, waitFor } = require('../lib/system');
+const { partitionOf } = require('../lib/partition');
 const { rawRequest } = require('./rest_helpers');
 const { connect, connectError, emitAck, once } = require('../compat/sio_helpers');
 
@@ -116,8 +117,11 @@ class NatsSpy {
 // The subject map of proto/README.md (plus the spy's own markers). A userId
 // token is [A-Za-z0-9_-] as is and "=XX" for every other byte.
 const TOKEN = '[A-Za-z0-9_=-]{1,384}';
-const SUBJECT_OK = new RegExp(`^(statsync\\.stats\\.(apply|get|changed)\\.${TOKEN}|statsync\\.health\\.(stats|presence)|statsync\\.presence\\.(join|leave|ping|heartbeat|sync|snapshot)|statsync\\.presence\\.update\\.${TOKEN}|_INBOX\\.[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*|authzspy\\.marker\\.\\d+\\.\\d+)$`);
-const USER_SUBJECT = /^statsync\.(?:stats\.(?:apply|get|changed)|presence\.update)\.(.*)$/;
+// The stats-services' partition leases (JetStream KV): lease keys, homes, the
+// cluster's partition count, and the JetStream API calls on those buckets.
+const JS_KV = '\\$KV\\.statsync_partitions(_config)?\\.(p\\.\\d+|home\\.\\d+|partition_count)|\\$JS\\.API\\.[A-Z.]+\\.KV_statsync_partitions(_config)?(\\.\\S+)?';
+const SUBJECT_OK = new RegExp(`^(statsync\\.stats\\.(apply|get)\\.(0|[1-9]\\d*)\\.${TOKEN}|statsync\\.stats\\.changed\\.${TOKEN}|statsync\\.health\\.(stats|presence)|statsync\\.presence\\.(join|leave|ping|heartbeat|sync|snapshot)|statsync\\.presence\\.update\\.${TOKEN}|_INBOX\\.[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*|authzspy\\.marker\\.\\d+\\.\\d+|${JS_KV})$`);
+const USER_SUBJECT = /^statsync\.(?:stats\.(?:apply|get)\.(\d+)|stats\.changed|presence\.update)\.(.*)$/;
 
 // The subject token of a userId, as common/ss_subjects.c writes it.
 function subjectToken(id) {
@@ -138,12 +142,13 @@ function assertSubjectsClean(msgs) {
   for (const m of msgs) {
     assert.match(m.subject, SUBJECT_OK, `unexpected subject on NATS: ${JSON.stringify(m.subject)}`);
     const user = USER_SUBJECT.exec(m.subject);
-    if (user) assert.equal(subjectToken(tokenToId(user[1])), user[1], `not a canonical token: ${m.subject}`);
+    if (user) assert.equal(subjectToken(tokenToId(user[2])), user[2], `not a canonical token: ${m.subject}`);
+    if (user && user[1] !== undefined) assert.equal(Number(user[1]), partitionOf(tokenToId(user[2])), `not the user's partition: ${m.subject}`);
   }
 }
 
 function userSubjects(msgs, user) {
-  return msgs.filter((m) => /^statsync\.stats\.(apply|get|changed)\./.test(m.subject) && m.subject.split('.')[3] === subjectToken(user));
+  return msgs.filter((m) => /^statsync\.stats\.(apply|get|changed)\./.test(m.subject) && m.subject.split('.').pop() === subjectToken(user));
 }
 
 // ---- helpers --------------------------------------------------------------------------
@@ -446,7 +451,7 @@ test('identity-provider userIds work on every route, and reach NATS only encoded
   for (const id of GOOD_IDS) {
     const mine = userSubjects(seen, id);
     assert.ok(mine.some((m) => m.subject.startsWith('statsync.stats.apply.')), `no apply subject for ${JSON.stringify(id)}`);
-    for (const m of mine) assert.equal(tokenToId(m.subject.split('.')[3]), id);
+    for (const m of mine) assert.equal(tokenToId(m.subject.split('.').pop()), id);
   }
 });
 

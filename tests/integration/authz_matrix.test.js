@@ -116,7 +116,7 @@ class NatsSpy {
 // The subject map of proto/README.md (plus the spy's own markers). A userId
 // token is [A-Za-z0-9_-] as is and "=XX" for every other byte.
 const TOKEN = '[A-Za-z0-9_=-]{1,384}';
-const SUBJECT_OK = new RegExp(`^(statsync\\.stats\\.(apply|get|changed)\\.${TOKEN}|statsync\\.health\\.(stats|presence)|statsync\\.presence\\.(join|leave|ping|heartbeat|sync|snapshot)|statsync\\.presence\\.update\\.${TOKEN}|_INBOX\\.[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*|authzspy\\.marker\\.\\d+\\.\\d+)$`);
+const SUBJECT_OK = new RegExp(`^(statsync\\.stats\\.(apply|get|changed)\\.${TOKEN}|statsync\\.health\\.(stats|presence)|statsync\\.presence\\.(join|leave|ping|heartbeat|sync|snapshot|instance)|statsync\\.presence\\.update\\.${TOKEN}|_INBOX\\.[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*|authzspy\\.marker\\.\\d+\\.\\d+)$`);
 const USER_SUBJECT = /^statsync\.(?:stats\.(?:apply|get|changed)|presence\.update)\.(.*)$/;
 
 // The subject token of a userId, as common/ss_subjects.c writes it.

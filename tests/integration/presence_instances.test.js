@@ -114,11 +114,17 @@ async function expectPongs(expect) {
   }
 }
 
-async function heartbeatsSeen(p) {
-  const m = await (await fetch(`http://127.0.0.1:${p.adminPort}/metrics`)).text();
-  const x = /^statsync_presence_heartbeats_total (\d+)/m.exec(m);
+// A counter of /metrics on port (0 when absent).
+async function metric(port, name) {
+  const m = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const x = new RegExp(`^${name} (\\d+)`, 'm').exec(m);
   return x ? Number(x[1]) : 0;
 }
+const heartbeatsSeen = (p) => metric(p.adminPort, 'statsync_presence_heartbeats_total');
+// Snapshots asked for by the instances and sent by the gateways, so far.
+const snapshotTraffic = async () => Promise.all([
+  ...live().map((p) => metric(p.adminPort, 'statsync_presence_sync_requests_total')),
+  ...sys.gateways.map((g) => metric(g.apiPort, 'statsync_presence_snapshots_sent_total'))]);
 
 // A quiet window: until every live instance received n more heartbeats of
 // each gateway (n heartbeat intervals), bounded.
@@ -169,8 +175,12 @@ test('idle sockets: /health exact in every sample, pongs exact, not one presence
     t.diagnostic(`${SAMPLES} samples x ${sys.gateways.length} gateways: ${wrong.length} wrong`);
     assert.deepEqual(wrong, [], 'a /health sample was not the exact cluster count');
     await expectPongs([[a0, 2], [a1, 2], [b, 1]]);
+    const before = await snapshotTraffic();
+    t.diagnostic(`sync requests per instance, snapshots sent per gateway, so far: ${before.join(' ')}`);
     await heartbeats(10);
     assert.deepEqual(got(all), ['2', '', ''], 'presence:update on idle sockets');
+    // the digests matched: no instance asked, no gateway resent its snapshot
+    assert.deepEqual(await snapshotTraffic(), before, 'snapshots asked / sent while idle');
   } finally { closeAll(all); }
   await expectCounts(0, 0, 'idle sockets gone');
 });
@@ -237,7 +247,7 @@ test('kill -9 of one instance: counts and pongs stay exact; its restart sends no
     await heartbeats(5);
     assert.deepEqual(got([d0, d1, d2, e0]), ['2,3', '3', '', ''], 'the restart sent presence:update events');
     const m = await (await fetch(`http://127.0.0.1:${victim.adminPort}/metrics`)).text();
-    t.diagnostic(`restarted instance: ${/^statsync_presence_updates_total \d+/m.exec(m)}`);
+    t.diagnostic(`restarted instance: ${/^statsync_presence_updates_total \d+/m.exec(m)}; sync requests per instance, snapshots sent per gateway: ${(await snapshotTraffic()).join(' ')}`);
 
     d2.close();
     await expectUpdates([d0, d1], [[2, 3, 2], [3, 2]], 'a change after the restart');

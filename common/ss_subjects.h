@@ -29,10 +29,11 @@
 #define SS_SUBJ_PRESENCE_JOIN "statsync.presence.join"           /* event PresenceMembership */
 #define SS_SUBJ_PRESENCE_LEAVE "statsync.presence.leave"         /* event PresenceMembership */
 #define SS_SUBJ_PRESENCE_PING "statsync.presence.ping"           /* req/rep PresencePing -> PresencePong */
-#define SS_SUBJ_PRESENCE_HEARTBEAT "statsync.presence.heartbeat" /* req/rep PresenceHeartbeat -> ...Reply */
+#define SS_SUBJ_PRESENCE_HEARTBEAT "statsync.presence.heartbeat" /* event PresenceHeartbeat */
 #define SS_SUBJ_PRESENCE_SYNC "statsync.presence.sync"           /* event PresenceSyncRequest */
 #define SS_SUBJ_PRESENCE_SNAPSHOT "statsync.presence.snapshot"   /* event PresenceSnapshot */
 #define SS_SUBJ_PRESENCE_UPDATE "statsync.presence.update"       /* .<userId> event PresenceUpdate */
+#define SS_SUBJ_PRESENCE_INSTANCE "statsync.presence.instance"   /* event PresenceInstance */
 
 #define SS_QUEUE_STATS "stats-service"
 #define SS_QUEUE_PRESENCE "presence-service"

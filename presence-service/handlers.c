@@ -1,10 +1,12 @@
-/* handlers.c — NATS glue of the presence-service: decode, apply to the
- * registry (registry.c holds every rule), answer, publish changes.
+/* handlers.c — NATS glue of the presence-service for the gateways'
+ * subjects: decode, apply to the registry (registry.c holds every rule),
+ * answer, publish changes. The instances among themselves: cluster.c.
  *
  * Threads: every presence__on_* runs on the single cnats delivery thread
- * (see presence.h); presence_sweep on the main thread. Both take p->mu around
- * the registry. presence_on_change runs inside a registry call (mu held) and
- * only publishes (cnats buffers; never blocks on the network). */
+ * (see presence.h); presence_sweep, presence_subscribe and presence_serve on
+ * the main thread. All take p->mu around the registry. presence_on_change
+ * runs inside a registry call (mu held) and only publishes (cnats buffers;
+ * never blocks on the network). */
 #include "presence.h"
 
 #include "ss_log.h"
@@ -24,7 +26,7 @@
 #define PRESENCE_SNAPSHOT_MAX 8192 /* most sockets read from one snapshot part */
 
 static ss_counter *c_joins, *c_leaves, *c_pings, *c_heartbeats, *c_snapshots, *c_updates;
-static ss_counter *c_exp_gateways, *c_exp_sockets, *c_refused, *c_bad;
+static ss_counter *c_exp_gateways, *c_exp_sockets, *c_refused, *c_bad, *c_syncs;
 
 /* Every counter: where its handle goes, its name and help. */
 static const struct presence__counter {
@@ -45,6 +47,8 @@ static const struct presence__counter {
     {&c_refused, "statsync_presence_refused_total", "sockets refused: registry bound reached"},
     {&c_bad, "statsync_presence_bad_messages_total",
      "undecodable or invalid presence messages dropped"},
+    {&c_syncs, "statsync_presence_sync_requests_total",
+     "snapshots asked for (every gateway at start, or one whose heartbeat differed)"},
 };
 
 static void presence__metrics_init(void)
@@ -72,10 +76,9 @@ static const char *presence__reply_to(natsMsg *msg)
     return reply != NULL && reply[0] != '\0' ? reply : NULL;
 }
 
-void presence_on_change(void *arg, const char *user_id, uint32_t devices, const char *gw,
-                        const char *sock)
+void presence_publish_update(presence *p, const char *user_id, uint32_t devices,
+                             const char *origin, bool republish)
 {
-    presence *p = arg;
     if (!ss_userid_valid_cstr(user_id))
         return;
     Statsync__PresenceUpdate u = STATSYNC__PRESENCE_UPDATE__INIT;
@@ -84,15 +87,28 @@ void presence_on_change(void *arg, const char *user_id, uint32_t devices, const 
     u.online = devices > 0;
     u.has_devices = 1;
     u.devices = devices;
-    char origin[2 * REGISTRY_ID_MAX + 2] = "";
-    if (gw && sock)
-        snprintf(origin, sizeof(origin), "%s/%s", gw, sock);
-    u.origin = origin;
+    u.origin = (char *)origin;
+    u.has_republish = republish;
+    u.republish = republish;
     char subject[SS_SUBJECT_MAX];
     if (!ss_subject_user(subject, sizeof(subject), SS_SUBJ_PRESENCE_UPDATE, user_id))
         return;
     ss_nats_publish_proto(p->core.nc, subject, &u.base, SS_LOG_DEBUG);
     ss_counter_add(c_updates, 1);
+}
+
+/* Exactly one instance publishes a user's update: the owner among the ready
+ * instances (peers.h); a syncing instance owns nobody. */
+void presence_on_change(void *arg, const char *user_id, uint32_t devices, const char *gw,
+                        const char *sock)
+{
+    presence *p = arg;
+    if (!p->ready || !peers_owns(p->peers, user_id))
+        return;
+    char origin[2 * REGISTRY_ID_MAX + 2] = "";
+    if (gw && sock)
+        snprintf(origin, sizeof(origin), "%s/%s", gw, sock);
+    presence_publish_update(p, user_id, devices, origin, false);
 }
 
 /* ---- one handler per subject: the decoded message in, false when it is
@@ -109,7 +125,8 @@ static bool presence__membership(presence *p, const ProtobufCMessage *base, bool
     pthread_mutex_lock(&p->mu);
     registry_rc rc = join ? registry_join(p->reg, m->gateway_id, m->socket->socket_id,
                                           m->socket->user_id, ss_mono_ms())
-                          : registry_leave(p->reg, m->gateway_id, m->socket->socket_id);
+                          : registry_leave(p->reg, m->gateway_id, m->socket->socket_id,
+                                           ss_mono_ms());
     pthread_mutex_unlock(&p->mu);
     ss_counter_add(join ? c_joins : c_leaves, 1);
     if (rc == REGISTRY_FULL) {
@@ -157,31 +174,27 @@ static bool presence__on_ping(presence *p, natsMsg *msg, const ProtobufCMessage 
     return true;
 }
 
-/* statsync.presence.heartbeat -> PresenceHeartbeatReply */
+/* statsync.presence.heartbeat (an event): when the gateway's (sockets,
+ * digest) is not our picture of it, ask that gateway alone for a snapshot. */
 static bool presence__on_heartbeat(presence *p, natsMsg *msg, const ProtobufCMessage *base)
 {
+    (void)msg;
     const Statsync__PresenceHeartbeat *m = (const Statsync__PresenceHeartbeat *)base;
     if (!presence__id_ok(m->gateway_id))
         return false;
     pthread_mutex_lock(&p->mu);
-    int resync = registry_heartbeat(p->reg, m->gateway_id, m->has_sockets ? m->sockets : 0,
-                                    m->has_interval_ms ? (int64_t)m->interval_ms : 0,
-                                    ss_mono_ms());
+    int differs = registry_heartbeat(p->reg, m->gateway_id, m->has_sockets ? m->sockets : 0,
+                                     m->has_digest ? &m->digest : NULL,
+                                     m->has_interval_ms ? (int64_t)m->interval_ms : 0,
+                                     ss_mono_ms());
     uint64_t ours = registry_gateway_sockets(p->reg, m->gateway_id);
     pthread_mutex_unlock(&p->mu);
     ss_counter_add(c_heartbeats, 1);
-    if (resync == 1)
-        ss_log(SS_LOG_INFO, "gateway count differs: asking for a snapshot", "{s:s,s:I,s:I}",
-               "gateway", m->gateway_id, "theirs", (json_int_t)m->sockets, "ours",
-               (json_int_t)ours);
-    const char *reply = presence__reply_to(msg);
-    if (reply != NULL) {
-        Statsync__PresenceHeartbeatReply r = STATSYNC__PRESENCE_HEARTBEAT_REPLY__INIT;
-        r.has_epoch = 1;
-        r.epoch = p->epoch;
-        r.has_resync = 1;
-        r.resync = resync != 0;
-        ss_nats_publish_proto(p->core.nc, reply, &r.base, SS_LOG_DEBUG);
+    if (differs == 1) {
+        ss_log(SS_LOG_INFO, "gateway picture differs: asking it for a snapshot",
+               "{s:s,s:I,s:I,s:I}", "gateway", m->gateway_id, "theirs", (json_int_t)m->sockets,
+               "ours", (json_int_t)ours, "seq", (json_int_t)m->seq);
+        presence_request_sync(p, m->gateway_id, m->has_seq ? m->seq : 0);
     }
     return true;
 }
@@ -244,7 +257,7 @@ static bool presence__on_health(presence *p, natsMsg *msg, const ProtobufCMessag
     pthread_mutex_unlock(&p->mu);
     Statsync__HealthReply r = STATSYNC__HEALTH_REPLY__INIT;
     r.service = "presence";
-    r.instance = p->instance;
+    r.instance = (char *)p->instance;
     r.has_ok = 1;
     r.ok = !atomic_load(&p->stopping);
     r.has_uptime_s = 1;
@@ -257,29 +270,41 @@ static bool presence__on_health(presence *p, natsMsg *msg, const ProtobufCMessag
     return true;
 }
 
+/* statsync.presence.instance: another instance's (or our own) word */
+static bool presence__on_instance(presence *p, natsMsg *msg, const ProtobufCMessage *base)
+{
+    (void)msg;
+    presence_on_instance(p, (const Statsync__PresenceInstance *)base);
+    return true;
+}
+
 /* ---- subscriptions ---- */
 
 struct presence_route {
     const char *subject;
-    const char *queue; /* NULL: every instance gets every message */
+    const char *queue; /* NULL: every instance gets every message, always;
+                        * else: one ready instance answers (presence_serve) */
     const ProtobufCMessageDescriptor *type; /* of the payload; NULL: not decoded */
     presence__handler fn;
 };
 
-/* Events: every presence-service instance keeps the whole picture (no queue
- * group). Requests: any instance answers (queue group). */
+/* Events: every instance keeps the whole picture (no queue group).
+ * Requests: any one ready instance answers (queue group). */
 static const struct presence_route presence__routes[] = {
     {SS_SUBJ_PRESENCE_JOIN, NULL, &statsync__presence_membership__descriptor, presence__on_join},
     {SS_SUBJ_PRESENCE_LEAVE, NULL, &statsync__presence_membership__descriptor,
      presence__on_leave},
     {SS_SUBJ_PRESENCE_SNAPSHOT, NULL, &statsync__presence_snapshot__descriptor,
      presence__on_snapshot},
+    {SS_SUBJ_PRESENCE_HEARTBEAT, NULL, &statsync__presence_heartbeat__descriptor,
+     presence__on_heartbeat},
+    {SS_SUBJ_PRESENCE_INSTANCE, NULL, &statsync__presence_instance__descriptor,
+     presence__on_instance},
     {SS_SUBJ_PRESENCE_PING, SS_QUEUE_PRESENCE, &statsync__presence_ping__descriptor,
      presence__on_ping},
-    {SS_SUBJ_PRESENCE_HEARTBEAT, SS_QUEUE_PRESENCE, &statsync__presence_heartbeat__descriptor,
-     presence__on_heartbeat},
     {SS_SUBJ_HEALTH ".presence", SS_QUEUE_PRESENCE, NULL, presence__on_health},
 };
+_Static_assert(SS_COUNT(presence__routes) <= PRESENCE_ROUTES, "presence.h: PRESENCE_ROUTES");
 
 /* Every subscription's callback (the one delivery thread): decode as the
  * route says, hand over, count what is undecodable or invalid, free. */
@@ -301,22 +326,20 @@ static void presence__on_msg(natsConnection *nc, natsSubscription *sub, natsMsg 
     natsMsg_Destroy(msg);
 }
 
-static int presence__sub(presence *p, const struct presence_route *route)
+static int presence__sub(presence *p, size_t i)
 {
-    if (p->nsubs >= (int)(sizeof(p->subs) / sizeof(p->subs[0])))
-        return -1;
-    presence_sub *ps = &p->subs[p->nsubs];
+    presence_sub *ps = &p->subs[i];
+    if (ps->sub != NULL)
+        return 0;
     ps->p = p;
-    ps->route = route;
-    natsStatus s = ss_nats_subscribe(&p->sub_group, &ps->sub, p->core.nc, route->subject,
-                                     route->queue, presence__on_msg, ps);
-    if (ps->sub != NULL) /* counted from here: presence_unsubscribe releases it */
-        p->nsubs++;
+    ps->route = &presence__routes[i];
+    natsStatus s = ss_nats_subscribe(&p->sub_group, &ps->sub, p->core.nc, ps->route->subject,
+                                     ps->route->queue, presence__on_msg, ps);
     if (s == NATS_OK)
         s = natsSubscription_SetPendingLimits(ps->sub, 1 << 20, 512 * 1024 * 1024);
     if (s != NATS_OK) {
-        ss_log(SS_LOG_ERROR, "nats subscribe failed", "{s:s,s:s}", "subject", route->subject,
-               "error", natsStatus_GetText(s));
+        ss_log(SS_LOG_ERROR, "nats subscribe failed", "{s:s,s:s}", "subject",
+               ps->route->subject, "error", natsStatus_GetText(s));
         return -1;
     }
     return 0;
@@ -325,20 +348,44 @@ static int presence__sub(presence *p, const struct presence_route *route)
 int presence_subscribe(presence *p)
 {
     presence__metrics_init();
-    for (size_t i = 0; i < sizeof(presence__routes) / sizeof(presence__routes[0]); i++)
-        if (presence__sub(p, &presence__routes[i]) != 0)
+    for (size_t i = 0; i < SS_COUNT(presence__routes); i++)
+        if (presence__routes[i].queue == NULL && presence__sub(p, i) != 0)
             return -1;
+    atomic_store(&p->subscribed, true);
     return 0;
 }
 
-void presence_request_sync(presence *p)
+int presence_serve(presence *p, bool on)
+{
+    int rc = 0;
+    for (size_t i = 0; i < SS_COUNT(presence__routes); i++) {
+        if (presence__routes[i].queue == NULL)
+            continue;
+        if (on && presence__sub(p, i) != 0)
+            rc = -1;
+        if (!on)
+            ss_nats_unsubscribe(&p->subs[i].sub); /* its handler may run once more: harmless */
+    }
+    atomic_store(&p->serving, on && rc == 0);
+    return rc;
+}
+
+void presence_request_sync(presence *p, const char *gw, uint64_t after_seq)
 {
     Statsync__PresenceSyncRequest r = STATSYNC__PRESENCE_SYNC_REQUEST__INIT;
     r.has_epoch = 1;
-    r.epoch = p->epoch;
+    r.epoch = p->incarnation;
+    r.instance = (char *)p->instance;
+    if (gw != NULL) {
+        r.gateway_id = (char *)gw;
+        r.has_after_seq = 1;
+        r.after_seq = after_seq;
+    }
     ss_nats_publish_proto(p->core.nc, SS_SUBJ_PRESENCE_SYNC, &r.base, SS_LOG_DEBUG);
-    natsConnection_FlushTimeout(p->core.nc, 1000);
-    ss_log(SS_LOG_INFO, "sync requested from every gateway", "{s:s}", "epoch", p->instance);
+    ss_counter_add(c_syncs, 1);
+    if (gw == NULL)
+        ss_log(SS_LOG_INFO, "sync requested from every gateway", "{s:s}", "instance",
+               p->instance);
 }
 
 void presence_sweep(presence *p)
@@ -358,9 +405,10 @@ void presence_sweep(presence *p)
 
 void presence_unsubscribe(presence *p)
 {
-    for (int i = 0; i < p->nsubs; i++)
+    for (size_t i = 0; i < PRESENCE_ROUTES; i++)
         ss_nats_unsubscribe(&p->subs[i].sub);
-    p->nsubs = 0;
+    atomic_store(&p->subscribed, false);
+    atomic_store(&p->serving, false);
     /* the handlers use p (registry, lock): wait until none can run */
     if (!ss_nats_subs_wait(&p->sub_group, 10000))
         ss_log(SS_LOG_ERROR, "subscriptions not released by cnats", NULL);

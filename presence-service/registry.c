@@ -7,6 +7,7 @@
 
 #include "ss_htab.h"
 #include "ss_list.h"
+#include "ss_presence_digest.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 typedef struct reg_user {
     ss_hnode h;
     uint32_t count;
+    int64_t changed_at; /* when count last changed */
     char id[REGISTRY_ID_MAX + 1];
 } reg_user;
 
@@ -27,6 +29,8 @@ typedef struct reg_gw {
     int64_t refreshed;  /* last heartbeat that vouched for all its sockets */
     int64_t interval_ms;
     uint64_t count;     /* its sockets */
+    uint64_t digest;    /* ss_presence_digest of its sockets: the sum of their hashes */
+    int synced;         /* its last heartbeat matched us, or a snapshot completed since */
     uint64_t snap_id;   /* snapshot in progress, when in_snap */
     uint32_t snap_next; /* next expected part */
     int in_snap;
@@ -41,6 +45,7 @@ struct reg_sock {
     reg_user *user;
     int64_t last_seen;
     uint64_t gen;
+    uint64_t hash;         /* ss_presence_digest_socket(id, user) */
     ss_link link;          /* in its gateway's list */
     char id[REGISTRY_ID_MAX + 1];
 };
@@ -133,8 +138,9 @@ static reg_gw *reg__gw_get(registry *r, const char *id, int64_t now)
 }
 
 /* cause: the socket whose join / leave / ping changed the count, or NULL. */
-static void reg__changed(registry *r, reg_user *u, const reg_sock *cause)
+static void reg__changed(registry *r, reg_user *u, const reg_sock *cause, int64_t now)
 {
+    u->changed_at = now;
     if (r->cfg.on_change)
         r->cfg.on_change(r->cfg.arg, u->id, u->count, cause ? cause->gw->id : NULL,
                          cause ? cause->id : NULL);
@@ -175,24 +181,27 @@ static registry_rc reg__add(registry *r, reg_gw *g, const char *sock, const char
     s->user = u;
     s->last_seen = now;
     s->gen = g->gen;
+    s->hash = ss_presence_digest_socket(sock, user);
     ss_htab_add(&r->socks, &s->h, reg__sock_hash(g->id, sock));
     ss_list_push_front(&g->socks, &s->link);
     g->count++;
+    g->digest += s->hash;
     u->count++;
-    reg__changed(r, u, caused ? s : NULL);
+    reg__changed(r, u, caused ? s : NULL, now);
     *out = s;
     return REGISTRY_OK;
 }
 
-static void reg__remove(registry *r, reg_sock *s, int caused)
+static void reg__remove(registry *r, reg_sock *s, int caused, int64_t now)
 {
     reg_gw *g = s->gw;
     reg_user *u = s->user;
     ss_htab_del(&r->socks, &s->h);
     ss_list_remove(&g->socks, &s->link);
     g->count--;
+    g->digest -= s->hash;
     u->count--;
-    reg__changed(r, u, caused ? s : NULL);
+    reg__changed(r, u, caused ? s : NULL, now);
     free(s);
     if (u->count == 0) {
         ss_htab_del(&r->users, &u->h);
@@ -200,10 +209,10 @@ static void reg__remove(registry *r, reg_sock *s, int caused)
     }
 }
 
-static void reg__gw_remove(registry *r, reg_gw *g)
+static void reg__gw_remove(registry *r, reg_gw *g, int64_t now)
 {
     while (g->socks.head)
-        reg__remove(r, reg__sock_of(g->socks.head), 0);
+        reg__remove(r, reg__sock_of(g->socks.head), 0, now);
     ss_htab_del(&r->gws, &g->h);
     free(g);
 }
@@ -235,7 +244,7 @@ void registry_destroy(registry *r)
     r->cfg.on_change = NULL; /* no events while tearing down */
     ss_htab_iter it;
     for (ss_hnode *n = ss_htab_first(&it, &r->gws); n != NULL; n = ss_htab_next(&it))
-        reg__gw_remove(r, SS_HTAB_ENTRY(n, reg_gw, h));
+        reg__gw_remove(r, SS_HTAB_ENTRY(n, reg_gw, h), 0);
     ss_htab_free(&r->users);
     ss_htab_free(&r->gws);
     ss_htab_free(&r->socks);
@@ -254,14 +263,17 @@ registry_rc registry_join(registry *r, const char *gw, const char *sock, const c
     return reg__add(r, g, sock, user, now, 1, &s);
 }
 
-registry_rc registry_leave(registry *r, const char *gw, const char *sock)
+registry_rc registry_leave(registry *r, const char *gw, const char *sock, int64_t now)
 {
     if (!reg__id_ok(gw) || !reg__id_ok(sock))
         return REGISTRY_INVALID;
+    reg_gw *g = reg__gw(r, gw);
+    if (g != NULL)
+        g->last_seen = now; /* heard from, like any of its messages */
     reg_sock *s = reg__sock(r, gw, sock);
     if (s == NULL)
         return REGISTRY_SAME;
-    reg__remove(r, s, 1);
+    reg__remove(r, s, 1, now);
     return REGISTRY_OK;
 }
 
@@ -287,8 +299,8 @@ uint32_t registry_devices(const registry *r, const char *user)
     return u != NULL ? u->count : 0;
 }
 
-int registry_heartbeat(registry *r, const char *gw, uint64_t sockets, int64_t interval_ms,
-                       int64_t now)
+int registry_heartbeat(registry *r, const char *gw, uint64_t sockets, const uint64_t *digest,
+                       int64_t interval_ms, int64_t now)
 {
     if (!reg__id_ok(gw))
         return -1;
@@ -297,9 +309,12 @@ int registry_heartbeat(registry *r, const char *gw, uint64_t sockets, int64_t in
         return -1;
     if (interval_ms > 0)
         g->interval_ms = interval_ms;
-    if (g->count != sockets)
+    if (g->count != sockets || (digest != NULL && g->digest != *digest)) {
+        g->synced = 0;
         return 1;
+    }
     g->refreshed = now;
+    g->synced = 1;
     return 0;
 }
 
@@ -336,10 +351,11 @@ registry_rc registry_snapshot(registry *r, const char *gw, uint64_t snapshot_id,
             next = k->next;
             reg_sock *s = reg__sock_of(k);
             if (s->gen != g->gen)
-                reg__remove(r, s, 0);
+                reg__remove(r, s, 0, now);
         }
         g->in_snap = 0;
         g->refreshed = now;
+        g->synced = 1;
     }
     return rc;
 }
@@ -353,7 +369,7 @@ void registry_expire(registry *r, int64_t now, size_t *gateways_out, size_t *soc
         if (now - g->last_seen > g->interval_ms * 19 / 10) {
             gws++;
             socks += g->count;
-            reg__gw_remove(r, g);
+            reg__gw_remove(r, g, now);
             continue;
         }
         if (r->cfg.socket_ttl_ms <= 0 || now - g->refreshed <= r->cfg.socket_ttl_ms)
@@ -363,7 +379,7 @@ void registry_expire(registry *r, int64_t now, size_t *gateways_out, size_t *soc
             reg_sock *s = reg__sock_of(k);
             if (now - s->last_seen > r->cfg.socket_ttl_ms) {
                 socks++;
-                reg__remove(r, s, 0);
+                reg__remove(r, s, 0, now);
             }
         }
     }
@@ -393,4 +409,34 @@ uint64_t registry_gateway_sockets(const registry *r, const char *gw)
 {
     const reg_gw *g = reg__id_ok(gw) ? reg__gw(r, gw) : NULL;
     return g != NULL ? g->count : 0;
+}
+
+uint64_t registry_gateway_digest(const registry *r, const char *gw)
+{
+    const reg_gw *g = reg__id_ok(gw) ? reg__gw(r, gw) : NULL;
+    return g != NULL ? g->digest : 0;
+}
+
+size_t registry_unsynced(const registry *r)
+{
+    size_t n = 0;
+    ss_htab_iter it;
+    for (ss_hnode *m = ss_htab_first(&it, &r->gws); m != NULL; m = ss_htab_next(&it))
+        n += !SS_HTAB_ENTRY(m, reg_gw, h)->synced;
+    return n;
+}
+
+size_t registry_each_user(const registry *r, int64_t since,
+                          void (*fn)(void *arg, const char *user, uint32_t devices), void *arg)
+{
+    size_t n = 0;
+    ss_htab_iter it;
+    for (ss_hnode *m = ss_htab_first(&it, &r->users); m != NULL; m = ss_htab_next(&it)) {
+        const reg_user *u = SS_HTAB_ENTRY(m, reg_user, h);
+        if (u->changed_at >= since) {
+            fn(arg, u->id, u->count);
+            n++;
+        }
+    }
+    return n;
 }

@@ -11,9 +11,18 @@
  *     within two intervals of its last heartbeat;
  *   - a socket whose last sign of life is older than socket_ttl_ms is dropped.
  *     Signs of life: its join, its presence:ping, its gateway listing it in a
- *     snapshot, and a heartbeat of its gateway whose socket count matches ours
- *     (the gateway holds only sockets alive at the Engine.IO level, so a
- *     connected but app-silent client stays online).
+ *     snapshot, and a heartbeat of its gateway whose socket count and digest
+ *     match ours (the gateway holds only sockets alive at the Engine.IO
+ *     level, so a connected but app-silent client stays online).
+ *
+ * Digest: each gateway's sockets are summed into ss_presence_digest (common/
+ * ss_presence_digest.h), kept up to date on every add and remove, so a
+ * heartbeat's (count, digest) tells in O(1) whether our picture of that
+ * gateway is exactly its own. A gateway is "synced" once a heartbeat matched
+ * or a snapshot of it completed, until a heartbeat does not match.
+ *
+ * Every user remembers when its count last changed (registry_each_user), so
+ * an instance taking over another's users republishes only recent changes.
  *
  * Bounded: at most max_sockets sockets and max_gateways gateways; past the
  * bound a join is refused (REGISTRY_FULL) and counted by the caller.
@@ -68,16 +77,17 @@ void registry_destroy(registry *r);
 
 registry_rc registry_join(registry *r, const char *gw, const char *sock, const char *user,
                           int64_t now);
-registry_rc registry_leave(registry *r, const char *gw, const char *sock);
+registry_rc registry_leave(registry *r, const char *gw, const char *sock, int64_t now);
 /* presence:ping: refreshes the socket (registering it when unknown) and
  * returns in *devices the user's live socket count across all gateways. */
 registry_rc registry_ping(registry *r, const char *gw, const char *sock, const char *user,
                           int64_t now, uint32_t *devices);
 uint32_t registry_devices(const registry *r, const char *user);
 /* A gateway heartbeat. Returns 1 when our count of its sockets differs from
- * `sockets` (the gateway should resend a snapshot), else 0; -1 when refused. */
-int registry_heartbeat(registry *r, const char *gw, uint64_t sockets, int64_t interval_ms,
-                       int64_t now);
+ * `sockets`, or our digest of them from *digest (NULL: count only) — the
+ * gateway should send a snapshot — else 0; -1 when refused. */
+int registry_heartbeat(registry *r, const char *gw, uint64_t sockets, const uint64_t *digest,
+                       int64_t interval_ms, int64_t now);
 /* One part of a gateway snapshot. Parts of one snapshot_id come in order from
  * 0; when `last`, every socket of the gateway not listed in this snapshot is
  * dropped. A part 0 starts a new snapshot (an unfinished older one is
@@ -100,7 +110,15 @@ void registry_expire(registry *r, int64_t now, size_t *gateways_out, size_t *soc
 void registry_grace(registry *r, int64_t now);
 
 registry_counts registry_get_counts(const registry *r);
-/* Our count of a gateway's sockets (0 when unknown). */
+/* Our count of a gateway's sockets, and their digest (0 when unknown). */
 uint64_t registry_gateway_sockets(const registry *r, const char *gw);
+uint64_t registry_gateway_digest(const registry *r, const char *gw);
+/* Gateways not synced: heard from (a join, a ping) but neither a matching
+ * heartbeat nor a complete snapshot yet, or whose last heartbeat differed. */
+size_t registry_unsynced(const registry *r);
+/* fn(arg, user, devices) for every user (>= 1 socket) whose count changed
+ * at or after `since` (INT64_MIN: all). Returns how many. */
+size_t registry_each_user(const registry *r, int64_t since,
+                          void (*fn)(void *arg, const char *user, uint32_t devices), void *arg);
 
 #endif

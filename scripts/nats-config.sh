@@ -55,8 +55,8 @@ SUB[stats]='statsync.stats.apply.*.* statsync.stats.get.*.* statsync.health.stat
 RESP[stats]=yes
 
 WHO[presence]='statsync-presence (presence-service)'
-PUB[presence]='statsync.presence.sync statsync.presence.update.*'
-SUB[presence]='statsync.presence.join statsync.presence.leave statsync.presence.ping statsync.presence.heartbeat statsync.presence.snapshot statsync.health.presence'
+PUB[presence]='statsync.presence.sync statsync.presence.update.* statsync.presence.instance'
+SUB[presence]='statsync.presence.join statsync.presence.leave statsync.presence.ping statsync.presence.heartbeat statsync.presence.snapshot statsync.presence.instance statsync.health.presence'
 RESP[presence]=yes
 
 # Operators' tools (`nats sub`, `nats req`): watch every statsync subject,

@@ -230,6 +230,11 @@ void fanout_send(fanout *f, const char *user_id, const char *origin, sio_buf *al
     sio_buf_unref(other);
 }
 
+sio_room *fanout_room(fanout *f, const char *user_id)
+{
+    return fanout__find(f, user_id);
+}
+
 void fanout_each(fanout *f, void (*fn)(void *arg, const sio_room *r, sio_session *ss), void *arg)
 {
     ss_htab_iter it;

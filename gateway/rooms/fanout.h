@@ -25,6 +25,7 @@ typedef struct sio_room {
     ss_list members;           /* its sockets, by sio_session.room_link */
     natsSubscription *sub;     /* statsync.stats.changed.<userId> */
     natsSubscription *presence_sub; /* statsync.presence.update.<userId> (presence_client.c) */
+    int64_t presence_devices;  /* last presence:update count forwarded; -1 none (presence_client.c) */
     ss_hnode h;                /* in the fan-out's table, by user_id */
 } sio_room;
 
@@ -48,6 +49,8 @@ void fanout_send(fanout *f, const char *user_id, const char *origin, sio_buf *al
  * every room's user and pushes it to the room's sockets (version-ordered:
  * an older queued document is replaced, a newer one stays). */
 void fanout_resync(fanout *f);
+/* user_id's room, or NULL (presence_client.c: its last forwarded count). */
+sio_room *fanout_room(fanout *f, const char *user_id);
 /* fn for every socket of every room (a presence snapshot). */
 void fanout_each(fanout *f, void (*fn)(void *arg, const sio_room *r, sio_session *ss), void *arg);
 /* Drops every NATS subscription (shutdown, before the NATS connection closes). */

@@ -1,13 +1,20 @@
 /* presence_client.c — see presence_client.h.
  *
- * Ordering: joins, leaves and snapshots are all published from the lws
- * service thread on the one NATS connection, and the presence-service applies
- * them in arrival order, so a snapshot (built and published in one go) never
- * interleaves with this gateway's joins and leaves.
+ * Ordering: joins, leaves, snapshots and heartbeats are all published from
+ * the lws service thread on the one NATS connection, and every
+ * presence-service instance applies them in arrival order, so a snapshot
+ * (built and published in one go) never interleaves with this gateway's
+ * joins and leaves, and a heartbeat describes exactly what came before it.
  *
- * Counting: pc->count is the number of sessions in a room (joined and not yet
- * left), exactly what a snapshot lists; heartbeats carry it so the service
- * can tell when it lost a message and ask for a snapshot. */
+ * Counting: pc->count and pc->digest are the sessions in a room (joined and
+ * not yet left), exactly what a snapshot lists, and their
+ * ss_presence_digest; heartbeats carry both so that each instance can tell
+ * that it lost a message and ask this gateway, alone, for a snapshot.
+ *
+ * presence:update: forwarded to a room only when its count differs from the
+ * last one forwarded to that room, so a republish (an instance taking over
+ * another's users, or starting) or a brief overlap of two publishers never
+ * reaches a socket twice. */
 #include "presence_client.h"
 
 #include "nats_rpc.h"
@@ -17,6 +24,7 @@
 #include "ss_metrics.h"
 #include "ss_nats.h"
 #include "ss_nats_subs.h"
+#include "ss_presence_digest.h"
 #include "ss_subjects.h"
 #include "ss_time.h"
 #include "statsync.pb-c.h"
@@ -34,16 +42,17 @@ struct presence_client {
     natsSubscription *sync_sub;
     ss_nats_subs subs;       /* sync_sub and the rooms' presence subscriptions */
     uint64_t count;          /* sessions in a room */
+    uint64_t digest;         /* ss_presence_digest of them */
     int64_t heartbeat_ms;
     int64_t ping_timeout_ms;
     int64_t next_beat;       /* monotonic ms */
-    int beat_pending;
-    uint64_t epoch;          /* of the presence-service last heard from; 0 = none */
+    uint64_t beat_seq;       /* of the last heartbeat sent */
+    uint64_t snap_seq;       /* beat_seq when the last snapshot went out */
     uint64_t next_snapshot;
     int stopped;
 };
 
-typedef enum pc_task_kind { PC_BEAT, PC_SYNC, PC_PING, PC_UPDATE } pc_task_kind;
+typedef enum pc_task_kind { PC_SYNC, PC_PING, PC_UPDATE } pc_task_kind;
 
 /* Any hand-over to the service thread. */
 typedef struct pc_task {
@@ -51,24 +60,26 @@ typedef struct pc_task {
     pc_task_kind kind;
     presence_client *pc;
     ss_err err;
-    uint64_t epoch;
-    int resync;
+    /* PC_SYNC: about our heartbeat after_seq (0: whatever we sent since) */
+    uint64_t after_seq;
+    char asker[64];
     /* PC_PING */
     uint64_t session_id;
     int64_t ack_id;
     json_t *ts;
     int64_t t0_ns;
     int has_pong;
-    uint32_t devices;
+    uint32_t devices; /* and PC_UPDATE */
     int64_t server_time;
     /* PC_UPDATE */
     char user_id[SS_USERID_MAX + 1];
     char origin[128]; /* "<gatewayId>/<socketId>" that caused it: not told */
+    int republish;    /* the current count after a takeover, not a change */
     sio_buf *buf;
 } pc_task;
 
 static ss_histogram *h_ping_rtt;
-static ss_counter *c_ping_local, *c_snapshots, *c_updates;
+static ss_counter *c_ping_local, *c_snapshots, *c_updates, *c_updates_same, *c_syncs_skipped;
 
 static void pc__run(sio_server *s, sio_task *t);
 
@@ -103,6 +114,7 @@ void presence_client_joined(presence_client *pc, sio_session *ss, const char *us
     if (pc == NULL)
         return;
     pc->count++;
+    pc->digest += ss_presence_digest_socket(ss->sock_id, user_id);
     pc__membership(pc, SS_SUBJ_PRESENCE_JOIN, ss, user_id);
 }
 
@@ -112,6 +124,7 @@ void presence_client_left(presence_client *pc, sio_session *ss, const char *user
         return;
     if (pc->count > 0)
         pc->count--;
+    pc->digest -= ss_presence_digest_socket(ss->sock_id, user_id);
     pc__membership(pc, SS_SUBJ_PRESENCE_LEAVE, ss, user_id);
 }
 
@@ -123,6 +136,7 @@ typedef struct pc_snap {
     Statsync__PresenceSocket **ptrs;
     size_t n;
     uint64_t total;
+    uint64_t digest;
 } pc_snap;
 
 static void pc__snapshot_add(void *arg, const sio_room *r, sio_session *ss)
@@ -134,6 +148,7 @@ static void pc__snapshot_add(void *arg, const sio_room *r, sio_session *ss)
     sn->ptrs[sn->n] = &sn->socks[sn->n];
     sn->n++;
     sn->total++;
+    sn->digest += ss_presence_digest_socket(ss->sock_id, r->user_id);
     if (sn->n == PRESENCE_SNAPSHOT_PART) {
         sn->m->n_sockets = sn->n;
         sn->m->last = 0;
@@ -167,6 +182,8 @@ static void pc__snapshot(presence_client *pc, const char *why)
     m.last = 1;
     ss_nats_publish_proto(pc->gw->nc, SS_SUBJ_PRESENCE_SNAPSHOT, &m.base, SS_LOG_DEBUG);
     pc->count = total;
+    pc->digest = sn.digest;
+    pc->snap_seq = pc->beat_seq;
     ss_counter_add(c_snapshots, 1);
     ss_log(SS_LOG_INFO, "presence snapshot sent", "{s:s,s:I,s:i}", "why", why, "sockets",
            (json_int_t)total, "parts", (int)m.part + 1);
@@ -177,28 +194,10 @@ out:
 
 /* ---- heartbeat and sync ------------------------------------------------------------- */
 
-/* nats_rpc completion (cnats or timer thread). */
-static void pc__beat_done(void *arg, ss_err err, const uint8_t *data, size_t len)
-{
-    pc_task *t = arg;
-    t->err = err;
-    if (err == SS_OK) {
-        Statsync__PresenceHeartbeatReply *r =
-            statsync__presence_heartbeat_reply__unpack(NULL, len, data);
-        if (r == NULL) {
-            t->err = SS_ERR_INTERNAL;
-        } else {
-            t->epoch = r->has_epoch ? r->epoch : 0;
-            t->resync = r->has_resync && r->resync;
-            statsync__presence_heartbeat_reply__free_unpacked(r, NULL);
-        }
-    }
-    sio_server_post(t->pc->r->s, &t->task);
-}
-
+/* Publishes the heartbeat (an event: every presence instance gets it). */
 void presence_client_tick(presence_client *pc, int64_t now)
 {
-    if (pc == NULL || pc->stopped || pc->beat_pending || now < pc->next_beat)
+    if (pc == NULL || pc->stopped || now < pc->next_beat)
         return;
     pc->next_beat = now + pc->heartbeat_ms;
     Statsync__PresenceHeartbeat hb = STATSYNC__PRESENCE_HEARTBEAT__INIT;
@@ -207,43 +206,27 @@ void presence_client_tick(presence_client *pc, int64_t now)
     hb.sockets = pc->count;
     hb.has_interval_ms = 1;
     hb.interval_ms = (uint32_t)pc->heartbeat_ms;
-    uint8_t buf[160];
-    if (statsync__presence_heartbeat__get_packed_size(&hb) > sizeof(buf))
-        return;
-    size_t n = statsync__presence_heartbeat__pack(&hb, buf);
-    pc_task *t = pc__task(pc, PC_BEAT);
-    if (t == NULL)
-        return;
-    if (nats_rpc_request(pc->gw->rpc, SS_SUBJ_PRESENCE_HEARTBEAT, buf, n, pc->heartbeat_ms,
-                         pc__beat_done, t) != SS_OK) {
-        free(t);
-        if (pc->epoch != 0)
-            ss_log(SS_LOG_WARN, "presence heartbeat not sent: NATS or the presence-service is away",
-                   NULL);
-        pc->epoch = 0; /* resend a snapshot once it answers again */
-        return;
-    }
-    pc->beat_pending = 1;
+    hb.has_digest = 1;
+    hb.digest = pc->digest;
+    hb.has_seq = 1;
+    hb.seq = ++pc->beat_seq;
+    ss_nats_publish_proto(pc->gw->nc, SS_SUBJ_PRESENCE_HEARTBEAT, &hb.base, SS_LOG_DEBUG);
 }
 
-static void pc__on_beat(presence_client *pc, pc_task *t)
+/* A sync request reached the service thread: a snapshot, unless it asked
+ * about a heartbeat that a snapshot already followed (another instance's
+ * request about the same heartbeat: that snapshot reached every instance). */
+static void pc__on_sync_run(presence_client *pc, pc_task *t)
 {
-    pc->beat_pending = 0;
-    if (t->err != SS_OK) {
-        if (pc->epoch != 0)
-            ss_log(SS_LOG_WARN, "presence-service did not answer the heartbeat", "{s:s}", "error",
-                   ss_err_code(t->err));
-        pc->epoch = 0;
+    if (t->after_seq != 0 && t->after_seq <= pc->snap_seq) {
+        ss_counter_add(c_syncs_skipped, 1);
         return;
     }
-    if (t->epoch != pc->epoch || t->resync) {
-        uint64_t was = pc->epoch;
-        pc->epoch = t->epoch;
-        pc__snapshot(pc, t->resync ? "count differs" : was ? "presence restarted" : "presence back");
-    }
+    pc__snapshot(pc, t->after_seq != 0 ? "a presence instance's picture differs"
+                                       : "sync requested");
 }
 
-/* statsync.presence.sync (cnats thread). */
+/* statsync.presence.sync (cnats thread): ours when it names no gateway or us. */
 static void pc__on_sync(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 {
     (void)nc;
@@ -251,9 +234,12 @@ static void pc__on_sync(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
     presence_client *pc = closure;
     Statsync__PresenceSyncRequest *r = statsync__presence_sync_request__unpack(
         NULL, (size_t)natsMsg_GetDataLength(msg), (const uint8_t *)natsMsg_GetData(msg));
-    pc_task *t = r ? pc__task(pc, PC_SYNC) : NULL;
+    bool ours = r != NULL && (r->gateway_id == NULL || r->gateway_id[0] == '\0' ||
+                              strcmp(r->gateway_id, pc->gw->id) == 0);
+    pc_task *t = ours ? pc__task(pc, PC_SYNC) : NULL;
     if (t) {
-        t->epoch = r->has_epoch ? r->epoch : 0;
+        t->after_seq = r->gateway_id != NULL && r->has_after_seq ? r->after_seq : 0;
+        snprintf(t->asker, sizeof(t->asker), "%s", r->instance ? r->instance : "");
         sio_server_post(pc->r->s, &t->task);
     }
     if (r)
@@ -379,6 +365,8 @@ static void pc__on_update(natsConnection *nc, natsSubscription *sub, natsMsg *ms
         goto out;
     }
     t->buf = b;
+    t->devices = u->has_devices ? u->devices : 0;
+    t->republish = u->has_republish && u->republish;
     snprintf(t->user_id, sizeof(t->user_id), "%s", uid);
     snprintf(t->origin, sizeof(t->origin), "%s", u->origin ? u->origin : "");
     sio_server_post(pc->r->s, &t->task);
@@ -393,15 +381,30 @@ static sio_buf *pc__update_buf(void *arg)
     return sio_buf_ref(((pc_task *)arg)->buf);
 }
 
-/* The socket whose join/leave caused the change is not told (like user:update). */
+/* Forwarded when the count differs from the last one forwarded to the room;
+ * the socket whose join/leave caused the change is not told (like
+ * user:update). A republish to a room never told a count (its join's update
+ * was never published: no instance was ready) only records it: its sockets
+ * are the joiners, who are never told their own join. */
 static void pc__on_update_deliver(pc_task *t)
 {
+    sio_room *r = fanout_room(t->pc->r->fanout, t->user_id);
+    if (r == NULL)
+        return;
+    if (r->presence_devices == (int64_t)t->devices ||
+        (t->republish && r->presence_devices < 0)) {
+        r->presence_devices = (int64_t)t->devices;
+        ss_counter_add(c_updates_same, 1);
+        return;
+    }
+    r->presence_devices = (int64_t)t->devices;
     fanout_send(t->pc->r->fanout, t->user_id, t->origin, NULL, pc__update_buf, t);
     ss_counter_add(c_updates, 1);
 }
 
 int presence_client_room_open(presence_client *pc, sio_room *r)
 {
+    r->presence_devices = -1;
     if (pc == NULL || pc->stopped)
         return 0;
     char subject[SS_SUBJECT_MAX];
@@ -433,12 +436,8 @@ static void pc__run(sio_server *s, sio_task *task)
     pc_task *t = (pc_task *)task;
     if (s != NULL && !t->pc->stopped) {
         switch (t->kind) {
-        case PC_BEAT:
-            pc__on_beat(t->pc, t);
-            break;
         case PC_SYNC:
-            t->pc->epoch = t->epoch;
-            pc__snapshot(t->pc, "sync requested");
+            pc__on_sync_run(t->pc, t);
             break;
         case PC_PING:
             pc__on_ping(s, t);
@@ -464,6 +463,10 @@ int presence_client_create(presence_client **out, rooms *r)
          "membership snapshots sent to the presence-service", NULL},
         {&c_updates, SS_METRIC_COUNTER, "statsync_presence_updates_delivered_total",
          "presence:update events delivered to local rooms", NULL},
+        {&c_updates_same, SS_METRIC_COUNTER, "statsync_presence_updates_unchanged_total",
+         "presence updates not forwarded: the room was last told the same count", NULL},
+        {&c_syncs_skipped, SS_METRIC_COUNTER, "statsync_presence_syncs_already_answered_total",
+         "snapshot requests about a heartbeat that a snapshot already followed", NULL},
     };
     ss_metrics_register(m, sizeof(m) / sizeof(m[0]));
     presence_client *pc = calloc(1, sizeof(*pc));

@@ -3,16 +3,20 @@
  *
  *   - publishes statsync.presence.join / .leave as sockets enter / leave
  *     their user's room (hooks in fanout.c);
- *   - heartbeats statsync.presence.heartbeat every cfg.presence_heartbeat_ms
- *     with its socket count; resends a full snapshot when the reply says the
- *     counts differ or carries a new presence epoch (the service restarted),
- *     and when the service asks on statsync.presence.sync;
+ *   - publishes statsync.presence.heartbeat (an event, to every
+ *     presence-service instance) every cfg.presence_heartbeat_ms with its
+ *     socket count and their ss_presence_digest; sends a full snapshot when
+ *     statsync.presence.sync asks (an instance started, or its picture of
+ *     this gateway differs from a heartbeat — then only when no snapshot
+ *     followed that heartbeat yet);
  *   - answers presence:ping through the service (statsync.presence.ping), or
  *     from local knowledge when it does not answer within
  *     cfg.presence_ping_timeout_ms (the client is never left waiting);
  *   - holds statsync.presence.update.<userId> for each room (same lifecycle
  *     as the room's stats subscription) and emits presence:update
- *     {userId, online, devices} to the user's sockets.
+ *     {userId, online, devices} to the user's sockets — only when the count
+ *     differs from the last one forwarded to the room, so that republishes
+ *     and overlapping publishers never reach a socket twice.
  *
  * Threads: every function runs on the lws service thread. NATS callbacks
  * inside presence_client.c (cnats threads, nats_rpc timer) only decode/encode

@@ -120,7 +120,7 @@ const TOKEN = '[A-Za-z0-9_=-]{1,384}';
 // The stats-services' partition leases (JetStream KV): lease keys, homes, the
 // cluster's partition count, and the JetStream API calls on those buckets.
 const JS_KV = '\\$KV\\.statsync_partitions(_config)?\\.(p\\.\\d+|home\\.\\d+|partition_count)|\\$JS\\.API\\.[A-Z.]+\\.KV_statsync_partitions(_config)?(\\.\\S+)?';
-const SUBJECT_OK = new RegExp(`^(statsync\\.stats\\.(apply|get)\\.(0|[1-9]\\d*)\\.${TOKEN}|statsync\\.stats\\.changed\\.${TOKEN}|statsync\\.health\\.(stats|presence)|statsync\\.presence\\.(join|leave|ping|heartbeat|sync|snapshot)|statsync\\.presence\\.update\\.${TOKEN}|_INBOX\\.[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*|authzspy\\.marker\\.\\d+\\.\\d+|${JS_KV})$`);
+const SUBJECT_OK = new RegExp(`^(statsync\\.stats\\.(apply|get)\\.(0|[1-9]\\d*)\\.${TOKEN}|statsync\\.stats\\.changed\\.${TOKEN}|statsync\\.health\\.(stats|presence)|statsync\\.presence\\.(join|leave|ping|heartbeat|sync|snapshot|instance)|statsync\\.presence\\.update\\.${TOKEN}|_INBOX\\.[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*|authzspy\\.marker\\.\\d+\\.\\d+|${JS_KV})$`);
 const USER_SUBJECT = /^statsync\.(?:stats\.(?:apply|get)\.(\d+)|stats\.changed|presence\.update)\.(.*)$/;
 
 // The subject token of a userId, as common/ss_subjects.c writes it.

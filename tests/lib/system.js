@@ -172,7 +172,9 @@ const NATS_USERS = { stats: 'stats', presence: 'presence', gateway: 'gateway' };
 class System {
   // opts: { gateways: 1, stats: true, presence: true, env: {extra STATSYNC_* for all}, statsEnv,
   //         presenceEnv, gatewayEnv, natsAuth: STATSYNC_TEST_NATS_AUTH === '1', natsTls: false,
-  //         natsViolationsExpected: false }
+  //         natsViolationsExpected: false, presences: 1 }
+  // presences: N starts N presence-service instances (sys.presences, each
+  // with its adminPort; sys.presence / sys.presenceAdminPort are the first).
   static async start(opts = {}) {
     const sys = new System(opts);
     try {
@@ -189,7 +191,7 @@ class System {
 
   // Kills every process at once (SIGKILL), without checks.
   async kill() {
-    const all = [...this.gateways, this.presence, this.stats, this.nats].filter(Boolean);
+    const all = [...this.gateways, ...this.presences, this.stats, this.nats].filter(Boolean);
     await Promise.all(all.map((p) => p.kill('SIGKILL').catch(() => {})));
   }
 
@@ -203,6 +205,7 @@ class System {
     this.natsStoreDir = path.join(this.dir, 'nats-jetstream');
     this.secret = SECRET;
     this.gateways = [];
+    this.presences = [];
   }
 
   // The environment of a service; natsUser: its NATS user (NATS_USERS), whose
@@ -248,15 +251,28 @@ class System {
       await this.waitHttp(this.statsAdminPort, '/health', this.stats);
     }
     if (this.opts.presence !== false) {
-      this.presenceAdminPort = await freePort();
-      this.presence = new Proc('presence', bin('statsync-presence'), [],
-        this.baseEnv({ STATSYNC_ADMIN_PORT: String(this.presenceAdminPort), ...(this.opts.presenceEnv || {}) },
-          NATS_USERS.presence),
-        path.join(this.dir, 'presence.log')).start();
-      await this.waitHttp(this.presenceAdminPort, '/health', this.presence);
+      for (let i = 0; i < (this.opts.presences || 1); i++) await this.addPresence();
+      // ready: its picture whole, it answers pings and /health counts
+      for (const p of this.presences) await this.waitHttp(p.adminPort, '/readyz', p);
     }
     const n = this.opts.gateways === undefined ? 1 : this.opts.gateways;
     for (let i = 0; i < n; i++) await this.addGateway();
+  }
+
+  // One more presence-service instance (the first is sys.presence).
+  async addPresence(extraEnv = {}) {
+    const adminPort = await freePort();
+    const i = this.presences.length;
+    const p = new Proc(i ? `presence${i}` : 'presence', bin('statsync-presence'), [],
+      this.baseEnv({ STATSYNC_ADMIN_PORT: String(adminPort), ...(this.opts.presenceEnv || {}), ...extraEnv },
+        NATS_USERS.presence),
+      path.join(this.dir, i ? `presence${i}.log` : 'presence.log'));
+    p.adminPort = adminPort;
+    this.presences.push(p); // before waiting, so a failed start is still killed
+    if (!i) { this.presence = p; this.presenceAdminPort = adminPort; }
+    p.start();
+    await this.waitHttp(adminPort, '/health', p);
+    return p;
   }
 
   _statsProc() {
@@ -353,10 +369,11 @@ class System {
     await this.waitHttp(this.statsAdminPort, '/health', this.stats);
   }
 
-  // Restarts the presence-service on the same admin port (after kill).
-  async restartPresence() {
-    this.presence.start();
-    await this.waitHttp(this.presenceAdminPort, '/health', this.presence);
+  // Restarts a presence-service instance (the first by default) on the same
+  // admin port (after kill).
+  async restartPresence(p = this.presence) {
+    p.start();
+    await this.waitHttp(p.adminPort, '/health', p);
   }
 
   // Waits until GET path answers (200, or any status when anyStatus).
@@ -394,12 +411,12 @@ class System {
   }
 
   logs() {
-    const all = [this.nats, this.stats, this.presence, ...this.gateways].filter(Boolean);
+    const all = [this.nats, this.stats, ...this.presences, ...this.gateways].filter(Boolean);
     return all.map((p) => `==== ${p.name} ====\n${p.log().slice(-4000)}`).join('\n');
   }
 
   async stop() {
-    const all = [...this.gateways, this.presence, this.stats].filter(Boolean);
+    const all = [...this.gateways, ...this.presences, this.stats].filter(Boolean);
     const results = await Promise.all(all.map((p) => p.kill('SIGTERM')));
     await this.nats.kill('SIGTERM');
     // A sanitizer report makes a service exit non-zero: surface it.

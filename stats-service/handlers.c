@@ -336,8 +336,13 @@ static void handlers__drain_apply(void *arg)
 
 void handlers_kick(stats_service *svc)
 {
-    /* Setting the reader waits for a run in progress and runs it once more. */
-    ss_nats_set_reader(svc->core.nats, handlers__drain_apply, svc);
+    /* Setting the reader waits for a run in progress and runs it once more;
+     * once shutdown began (handlers_drain removed it) it stays removed: the
+     * partitions are about to be freed. */
+    if (atomic_load(&svc->stopping))
+        ss_nats_set_reader(svc->core.nats, NULL, NULL);
+    else
+        ss_nats_set_reader(svc->core.nats, handlers__drain_apply, svc);
 }
 
 ss_err handlers_subscribe(stats_service *svc)

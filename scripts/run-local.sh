@@ -16,12 +16,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-source scripts/deps.sh
-statsync_install_deps run
-
-BUILD=${STATSYNC_BUILD_DIR:-$ROOT/build}
-cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTATSYNC_TESTS=OFF >/dev/null
-cmake --build "$BUILD" -j"$(nproc)" >/dev/null
+# shellcheck source=scripts/local-common.sh
+source scripts/local-common.sh
+statsync_local_build # sets BUILD
 
 export STATSYNC_API_PORT=${STATSYNC_API_PORT:-3000}
 export STATSYNC_SOCKET_PORT=${STATSYNC_SOCKET_PORT:-3001}
@@ -51,12 +48,7 @@ export STATSYNC_ADMIN_BIND=${STATSYNC_ADMIN_BIND:-127.0.0.1}
 # for a drain delay nor spread the socket closes (README "Guarantees").
 export STATSYNC_SHUTDOWN_DRAIN_MS=${STATSYNC_SHUTDOWN_DRAIN_MS:-0}
 export STATSYNC_SHUTDOWN_SPREAD_MS=${STATSYNC_SHUTDOWN_SPREAD_MS:-0}
-if [ -z "${STATSYNC_JWT_SECRET:-}" ]; then
-  # Local development only: a fresh secret per run, printed below.
-  STATSYNC_JWT_SECRET=dev-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-  export STATSYNC_JWT_SECRET
-  DEV_SECRET=1
-fi
+statsync_dev_secret # a fresh one, printed below, unless STATSYNC_JWT_SECRET is set
 mkdir -p "$STATSYNC_DATA_DIR" "$ROOT/.run"
 
 pids=()
@@ -67,7 +59,9 @@ cleanup() {
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
 }
-trap cleanup INT TERM EXIT
+# Ctrl-C or SIGTERM: a clean stop, and nothing after it.
+trap 'cleanup; exit 0' INT TERM
+trap cleanup EXIT
 
 wait_http() { # url name
   for _ in $(seq 1 100); do
@@ -98,13 +92,13 @@ fi
 mapfile -t STATS_NATS < <(as_nats_user stats)
 mapfile -t PRESENCE_NATS < <(as_nats_user presence)
 mapfile -t GATEWAY_NATS < <(as_nats_user gateway)
-env "${STATS_NATS[@]}" STATSYNC_ADMIN_PORT=$STATS_ADMIN "$BUILD/stats-service/statsync-stats" &
+env "${STATS_NATS[@]}" STATSYNC_ADMIN_PORT="$STATS_ADMIN" "$BUILD/stats-service/statsync-stats" &
 pids+=($!)
 wait_http "http://127.0.0.1:$STATS_ADMIN/health" stats-service
-env "${PRESENCE_NATS[@]}" STATSYNC_ADMIN_PORT=$PRESENCE_ADMIN "$BUILD/presence-service/statsync-presence" &
+env "${PRESENCE_NATS[@]}" STATSYNC_ADMIN_PORT="$PRESENCE_ADMIN" "$BUILD/presence-service/statsync-presence" &
 pids+=($!)
 wait_http "http://127.0.0.1:$PRESENCE_ADMIN/health" presence-service
-env "${GATEWAY_NATS[@]}" STATSYNC_ROUTE_TAG=$ROUTE_TAG STATSYNC_TRUSTED_PROXIES=$TRUSTED_PROXIES "$BUILD/gateway/statsync-gateway" &
+env "${GATEWAY_NATS[@]}" STATSYNC_ROUTE_TAG="$ROUTE_TAG" STATSYNC_TRUSTED_PROXIES="$TRUSTED_PROXIES" "$BUILD/gateway/statsync-gateway" &
 pids+=($!)
 wait_http "http://127.0.0.1:$STATSYNC_API_PORT/health" gateway
 # The edge: nginx in the foreground (edge/run-edge.sh execs it), its config

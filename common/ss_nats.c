@@ -60,6 +60,40 @@ static int64_t ss_nats__delay(natsConnection *nc, int attempts, void *closure)
     return d + (int64_t)(rand() % (int)(d / 4 + 1));
 }
 
+/* STATSYNC_NATS_URL may name several servers, comma separated (the nodes
+ * of a cluster): cnats' SetURL takes one URL only (a list there connects to
+ * nothing), so a list goes to SetServers, which copies the strings. Spaces
+ * around each URL are dropped, empty entries skipped; no URL at all, a blank
+ * one or more than SS_NATS__MAX_URLS is refused. */
+#define SS_NATS__MAX_URLS 32
+static natsStatus ss_nats__set_urls(natsOptions *o, const char *list)
+{
+    if (strchr(list, ',') == NULL)
+        return natsOptions_SetURL(o, list);
+    char *copy = strdup(list);
+    if (copy == NULL)
+        return NATS_NO_MEMORY;
+    const char *urls[SS_NATS__MAX_URLS];
+    int n = 0;
+    natsStatus s = NATS_OK;
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+        tok += strspn(tok, " \t");
+        size_t len = strlen(tok);
+        while (len > 0 && (tok[len - 1] == ' ' || tok[len - 1] == '\t'))
+            tok[--len] = '\0';
+        if (len == 0 || n == SS_NATS__MAX_URLS) {
+            s = NATS_INVALID_ARG;
+            break;
+        }
+        urls[n++] = tok;
+    }
+    if (s == NATS_OK)
+        s = n > 0 ? natsOptions_SetServers(o, urls, n) : NATS_INVALID_ARG;
+    free(copy);
+    return s;
+}
+
 struct ss_nats {
     natsConnection *nc; /* set once the first connect has returned */
     ss_nats_loop *loop; /* the thread serving nc's socket */
@@ -72,7 +106,7 @@ static natsStatus ss_nats__policy(natsOptions *o, const char *url, const char *n
 {
     void *conn = (void *)name; /* the "conn" of the state callbacks' log lines */
     const natsStatus set[] = {
-        natsOptions_SetURL(o, url),
+        ss_nats__set_urls(o, url),
         natsOptions_SetName(o, name),
         /* In event-loop mode "send asap" only marks the socket writable for
          * the loop (no write in the publisher); without it publishes would

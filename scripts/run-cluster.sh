@@ -172,11 +172,15 @@ died() {
   write_processes
 }
 
-# Stops the named processes: SIGTERM, then SIGKILL for what is left after
+# Stops the named processes: SIGTERM (nats: SIGINT), then SIGKILL for what is left after
 # 20 s (a gateway's drain + spread + grace, with room), then their groups.
 stop_some() {
-  local n pid left
-  for n in "$@"; do [ -z "${PID[$n]}" ] || kill -TERM "${PID[$n]}" 2>/dev/null || true; done
+  local n pid left sig
+  for n in "$@"; do
+    sig=TERM
+    [[ $n != nats* ]] || sig=INT # nats-server's clean stop (SIGTERM exits 1)
+    [ -z "${PID[$n]}" ] || kill "-$sig" "${PID[$n]}" 2>/dev/null || true
+  done
   for _ in $(seq 1 400); do
     left=0
     for n in "$@"; do

@@ -9,7 +9,8 @@
 //   const r = await edge.http('GET', '/health');
 //   await edge.stop();
 //
-// opts: { gateways: [{tag, gw} | {tag, host, apiPort, socketPort}], tls: true
+// opts: { gateways: [{tag, gw} | {tag, host, apiPort, socketPort}], port (default
+// a free one), tls: true
 // (a throwaway self-signed certificate for 127.0.0.1 made with the openssl
 // CLI; edge.ca is its PEM, for clients), env: {extra STATSYNC_EDGE_*},
 // user: {uid, gid} (run nginx as that user, as the container image does: the
@@ -91,7 +92,7 @@ class Edge {
   }
 
   async _start() {
-    this.port = await freePort();
+    this.port = this.opts.port || await freePort(); // opts.port: a restart on the same port
     const env = {
       PATH: `${process.env.PATH}:/usr/sbin:/sbin`,
       STATSYNC_APP_PORT: String(this.port),

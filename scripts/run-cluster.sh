@@ -61,9 +61,13 @@ RUN=$(cd "$RUN" && pwd)
 DATA=${STATSYNC_DATA_DIR:-$RUN/data}
 
 # Nothing of ours may be listening yet: a second cluster needs another base.
+# (The processes outlive a run-cluster.sh that was itself killed -9: its
+# processes file still names them.)
 for off in 0 1 2 3 4 5 6 7 8 10 11 12 20 21 22 30 31 32; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$((B + off))") 2>/dev/null; then
-    die "port $((B + off)) (STATSYNC_PORT_BASE $B + $off) is in use: is a cluster running there? Pick another STATSYNC_PORT_BASE"
+    hint="is a cluster running there? Pick another STATSYNC_PORT_BASE"
+    [ ! -s "$RUN/processes" ] || hint="$hint, or stop what $RUN/processes lists: kill \$(awk '{print \$2}' $RUN/processes)"
+    die "port $((B + off)) (STATSYNC_PORT_BASE $B + $off) is in use: $hint"
   fi
 done
 

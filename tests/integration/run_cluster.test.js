@@ -105,17 +105,35 @@ test.before(async () => {
   child.stdout.on('data', (d) => { out += d; });
   child.stderr.on('data', (d) => { out += d; });
   child.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  process.on('exit', () => { try { process.kill(-child.pid, 'SIGKILL'); } catch (_) { /* gone */ } });
+  process.on('exit', killEverything);
   await waitFor('run-cluster.sh prints the App URL', () => {
     if (child.exitCode !== null) throw new Error(`run-cluster.sh exited ${child.exitCode}:\n${out}`);
     return /^App URL: http:\/\/127\.0\.0\.1:\d+$/m.test(out);
   }, 120000 * SLOW, 100);
 });
 
+// After a failure: the script, and every process (and its group) that the
+// processes file names — each leads a session of its own, so the script's
+// group alone would leave them behind.
+function killEverything() {
+  try { process.kill(-child.pid, 'SIGKILL'); } catch (_) { /* gone */ }
+  let listed = {};
+  try { listed = processes(); } catch (_) { /* no file: stopped */ }
+  for (const pid of Object.values(listed)) {
+    try { process.kill(-pid, 'SIGKILL'); } catch (_) { /* gone */ }
+    try { process.kill(pid, 'SIGKILL'); } catch (_) { /* gone */ }
+  }
+}
+
 test.after(async () => {
   if (child && child.exitCode === null && child.signalCode === null) {
-    try { process.kill(-child.pid, 'SIGKILL'); } catch (_) { /* gone */ }
+    // A test failed before the stop: the script's own clean stop first.
+    child.kill('SIGTERM');
+    let timer;
+    await Promise.race([child.exited, new Promise((resolve) => { timer = setTimeout(resolve, 30000); })]);
+    clearTimeout(timer);
   }
+  if (child) killEverything();
   if (runDir && !process.env.STATSYNC_KEEP_TMP) fs.rmSync(runDir, { recursive: true, force: true });
 });
 

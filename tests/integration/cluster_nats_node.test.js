@@ -168,6 +168,9 @@ test('kill -9 of a NATS node under load: no acknowledged write lost or doubled, 
   for (const gw of cl.gateways) {
     await waitFor(`${gw.name} /health 200`, async () => (await cl.http('GET', '/health', { gw })).status === 200, 20000 * SLOW, 100);
   }
-  const routez = await (await fetch(`http://127.0.0.1:${victim.httpPort}/routez`)).json();
-  assert.ok(routez.num_routes >= 2, `${victim.name} is routed to the other nodes again: ${routez.num_routes}`);
+  let routes;
+  await waitFor(`${victim.name} routed to the other nodes again`, async () => {
+    routes = (await (await fetch(`http://127.0.0.1:${victim.httpPort}/routez`)).json()).num_routes;
+    return routes >= 2;
+  }, 10000 * SLOW, 100).catch((e) => { e.message += ` (routes: ${routes})`; throw e; });
 });

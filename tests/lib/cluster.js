@@ -21,6 +21,10 @@
 //         statsEnv, presenceEnv, gatewayEnv, natsViolationsExpected: true, or
 //         a function saying which violation lines a test expects }.
 //
+// Until the stats-service takes STATSYNC_PARTITIONS (statsTakesPartitions()
+// says), two stats instances would each serve every user from their own data
+// dir: a test that counts writes asks for one instance then.
+//
 // A Cluster is a tests/lib/system.js System (same environment of the
 // services, token(), http() to a gateway, natsCredentials()), so the
 // clients of fault_helpers.js work with it. Processes by name: nats0..,

@@ -45,9 +45,8 @@ static const char *const ss_env__names[] = {
     "STATSYNC_PORT_BASE", "STATSYNC_BIN_DIR", "STATSYNC_KEEP_TMP", "STATSYNC_LONG_TESTS",
     "STATSYNC_SANITIZED", "STATSYNC_SANITIZE", "STATSYNC_TSAN", "STATSYNC_TESTS",
     "STATSYNC_CLIENT_DEBUG", "STATSYNC_SEED_DIR",
-    /* scripts/run-cluster.sh, compose/, tests/lib/cluster.js: the run dir,
-     * and the partition settings every stats instance is given */
-    "STATSYNC_RUN_DIR", "STATSYNC_PARTITION_COUNT", "STATSYNC_PARTITIONS",
+    /* scripts/run-cluster.sh */
+    "STATSYNC_RUN_DIR",
 };
 
 /* Families of names: the edge's renderer (edge/render-nginx.sh --help),

@@ -83,13 +83,10 @@ export STATSYNC_ADMIN_BIND=${STATSYNC_ADMIN_BIND:-127.0.0.1}
 export STATSYNC_SHUTDOWN_DRAIN_MS=${STATSYNC_SHUTDOWN_DRAIN_MS:-0}
 export STATSYNC_SHUTDOWN_SPREAD_MS=${STATSYNC_SHUTDOWN_SPREAD_MS:-0}
 export STATSYNC_PARTITION_COUNT=$PARTS
+# The partition leases' KV bucket on all three nodes: losing one loses no lease.
+export STATSYNC_LEASE_REPLICAS=${STATSYNC_LEASE_REPLICAS:-3}
 HALF=$((PARTS / 2))
 PARTITIONS=("0-$((HALF - 1))" "$HALF-$((PARTS - 1))")
-
-if ! "$BUILD/stats-service/statsync-stats" --help 2>&1 | grep -q STATSYNC_PARTITIONS; then
-  say "warning: this stats-service does not take STATSYNC_PARTITIONS yet: both instances serve"
-  say "         every user, each from its own data dir (documents and retries split between them)"
-fi
 
 # NATS: users and permissions from the one place (scripts/nats-config.sh),
 # fresh passwords every run; one config file per node beside them.
@@ -229,38 +226,84 @@ stop_all() {
 trap 'stop_all; exit 0' INT TERM
 trap stop_all EXIT
 
-# Bounded wait until url answers 200 (any status with "any"), while n runs.
+fail_start() { # name what
+  printf 'run-cluster.sh: %s %s within 60 s; its log (%s):\n' "$1" "$2" "$RUN/$1.log" >&2
+  tail -n 20 "$RUN/$1.log" >&2
+  exit 1
+}
+
+# While starting, a process that exits is started again too (with the same
+# delays as later on), as a container would be; keep_up NAME does that.
+keep_up() {
+  local n=$1 rc
+  if [ -n "${PID[$n]}" ] && ! kill -0 "${PID[$n]}" 2>/dev/null; then
+    rc=0
+    wait "${PID[$n]}" 2>/dev/null || rc=$?
+    died "$n" "$rc"
+  fi
+  now_ms
+  if [ -z "${PID[$n]}" ] && [ "${DUE[$n]}" -le "$NOW" ]; then
+    start "$n"
+    say "$n started again (pid ${PID[$n]})"
+    write_processes
+  fi
+  [ -n "${PID[$n]}" ]
+}
+
+# Bounded wait (60 s) until url answers 200 (any status with "any"), n kept up.
 wait_http() { # name url [any]
-  local n=$1 url=$2 code
-  for _ in $(seq 1 300); do
-    if [ -z "${PID[$n]}" ] || ! kill -0 "${PID[$n]}" 2>/dev/null; then
-      printf 'run-cluster.sh: %s exited while starting; its log (%s):\n' "$n" "$RUN/$n.log" >&2
-      tail -n 20 "$RUN/$n.log" >&2
-      exit 1
+  local n=$1 url=$2 code deadline
+  now_ms
+  deadline=$((NOW + 60000))
+  while now_ms && [ "$NOW" -lt "$deadline" ]; do
+    if keep_up "$n"; then
+      code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" 2>/dev/null || true)
+      if [ "$code" = 200 ] || { [ "${3:-}" = any ] && [ "${code:-000}" != 000 ]; }; then return 0; fi
     fi
-    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" 2>/dev/null || true)
-    if [ "$code" = 200 ] || { [ "${3:-}" = any ] && [ "${code:-000}" != 000 ]; }; then return 0; fi
     sleep 0.1
   done
-  printf 'run-cluster.sh: %s did not answer %s within 30 s; its log (%s):\n' "$n" "$url" "$RUN/$n.log" >&2
-  tail -n 20 "$RUN/$n.log" >&2
-  exit 1
+  fail_start "$n" "did not answer $url"
+}
+
+# The JetStream cluster is whole: its meta leader sees both other nodes
+# current (what creating the partition leases' 3-replica bucket needs).
+jetstream_ready() {
+  local deadline k j
+  now_ms
+  deadline=$((NOW + 60000))
+  while now_ms && [ "$NOW" -lt "$deadline" ]; do
+    for k in 0 1 2; do
+      keep_up "nats$k" || continue
+      j=$(curl -s --max-time 2 "http://127.0.0.1:$((B + 30 + k))/jsz" 2>/dev/null | tr -d ' \n' || true)
+      if [[ $j == *"\"leader\":\"nats$k\""* ]] && [ "$(grep -o '"current":true' <<<"$j" | wc -l)" -ge 2 ]; then
+        return 0
+      fi
+    done
+    sleep 0.1
+  done
+  fail_start nats0 "(and nats1, nats2): no JetStream meta leader with both other nodes current"
 }
 
 say "starting 3 NATS nodes, 2 stats, 2 presence, 2 gateways and the edge (run dir $RUN)"
 for n in nats0 nats1 nats2; do start "$n"; done
 # /healthz is 200 once a node serves clients and JetStream knows its meta leader.
 for k in 0 1 2; do wait_http "nats$k" "http://127.0.0.1:$((B + 30 + k))/healthz"; done
-for n in stats0 stats1 presence0 presence1; do start "$n"; done
+jetstream_ready
+# One stats instance after the other, each ready (its partitions leased):
+# the first creates the lease bucket.
 for k in 0 1; do
-  wait_http "stats$k" "http://127.0.0.1:$((B + 5 + k))/livez"
-  wait_http "presence$k" "http://127.0.0.1:$((B + 7 + k))/livez"
+  start "stats$k"
+  wait_http "stats$k" "http://127.0.0.1:$((B + 5 + k))/readyz"
 done
+for n in presence0 presence1; do start "$n"; done
+for k in 0 1; do wait_http "presence$k" "http://127.0.0.1:$((B + 7 + k))/livez"; done
 for n in gateway0 gateway1; do start "$n"; done
 for k in 0 1; do wait_http "gateway$k" "http://127.0.0.1:$((B + 1 + 2 * k))/livez"; done
 start edge
 write_processes
 wait_http edge "$APP_URL/health"
+# Every process still up (one may have died while the others started).
+for n in "${NAMES[@]}"; do keep_up "$n" || true; done
 
 TOKEN=$("$BUILD/gateway/statsync-token" alice --secret "$STATSYNC_JWT_SECRET")
 cat <<MSG

@@ -14,14 +14,11 @@
 //     recovery time (printed; the README's figure comes from this test);
 //   - the node comes back into the cluster (restarted on its ports) and the
 //     system is healthy; the stop is clean.
-//
-// Until the stats-service takes STATSYNC_PARTITIONS, one stats instance owns
-// every user (two would each serve every user from their own data dir).
 'use strict';
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { Cluster, statsTakesPartitions } = require('../lib/cluster');
+const { Cluster } = require('../lib/cluster');
 const { sleep, waitFor } = require('../lib/system');
 const { QueueClient, RestWriter, assertExactSums, feeder, faultLine } = require('./fault_helpers');
 
@@ -46,7 +43,6 @@ test.before(async () => {
   cl = await Cluster.start({
     edge: true,
     natsViolationsExpected: (line) => REPLY_AFTER_RECONNECT.test(line),
-    ...(statsTakesPartitions() ? {} : { stats: [{ id: 'stats0' }] }),
   });
 });
 test.after(async () => { if (cl) await cl.stop(); });
@@ -99,8 +95,7 @@ function longestPause(times, from, to) {
 }
 
 test('kill -9 of a NATS node under load: no acknowledged write lost or doubled, every writer served again within seconds', { timeout: 120000 * SLOW }, async (t) => {
-  t.diagnostic(`stats instances: ${cl.statsInstances.map((s) => `${s.name}${s.partitions ? ` (${s.partitions})` : ''}`).join(', ')}`
-    + `${statsTakesPartitions() ? '' : ' (this stats-service takes no STATSYNC_PARTITIONS yet)'}`);
+  t.diagnostic(`stats instances: ${cl.statsInstances.map((s) => `${s.name} (${s.partitions})`).join(', ')}`);
   const tag = `cn${process.pid}`;
   const users = Array.from({ length: USERS }, (_, i) => `${tag}u${i}`);
   const clients = [];

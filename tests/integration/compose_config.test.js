@@ -54,13 +54,6 @@ const SANITIZED = process.env.STATSYNC_SANITIZED === '1';
 const SERVICES = ['gateway', 'stats', 'presence'];
 // The cluster (scripts/run-cluster.sh's shape): instances of each kind.
 const SHAPE = { nats: 3, stats: 2, presence: 2, gateway: 2 };
-// Settings of the services' coming interfaces (issue 14: partitions, a
-// presence instance id) that compose already passes. While a binary does
-// not take one yet (its --help does not list it) it is only warned about as
-// unknown: the check that compose sets nothing a binary does not document
-// skips exactly these, and only then; once the binary lists one, it is
-// checked like every other.
-const PENDING = { stats: ['STATSYNC_PARTITION_COUNT', 'STATSYNC_PARTITIONS'], presence: ['STATSYNC_INSTANCE_ID'] };
 
 function run(file, args, opts = {}) {
   const r = spawnSync(file, args, { encoding: 'utf8', timeout: 60000, ...opts });
@@ -890,9 +883,8 @@ test('every STATSYNC_* variable set by compose or the images is documented in th
     const names = new Set([...Object.keys(df.env(target)), ...Object.keys(cfg.services[svc].environment || {})]);
     for (const name of names) {
       if (!name.startsWith('STATSYNC_')) continue;
-      const listed = new RegExp(`\\b${name}\\b`).test(help);
-      if (!listed && (PENDING[target] || []).includes(name)) continue; // see PENDING
-      assert.ok(listed, `${svc}: ${name} is set for ${path.basename(bin.host)}, which does not list it in --help`);
+      assert.match(help, new RegExp(`\\b${name}\\b`),
+        `${svc}: ${name} is set for ${path.basename(bin.host)}, which does not list it in --help`);
     }
   }
   // The other binaries the images carry answer --help as well.

@@ -21,10 +21,6 @@
 //         statsEnv, presenceEnv, gatewayEnv, natsViolationsExpected: true, or
 //         a function saying which violation lines a test expects }.
 //
-// Until the stats-service takes STATSYNC_PARTITIONS (statsTakesPartitions()
-// says), two stats instances would each serve every user from their own data
-// dir: a test that counts writes asks for one instance then.
-//
 // A Cluster is a tests/lib/system.js System (same environment of the
 // services, token(), http() to a gateway, natsCredentials()), so the
 // clients of fault_helpers.js work with it. Processes by name: nats0..,
@@ -32,7 +28,7 @@
 // Every wait is bounded; every process is killed on test-process exit.
 'use strict';
 
-const { execFileSync, spawnSync } = require('node:child_process');
+const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
@@ -50,18 +46,6 @@ function splitPartitions(count, n) {
     out.push(lo === hi ? String(lo) : `${lo}-${hi}`);
   }
   return out;
-}
-
-// Does this build's stats-service take STATSYNC_PARTITIONS (own a part of
-// the users)? Until it does, two instances would each serve every user from
-// their own data dir: a test that counts writes runs one instance then.
-let partitionsKnown;
-function statsTakesPartitions() {
-  if (partitionsKnown === undefined) {
-    const r = spawnSync(bin('statsync-stats'), ['--help'], { encoding: 'utf8', env: { PATH: process.env.PATH, ASAN_OPTIONS: 'detect_leaks=0' } });
-    partitionsKnown = /STATSYNC_PARTITIONS\b/.test(`${r.stdout}${r.stderr}`);
-  }
-  return partitionsKnown;
 }
 
 // The edge as a process of the cluster: kill and restart like the others,
@@ -187,15 +171,21 @@ class Cluster extends System {
     for (const n of this.natsNodes) n.start();
     // A JetStream cluster elects its meta leader once a majority is up.
     await Promise.all(this.natsNodes.map((n) => this._natsReady(n)));
+    await this._jetstreamWhole();
 
     const statsSpecs = o.stats || splitPartitions(this.partitionCount, 2).map((partitions, i) => ({ id: `stats${i}`, partitions }));
     for (const spec of statsSpecs) this.statsInstances.push(await this._statsInstance(spec));
     const presenceSpecs = Array.isArray(o.presence) ? o.presence
       : Array.from({ length: o.presence === undefined ? 2 : o.presence }, (_, i) => ({ id: `presence${i}` }));
     for (const spec of presenceSpecs) this.presenceInstances.push(await this._presenceInstance(spec));
-    const services = [...this.statsInstances, ...this.presenceInstances];
-    for (const p of services) p.start();
-    await Promise.all(services.map((p) => this._ready(p)));
+    // One stats instance after the other (the first creates the lease
+    // bucket), then the presence instances together.
+    for (const p of this.statsInstances) {
+      p.start();
+      await this._ready(p);
+    }
+    for (const p of this.presenceInstances) p.start();
+    await Promise.all(this.presenceInstances.map((p) => this._ready(p)));
 
     const gwSpecs = Array.isArray(o.gateways) ? o.gateways
       : Array.from({ length: o.gateways === undefined ? 2 : o.gateways }, (_, i) => ({ tag: `g${i}` }));
@@ -247,6 +237,22 @@ class Cluster extends System {
     }, 30000, 50);
   }
 
+  // The JetStream cluster is whole: its meta leader sees every other node
+  // current (what a bucket with a replica on each node needs to be made).
+  async _jetstreamWhole() {
+    if (this.natsNodes.length < 2) return;
+    let last;
+    await waitFor('a JetStream meta leader with every other node current', async () => {
+      const views = await Promise.all(this.natsNodes.map(async (n) => {
+        const r = await fetch(`http://127.0.0.1:${n.httpPort}/jsz`, { signal: AbortSignal.timeout(2000) }).catch(() => null);
+        return { n, meta: r && r.status === 200 ? (await r.json()).meta_cluster || {} : {} };
+      }));
+      last = views.map((v) => v.meta);
+      return views.some(({ n, meta }) => meta.leader === n.name && (meta.replicas || []).length === this.natsNodes.length - 1
+        && meta.replicas.every((x) => x.current));
+    }, 30000, 50).catch((e) => { e.message += ` (${JSON.stringify(last)})`; throw e; });
+  }
+
   // The names of the client connections a node holds (cnats sends each
   // service's connection name: the gateway id, "stats-service", ...).
   async natsConnections(name) {
@@ -265,6 +271,8 @@ class Cluster extends System {
       STATSYNC_INSTANCE_ID: spec.id,
       STATSYNC_DATA_DIR: dataDir,
       STATSYNC_PARTITION_COUNT: String(this.partitionCount),
+      // The lease bucket on every node (up to 3): losing one loses no lease.
+      STATSYNC_LEASE_REPLICAS: String(Math.min(3, this.natsNodes.length)),
       ...(spec.partitions !== undefined ? { STATSYNC_PARTITIONS: spec.partitions } : {}),
       ...(this.opts.statsEnv || {}),
       ...(spec.env || {}),
@@ -294,6 +302,7 @@ class Cluster extends System {
       STATSYNC_GATEWAY_ID: `${name}-${process.pid}`,
       STATSYNC_ROUTE_TAG: spec.tag,
       STATSYNC_TRUSTED_PROXIES: 'loopback',
+      STATSYNC_PARTITION_COUNT: String(this.partitionCount), // the stats instances' count
       ...(this.opts.gatewayEnv || {}),
       ...(spec.env || {}),
     }, NATS_USERS.gateway), path.join(this.dir, `${name}.log`));
@@ -348,4 +357,4 @@ class Cluster extends System {
   }
 }
 
-module.exports = { Cluster, splitPartitions, statsTakesPartitions, CLUSTER_NAME };
+module.exports = { Cluster, splitPartitions, CLUSTER_NAME };

@@ -26,8 +26,9 @@ const USERS = 3;
 const SLOW = process.env.STATSYNC_SANITIZED === '1' ? 2 : 1;
 // Bound on the recovery: a request in flight on the dead node is answered
 // when the gateway gives up on it (STATSYNC_REQUEST_TIMEOUT_MS, 5 s) or the
-// client's own ack timeout (4 s) passes, then retried.
-const RECOVERY_BOUND_MS = 9000 * SLOW;
+// client's own ack timeout (4 s) passes, then retried. Measured worst (18
+// runs, README "Try the cluster"): 6.2 s.
+const RECOVERY_BOUND_MS = 12000 * SLOW;
 
 // Under auth (STATSYNC_TEST_NATS_AUTH=1) a service answers a request only
 // through allow_responses, which the node that delivered the request keeps

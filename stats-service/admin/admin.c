@@ -101,26 +101,6 @@ bool admin_abs_path(const char *dir, char *out)
     return true;
 }
 
-void admin_path(char *out, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(out, cap, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= cap) {
-        admin_error("internal error: a path does not fit in %zu bytes", cap);
-        abort();
-    }
-}
-
-void admin_fmt(char *out, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(out, cap, fmt, ap);
-    va_end(ap);
-}
-
 void admin_stamp(char *buf, size_t cap)
 {
     char t[SS_RFC3339_LEN];

@@ -11,6 +11,7 @@
 
 #include "args.h"
 #include "ctl.h"
+#include "fmt.h"
 #include "partenv.h"
 #include "ss_nats_auth.h"
 #include "ss_partition.h"
@@ -63,11 +64,7 @@ admin_ctl *admin_connect(const admin_nats_opts *n);
 /* dir made absolute (against the working directory; need not exist) into
  * out (ADMIN_PATH_MAX). False (said) when longer than ADMIN_DIR_MAX. */
 bool admin_abs_path(const char *dir, char *out);
-/* snprintf of a path into out: aborts when it does not fit (it always does
- * when built from directories admin_abs_path took). */
-void admin_path(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* snprintf of a message (cut when long). */
-void admin_fmt(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* "2026-12-01T12-00-00.123Z": now, for folder names (no ':' — scp). */
 void admin_stamp(char *buf, size_t cap);
 

@@ -1,6 +1,8 @@
 /* args.c — statsync-admin's option parsing (see args.h). */
 #include "args.h"
 
+#include "fmt.h"
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -25,7 +27,7 @@ static int args__set(const ss_opt *o, const char *v, const char *from, char *why
     if (o->flags & ADMIN_OPT_LIST) {
         admin_list *l = o->out;
         if (l->n >= ADMIN_LIST_MAX) {
-            snprintf(why, cap, "%s: at most %d values", from, ADMIN_LIST_MAX);
+            admin_fmt(why, cap, "%s: at most %d values", from, ADMIN_LIST_MAX);
             return -1;
         }
         l->v[l->n++] = v;
@@ -40,7 +42,7 @@ static int args__set(const ss_opt *o, const char *v, const char *from, char *why
         errno = 0;
         long long x = strtoll(v, &end, 10);
         if (errno != 0 || end == v || *end != '\0') {
-            snprintf(why, cap, "%s: '%s' is not an integer", from, v);
+            admin_fmt(why, cap, "%s: '%s' is not an integer", from, v);
             return -1;
         }
         *(int64_t *)o->out = x;
@@ -48,7 +50,7 @@ static int args__set(const ss_opt *o, const char *v, const char *from, char *why
     }
     case SS_OPT_T_BOOL:
         if (!args__bool(v, o->out)) {
-            snprintf(why, cap, "%s: '%s' is not a boolean (true / false)", from, v);
+            admin_fmt(why, cap, "%s: '%s' is not a boolean (true / false)", from, v);
             return -1;
         }
         return 0;
@@ -97,7 +99,7 @@ int admin_args_parse(const ss_opt *opts, size_t n, int argc, char **argv, admin_
         const char *a = argv[i];
         if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
             if (pos->n >= ADMIN_POS_MAX) {
-                snprintf(why, why_cap, "unexpected argument '%s'", a);
+                admin_fmt(why, why_cap, "unexpected argument '%s'", a);
                 return -1;
             }
             pos->v[pos->n++] = a;
@@ -107,7 +109,7 @@ int admin_args_parse(const ss_opt *opts, size_t n, int argc, char **argv, admin_
         size_t len = eq != NULL ? (size_t)(eq - name) : strlen(name);
         const ss_opt *o = args__find(opts, n, name, len);
         if (o == NULL) {
-            snprintf(why, why_cap, "unknown option '--%.*s'", (int)len, name);
+            admin_fmt(why, why_cap, "unknown option '--%.*s'", (int)len, name);
             return -1;
         }
         const char *v = eq != NULL ? eq + 1 : NULL;
@@ -116,7 +118,7 @@ int admin_args_parse(const ss_opt *opts, size_t n, int argc, char **argv, admin_
         else if (v == NULL && i + 1 < argc)
             v = argv[++i];
         if (v == NULL) {
-            snprintf(why, why_cap, "option '--%s' needs a value", o->flag);
+            admin_fmt(why, why_cap, "option '--%s' needs a value", o->flag);
             return -1;
         }
         if (args__set(o, v, a, why, why_cap) != 0)
@@ -126,7 +128,7 @@ int admin_args_parse(const ss_opt *opts, size_t n, int argc, char **argv, admin_
         const ss_opt *o = &opts[i];
         if (!(o->flags & ADMIN_OPT_LIST) && o->type == SS_OPT_T_STR && o->def == NULL &&
             *(const char **)o->out == NULL) {
-            snprintf(why, why_cap, "--%s is required", o->flag);
+            admin_fmt(why, why_cap, "--%s is required", o->flag);
             return -1;
         }
     }

@@ -1,6 +1,7 @@
 /* ctl.c — statsync-admin's NATS side (see ctl.h). */
 #include "ctl.h"
 
+#include "fmt.h"
 #include "ss_subjects.h"
 #include "ss_time.h"
 #include "statsync.pb-c.h"
@@ -45,7 +46,7 @@ static void ctl__server_said(admin_ctl *c, char *buf, size_t cap)
 {
     pthread_mutex_lock(&c->mu);
     if (c->async_error[0])
-        snprintf(buf, cap, " (nats-server: %s)", c->async_error);
+        admin_fmt(buf, cap, " (nats-server: %s)", c->async_error);
     else
         buf[0] = '\0';
     pthread_mutex_unlock(&c->mu);
@@ -81,7 +82,7 @@ ss_err admin_ctl_open(admin_ctl **out, const char *url, const ss_nats_auth *auth
     natsOptions_Destroy(o);
     if (s != NATS_OK) {
         const char *detail = nats_GetLastError(NULL);
-        snprintf(why, cap, "cannot connect to NATS at %s as %s: %s%s%s", url,
+        admin_fmt(why, cap, "cannot connect to NATS at %s as %s: %s%s%s", url,
                  ss_nats_auth_who(auth)[0] ? ss_nats_auth_who(auth) : "no user",
                  natsStatus_GetText(s), detail && *detail ? ": " : "", detail ? detail : "");
         admin_ctl_close(c);
@@ -125,7 +126,7 @@ ss_err admin_ctl_command(admin_ctl *c, const char *instance, admin_action action
     static const char *const names[] = {"STATUS", "RELEASE", "ACQUIRE"};
     char subject[SS_SUBJECT_MAX], said[340];
     if (!ss_subject_user(subject, sizeof(subject), SS_SUBJ_CTL_STATS, instance)) {
-        snprintf(why, cap, "'%s' cannot be an instance name (STATSYNC_INSTANCE_ID)", instance);
+        admin_fmt(why, cap, "'%s' cannot be an instance name (STATSYNC_INSTANCE_ID)", instance);
         return SS_ERR_INVALID_VALUE;
     }
     Statsync__PartitionCommand cmd = STATSYNC__PARTITION_COMMAND__INIT;
@@ -139,13 +140,13 @@ ss_err admin_ctl_command(admin_ctl *c, const char *instance, admin_action action
     if (s != NATS_OK) {
         ctl__server_said(c, said, sizeof(said));
         if (s == NATS_NO_RESPONDERS)
-            snprintf(why, cap, "no instance named '%s' runs (nobody subscribes %s)", instance,
+            admin_fmt(why, cap, "no instance named '%s' runs (nobody subscribes %s)", instance,
                      subject);
         else if (s == NATS_TIMEOUT)
-            snprintf(why, cap, "%s to '%s': no answer within %lld ms%s", names[action], instance,
+            admin_fmt(why, cap, "%s to '%s': no answer within %lld ms%s", names[action], instance,
                      (long long)c->timeout_ms, said);
         else
-            snprintf(why, cap, "%s to '%s': %s%s", names[action], instance, natsStatus_GetText(s),
+            admin_fmt(why, cap, "%s to '%s': %s%s", names[action], instance, natsStatus_GetText(s),
                      said);
         return s == NATS_NO_RESPONDERS ? SS_ERR_NOT_FOUND
                : s == NATS_TIMEOUT     ? SS_ERR_TIMEOUT
@@ -155,7 +156,7 @@ ss_err admin_ctl_command(admin_ctl *c, const char *instance, admin_action action
         NULL, (size_t)natsMsg_GetDataLength(msg), (const uint8_t *)natsMsg_GetData(msg));
     natsMsg_Destroy(msg);
     if (r == NULL) {
-        snprintf(why, cap, "'%s' answered something that is not a PartitionCommandReply",
+        admin_fmt(why, cap, "'%s' answered something that is not a PartitionCommandReply",
                  instance);
         return SS_ERR_INTERNAL;
     }
@@ -164,7 +165,7 @@ ss_err admin_ctl_command(admin_ctl *c, const char *instance, admin_action action
     if (r->status != 200) {
         e = r->error_code && r->error_code[0] ? ss_err_from_code(r->error_code)
                                               : ss_err_from_status((int)r->status);
-        snprintf(why, cap, "%s refused by '%s': %s (%s)", names[action], instance,
+        admin_fmt(why, cap, "%s refused by '%s': %s (%s)", names[action], instance,
                  r->error_message && r->error_message[0] ? r->error_message : "no reason given",
                  r->error_code ? r->error_code : "error");
     }
@@ -243,14 +244,14 @@ ss_err admin_ctl_lease(admin_ctl *c, uint32_t p, char *owner, size_t cap, char *
             s = js_KeyValue(&c->kv, c->js, CTL_BUCKET);
         if (s != NATS_OK) {
             ctl__server_said(c, said, sizeof(said));
-            snprintf(c->kv_why, sizeof(c->kv_why),
+            admin_fmt(c->kv_why, sizeof(c->kv_why),
                      "the lease bucket %s cannot be read: %s%s (reading it needs JetStream and "
                      "read rights on the bucket: stats-service/README.md)",
                      CTL_BUCKET, natsStatus_GetText(s), said);
         }
     }
     if (c->kv == NULL) {
-        snprintf(why, why_cap, "%s", c->kv_why);
+        admin_fmt(why, why_cap, "%s", c->kv_why);
         return SS_ERR_UNAVAILABLE;
     }
     char key[32];
@@ -261,7 +262,7 @@ ss_err admin_ctl_lease(admin_ctl *c, uint32_t p, char *owner, size_t cap, char *
         return SS_OK;
     if (s != NATS_OK) {
         ctl__server_said(c, said, sizeof(said));
-        snprintf(why, why_cap, "lease %s: %s%s", key, natsStatus_GetText(s), said);
+        admin_fmt(why, why_cap, "lease %s: %s%s", key, natsStatus_GetText(s), said);
         return SS_ERR_UNAVAILABLE;
     }
     snprintf(owner, cap, "%.*s", kvEntry_ValueLen(e), (const char *)kvEntry_Value(e));

@@ -1,6 +1,7 @@
 /* manifest.c — a backup's manifest.json (see manifest.h). */
 #include "manifest.h"
 
+#include "fmt.h"
 #include "ss_time.h"
 
 #include <errno.h>
@@ -49,7 +50,7 @@ static int manifest__uint(const json_t *o, const char *key, const char *where, u
     const json_t *v = json_object_get(o, key);
     if (!json_is_integer(v) || json_integer_value(v) < 0 ||
         (uint64_t)json_integer_value(v) > max) {
-        snprintf(why, cap, "%s: \"%s\" must be an integer 0-%" PRIu64, where, key, max);
+        admin_fmt(why, cap, "%s: \"%s\" must be an integer 0-%" PRIu64, where, key, max);
         return -1;
     }
     *out = (uint64_t)json_integer_value(v);
@@ -68,7 +69,7 @@ static int manifest__dbis(const json_t *arr, admin_env_sum *sum, const char *whe
                           size_t cap)
 {
     if (!json_is_array(arr) || json_array_size(arr) > ADMIN_MAX_DBIS) {
-        snprintf(why, cap, "%s: \"dbis\" must be an array of at most %d", where, ADMIN_MAX_DBIS);
+        admin_fmt(why, cap, "%s: \"dbis\" must be an array of at most %d", where, ADMIN_MAX_DBIS);
         return -1;
     }
     for (size_t i = 0; i < json_array_size(arr); i++) {
@@ -77,18 +78,18 @@ static int manifest__dbis(const json_t *arr, admin_env_sum *sum, const char *whe
         const char *hex = json_string_value(json_object_get(d, "fnv1a64"));
         admin_dbi_sum *s = &sum->dbis[sum->n_dbis];
         if (name == NULL || name[0] == '\0' || strlen(name) >= ADMIN_DBI_NAME_MAX) {
-            snprintf(why, cap, "%s: dbis[%zu] needs a \"name\"", where, i);
+            admin_fmt(why, cap, "%s: dbis[%zu] needs a \"name\"", where, i);
             return -1;
         }
         if (sum->n_dbis > 0 && strcmp(sum->dbis[sum->n_dbis - 1].name, name) >= 0) {
-            snprintf(why, cap, "%s: dbis are not in name order at '%s'", where, name);
+            admin_fmt(why, cap, "%s: dbis are not in name order at '%s'", where, name);
             return -1;
         }
         snprintf(s->name, sizeof(s->name), "%s", name);
         if (manifest__uint(d, "entries", where, INT64_MAX, &s->entries, why, cap) != 0)
             return -1;
         if (manifest__digest(hex, &s->digest) != 0) {
-            snprintf(why, cap, "%s: dbi '%s' needs \"fnv1a64\", 16 lower-case hex digits", where,
+            admin_fmt(why, cap, "%s: dbi '%s' needs \"fnv1a64\", 16 lower-case hex digits", where,
                      name);
             return -1;
         }
@@ -103,7 +104,7 @@ static int manifest__parse_part(const json_t *o, uint32_t count, admin_manifest_
     memset(p, 0, sizeof(*p));
     uint64_t id = 0, docs = 0, idem = 0, bytes = 0, ms = 0;
     if (!json_is_object(o)) {
-        snprintf(why, cap, "every member of \"partitions\" must be an object");
+        admin_fmt(why, cap, "every member of \"partitions\" must be an object");
         return -1;
     }
     uint64_t max = (count ? count : SS_PARTITION_COUNT_MAX) - 1;
@@ -122,7 +123,7 @@ static int manifest__parse_part(const json_t *o, uint32_t count, admin_manifest_
     p->copy_ms = (int64_t)ms;
     if (admin_env_sum_entries(&p->sum, ADMIN_DBI_DOCS) != docs ||
         admin_env_sum_entries(&p->sum, ADMIN_DBI_IDEM) != idem) {
-        snprintf(why, cap, "%s: \"documents\" / \"idempotency_records\" disagree with its dbis",
+        admin_fmt(why, cap, "%s: \"documents\" / \"idempotency_records\" disagree with its dbis",
                  where);
         return -1;
     }
@@ -135,11 +136,11 @@ int admin_manifest_from_json(const json_t *j, admin_manifest *m, char *why, size
     const char *format = json_string_value(json_object_get(j, "format"));
     const json_t *version = json_object_get(j, "version");
     if (!json_is_object(j) || format == NULL || strcmp(format, ADMIN_MANIFEST_FORMAT) != 0) {
-        snprintf(why, cap, "not a statsync partition backup manifest (\"format\")");
+        admin_fmt(why, cap, "not a statsync partition backup manifest (\"format\")");
         return -1;
     }
     if (!json_is_integer(version) || json_integer_value(version) != ADMIN_MANIFEST_VERSION) {
-        snprintf(why, cap, "manifest version %lld is not one this tool reads (%d)",
+        admin_fmt(why, cap, "manifest version %lld is not one this tool reads (%d)",
                  json_is_integer(version) ? (long long)json_integer_value(version) : -1LL,
                  ADMIN_MANIFEST_VERSION);
         return -1;
@@ -150,7 +151,7 @@ int admin_manifest_from_json(const json_t *j, admin_manifest *m, char *why, size
         (manifest__uint(j, "partition_count", "the manifest", SS_PARTITION_COUNT_MAX, &c, why,
                         cap) != 0 ||
          c == 0)) {
-        snprintf(why, cap, "\"partition_count\" must be null or 1-%d", SS_PARTITION_COUNT_MAX);
+        admin_fmt(why, cap, "\"partition_count\" must be null or 1-%d", SS_PARTITION_COUNT_MAX);
         return -1;
     }
     if (manifest__uint(j, "created_ms", "the manifest", INT64_MAX, &created, why, cap) != 0)
@@ -161,7 +162,7 @@ int admin_manifest_from_json(const json_t *j, admin_manifest *m, char *why, size
     snprintf(m->source, sizeof(m->source), "%s", src ? src : "");
     const json_t *parts = json_object_get(j, "partitions");
     if (!json_is_array(parts) || json_array_size(parts) > SS_PARTITION_COUNT_MAX) {
-        snprintf(why, cap, "\"partitions\" must be an array of at most %d",
+        admin_fmt(why, cap, "\"partitions\" must be an array of at most %d",
                  SS_PARTITION_COUNT_MAX);
         return -1;
     }
@@ -170,7 +171,7 @@ int admin_manifest_from_json(const json_t *j, admin_manifest *m, char *why, size
         if (manifest__parse_part(json_array_get(parts, i), m->partition_count, p, why, cap) != 0)
             return -1;
         if (m->n_parts > 0 && m->parts[m->n_parts - 1].partition >= p->partition) {
-            snprintf(why, cap, "partition %u: listed twice or out of order", p->partition);
+            admin_fmt(why, cap, "partition %u: listed twice or out of order", p->partition);
             return -1;
         }
         m->n_parts++;
@@ -189,8 +190,8 @@ const admin_manifest_part *admin_manifest_find(const admin_manifest *m, uint32_t
 int admin_manifest_write(const admin_manifest *m, const char *dir, char *why, size_t cap)
 {
     char tmp[4200], path[4200];
-    snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, ADMIN_MANIFEST_FILE);
-    snprintf(path, sizeof(path), "%s/%s", dir, ADMIN_MANIFEST_FILE);
+    admin_path(tmp, sizeof(tmp), "%s/%s.tmp", dir, ADMIN_MANIFEST_FILE);
+    admin_path(path, sizeof(path), "%s/%s", dir, ADMIN_MANIFEST_FILE);
     json_t *j = admin_manifest_to_json(m);
     char *text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
     json_decref(j);
@@ -208,7 +209,7 @@ int admin_manifest_write(const admin_manifest *m, const char *dir, char *why, si
         close(fd);
     free(text);
     if (!ok || admin_rename_durable(tmp, path) != 0) {
-        snprintf(why, cap, "cannot write %s: %s", path, strerror(ok ? errno : e));
+        admin_fmt(why, cap, "cannot write %s: %s", path, strerror(ok ? errno : e));
         unlink(tmp);
         return -1;
     }
@@ -218,11 +219,11 @@ int admin_manifest_write(const admin_manifest *m, const char *dir, char *why, si
 int admin_manifest_read(const char *dir, admin_manifest *m, char *why, size_t cap)
 {
     char path[4200];
-    snprintf(path, sizeof(path), "%s/%s", dir, ADMIN_MANIFEST_FILE);
+    admin_path(path, sizeof(path), "%s/%s", dir, ADMIN_MANIFEST_FILE);
     json_error_t jerr;
     json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
     if (j == NULL) {
-        snprintf(why, cap, "cannot read %s: %s (a backup without its manifest is incomplete)",
+        admin_fmt(why, cap, "cannot read %s: %s (a backup without its manifest is incomplete)",
                  path, jerr.text);
         return -1;
     }
@@ -230,6 +231,6 @@ int admin_manifest_read(const char *dir, admin_manifest *m, char *why, size_t ca
     int rc = admin_manifest_from_json(j, m, inner, sizeof(inner));
     json_decref(j);
     if (rc != 0)
-        snprintf(why, cap, "%s: %s", path, inner);
+        admin_fmt(why, cap, "%s: %s", path, inner);
     return rc;
 }

@@ -1,6 +1,7 @@
 /* partenv.c — a partition's LMDB environment as files (see partenv.h). */
 #include "partenv.h"
 
+#include "fmt.h"
 #include "ss_partition.h"
 #include "store.h"
 
@@ -13,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define PARTENV_PATH_MAX 4200
+#define PARTENV_PATH_MAX 4400
 
 uint64_t admin_digest_init(void)
 {
@@ -52,7 +53,7 @@ int admin_env_open(MDB_env **env, const char *dir, admin_env_mode mode, char *wh
     if (rc == 0)
         rc = mdb_env_open(*env, dir, flags, 0640);
     if (rc != 0) {
-        snprintf(why, cap, "cannot open the LMDB environment in %s: %s", dir,
+        admin_fmt(why, cap, "cannot open the LMDB environment in %s: %s", dir,
                  rc == ENOENT ? "there is none (no data.mdb)" : mdb_strerror(rc));
         if (*env != NULL)
             mdb_env_close(*env);
@@ -94,7 +95,7 @@ int admin_env_summarize(const char *dir, admin_env_mode mode, uint32_t partition
     memset(out, 0, sizeof(*out));
     char path[PARTENV_PATH_MAX];
     struct stat st;
-    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    admin_path(path, sizeof(path), "%s/data.mdb", dir);
     if (stat(path, &st) == 0)
         out->bytes = (uint64_t)st.st_size;
     MDB_env *env = NULL;
@@ -137,7 +138,7 @@ int admin_env_summarize(const char *dir, admin_env_mode mode, uint32_t partition
         mdb_txn_abort(txn);
     mdb_env_close(env);
     if (rc != 0) {
-        snprintf(why, cap, "%s: %s: %s", dir, what, mdb_strerror(rc));
+        admin_fmt(why, cap, "%s: %s: %s", dir, what, mdb_strerror(rc));
         return -1;
     }
     return 0;
@@ -157,16 +158,16 @@ bool admin_env_sum_equal(const admin_env_sum *a, const admin_env_sum *b, char *w
         const admin_dbi_sum *x = i < a->n_dbis ? &a->dbis[i] : NULL;
         const admin_dbi_sum *y = i < b->n_dbis ? &b->dbis[i] : NULL;
         if (x == NULL || y == NULL || strcmp(x->name, y->name) != 0) {
-            snprintf(why, cap, "DBI '%s' is in one and not the other", x ? x->name : y->name);
+            admin_fmt(why, cap, "DBI '%s' is in one and not the other", x ? x->name : y->name);
             return false;
         }
         if (x->entries != y->entries) {
-            snprintf(why, cap, "DBI '%s': %llu entries against %llu", x->name,
+            admin_fmt(why, cap, "DBI '%s': %llu entries against %llu", x->name,
                      (unsigned long long)x->entries, (unsigned long long)y->entries);
             return false;
         }
         if (x->digest != y->digest) {
-            snprintf(why, cap, "DBI '%s': %llu entries each but their content differs", x->name,
+            admin_fmt(why, cap, "DBI '%s': %llu entries each but their content differs", x->name,
                      (unsigned long long)x->entries);
             return false;
         }
@@ -189,9 +190,9 @@ int admin_fsync_path(const char *path)
 void admin_env_remove(const char *dir)
 {
     char path[PARTENV_PATH_MAX];
-    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    admin_path(path, sizeof(path), "%s/data.mdb", dir);
     unlink(path);
-    snprintf(path, sizeof(path), "%s/lock.mdb", dir);
+    admin_path(path, sizeof(path), "%s/lock.mdb", dir);
     unlink(path);
     rmdir(dir);
 }
@@ -199,7 +200,7 @@ void admin_env_remove(const char *dir)
 int admin_env_copy(const char *src, admin_env_mode mode, const char *dst, char *why, size_t cap)
 {
     if (mkdir(dst, 0750) != 0) {
-        snprintf(why, cap, "cannot create %s: %s", dst, strerror(errno));
+        admin_fmt(why, cap, "cannot create %s: %s", dst, strerror(errno));
         return -1;
     }
     MDB_env *env = NULL;
@@ -210,11 +211,11 @@ int admin_env_copy(const char *src, admin_env_mode mode, const char *dst, char *
     int rc = mdb_env_copy2(env, dst, MDB_CP_COMPACT);
     mdb_env_close(env);
     char file[PARTENV_PATH_MAX];
-    snprintf(file, sizeof(file), "%s/data.mdb", dst);
+    admin_path(file, sizeof(file), "%s/data.mdb", dst);
     if (rc == 0 && (admin_fsync_path(file) != 0 || admin_fsync_path(dst) != 0))
         rc = errno;
     if (rc != 0) {
-        snprintf(why, cap, "copying %s to %s failed: %s", src, dst, mdb_strerror(rc));
+        admin_fmt(why, cap, "copying %s to %s failed: %s", src, dst, mdb_strerror(rc));
         admin_env_remove(dst);
         return -1;
     }
@@ -224,7 +225,7 @@ int admin_env_copy(const char *src, admin_env_mode mode, const char *dst, char *
 int admin_env_in_use(const char *dir, pid_t *pid)
 {
     char path[PARTENV_PATH_MAX];
-    snprintf(path, sizeof(path), "%s/lock.mdb", dir);
+    admin_path(path, sizeof(path), "%s/lock.mdb", dir);
     int fd = open(path, O_RDWR | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
@@ -253,7 +254,7 @@ int admin_path_kind(const char *path)
 int admin_fsync_parent(const char *path)
 {
     char buf[PARTENV_PATH_MAX];
-    snprintf(buf, sizeof(buf), "%s", path);
+    admin_path(buf, sizeof(buf), "%s", path);
     return admin_fsync_path(dirname(buf));
 }
 

@@ -40,7 +40,7 @@ typedef struct admin_nats_opts {
     SS_OPT_STR("nats", "STATSYNC_NATS_URL", &(n).url, url_def,                                \
                "NATS server URL(s), comma separated"),                                        \
         SS_NATS_AUTH_OPTS((n).auth),                                                          \
-        SS_OPT_INT("timeout-ms", NULL, &(n).timeout_ms, "10000",                              \
+        SS_OPT_INT("timeout-ms", NULL, &(n).timeout_ms, "15000",                              \
                    "longest wait for one answer of an instance")
 
 /* Set by --json (read by admin_note). */

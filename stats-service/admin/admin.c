@@ -199,3 +199,24 @@ bool admin_tombstone_is(const char *path)
     size_t ml = strlen(ADMIN_TOMBSTONE_MAGIC);
     return n >= (ssize_t)ml && memcmp(buf, ADMIN_TOMBSTONE_MAGIC, ml) == 0;
 }
+
+int admin_tombstone_read(const char *path, char *text, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return -1;
+    size_t ml = strlen(ADMIN_TOMBSTONE_MAGIC), n = 0;
+    char buf[4096];
+    for (ssize_t r; n < sizeof(buf) - 1 && (r = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0;)
+        n += (size_t)r;
+    close(fd);
+    buf[n] = '\0';
+    if (n < ml || memcmp(buf, ADMIN_TOMBSTONE_MAGIC, ml) != 0 || cap == 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    admin_fmt(text, cap, "%s", buf + ml);
+    if (text[0] == '\0') /* an empty one stays a tombstone when written back */
+        admin_fmt(text, cap, "(moved away)\n");
+    return 0;
+}

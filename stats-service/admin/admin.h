@@ -88,6 +88,8 @@ json_t *admin_set_json(const ss_partition_set *s);
  * stats-service cannot open a file as an environment and refuses). */
 int admin_tombstone_write(const char *path, const char *text);
 bool admin_tombstone_is(const char *path);
+/* Its text (after the first line), for writing it back. 0, or -1 (errno). */
+int admin_tombstone_read(const char *path, char *text, size_t cap);
 
 /* The statsync-admin commands (argv after the command words). */
 int cmd_status(int argc, char **argv);

@@ -63,6 +63,7 @@ typedef struct move_ctx {
     char to_data[ADMIN_PATH_MAX];
     admin_env_sum sum;
     int64_t released_at, copy_ms;
+    char dst_tombstone[2048]; /* B's tombstone of an earlier move, replaced: put back on a roll-back */
 } move_ctx;
 
 static const char move__usage[] =
@@ -223,6 +224,8 @@ static bool move__rollback(move_ctx *m)
             return false;
         }
         admin_note("the copy is set aside as %s (remove it)", m->failed);
+        if (m->dst_tombstone[0] && admin_tombstone_write(m->dst_dir, m->dst_tombstone) != 0)
+            admin_error("could not put the tombstone %s back: %s", m->dst_dir, strerror(errno));
     } else if (m->stage >= MOVE_COPIED) {
         admin_env_remove(m->staged);
     }
@@ -336,8 +339,9 @@ static bool move__run(move_ctx *m)
         admin_error("cannot write the tombstone %s: %s", m->src_dir, strerror(errno));
         return false;
     }
-    if (admin_tombstone_is(m->dst_dir) && (unlink(m->dst_dir) != 0 ||
-                                           admin_fsync_parent(m->dst_dir) != 0)) {
+    if (admin_tombstone_is(m->dst_dir) &&
+        (admin_tombstone_read(m->dst_dir, m->dst_tombstone, sizeof(m->dst_tombstone)) != 0 ||
+         unlink(m->dst_dir) != 0 || admin_fsync_parent(m->dst_dir) != 0)) {
         admin_error("cannot remove the old tombstone %s: %s", m->dst_dir, strerror(errno));
         return false;
     }

@@ -185,7 +185,7 @@ test('move while a client writes: exact documents, old keys still duplicates, st
   assert.deepEqual(h.body.services.stats.partitionsWithoutOwner, []);
 });
 
-test('the tombstone keeps the old owner from serving the moved partition, even when it is free', async () => {
+test('the tombstone keeps the old owner from serving the moved partition, even when it is free, and survives a failed move back', async () => {
   const rel = await admin(sys, ['partition', 'release', String(MOVED), '--instance', 'stats1', '--json']);
   assert.equal(rel.code, 0, rel.text);
   assert.equal(rel.json.serving, false);
@@ -202,6 +202,16 @@ test('the tombstone keeps the old owner from serving the moved partition, even w
   const twice = await admin(sys, ['partition', 'acquire', String(MOVED), '--instance', 'stats0']);
   assert.equal(twice.code, 1, twice.text);
   assert.match(twice.stderr, /owned by stats1\//);
+  // A move back that fails after replacing the tombstone puts it back.
+  const tomb = path.join(s0.dataDir, 'partitions', String(MOVED));
+  const failed = await admin(sys, ['partition', 'move', String(MOVED), '--from', 'stats1', '--to', 'stats0', '--json'],
+    { STATSYNC_TEST_ADMIN_FAIL_AT: 'before-acquire' });
+  assert.equal(failed.code, 1, failed.text);
+  assert.equal(failed.json.rolled_back, true, failed.text);
+  assert.ok((await serving(s1)).includes(MOVED));
+  assert.equal(head(tomb, TOMBSTONE.length), TOMBSTONE);
+  assert.match(fs.readFileSync(tomb, 'utf8'), /moved to instance stats1/);
+  assert.ok(fs.readdirSync(path.join(s0.dataDir, 'partitions')).some((n) => n.startsWith(`${MOVED}.failed-move-`)));
   await assertDocsExact();
 });
 

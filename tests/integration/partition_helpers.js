@@ -7,25 +7,13 @@ const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { Proc, bin, freePort, waitFor } = require('../lib/system');
+const { partitionOf, usersWhere } = require('../lib/partition');
 
 const COUNT = 64;
 
-// The partition of a userId: FNV-1a 32 of its UTF-8 bytes mod the count
-// (common/ss_partition.c; pinned by tests/unit/test_partition.c).
-function partitionOf(userId, count = COUNT) {
-  let h = 0x811c9dc5;
-  for (const b of Buffer.from(userId, 'utf8')) {
-    h ^= b;
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h % count;
-}
-
 // n userIds "<prefix><k>" of partition p.
 function usersOf(p, n, prefix = 'u') {
-  const out = [];
-  for (let k = 0; out.length < n; k++) if (partitionOf(`${prefix}${k}`) === p) out.push(`${prefix}${k}`);
-  return out;
+  return usersWhere(prefix, n, (q) => q === p, COUNT);
 }
 
 // A stats-service instance: name (STATSYNC_INSTANCE_ID), the partitions it

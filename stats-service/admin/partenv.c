@@ -226,7 +226,7 @@ int admin_env_in_use(const char *dir, pid_t *pid)
 {
     char path[PARTENV_PATH_MAX];
     admin_path(path, sizeof(path), "%s/lock.mdb", dir);
-    int fd = open(path, O_RDWR | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
     struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};

@@ -75,7 +75,9 @@ int admin_env_copy(const char *src, admin_env_mode mode, const char *dst, char *
 
 /* Whether another process has the environment in dir open (a POSIX lock on
  * its lock.mdb: LMDB holds one while it is open). 1: yes, *pid set; 0: no
- * (or no lock file); -1: the lock file cannot be read (errno). */
+ * (or no lock file); -1: the lock file cannot be read (errno). Never call it
+ * while this process has that environment open: closing any descriptor of
+ * the file drops the process's own POSIX locks on it. */
 int admin_env_in_use(const char *dir, pid_t *pid);
 
 /* Removes an environment directory this tool made (data.mdb, lock.mdb and

@@ -3,7 +3,7 @@
  * stats_core's own store.c as the stats-service of that time did, for
  * tests/integration/partition_split_legacy.test.js.
  *
- *   statsync-test-legacy-store DIR USERS OPS
+ *   statsync-test-legacy-store DIR USERS OPS [MAP_MB]
  *
  * User i gets OPS applied ops: xp (i+1)·OPS, diamonds i, version OPS, and
  * an idempotency record "legacy-<i>-<k>" for each (applied now, so none is
@@ -36,14 +36,14 @@ static void legacy__user(char *buf, size_t cap, long i)
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: %s DIR USERS OPS\n", argv[0]);
+    if (argc != 4 && argc != 5) {
+        fprintf(stderr, "usage: %s DIR USERS OPS [MAP_MB]\n", argv[0]);
         return 2;
     }
-    long users = atol(argv[2]), ops = atol(argv[3]);
+    long users = atol(argv[2]), ops = atol(argv[3]), map_mb = argc == 5 ? atol(argv[4]) : 64;
     stats_store *st = NULL;
     MDB_txn *txn = NULL;
-    if (store_open(&st, argv[1], (size_t)64 << 20) != SS_OK ||
+    if (store_open(&st, argv[1], (size_t)map_mb << 20) != SS_OK ||
         store_write_begin(st, &txn) != SS_OK) {
         fprintf(stderr, "cannot open an LMDB environment in %s\n", argv[1]);
         store_close(st);

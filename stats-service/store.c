@@ -426,3 +426,26 @@ ss_err store_count_users(stats_store *s, uint64_t *n)
     store_read_end(s, txn);
     return store_err_from_mdb(rc);
 }
+
+bool store_key_user(const char *dbi, const void *key, size_t len, size_t *user_off,
+                    size_t *user_len)
+{
+    const uint8_t *k = key;
+    size_t off = 0;
+    if (strcmp(dbi, "docs") == 0) {
+        *user_off = 0, *user_len = len;
+        return len > 0 && len <= SS_USERID_MAX;
+    }
+    if (strcmp(dbi, "idem_time") == 0) {
+        if (len <= 8)
+            return false;
+        off = 8;
+    } else if (strcmp(dbi, "idem") != 0) {
+        return false;
+    }
+    const uint8_t *nul = memchr(k + off, '\0', len - off); /* "userId \0 opId" */
+    if (nul == NULL)
+        return false;
+    *user_off = off, *user_len = (size_t)(nul - (k + off));
+    return *user_len > 0 && *user_len <= SS_USERID_MAX && (size_t)(nul - k) + 1 < len;
+}

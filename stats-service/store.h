@@ -90,4 +90,12 @@ ss_err store_idem_count(stats_store *s, MDB_txn *txn, uint64_t *n);
 /* Number of stored documents (own read transaction; any thread). */
 ss_err store_count_users(stats_store *s, uint64_t *n);
 
+/* The user a key of the DBI named `dbi` belongs to, by the layouts above:
+ * its userId is key[*user_off .. *user_off + *user_len). False for a DBI
+ * whose layout this version does not know or a key that does not fit it.
+ * For tools that split or check an environment by partition without
+ * knowing the layouts (statsync-admin). Pure. */
+bool store_key_user(const char *dbi, const void *key, size_t len, size_t *user_off,
+                    size_t *user_len);
+
 #endif

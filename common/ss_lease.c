@@ -143,6 +143,17 @@ static ss_err ss_lease__create(ss_lease_bucket *b, ss_lease *l, char *owner, siz
         return SS_OK;
     }
     ss_err e = ss_lease__get(b->kv, l->key, owner, cap, rev);
+    if (e == SS_OK && strcmp(owner, b->value) == 0) {
+        /* Our own entry (a renewal the server took while we saw a timeout):
+         * nobody else wrote it, so an update by its revision takes it back;
+         * refused if the read was stale and someone else holds it now. */
+        start = ss_mono_ms();
+        if (kvStore_Update(&r, b->kv, l->key, b->value, (int)strlen(b->value), *rev) == NATS_OK) {
+            l->revision = r, l->written_ms = start, l->held = true;
+            return SS_OK;
+        }
+        return SS_ERR_UNAVAILABLE; /* look again */
+    }
     if (e == SS_OK)
         return SS_ERR_CONFLICT;
     return e == SS_ERR_NOT_FOUND ? ss_lease__status(s) : e; /* gone meanwhile: try again */
@@ -153,21 +164,20 @@ ss_err ss_lease_take(ss_lease_bucket *b, ss_lease *l, const char *key, char *own
 {
     memset(l, 0, sizeof(*l));
     snprintf(l->key, sizeof(l->key), "%s", key);
+    /* A previous incarnation's entry expires within the TTL unless a live
+     * process with our name keeps renewing it: then it is still there at
+     * the deadline. (Not "its revision changed": with replicas, reads may
+     * come from a follower a little behind.) */
     int64_t deadline = ss_mono_ms() + b->ttl_ms + 2000;
-    uint64_t first_rev = 0;
     for (int attempt = 0;; attempt++) {
         uint64_t rev = 0;
         ss_err e = ss_lease__create(b, l, owner, owner_cap, &rev);
-        if (e == SS_OK || (e != SS_ERR_CONFLICT && attempt > 0))
+        if (e == SS_OK)
             return e;
-        if (e == SS_ERR_CONFLICT) {
-            if (!ss_lease__previous_self(b, owner))
-                return SS_ERR_CONFLICT;
-            if (first_rev == 0)
-                first_rev = rev;
-            if (rev != first_rev) /* renewed: a live process has our name */
-                return SS_ERR_CONFLICT;
-        }
+        if (e == SS_ERR_CONFLICT && !ss_lease__previous_self(b, owner))
+            return SS_ERR_CONFLICT;
+        if (e != SS_ERR_CONFLICT && attempt > 3)
+            return e;
         if (ss_mono_ms() >= deadline)
             return e;
         usleep(SS_LEASE_POLL_MS * 1000);

@@ -14,8 +14,9 @@
  * A lease's value names its holder: "<holder>/<incarnation>", the
  * incarnation random per process. A holder that finds its own name under
  * another incarnation (its previous process, killed) waits for that entry to
- * expire — or, when the entry is renewed meanwhile, refuses: another live
- * process has the same name.
+ * expire — or, when it is still there after the TTL (renewed: another live
+ * process has the same name), refuses. Its own entry (a renewal that
+ * succeeded while it saw a timeout) it takes back by revision.
  *
  * Threads: every call blocks on JetStream requests (up to the bucket's
  * request timeout); call from a thread of the owner's that may block (a

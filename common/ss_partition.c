@@ -114,13 +114,13 @@ bool ss_partition_set_parse(ss_partition_set *out, const char *spec, uint32_t co
                             size_t why_cap)
 {
     memset(out, 0, sizeof(*out));
-    out->count = count;
     if (why_cap > 0)
         why[0] = '\0';
-    if (count == 0 || count > SS_PARTITION_COUNT_MAX) {
+    if (count == 0 || count > SS_PARTITION_COUNT_MAX) { /* an empty set of no partitions */
         snprintf(why, why_cap, "the partition count must be 1-%d", SS_PARTITION_COUNT_MAX);
         return false;
     }
+    out->count = count;
     const char *p = spec ? spec : "";
     while (*p == ' ')
         p++;

@@ -232,9 +232,14 @@ static void partitions__release_locked(stats_service *svc, stats_partition *sp, 
     if (atomic_load(&sp->state) == PART_OFF)
         return;
     atomic_store(&sp->state, PART_STOPPING); /* handlers and the writer refuse from now on */
-    atomic_store(&sp->valid_until_ms, 0);
+    /* A lost lease vouches for nothing from now on; a lease given back is
+     * still ours until deleted, so what commits before the writer lets go
+     * of the store is acknowledged. */
+    if (!give_back)
+        atomic_store(&sp->valid_until_ms, 0);
     partitions__unsubscribe(svc, sp);
     partitions__close_store(svc, sp);
+    atomic_store(&sp->valid_until_ms, 0);
     if (give_back)
         ss_lease_release(svc->leases, &sp->lease);
     sp->lease.held = false;
@@ -426,8 +431,9 @@ size_t partitions_serving(stats_service *svc, uint32_t *out, size_t cap)
 {
     size_t n = 0;
     for (uint32_t p = 0; svc->parts != NULL && p < (uint32_t)svc->partition_count; p++)
-        if (atomic_load(&svc->parts[p].state) == PART_SERVING && n < cap)
-            out[n++] = p;
+        if (atomic_load(&svc->parts[p].state) == PART_SERVING &&
+            ss_mono_ms() < atomic_load(&svc->parts[p].valid_until_ms) && n < cap)
+            out[n++] = p; /* and its lease surely holds: what it would answer */
     return n;
 }
 

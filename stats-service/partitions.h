@@ -39,7 +39,8 @@ ss_err partition_acquire(stats_service *svc, uint32_t p, char *why, size_t why_c
  * lease back when give_back (not when it was lost: then it is not ours). */
 void partition_release(stats_service *svc, uint32_t p, bool give_back);
 
-/* The partitions served now, into out (ascending); their number. */
+/* The partitions served now — taken, and their lease surely held — into
+ * out (ascending); their number. */
 size_t partitions_serving(stats_service *svc, uint32_t *out, size_t cap);
 /* Stored documents across the served partitions. */
 uint64_t partitions_total_users(stats_service *svc);

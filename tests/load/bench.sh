@@ -13,6 +13,11 @@
 #   end-to-end latency at 1 000 connections x 2 000 updates/s
 #   the highest sustained update rate with p99 <= 20 ms (stepped up)
 #   REST patches/s (each one a durable LMDB commit)
+#   the cluster (scripts/run-cluster.sh: 3 NATS nodes, 2 stats-service
+#   partition owners, 2 presence, 2 gateways, the edge) at 1 000 sockets x
+#   2 000 and x 10 000 updates/s with op ids, beside the single instance at
+#   the same rates with op ids in the same run, CPU per update of every
+#   process of each
 #
 # A step that cannot run on this machine (fd limits, ...) says why in the table
 # instead of failing. Bounded: the full run takes about 6 minutes (hard stop at
@@ -30,7 +35,9 @@
 # BENCH_BUILD_TYPE (RelWithDebInfo), BENCH_DEADLINE_S,
 # BENCH_REST_CONNS (64), BENCH_P99_US (20000), BENCH_GATEWAY_ENV /
 # BENCH_STATS_ENV (extra VAR=value words for those services), BENCH_ONLY
-# (the steps to run, default "rss latency rate rest").
+# (the steps to run, default "rss latency rate rest cluster"),
+# BENCH_CLUSTER_PORT_BASE (27100: the cluster takes 40 ports from it),
+# BENCH_CLUSTER_RATES ("2000 10000").
 #
 # The gateway runs with STATSYNC_RATE_MUTATIONS_PER_S=0: 1 000 sockets at
 # 50 000 updates/s are 50 writes/s per user, over the product's per-user limit
@@ -75,10 +82,12 @@ SOCKET_CONNS=${BENCH_SOCKET_CONNS:-1000}
 LATENCY_RATE=${BENCH_LATENCY_RATE:-2000}
 REST_CONNS=${BENCH_REST_CONNS:-64}
 P99_LIMIT_US=${BENCH_P99_US:-20000}
-ONLY=${BENCH_ONLY:-"rss latency rate rest"}
+ONLY=${BENCH_ONLY:-"rss latency rate rest cluster"}
 for step in $ONLY; do
-  case "$step" in rss|latency|rate|rest) ;; *) echo "bench.sh: BENCH_ONLY: unknown step '$step' (rss latency rate rest)" >&2; exit 2 ;; esac
+  case "$step" in rss|latency|rate|rest|cluster) ;; *) echo "bench.sh: BENCH_ONLY: unknown step '$step' (rss latency rate rest cluster)" >&2; exit 2 ;; esac
 done
+CLUSTER_BASE=${BENCH_CLUSTER_PORT_BASE:-27100}
+CLUSTER_RATES=${BENCH_CLUSTER_RATES:-"2000 10000"}
 START_S=$SECONDS
 
 say() { echo "bench: $*" >&2; }
@@ -297,6 +306,7 @@ num() { awk -v n="$1" 'BEGIN { if (n == "?" || n == "") { print "?"; exit } s = 
 errs() { j "$1" '[.errors | to_entries[] | select(.value > 0) | "\(.key) \(.value)"] | join(", ")'; }
 
 ROWS=()
+declare -A SINGLE_NOTE
 row() { ROWS+=("| $1 | $2 | $3 | $4 |"); }
 want() { case " $ONLY " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 time_left() { echo $((DEADLINE - (SECONDS - START_S))); }
@@ -457,6 +467,73 @@ else
   row "REST patches/s" ">= 20 000/s" "failed" \
     "statsync-load exit $rc: $(tail -c 300 "$WORK/reports/rest.err" | tr '\n|' ' /')"
 fi
+fi
+
+# ---- 5. the cluster beside the single instance, with op ids --------------------
+# The single instance first (its gateway, stats, nats-server), then
+# scripts/run-cluster.sh on ports from CLUSTER_BASE, driven through gateway0
+# (the same generator flags; its pushes cross NATS to both stats owners and
+# the other gateway's rooms). CPU per update: every process of each system
+# from the processes file / PIDS, divided by the updates sent.
+# Sum of the CPU jiffies of the cluster's processes whose name starts with $1.
+cluster_jiffies() { # prefix
+  local t=0 name pid
+  while read -r name pid; do
+    case "$name" in "$1"*) t=$((t + $(pid_jiffies "$pid"))) ;; esac
+  done <"$WORK/cluster/processes"
+  echo "$t"
+}
+if want cluster; then
+  for rate in $CLUSTER_RATES; do
+    rc=0
+    say "cluster step: single instance, $rate updates/s with op ids"
+    load "single$rate" --port "$SOCKET_PORT" --conns "$SOCKET_CONNS" --rate "$rate" --op-ids \
+      --warmup 1 --duration "$STEP_DURATION" --drain 3 || rc=$?
+    SINGLE_NOTE[$rate]="p50 $(ms "$(j "single$rate" .latency_us.p50)") ms, p99 $(ms "$(j "single$rate" .latency_us.p99)") ms, $(cpu_per_update "$rate" $((1 + STEP_DURATION)))"
+    [ "$rc" = 0 ] || SINGLE_NOTE[$rate]="statsync-load exit $rc"
+  done
+  say "cluster step: starting scripts/run-cluster.sh on ports from $CLUSTER_BASE"
+  mkdir -p "$WORK/cluster"
+  STATSYNC_PORT_BASE=$CLUSTER_BASE STATSYNC_RUN_DIR="$WORK/cluster" STATSYNC_BUILD_DIR="$BUILD" \
+    STATSYNC_JWT_SECRET=$SECRET STATSYNC_RATE_MUTATIONS_PER_S=0 STATSYNC_MAX_SOCKETS_PER_USER=0 \
+    STATSYNC_RATE_HANDSHAKE_IP_PER_S=0 STATSYNC_SHUTDOWN_DRAIN_MS=0 STATSYNC_SHUTDOWN_SPREAD_MS=0 \
+    setsid bash "$ROOT/scripts/run-cluster.sh" >"$WORK/cluster.log" 2>&1 &
+  CLUSTER_PID=$!
+  PIDS+=("$CLUSTER_PID")
+  up=0
+  for _ in $(seq 1 600); do
+    grep -q '^App URL:' "$WORK/cluster.log" && { up=1; break; }
+    kill -0 "$CLUSTER_PID" 2>/dev/null || break
+    sleep 0.2
+  done
+  if [ "$up" = 1 ]; then
+    for rate in $CLUSTER_RATES; do
+      rc=0
+      say "cluster step: cluster, $rate updates/s with op ids"
+      c0=(); for k in gateway stats nats presence edge; do c0+=("$(cluster_jiffies "$k")"); done
+      load "cluster$rate" --port $((CLUSTER_BASE + 2)) --conns "$SOCKET_CONNS" --rate "$rate" --op-ids \
+        --warmup 1 --duration "$STEP_DURATION" --drain 3 || rc=$?
+      i=0; parts=""; total=0
+      for k in gateway stats nats presence edge; do
+        d=$(($(cluster_jiffies "$k") - c0[i])); i=$((i + 1)); total=$((total + d))
+        parts="$parts$(awk -v d="$d" -v r="$rate" -v t=$((1 + STEP_DURATION + 3)) -v hz="$(getconf CLK_TCK)" -v k="$k" \
+          'BEGIN { printf "%s %.0f us, ", k, d * 1e6 / hz / (r * t) }')"
+      done
+      if [ "$rc" = 0 ]; then
+        e=$(errs "cluster$rate")
+        row "cluster, $(num "$SOCKET_CONNS") conns x $(num "$rate") updates/s with op ids, send -> own push" \
+          "beside the single instance" \
+          "p50 $(ms "$(j "cluster$rate" .latency_us.p50)") ms, **p99 $(ms "$(j "cluster$rate" .latency_us.p99)") ms**" \
+          "cluster CPU per update (whole step incl. drain): ${parts}total $(awk -v d="$total" -v r="$rate" -v t=$((1 + STEP_DURATION + 3)) -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.0f", d * 1e6 / hz / (r * t) }') us; single instance, same run: ${SINGLE_NOTE[$rate]}${e:+; errors: $e}$(noise)"
+      else
+        row "cluster, $(num "$rate") updates/s" "" "failed" "statsync-load exit $rc: $(tail -c 300 "$WORK/reports/cluster$rate.err" | tr '\n|' ' /')"
+      fi
+    done
+  else
+    row "cluster" "" "did not start" "$(tail -c 300 "$WORK/cluster.log" | tr '\n|' ' /')"
+  fi
+  kill -TERM -- "-$CLUSTER_PID" 2>/dev/null || kill -TERM "$CLUSTER_PID" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$CLUSTER_PID" 2>/dev/null || break; sleep 0.1; done
 fi
 
 gw_alive || row "gateway" "" "DIED during the run" "see $WORK/gateway.log (use --keep)"

@@ -216,16 +216,17 @@ bool ss_lease_expired(const ss_lease_bucket *b, const ss_lease *l, int64_t now_m
     return !l->held || now_mono_ms >= ss_lease_valid_until(b, l);
 }
 
-void ss_lease_release(ss_lease_bucket *b, ss_lease *l)
+ss_err ss_lease_release(ss_lease_bucket *b, ss_lease *l)
 {
     if (!l->held)
-        return;
+        return SS_OK;
     l->held = false;
     char now[128];
     uint64_t rev = 0;
-    if (ss_lease__get(b->kv, l->key, now, sizeof(now), &rev) == SS_OK && rev == l->revision &&
-        strcmp(now, b->value) == 0)
-        kvStore_Delete(b->kv, l->key);
+    ss_err e = ss_lease__get(b->kv, l->key, now, sizeof(now), &rev);
+    if (e == SS_OK && rev == l->revision && strcmp(now, b->value) == 0)
+        e = ss_lease__status(kvStore_Delete(b->kv, l->key));
+    return e == SS_ERR_NOT_FOUND ? SS_OK : e;
 }
 
 ss_err ss_lease_config_get(ss_lease_bucket *b, const char *key, char *value, size_t cap)

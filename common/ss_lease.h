@@ -72,8 +72,10 @@ bool ss_lease_expired(const ss_lease_bucket *b, const ss_lease *l, int64_t now_m
 /* The monotonic ms until which a held lease surely holds (written_ms + ttl
  * - margin); 0 when not held. Pure. */
 int64_t ss_lease_valid_until(const ss_lease_bucket *b, const ss_lease *l);
-/* Gives a held lease back (deletes the key if it is still ours). */
-void ss_lease_release(ss_lease_bucket *b, ss_lease *l);
+/* Gives a held lease back (deletes the key if it is still ours). SS_OK, or
+ * the error when JetStream did not answer (the lease then expires by
+ * itself within the TTL). */
+ss_err ss_lease_release(ss_lease_bucket *b, ss_lease *l);
 /* The current value of key into owner (empty when free). SS_OK or the error. */
 ss_err ss_lease_owner(ss_lease_bucket *b, const char *key, char *owner, size_t owner_cap);
 

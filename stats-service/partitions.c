@@ -15,6 +15,7 @@
 #include "ss_time.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,8 @@
 #include <unistd.h>
 
 #define PARTITIONS_BUCKET "statsync_partitions"
+/* How long a start keeps retrying JetStream that does not answer yet. */
+#define PARTITIONS_START_WAIT_MS 30000
 
 static void partitions__key(char *buf, size_t cap, uint32_t p)
 {
@@ -240,8 +243,11 @@ static void partitions__release_locked(stats_service *svc, stats_partition *sp, 
     partitions__unsubscribe(svc, sp);
     partitions__close_store(svc, sp);
     atomic_store(&sp->valid_until_ms, 0);
-    if (give_back)
-        ss_lease_release(svc->leases, &sp->lease);
+    /* JetStream unreachable (shutdown with NATS gone): the lease expires by
+     * itself; asking for each partition would cost a timeout each. */
+    if (give_back && !atomic_load(&svc->leases_unreachable) &&
+        ss_lease_release(svc->leases, &sp->lease) != SS_OK)
+        atomic_store(&svc->leases_unreachable, true);
     sp->lease.held = false;
     atomic_store(&sp->state, PART_OFF);
 }
@@ -283,23 +289,28 @@ static void partitions__retake(stats_service *svc, stats_partition *sp)
  * its partition stops being served (before anyone else may take it). */
 static void partitions__renew_all(stats_service *svc)
 {
-    for (uint32_t p = 0; p < (uint32_t)svc->partition_count; p++) {
+    for (uint32_t p = 0; p < (uint32_t)svc->partition_count && !atomic_load(&svc->keeper_stop); p++) {
         stats_partition *sp = &svc->parts[p];
+        /* NATS away: a renewal could only time out (seconds each); the
+         * leases run out by themselves and are counted lost in time. */
+        bool reachable = ss_nats_connected(svc->core.nc);
         pthread_mutex_lock(&svc->part_mu);
         bool lost = false;
         if (atomic_load(&sp->state) == PART_SERVING) {
-            ss_err e = ss_lease_renew(svc->leases, &sp->lease);
+            ss_err e = reachable ? ss_lease_renew(svc->leases, &sp->lease) : SS_ERR_UNAVAILABLE;
             lost = e == SS_ERR_CONFLICT || ss_lease_expired(svc->leases, &sp->lease, ss_mono_ms());
             if (e == SS_OK)
                 atomic_store(&sp->valid_until_ms, ss_lease_valid_until(svc->leases, &sp->lease));
-            else if (!lost)
+            else if (!lost && reachable)
                 ss_log(SS_LOG_WARN, "partition lease not renewed (will retry)", "{s:i,s:s}",
                        "partition", (int)p, "error", ss_err_code(e));
         }
         pthread_mutex_unlock(&svc->part_mu);
+        if (atomic_load(&svc->draining))
+            continue; /* partitions_drain reads the subscriptions: none changes now */
         if (lost)
             partition_release(svc, p, false);
-        else
+        else if (reachable)
             partitions__retake(svc, sp);
     }
 }
@@ -312,7 +323,8 @@ static void *partitions__keeper(void *arg)
         int64_t next = ss_mono_ms() + every;
         partitions__renew_all(svc);
         while (!atomic_load(&svc->keeper_stop) && ss_mono_ms() < next) {
-            control_poll(svc);
+            if (!atomic_load(&svc->draining))
+                control_poll(svc);
             usleep(20000);
         }
     }
@@ -336,6 +348,15 @@ static ss_err partitions__check_count(stats_service *svc)
     return e;
 }
 
+/* SIGTERM / SIGINT arrived while starting (they are blocked in every
+ * thread and taken by ss_service_wait later): stop retrying. */
+static bool partitions__stop_asked(void)
+{
+    sigset_t pending;
+    return sigpending(&pending) == 0 &&
+           (sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1);
+}
+
 static ss_err partitions__open(stats_service *svc)
 {
     svc->parts = calloc((size_t)svc->partition_count, sizeof(*svc->parts));
@@ -349,11 +370,40 @@ static ss_err partitions__open(stats_service *svc)
     char why[300] = "";
     const ss_lease_cfg cfg = {PARTITIONS_BUCKET, svc->lease_ttl_ms, (int)svc->lease_replicas,
                               svc->instance_id};
-    ss_err e = ss_lease_bucket_open(&svc->leases, svc->core.nc, &cfg, why, sizeof(why));
-    if (e != SS_OK)
+    /* JetStream may still be electing its leader (a cluster starting, a
+     * node restarting): transient failures are retried for a while. */
+    int64_t deadline = ss_mono_ms() + PARTITIONS_START_WAIT_MS;
+    ss_err e;
+    while ((e = ss_lease_bucket_open(&svc->leases, svc->core.nc, &cfg, why, sizeof(why))) != SS_OK &&
+           ss_mono_ms() < deadline && !partitions__stop_asked())
+        usleep(500 * 1000);
+    if (e != SS_OK) {
         ss_log(SS_LOG_ERROR, "partition leases unusable: nats-server needs JetStream", "{s:s}",
                "error", why);
-    return e != SS_OK ? e : partitions__check_count(svc);
+        return e;
+    }
+    while ((e = partitions__check_count(svc)) != SS_OK && e != SS_ERR_CONFLICT &&
+           ss_mono_ms() < deadline && !partitions__stop_asked())
+        usleep(500 * 1000);
+    return e;
+}
+
+/* Acquires p at start: a partition owned elsewhere refuses the start at
+ * once; JetStream not answering is retried until the start deadline. */
+static ss_err partitions__acquire_at_start(stats_service *svc, uint32_t p, int64_t deadline)
+{
+    char why[300] = "";
+    ss_err e;
+    while ((e = partition_acquire(svc, p, why, sizeof(why))) != SS_OK && e != SS_ERR_CONFLICT &&
+           e != SS_ERR_INVALID_VALUE && ss_mono_ms() < deadline && !partitions__stop_asked()) {
+        ss_log(SS_LOG_WARN, "partition not acquired yet (will retry)", "{s:i,s:s}", "partition",
+               (int)p, "error", why);
+        usleep(500 * 1000);
+    }
+    if (e != SS_OK)
+        ss_log(SS_LOG_ERROR, "refusing to start: a partition of STATSYNC_PARTITIONS is "
+                             "not ours to take", "{s:i,s:s}", "partition", (int)p, "error", why);
+    return e;
 }
 
 ss_err partitions_start(stats_service *svc)
@@ -361,16 +411,10 @@ ss_err partitions_start(stats_service *svc)
     if (partitions__legacy_data(svc))
         return SS_ERR_INTERNAL;
     ss_err e = partitions__open(svc);
-    for (uint32_t p = 0; e == SS_OK && p < (uint32_t)svc->partition_count; p++) {
-        if (!ss_partition_set_has(&svc->configured, p))
-            continue;
-        char why[300] = "";
-        e = partition_acquire(svc, p, why, sizeof(why));
-        if (e != SS_OK)
-            ss_log(SS_LOG_ERROR, "refusing to start: a partition of STATSYNC_PARTITIONS is "
-                                 "not ours to take", "{s:i,s:s}", "partition", (int)p, "error",
-                   why);
-    }
+    int64_t deadline = ss_mono_ms() + PARTITIONS_START_WAIT_MS;
+    for (uint32_t p = 0; e == SS_OK && p < (uint32_t)svc->partition_count; p++)
+        if (ss_partition_set_has(&svc->configured, p))
+            e = partitions__acquire_at_start(svc, p, deadline);
     if (e == SS_OK && pthread_create(&svc->keeper, NULL, partitions__keeper, svc) == 0)
         svc->keeper_started = true;
     else if (e == SS_OK)
@@ -380,6 +424,10 @@ ss_err partitions_start(stats_service *svc)
 
 void partitions_drain(stats_service *svc, int64_t deadline_mono_ms)
 {
+    atomic_store(&svc->draining, true);
+    /* a release or acquire in progress finishes first; none starts after */
+    pthread_mutex_lock(&svc->part_mu);
+    pthread_mutex_unlock(&svc->part_mu);
     if (svc->parts == NULL || !ss_nats_connected(svc->core.nc))
         return; /* a drain needs the server; unanswered requests were never acknowledged */
     for (uint32_t p = 0; p < (uint32_t)svc->partition_count; p++) {
@@ -412,6 +460,8 @@ void partitions_stop(stats_service *svc)
         natsSubscription_Destroy(svc->ctl_sub);
         svc->ctl_sub = NULL;
     }
+    if (!ss_nats_connected(svc->core.nc))
+        atomic_store(&svc->leases_unreachable, true);
     for (uint32_t p = 0; svc->parts != NULL && p < (uint32_t)svc->partition_count; p++)
         partition_release(svc, p, true);
     for (size_t i = 0; i < svc->n_retired; i++)

@@ -69,6 +69,8 @@ typedef struct stats_service {
     pthread_t keeper; /* the lease keeper thread (partitions.c) */
     bool keeper_started;
     atomic_bool keeper_stop;
+    atomic_bool draining; /* shutdown's drain: the keeper renews only, changes no subscription */
+    atomic_bool leases_unreachable; /* a release found JetStream away: leases expire by TTL */
     natsSubscription *health_sub, *ctl_sub;
     ss_nats_subs subs; /* health_sub and ctl_sub, until cnats is done with them */
     atomic_bool serving;  /* subscribed: mutations reach the writer (readiness) */

@@ -166,7 +166,11 @@ test('kill -9 of a nats node, a stats, a presence, a gateway and the edge: each 
     const now = await waitFor(`${name} restarted with a new pid in the processes file`, () => {
       const p = processes();
       return p[name] && p[name] !== old && alive(p[name]) ? p : null;
-    }, 10000 * SLOW, 20);
+    }, 10000 * SLOW, 20).catch((e) => {
+      const log = (() => { try { return fs.readFileSync(path.join(runDir, `${name}.log`), 'utf8').slice(-3000); } catch (_) { return ''; } })();
+      e.message += `\n---- run-cluster.sh ----\n${out.slice(-3000)}\n---- ${name}.log ----\n${log}`;
+      throw e;
+    });
     const ms = Date.now() - t0;
     t.diagnostic(`${name}: pid ${old} killed, pid ${now[name]} in the processes file after ${ms} ms`);
     assert.ok(ms < 3000 * SLOW, `${name} took ${ms} ms to come back (the script restarts after 0.2 s)`);

@@ -58,8 +58,16 @@
     return d.toLocaleTimeString([], { hour12: false }) + '.' + String(d.getMilliseconds()).padStart(3, '0');
   }
 
+  // "+10 xp, -1 hearts, set streak=3" (a REST patch may carry __set and more).
   function describeDelta(delta) {
-    return Object.keys(delta).map((k) => (delta[k] >= 0 ? '+' : '') + delta[k] + ' ' + k).join(', ');
+    return Object.keys(delta).map((k) => {
+      const v = delta[k];
+      if (k === '__set' && v && typeof v === 'object') {
+        return 'set ' + Object.keys(v).map((f) => f + '=' + JSON.stringify(v[f])).join(' ');
+      }
+      if (typeof v === 'number') return (v >= 0 ? '+' : '') + v + ' ' + k;
+      return k + ' ' + JSON.stringify(v);
+    }).join(', ');
   }
 
   let renderPending = false;

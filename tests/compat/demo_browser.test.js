@@ -130,6 +130,8 @@ test('in headless chromium: two devices of one user, pushes with versions, offli
     return;
   }
   t.diagnostic(`browser: ${browser.version}`);
+  const failShot = path.join(ARTIFACTS, 'demo-failed.png');
+  fs.rmSync(failShot, { force: true }); // the artifacts are this run's
   const page = await browser.newPage({ width: 1280, height: 1000 });
   const token = sys.token(USER);
   const ev = { event: 'demo:change', timeoutMs: WAIT_MS };
@@ -224,7 +226,6 @@ test('in headless chromium: two devices of one user, pushes with versions, offli
     const refusedByBrowser = page.log.filter((l) => /^error: /.test(l));
     assert.deepEqual(refusedByBrowser, [], 'the browser refused nothing (CSP, a missing file)');
   } catch (e) {
-    const failShot = path.join(ARTIFACTS, 'demo-failed.png');
     await page.screenshot(failShot).catch(() => {});
     e.message += `\npage state: ${await state()}\nconsole: ${page.console.join('\n')}\nerrors: ${page.errors.join('\n')}`
       + `\nbrowser log: ${page.log.join('\n')}\nscreenshot: ${failShot}`;

@@ -15,8 +15,11 @@
 #                   polling session) goes to the gateway whose route tag starts
 #                   the sid ("g0.xxxx" -> g0); a handshake or a websocket-only
 #                   connection (no sid) goes to the least busy gateway.
+#   /demo/       -> the browser demo's static files (demo/ of this checkout,
+#                   or STATSYNC_EDGE_DEMO_DIR; none when neither exists).
 #   everything else -> the gateways' REST ports (least_conn).
 set -euo pipefail
+here=$(dirname "$(readlink -f "$0")")
 
 usage() {
   cat <<'EOF'
@@ -39,6 +42,9 @@ usage: render-nginx.sh            (writes nginx.conf on stdout; settings from th
   STATSYNC_EDGE_WORKERS    nginx worker processes (default auto = one per core)
   STATSYNC_EDGE_MAX_BODY   largest request body nginx passes on (default 2m; keep it
                            above the gateway's 1 MB so the gateway answers the 413)
+  STATSYNC_EDGE_DEMO_DIR   directory served at /demo/ (the browser demo's static files):
+                           an absolute path, or "off"; default the demo/ folder beside
+                           edge/ when it exists (a checkout), else off (the image)
 EOF
 }
 
@@ -96,6 +102,20 @@ workers=${STATSYNC_EDGE_WORKERS:-auto}
 
 max_body=${STATSYNC_EDGE_MAX_BODY:-2m}
 [[ $max_body =~ ^[1-9][0-9]*[kKmM]?$ ]] || die "STATSYNC_EDGE_MAX_BODY must be a size like 2m or 1200k, not '$max_body'"
+
+# The browser demo (demo/): static files, served only when there is a
+# directory to serve. Checked like every other path of the config.
+demo_dir=${STATSYNC_EDGE_DEMO_DIR:-}
+if [ -z "$demo_dir" ]; then
+  demo_dir=off
+  [ -f "$here/../demo/index.html" ] && demo_dir=$(readlink -f "$here/../demo")
+fi
+if [ "$demo_dir" != off ]; then
+  [[ $demo_dir == /* ]] || die "STATSYNC_EDGE_DEMO_DIR must be an absolute path or 'off', not '$demo_dir'"
+  safe_path "$demo_dir" || die "STATSYNC_EDGE_DEMO_DIR may only hold A-Z a-z 0-9 / . _ + @ : - ('$demo_dir'); set it to 'off' or move the checkout"
+  [ -f "$demo_dir/index.html" ] || die "STATSYNC_EDGE_DEMO_DIR '$demo_dir' holds no index.html"
+  [ "$demo_dir" = / ] || demo_dir=${demo_dir%/}
+fi
 
 cert=${STATSYNC_EDGE_TLS_CERT:-}
 key=${STATSYNC_EDGE_TLS_KEY:-}
@@ -176,6 +196,44 @@ EOF
 }
 
 n=${#tags[@]}
+
+# /demo/: the browser demo's static files (demo/README.md), GET and HEAD
+# only. Anything missing there is nginx's 404: no gateway is asked. An
+# add_header here replaces the server's, so HSTS is repeated.
+demo_block() {
+  [ "$demo_dir" != off ] || return 0
+  cat <<EOF
+        location = /demo {
+            return 301 /demo/;
+        }
+        location /demo/ {
+            set \$statsync_route demo;
+            limit_except GET { deny all; }
+            alias ${demo_dir%/}/;
+            index index.html;
+            types {
+                text/html html;
+                text/css css;
+                text/javascript js;
+                text/markdown md;
+            }
+            default_type application/octet-stream;
+            charset utf-8;
+            charset_types text/css text/javascript text/markdown;
+            # Revalidated at every load: an edited demo shows at once.
+            add_header Cache-Control no-cache always;
+            add_header X-Content-Type-Options nosniff always;
+            # The token comes in the URL fragment, which is never sent;
+            # scripts, styles and connections from this origin only.
+            add_header Referrer-Policy no-referrer always;
+            add_header Content-Security-Policy "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'" always;
+EOF
+  if [ "$tls" = 1 ]; then
+    echo '            add_header Strict-Transport-Security "max-age=63072000" always;'
+  fi
+  echo '        }'
+  echo
+}
 
 proxy_headers() { # indentation
   local i=$1
@@ -384,6 +442,7 @@ $(proxy_headers "            ")
             proxy_redirect off;
         }
 
+$(demo_block)
         location @statsync_unavailable {
             default_type application/json;
             add_header Retry-After 1 always;

@@ -7,7 +7,8 @@ STATSYNC_DEPS_BUILD=(build-essential cmake pkg-config protobuf-c-compiler libpro
   libnats-dev libmicrohttpd-dev libwebsockets-dev libwebsockets-evlib-ev libev-dev liblmdb-dev libjansson-dev libjwt-dev
   nats-server curl ca-certificates
   nginx openssl) # nginx: the edge (edge/, one origin for REST + Socket.IO); openssl: test certificates
-STATSYNC_DEPS_TEST=(libcmocka-dev clang libclang-rt-14-dev docker-compose)
+STATSYNC_DEPS_TEST=(libcmocka-dev clang libclang-rt-14-dev docker-compose
+  chromium) # chromium: the browser demo's test (tests/compat/demo_browser.test.js), headless
 
 statsync_install_deps() {
   local want=("${STATSYNC_DEPS_BUILD[@]}")

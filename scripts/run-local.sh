@@ -110,12 +110,14 @@ pids+=($!)
 wait_http "$APP_URL/health" edge
 
 TOKEN=$("$BUILD/gateway/statsync-token" alice --secret "$STATSYNC_JWT_SECRET")
+DEMO_TOKEN=$("$BUILD/gateway/statsync-token" demo-user --secret "$STATSYNC_JWT_SECRET")
 cat <<MSG
 
 ==============================================================================
  statsync is running
 App URL: $APP_URL
    (REST and Socket.IO on this one URL: EXPO_PUBLIC_API_URL for the app)
+Demo: $APP_URL/demo/#token=$DEMO_TOKEN
    edge       nginx, config + access log in $EDGE_PREFIX
    gateway    REST http://127.0.0.1:$STATSYNC_API_PORT, Socket.IO http://127.0.0.1:$STATSYNC_SOCKET_PORT (direct)
    NATS       $STATSYNC_NATS_URL${NATS_AUTH:+  (one user per service; config and passwords in $NATS_AUTH)

@@ -49,7 +49,7 @@ static const char *handlers__reply_to(natsMsg *msg)
 static ss_counter *handlers__refused_counter(const char *reason)
 {
     char labels[64];
-    snprintf(labels, sizeof(labels), "reason=\"%s\"", reason);
+    ss_metric_labels(labels, sizeof(labels), "reason", reason, NULL);
     return ss_counter_get("statsync_stats_partition_refused_total",
                           "Requests refused for their partition (not owned here, or a userId "
                           "of another partition)", labels);

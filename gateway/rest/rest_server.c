@@ -87,16 +87,18 @@ static ss_counter *rest__status_counter(rest_route *route, int status)
     _Atomic(ss_counter *) *slot = route ? &route->by_status[status] : &unrouted[status];
     ss_counter *c = atomic_load_explicit(slot, memory_order_acquire);
     if (c == NULL) {
-        char labels[96];
-        snprintf(labels, sizeof(labels), "route=\"%s\",status=\"%d\"",
-                 route ? route->name : "unknown", status);
+        char labels[96], code[8];
+        snprintf(code, sizeof(code), "%d", status);
+        ss_metric_labels(labels, sizeof(labels), "route", route ? route->name : "unknown",
+                         "status", code, NULL);
         c = ss_counter_get("statsync_http_requests_total", "REST requests answered", labels);
         atomic_store_explicit(slot, c, memory_order_release);
     }
     return c;
 }
 
-/* Metrics and the debug log line of an answered request. */
+/* Metrics and the access line of an answered request (info: one per
+ * request; the route's name, never the path, which may hold a userId). */
 static void rest__account(rest_req *req)
 {
     int64_t ns = ss_mono_ns() - req->start_ns;

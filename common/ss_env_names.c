@@ -45,6 +45,9 @@ static const char *const ss_env__names[] = {
     "STATSYNC_PORT_BASE", "STATSYNC_BIN_DIR", "STATSYNC_KEEP_TMP", "STATSYNC_LONG_TESTS",
     "STATSYNC_SANITIZED", "STATSYNC_SANITIZE", "STATSYNC_TSAN", "STATSYNC_TESTS",
     "STATSYNC_CLIENT_DEBUG", "STATSYNC_SEED_DIR",
+    /* CMake: the commit statsync_build_info names when built without git
+     * (common/CMakeLists.txt) */
+    "STATSYNC_COMMIT",
 };
 
 /* Families of names: the edge's renderer (edge/render-nginx.sh --help),

@@ -1,8 +1,10 @@
 /* test_metrics.c — the Prometheus text renderer (ss_metrics.c): label values
  * and help texts escaped as the exposition format wants (backslash, double
  * quote, newline), label text that never comes out broken, scrape-time
- * series from collectors, fractional values. */
+ * series from collectors, fractional values, and the process_* /
+ * statsync_build_info families every service registers. */
 #include "ss_metrics.h"
+#include "ss_process_metrics.h"
 
 #include <math.h>
 #include <setjmp.h>
@@ -11,6 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -147,12 +150,45 @@ static void test_collector(void **state)
     assert_int_equal(collected, 2);
 }
 
+/* process_* under the client libraries' names, with plausible values, and
+ * statsync_build_info{version,commit,service} 1. */
+static void test_process_metrics(void **state)
+{
+    (void)state;
+    ss_process_metrics_init("unit \"test\"");
+    char *t = render();
+    const char *names[] = {"process_cpu_seconds_total ",   "process_resident_memory_bytes ",
+                           "process_virtual_memory_bytes ", "process_open_fds ",
+                           "process_max_fds ",              "process_start_time_seconds "};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        const char *l = line_of(t, names[i]);
+        if (l == NULL)
+            fail_msg("no %s in:\n%s", names[i], t);
+        double v = strtod(l + strlen(names[i]), NULL);
+        if (strcmp(names[i], "process_cpu_seconds_total ") == 0)
+            assert_true(v >= 0);
+        else
+            assert_true(v > 0);
+    }
+    assert_line(t, "# TYPE process_cpu_seconds_total counter");
+    assert_line(t, "# TYPE process_start_time_seconds gauge");
+    const char *bi = line_of(t, "statsync_build_info{version=\"");
+    assert_non_null(bi);
+    assert_non_null(strstr(bi, ",service=\"unit \\\"test\\\"\"} 1\n"));
+    assert_non_null(strstr(bi, ",commit=\""));
+    /* the start time is this process's: within a day of now */
+    double start = strtod(line_of(t, "process_start_time_seconds ") + 27, NULL);
+    double now = (double)time(NULL);
+    assert_true(start <= now + 1 && start > now - 86400);
+    free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_label_escape),     cmocka_unit_test(test_labels_builder),
         cmocka_unit_test(test_render_escapes),   cmocka_unit_test(test_fractional_values),
-        cmocka_unit_test(test_collector),
+        cmocka_unit_test(test_collector),        cmocka_unit_test(test_process_metrics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,6 +47,9 @@ static const char *const ss_env__names[] = {
     "STATSYNC_CLIENT_DEBUG", "STATSYNC_SEED_DIR",
     /* scripts/run-cluster.sh */
     "STATSYNC_RUN_DIR",
+    /* CMake: the commit statsync_build_info names when built without git
+     * (common/CMakeLists.txt) */
+    "STATSYNC_COMMIT",
 };
 
 /* Families of names: the edge's renderer (edge/render-nginx.sh --help),

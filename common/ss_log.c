@@ -1,6 +1,7 @@
 /* ss_log.c — JSON-lines logger on top of jansson. */
 #include "ss_log.h"
 
+#include "ss_reqid.h"
 #include "ss_time.h"
 
 #include <jansson.h>
@@ -59,7 +60,11 @@ void ss_log(ss_log_level level, const char *msg, const char *fields_fmt, ...)
             json_object_set_new(line, "log_error", json_string(jerr.text));
         json_decref(fields);
     }
-    char *text = json_dumps(line, JSON_COMPACT);
+    const char *rid = ss_reqid_current(); /* the request this thread works on */
+    if (rid != NULL && json_object_get(line, "request_id") == NULL)
+        json_object_set_new(line, "request_id", json_string(rid));
+    /* reals (durations) with 10 significant digits: 0.694, not 0.69399999999999995 */
+    char *text = json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(10));
     json_decref(line);
     if (text == NULL)
         return;

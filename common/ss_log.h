@@ -5,7 +5,9 @@
  * Fields are given as a jansson json_pack() format and its arguments:
  *   ss_log(SS_LOG_INFO, "listening", "{s:i}", "port", port);
  *   ss_log(SS_LOG_WARN, "nats down", NULL);
- * Thread-safe (one write(2) per line). Never pass tokens or secrets. */
+ * Thread-safe (one write(2) per line). Never pass tokens or secrets.
+ * A line written while the thread works on a request (ss_reqid.h) carries
+ * its id as "request_id". */
 #ifndef SS_LOG_H
 #define SS_LOG_H
 

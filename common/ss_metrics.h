@@ -9,7 +9,12 @@
  *   ss_counter_add(ok, 1);
  *
  * Histograms take nanoseconds and render seconds, with fixed buckets from
- * 50 us to 10 s (or, with ss_histogram_get_values, plain value buckets). */
+ * 50 us to 10 s (or, with ss_histogram_get_values, plain value buckets).
+ *
+ * Label values are escaped as the text format wants (backslash, double
+ * quote, newline): build label text with ss_metric_labels() whenever a value
+ * is not a literal; the series a collector emits are escaped by the
+ * renderer. Help texts are escaped by the renderer. */
 #ifndef SS_METRICS_H
 #define SS_METRICS_H
 
@@ -20,7 +25,8 @@ typedef struct ss_metric ss_counter;
 typedef struct ss_metric ss_gauge;
 typedef struct ss_metric ss_histogram;
 
-/* labels: Prometheus label text without braces, e.g. `route="x",status="200"`, or NULL. */
+/* labels: Prometheus label text without braces, e.g. `route="x",status="200"`, or NULL:
+ * a literal, or made by ss_metric_labels. */
 ss_counter *ss_counter_get(const char *name, const char *help, const char *labels);
 void ss_counter_add(ss_counter *c, uint64_t v);
 
@@ -30,6 +36,23 @@ void ss_gauge_add(ss_gauge *g, int64_t delta);
 /* A gauge whose value is read from fn(arg) at scrape time. */
 void ss_gauge_fn(const char *name, const char *help, const char *labels, int64_t (*fn)(void *),
                  void *arg);
+
+/* A gauge / counter whose fractional value is read from fn(arg) at scrape
+ * time (process_cpu_seconds_total, a start time in seconds). */
+void ss_gauge_fn_double(const char *name, const char *help, const char *labels,
+                        double (*fn)(void *), void *arg);
+void ss_counter_fn_double(const char *name, const char *help, const char *labels,
+                          double (*fn)(void *), void *arg);
+
+/* Label text from name / value pairs ending with NULL, every value escaped:
+ *   ss_metric_labels(buf, sizeof(buf), "route", name, "status", "200", NULL)
+ *   -> route="…",status="200"
+ * Returns buf; "" when the pairs do not fit (never a broken text). */
+const char *ss_metric_labels(char *buf, size_t cap, const char *name, ...)
+    __attribute__((sentinel));
+/* value escaped for a label (\ " 
+) into buf; false (buf "") when it does not fit. */
+int ss_metric_label_escape(char *buf, size_t cap, const char *value);
 
 /* Latency histogram: observe nanoseconds, rendered in seconds. */
 ss_histogram *ss_histogram_get(const char *name, const char *help, const char *labels);
@@ -54,6 +77,22 @@ typedef struct ss_metric_def {
 } ss_metric_def;
 
 void ss_metrics_register(const ss_metric_def *defs, size_t n);
+
+/* Series made at scrape time, for families whose label values come and go
+ * (one series per partition served now). fn(out, arg) runs on the scraping
+ * thread, outside the registry's lock (it may take locks of its own, but
+ * must not register metrics), and calls ss_metrics_family() once per
+ * family, then ss_metrics_sample() for each of its series. Collectors are
+ * rendered after the registered metrics; their names must not be
+ * registered too. arg must stay valid until exit. At most 16. */
+typedef struct ss_metrics_out ss_metrics_out;
+typedef void (*ss_metrics_collect_fn)(ss_metrics_out *out, void *arg);
+void ss_metrics_collector(ss_metrics_collect_fn fn, void *arg);
+/* kind: SS_METRIC_COUNTER or SS_METRIC_GAUGE. */
+void ss_metrics_family(ss_metrics_out *out, const char *name, const char *help,
+                       ss_metric_kind kind);
+/* One series of the current family; label NULL for none; value escaped here. */
+void ss_metrics_sample(ss_metrics_out *out, const char *label, const char *value, double v);
 
 /* Current value (counters and gauges), for tests and /health. */
 int64_t ss_metric_value(const struct ss_metric *m);

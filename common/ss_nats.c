@@ -5,6 +5,7 @@
 #include "ss_metrics.h"
 #include "ss_nats_loop.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -97,7 +98,47 @@ static natsStatus ss_nats__set_urls(natsOptions *o, const char *list)
 struct ss_nats {
     natsConnection *nc; /* set once the first connect has returned */
     ss_nats_loop *loop; /* the thread serving nc's socket */
+    struct ss_nats *next_live; /* in ss_nats__live while nc is open */
 };
+
+/* The handles whose connection is open, for statsync_nats_connected: a
+ * scrape asks each connection's status (never of one being closed). */
+static pthread_mutex_t ss_nats__live_mu = PTHREAD_MUTEX_INITIALIZER;
+static ss_nats *ss_nats__live;
+
+static void ss_nats__live_add(ss_nats *n)
+{
+    pthread_mutex_lock(&ss_nats__live_mu);
+    n->next_live = ss_nats__live;
+    ss_nats__live = n;
+    pthread_mutex_unlock(&ss_nats__live_mu);
+}
+
+static void ss_nats__live_remove(ss_nats *n)
+{
+    pthread_mutex_lock(&ss_nats__live_mu);
+    for (ss_nats **p = &ss_nats__live; *p != NULL; p = &(*p)->next_live)
+        if (*p == n) {
+            *p = n->next_live;
+            break;
+        }
+    pthread_mutex_unlock(&ss_nats__live_mu);
+}
+
+/* statsync_nats_connected (the scraping thread): 1 while every connection
+ * of the process is up, 0 while one is connecting, reconnecting or none
+ * is open yet. */
+static int64_t ss_nats__connected_gauge(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&ss_nats__live_mu);
+    int64_t up = ss_nats__live != NULL;
+    for (ss_nats *n = ss_nats__live; n != NULL; n = n->next_live)
+        if (!ss_nats_connected(n->nc))
+            up = 0;
+    pthread_mutex_unlock(&ss_nats__live_mu);
+    return up;
+}
 
 /* The policy of every connection. Each setter only records a field of o and
  * none depends on another, so all of them run and the first failure is the
@@ -181,6 +222,7 @@ static natsStatus ss_nats__connect(natsConnection **nc, natsOptions *o, const ch
  * after the stop; then frees everything. */
 static void ss_nats__free(ss_nats *n)
 {
+    ss_nats__live_remove(n);
     if (n->nc != NULL)
         natsConnection_Close(n->nc);
     ss_nats_loop_stop(n->loop);
@@ -194,6 +236,9 @@ ss_err ss_nats_create(ss_nats **out, const char *url, const ss_nats_auth *auth, 
 {
     *out = NULL;
     ss_nats__reconnects();
+    ss_gauge_fn("statsync_nats_connected",
+                "1 while the NATS connection is up, 0 while it connects or reconnects", NULL,
+                ss_nats__connected_gauge, NULL);
     ss_nats *n = calloc(1, sizeof(*n));
     natsOptions *o = NULL;
     natsStatus s = n != NULL && ss_nats_loop_start(&n->loop) == 0 ? NATS_OK : NATS_NO_MEMORY;
@@ -209,6 +254,7 @@ ss_err ss_nats_create(ss_nats **out, const char *url, const ss_nats_auth *auth, 
                natsStatus_GetText(s));
         return SS_ERR_UNAVAILABLE;
     }
+    ss_nats__live_add(n);
     ss_log(SS_LOG_INFO, "nats connection created", "{s:s,s:s,s:s,s:b}", "url", url, "conn", name,
            "user", ss_nats_auth_who(auth), "tls",
            ss_nats_auth_tls(auth, url));

@@ -1,7 +1,8 @@
 /* ss_nats.h — one NATS connection policy for every service: retry the first
  * connect and reconnect forever with backoff + jitter, log state changes as
- * JSON, count reconnects in statsync_nats_reconnects_total; the socket runs on
- * its own libev loop thread (ss_nats_loop.h).
+ * JSON, count reconnects in statsync_nats_reconnects_total and say in
+ * statsync_nats_connected (0/1, read at scrape time) whether the connection
+ * is up; the socket runs on its own libev loop thread (ss_nats_loop.h).
  *
  * An ss_nats is a handle owned by whoever created it (a service's server
  * struct, a test): it owns the cnats connection and the loop thread serving

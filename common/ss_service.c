@@ -3,6 +3,7 @@
 #include "ss_service.h"
 
 #include "ss_log.h"
+#include "ss_process_metrics.h"
 #include "ss_sockaddr.h"
 #include "ss_time.h"
 
@@ -76,6 +77,7 @@ int ss_service_configure(ss_service *s, const ss_service_desc *d, int argc, char
         return 2;
     }
     ss_log_init(d->log_service, (ss_log_level)level);
+    ss_process_metrics_init(d->log_service);
     ss_config_warn_unknown_env(all, (int)n);
     s->started_ms = ss_now_ms();
     return -1;

@@ -88,8 +88,9 @@ typedef struct ss_service_desc {
 
 /* Reads the environment and argv into s and d->opts (ss_config.h), checks
  * the ranges, the admin bind address and the log level, starts the log
- * (ss_log_init), warns about STATSYNC_* variables no statsync program reads
- * and starts the uptime clock. Returns -1 when the service should go on;
+ * (ss_log_init), registers the process_* metrics and statsync_build_info
+ * (ss_process_metrics.h), warns about STATSYNC_* variables no statsync
+ * program reads and starts the uptime clock. Returns -1 when the service should go on;
  * otherwise the exit code: 0 when --help was printed, 2 when a setting is
  * wrong (said on stderr). */
 int ss_service_configure(ss_service *s, const ss_service_desc *d, int argc, char **argv);

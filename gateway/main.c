@@ -16,6 +16,7 @@
 #include "ss_log.h"
 #include "ss_nats.h"
 #include "ss_partition.h"
+#include "ss_process_metrics.h"
 #include "ss_service.h"
 #include "ss_time.h"
 
@@ -288,6 +289,7 @@ int main(int argc, char **argv)
     if (rc != 0)
         return rc > 0 ? 0 : 2;
     gw.started_ms = ss_now_ms();
+    ss_process_metrics_init("gateway");
 
     /* Signals are taken synchronously by the signal thread: every other
      * thread inherits the blocked mask. */

@@ -17,7 +17,12 @@
  * (main.c: two threads, so a read of LMDB never stalls the socket);
  * handlers_on_done on the writer thread. Ownership: a
  * callback owns its natsMsg; for an accepted mutation it passes to the job
- * (stats_job.ctx) and handlers_on_done destroys it after replying. */
+ * (stats_job.ctx) and handlers_on_done destroys it after replying.
+ *
+ * Request ids: each handler runs as the request it handles (ss_reqid.h:
+ * the X-Request-Id header the gateway set, read only when a line is
+ * logged), so every log line about a request — refusals, errors, "mutation
+ * applied" at debug — names it as "request_id". */
 #include "handlers.h"
 
 #include "partitions.h"
@@ -25,6 +30,7 @@
 #include "ss_metrics.h"
 #include "ss_log.h"
 #include "ss_nats.h"
+#include "ss_reqid.h"
 #include "ss_subjects.h"
 #include "ss_time.h"
 #include "ss_userid.h"
@@ -49,7 +55,7 @@ static const char *handlers__reply_to(natsMsg *msg)
 static ss_counter *handlers__refused_counter(const char *reason)
 {
     char labels[64];
-    snprintf(labels, sizeof(labels), "reason=\"%s\"", reason);
+    ss_metric_labels(labels, sizeof(labels), "reason", reason, NULL);
     return ss_counter_get("statsync_stats_partition_refused_total",
                           "Requests refused for their partition (not owned here, or a userId "
                           "of another partition)", labels);
@@ -162,17 +168,21 @@ static ss_err handlers__submit(stats_partition *sp, Statsync__Mutation **m, nats
 
 void handlers_refuse_msg(stats_service *svc, natsMsg *msg, ss_err e, const char *why)
 {
+    ss_reqid_set_msg(msg);
     const char *reply = handlers__reply_to(msg);
     if (reply != NULL)
         handlers__refuse(svc, reply, e, why);
+    ss_reqid_clear();
     natsMsg_Destroy(msg);
 }
 
 /* One mutation, on the NATS I/O thread (handlers__drain_apply). */
 static void handlers__on_apply(stats_partition *sp, natsMsg *msg)
 {
+    ss_reqid_set_msg(msg);
     const char *reply = handlers__reply_to(msg);
     if (reply == NULL) {
+        ss_reqid_clear();
         natsMsg_Destroy(msg);
         return;
     }
@@ -181,11 +191,15 @@ static void handlers__on_apply(stats_partition *sp, natsMsg *msg)
     const char *why = NULL;
     char buf[200];
     ss_err e = handlers__mutation(sp, msg, &m, &me, buf, sizeof(buf), &why);
-    if (e == SS_OK)
+    if (e == SS_OK) {
+        ss_reqid_clear(); /* msg may be the writer's from here on */
         e = handlers__submit(sp, &m, msg, &why);
-    if (e == SS_OK)
-        return; /* msg and m now belong to the writer, then handlers_on_done */
+        if (e == SS_OK)
+            return; /* msg and m now belong to the writer, then handlers_on_done */
+        ss_reqid_set_msg(msg); /* refused: still ours */
+    }
     handlers__refuse(sp->svc, reply, e, why);
+    ss_reqid_clear();
     if (m != NULL)
         statsync__mutation__free_unpacked(m, NULL);
     natsMsg_Destroy(msg);
@@ -203,6 +217,7 @@ void handlers_on_done(stats_job *job, void *arg)
     natsMsg *msg = job->ctx;
     const char *reply = natsMsg_GetReply(msg);
     stats_partition *sp = job->owner;
+    ss_reqid_set_msg(msg);
     if (sp != NULL && job->err == SS_OK && ss_mono_ms() >= atomic_load(&sp->valid_until_ms)) {
         /* The lease could not be vouched for until the reply: not ours to
          * acknowledge (another owner may hold the partition now). The client
@@ -218,11 +233,16 @@ void handlers_on_done(stats_job *job, void *arg)
     if (job->err != SS_OK && job->err != SS_ERR_STORAGE_FULL && job->err != SS_ERR_INTERNAL)
         ss_log(SS_LOG_DEBUG, "mutation refused", "{s:s,s:s,s:s}", "user", job->m->user_id, "code",
                ss_err_code(job->err), "message", job->message);
+    else if (job->err == SS_OK && ss_log_enabled(SS_LOG_DEBUG))
+        ss_log(SS_LOG_DEBUG, "mutation applied", "{s:s,s:I,s:b}", "user", job->m->user_id,
+               "version", (json_int_t)(job->has_doc ? job->doc.version : 0), "duplicate",
+               job->duplicate);
     reply_stats(svc->core.nc, reply, job->err, job->message, job->has_doc ? &job->doc : NULL,
                 job->duplicate);
     if (job->changed)
         reply_change_event(svc->core.nc, &job->doc, job->has_delta ? &job->delta.delta : NULL,
                            job->m);
+    ss_reqid_clear();
     natsMsg_Destroy(msg);
     stats_job_free(job);
 }
@@ -263,6 +283,7 @@ void handlers_on_get(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
     (void)nc;
     (void)sub;
     stats_partition *sp = closure;
+    ss_reqid_set_msg(msg);
     const char *reply = handlers__reply_to(msg);
     if (reply != NULL) {
         stats_doc doc;
@@ -276,6 +297,7 @@ void handlers_on_get(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
         if (have_doc)
             doc_free(&doc);
     }
+    ss_reqid_clear();
     natsMsg_Destroy(msg);
 }
 

@@ -19,6 +19,7 @@
 #include "ss_time.h"
 #include "stats_metrics.h"
 #include "store.h"
+#include "store_metrics.h"
 #include "writer.h"
 
 #include <stdio.h>
@@ -196,6 +197,7 @@ static int stats__start(stats_service *svc)
     ss_gauge_fn("statsync_stats_users", "Documents stored", NULL, stats__users_gauge, svc);
     ss_gauge_fn("statsync_stats_partitions_owned", "Partitions served by this instance", NULL,
                 stats__owned_gauge, svc);
+    store_metrics_init(svc);
     if (ss_service_admin_start(&svc->core, stats__health, stats__ready, svc) != 0)
         return -1;
     char set[4096] = "";

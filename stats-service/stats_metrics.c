@@ -31,9 +31,9 @@ static ss_counter *stats_metrics__outcome(stats_metrics__family *f, ss_err e)
     ss_counter *c = atomic_load_explicit(slot, memory_order_acquire);
     if (c != NULL)
         return c;
-    char labels[96];
-    snprintf(labels, sizeof(labels), "status=\"%d\",code=\"%s\"", ss_err_http_status(e),
-             ss_err_code(e));
+    char labels[96], status[8];
+    snprintf(status, sizeof(status), "%d", ss_err_http_status(e));
+    ss_metric_labels(labels, sizeof(labels), "status", status, "code", ss_err_code(e), NULL);
     c = ss_counter_get(f->name, f->help, labels); /* same pointer for every caller */
     atomic_store_explicit(slot, c, memory_order_release);
     return c;

@@ -11,6 +11,7 @@
 #include "ss_list.h"
 #include "ss_log.h"
 #include "ss_nats_subs.h"
+#include "ss_reqid.h"
 #include "ss_subjects.h"
 #include "ss_time.h"
 
@@ -237,7 +238,8 @@ fail:
     return SS_ERR_INTERNAL;
 }
 
-/* Registers e (its callbacks set), publishes the request and returns
+/* Registers e (its callbacks set), publishes the request (with the calling
+ * thread's request id in its headers, when it has one) and returns
  * SS_OK (its callback will run) or the error (it never will; e freed). */
 static ss_err nats_rpc__send(nats_rpc *r, rpc_entry *e, const char *subject, const void *data,
                              size_t len, int64_t timeout_ms)
@@ -266,7 +268,7 @@ static ss_err nats_rpc__send(nats_rpc *r, rpc_entry *e, const char *subject, con
 
     char reply[sizeof(r->prefix) + 24];
     snprintf(reply, sizeof(reply), "%s%" PRIu64, r->prefix, id);
-    natsStatus s = natsConnection_PublishRequest(r->nc, subject, reply, data, (int)len);
+    natsStatus s = ss_reqid_publish(r->nc, subject, reply, data, (int)len, ss_reqid_current());
     if (s != NATS_OK) {
         pthread_mutex_lock(&r->mu);
         rpc_entry *mine = nats_rpc__take(r, id);

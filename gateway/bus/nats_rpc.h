@@ -8,7 +8,12 @@
  * Completion callback: called exactly once per accepted request, from a cnats
  * delivery thread (reply, no-responders) or from the rpc timer thread
  * (timeout, shutdown) — never from inside nats_rpc_request(). The reply bytes
- * are only valid during the call. */
+ * are only valid during the call.
+ *
+ * Request ids: a request made while the calling thread works on a client
+ * request (ss_reqid_current(), ss_reqid.h: a REST request, a socket event)
+ * carries its id in the X-Request-Id header, so the service's log lines
+ * about it name the same id. */
 #ifndef NATS_RPC_H
 #define NATS_RPC_H
 

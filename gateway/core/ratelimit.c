@@ -366,7 +366,7 @@ int ratelimit_create(ratelimit **out, const ratelimit_config *c)
     r->sockets_per_user = c->sockets_per_user;
     for (int k = 0; k < RL_KIND__COUNT; k++) {
         char labels[48];
-        snprintf(labels, sizeof(labels), "kind=\"%s\"", ratelimit_kind_name((rl_kind)k));
+        ss_metric_labels(labels, sizeof(labels), "kind", ratelimit_kind_name((rl_kind)k), NULL);
         r->refused[k] = ss_counter_get("statsync_rate_limited_total",
                                        "requests and connections refused by a rate limit", labels);
     }

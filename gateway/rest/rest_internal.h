@@ -3,6 +3,9 @@
  * wait for NATS. Not for use outside gateway/rest_*.c.
  *
  * Life of a request (all on an MHD thread unless said otherwise):
+ *   0. its request id: the client's X-Request-Id when sane, else a new one
+ *      (ss_reqid.h); the thread's current request while MHD calls us for it,
+ *      so its log lines and its NATS requests carry it; on every response
  *   1. headers: route lookup (404/405), auth (401), Content-Type (415),
  *      Content-Length (413), Idempotency-Key (400) — rest_server.c
  *   2. body: counted and buffered up to cfg.max_body_bytes (413), depth
@@ -16,12 +19,14 @@
 #ifndef REST_INTERNAL_H
 #define REST_INTERNAL_H
 
+#include "client_addr.h"
 #include "nats_rpc.h"
 #include "gateway.h"
 #include "rest_server.h"
 #include "ss_error.h"
 #include "ss_list.h"
 #include "ss_metrics.h"
+#include "ss_reqid.h"
 #include "ss_userid.h"
 #include "statsync.pb-c.h"
 
@@ -79,6 +84,8 @@ struct rest_req {
     rest_route *route;
     rest_state state;
     char method[8];                      /* for the log line */
+    char request_id[SS_REQID_MAX + 1];   /* the client's X-Request-Id, or a new one */
+    char client_ip[CLIENT_ADDR_MAX];     /* as the gateway sees it (client_addr.h) */
     int64_t start_ns;
     int status;                          /* answered status, for the log */
     enum MHD_Result mhd_ret;             /* what MHD_queue_response said */

@@ -261,7 +261,7 @@ void rest_routes_init_metrics(void)
 {
     for (int i = 0; i < R_COUNT; i++) {
         char labels[64];
-        snprintf(labels, sizeof(labels), "route=\"%s\"", routes__table[i].name);
+        ss_metric_labels(labels, sizeof(labels), "route", routes__table[i].name, NULL);
         routes__table[i].duration = ss_histogram_get(
             "statsync_http_request_duration_seconds", "REST request latency", labels);
     }

@@ -87,16 +87,18 @@ static ss_counter *rest__status_counter(rest_route *route, int status)
     _Atomic(ss_counter *) *slot = route ? &route->by_status[status] : &unrouted[status];
     ss_counter *c = atomic_load_explicit(slot, memory_order_acquire);
     if (c == NULL) {
-        char labels[96];
-        snprintf(labels, sizeof(labels), "route=\"%s\",status=\"%d\"",
-                 route ? route->name : "unknown", status);
+        char labels[96], code[8];
+        snprintf(code, sizeof(code), "%d", status);
+        ss_metric_labels(labels, sizeof(labels), "route", route ? route->name : "unknown",
+                         "status", code, NULL);
         c = ss_counter_get("statsync_http_requests_total", "REST requests answered", labels);
         atomic_store_explicit(slot, c, memory_order_release);
     }
     return c;
 }
 
-/* Metrics and the debug log line of an answered request. */
+/* Metrics and the access line of an answered request (info: one per
+ * request; the route's name, never the path, which may hold a userId). */
 static void rest__account(rest_req *req)
 {
     int64_t ns = ss_mono_ns() - req->start_ns;
@@ -106,10 +108,9 @@ static void rest__account(rest_req *req)
     if (route != NULL)
         ss_histogram_observe(route->duration, ns);
     atomic_fetch_sub(&req->rs->inflight, 1);
-    if (ss_log_enabled(SS_LOG_DEBUG))
-        ss_log(SS_LOG_DEBUG, "http request", "{s:s,s:s,s:i,s:f,s:s}", "route",
-               route ? route->name : "unknown", "method", req->method, "status",
-               req->status, "duration_ms", (double)ns / 1e6, "user", req->user);
+    ss_log(SS_LOG_INFO, "http request", "{s:s,s:s,s:i,s:f,s:s,s:s}", "method", req->method,
+           "route", route ? route->name : "unknown", "status", req->status, "duration_ms",
+           (double)(ns / 1000) / 1000.0, "request_id", req->request_id, "client", req->client_ip);
 }
 
 static void rest__queue(rest_req *req, int status, struct MHD_Response *r)
@@ -119,6 +120,7 @@ static void rest__queue(rest_req *req, int status, struct MHD_Response *r)
         req->status = 500;
     } else {
         MHD_add_response_header(r, "Cache-Control", "no-store");
+        MHD_add_response_header(r, SS_REQID_HEADER, req->request_id);
         /* stopping, or draining (the lame duck): the client's next request
          * opens a new connection, which the balancer sends elsewhere */
         if (atomic_load(&req->rs->stopping) || atomic_load(&req->rs->gw->stopping))
@@ -378,8 +380,7 @@ static bool rest__check_ip_rate(rest_req *req, rest_head *h)
 {
     (void)h;
     ratelimit *rl = req->rs->gw->limits;
-    char ip[CLIENT_ADDR_MAX];
-    rest__client_ip(req, ip);
+    const char *ip = req->client_ip;
     if (ratelimit_exempt(rl, ip))
         return true;
     char key[RL_IP_KEY_MAX + 1];
@@ -598,13 +599,13 @@ static void rest__on_resumed(rest_req *req)
         req->route->finish(req);
 }
 
-static enum MHD_Result rest__handler(void *cls, struct MHD_Connection *conn, const char *url,
-                                     const char *method, const char *version,
-                                     const char *upload_data, size_t *upload_size,
-                                     void **con_cls)
+/* One call of MHD for a request (rest__handler): the first, with the
+ * headers, makes its state, request id and client address. */
+static enum MHD_Result rest__handle(rest_server *rs, struct MHD_Connection *conn,
+                                    const char *url, const char *method,
+                                    const char *upload_data, size_t *upload_size,
+                                    void **con_cls)
 {
-    (void)version;
-    rest_server *rs = cls;
     rest_req *req = *con_cls;
     if (req == NULL) {
         req = rest__req_new(rs, conn);
@@ -612,9 +613,13 @@ static enum MHD_Result rest__handler(void *cls, struct MHD_Connection *conn, con
             return MHD_NO;
         *con_cls = req;
         snprintf(req->method, sizeof(req->method), "%s", method);
+        ss_reqid_take(rest__header(req, SS_REQID_HEADER), req->request_id);
+        rest__client_ip(req, req->client_ip);
+        ss_reqid_set(req->request_id);
         rest__on_headers(req, url, method);
         return req->state == REST_DONE ? req->mhd_ret : MHD_YES;
     }
+    ss_reqid_set(req->request_id);
     switch (req->state) {
     case REST_HEADERS:
         if (*upload_size != 0) {
@@ -632,6 +637,19 @@ static enum MHD_Result rest__handler(void *cls, struct MHD_Connection *conn, con
         return MHD_YES;
     }
     return req->state == REST_DONE ? req->mhd_ret : MHD_YES;
+}
+
+/* Every call for a request runs as that request (ss_reqid.h): the lines it
+ * logs and the NATS requests it sends carry its id. */
+static enum MHD_Result rest__handler(void *cls, struct MHD_Connection *conn, const char *url,
+                                     const char *method, const char *version,
+                                     const char *upload_data, size_t *upload_size,
+                                     void **con_cls)
+{
+    (void)version;
+    enum MHD_Result r = rest__handle(cls, conn, url, method, upload_data, upload_size, con_cls);
+    ss_reqid_clear();
+    return r;
 }
 
 /* MHD is done with the connection's request (answered, or the connection

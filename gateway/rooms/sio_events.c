@@ -29,10 +29,12 @@
 #include "ss_log.h"
 #include "ss_metrics.h"
 #include "ss_partition.h"
+#include "ss_reqid.h"
 #include "ss_subjects.h"
 #include "ss_time.h"
 #include "stats_json.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -531,7 +533,7 @@ static const struct {
     {"auth:refresh", events__on_refresh, false, false, false},
 };
 
-static void events__on_event(rooms *r, sio_session *ss, const sio_packet *p)
+static void events__dispatch(rooms *r, sio_session *ss, const sio_packet *p)
 {
     sio_server *s = r->s;
     const char *name = sio_event_name(p);
@@ -561,6 +563,17 @@ static void events__on_event(rooms *r, sio_session *ss, const sio_packet *p)
         return;
     }
     events__table[i].fn(r, ss, sio_event_arg(p, 0), p->ack_id);
+}
+
+/* An event runs as a request of its own (ss_reqid.h), "<socket id>-<n>" for
+ * the socket's n-th event: its log lines and NATS requests carry the id. */
+static void events__on_event(rooms *r, sio_session *ss, const sio_packet *p)
+{
+    char rid[SS_REQID_MAX + 1];
+    snprintf(rid, sizeof(rid), "%s-%" PRIu32, ss->sock_id, ++ss->events);
+    ss_reqid_set(rid);
+    events__dispatch(r, ss, p);
+    ss_reqid_clear();
 }
 
 /* ---- CONNECT / DISCONNECT ------------------------------------------------------------ */

@@ -112,6 +112,7 @@ typedef struct sio_session {
     uint8_t closing;               /* being torn down                             */
     uint8_t ping_state;            /* sio_ping_state                              */
     uint16_t inflight;             /* NATS requests awaiting a reply              */
+    uint32_t events;               /* events received: the n of their request ids */
     uint8_t rl_socket;             /* holds a slot of the per-user socket cap     */
 
     struct lws *ws;       /* the websocket (transport or probe), or NULL     */

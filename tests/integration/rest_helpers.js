@@ -72,44 +72,163 @@ function parseResponse(buf) {
   return { status: Number(m[1]), headers, body, complete };
 }
 
-// Parses Prometheus text exposition format 0.0.4 strictly enough to catch a
-// broken line; returns [{ name, labels, value }].
+// Parses Prometheus text exposition format 0.0.4 strictly, as Prometheus
+// itself would refuse it (and a little more: what our renderer must never
+// do even where Prometheus is lenient). Returns { samples: [{ name, labels,
+// value }], types: Map(name -> type), help: Map(name -> text) }, label
+// values and help texts unescaped. Throws with the line number on:
+// - a comment that is not `# HELP name text` / `# TYPE name type`, a HELP or
+//   TYPE given twice, or after the family's first sample;
+// - an escape other than \\ \" \n in a label value (\\ \n in a help text), a
+//   raw `"` or a bad label name (or a reserved `__` one), a label twice;
+// - a sample of no TYPE'd family (a histogram's are name_bucket with `le`,
+//   name_sum, name_count), a family whose lines are not all together, the
+//   same series twice, a bad value or timestamp;
+// - a histogram whose buckets do not rise with `le`, are not cumulative, lack
+//   +Inf, or whose +Inf bucket is not its _count.
+const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+const VALUE = /^(NaN|[+-]Inf|[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)$/;
+
+function unescapeHelp(text, where) {
+  return text.replace(/\\(.?)/g, (all, c) => {
+    if (c === '\\') return '\\';
+    if (c === 'n') return '\n';
+    throw new Error(`${where}: bad escape \\${c} in help text`);
+  });
+}
+
+// The label block of a sample: s[pos] is '{'. Returns { labels, end } with
+// end the index after '}'.
+function parseLabels(s, pos, where) {
+  const labels = {};
+  let i = pos + 1;
+  for (;;) {
+    if (s[i] === '}') return { labels, end: i + 1 };
+    const nm = /^[a-zA-Z_][a-zA-Z0-9_]*/.exec(s.slice(i));
+    if (!nm) throw new Error(`${where}: bad label name at column ${i + 1}`);
+    const name = nm[0];
+    if (name.startsWith('__')) throw new Error(`${where}: reserved label name ${name}`);
+    if (Object.prototype.hasOwnProperty.call(labels, name)) throw new Error(`${where}: label ${name} twice`);
+    i += name.length;
+    if (s[i] !== '=' || s[i + 1] !== '"') throw new Error(`${where}: expected ="…" after label ${name}`);
+    i += 2;
+    let v = '';
+    for (;;) {
+      if (i >= s.length) throw new Error(`${where}: unterminated value of label ${name}`);
+      const c = s[i];
+      if (c === '"') { i++; break; }
+      if (c === '\\') {
+        const e = s[i + 1];
+        if (e === '\\') v += '\\';
+        else if (e === '"') v += '"';
+        else if (e === 'n') v += '\n';
+        else throw new Error(`${where}: bad escape \\${e === undefined ? '' : e} in label ${name}`);
+        i += 2;
+      } else {
+        v += c;
+        i++;
+      }
+    }
+    labels[name] = v;
+    if (s[i] === ',') i++;
+    else if (s[i] !== '}') throw new Error(`${where}: expected , or } after label ${name}`);
+  }
+}
+
+// The family a sample name belongs to, given the TYPEs seen so far.
+function familyOf(name, types) {
+  if (types.has(name) && types.get(name) !== 'histogram') return name;
+  for (const suffix of ['_bucket', '_sum', '_count']) {
+    if (!name.endsWith(suffix)) continue;
+    const base = name.slice(0, -suffix.length);
+    const t = types.get(base);
+    if (t === 'histogram' || (t === 'summary' && suffix !== '_bucket')) return base;
+  }
+  return null;
+}
+
+function checkHistograms(samples, types) {
+  const series = new Map(); // family + labels without le -> { buckets: [[le, v]], count }
+  for (const s of samples) {
+    const fam = familyOf(s.name, types);
+    if (types.get(fam) !== 'histogram') continue;
+    const { le, ...rest } = s.labels;
+    const key = `${fam}${JSON.stringify(Object.entries(rest).sort())}`;
+    if (!series.has(key)) series.set(key, { buckets: [], count: null });
+    const h = series.get(key);
+    if (s.name === `${fam}_bucket`) {
+      if (le === undefined) throw new Error(`${fam}: a bucket without le`);
+      h.buckets.push([le === '+Inf' ? Infinity : Number(le), s.value]);
+    } else if (s.name === `${fam}_count`) h.count = s.value;
+  }
+  for (const [key, h] of series) {
+    if (h.buckets.length === 0 || h.buckets[h.buckets.length - 1][0] !== Infinity) throw new Error(`${key}: no +Inf bucket last`);
+    for (let i = 1; i < h.buckets.length; i++) {
+      if (!(h.buckets[i][0] > h.buckets[i - 1][0])) throw new Error(`${key}: buckets not in rising le order`);
+      if (h.buckets[i][1] < h.buckets[i - 1][1]) throw new Error(`${key}: buckets not cumulative`);
+    }
+    if (h.count !== h.buckets[h.buckets.length - 1][1]) throw new Error(`${key}: +Inf bucket is not _count`);
+  }
+}
+
 function parsePrometheus(text) {
   const samples = [];
   const types = new Map();
+  const help = new Map();
+  const started = new Set(); // families with a sample
+  const closed = new Set(); // families whose lines ended
+  const seen = new Set(); // series
+  let current = null;
+  const enter = (fam, where) => {
+    if (fam === current) return;
+    if (closed.has(fam)) throw new Error(`${where}: lines of ${fam} are not all together`);
+    if (current !== null) closed.add(current);
+    current = fam;
+  };
   const lines = text.split('\n');
   if (lines[lines.length - 1] !== '') throw new Error('metrics text must end with a newline');
   for (const [i, line] of lines.entries()) {
+    const where = `line ${i + 1}`;
     if (line === '') continue;
     if (line.startsWith('#')) {
-      const m = /^# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) (.*)$/.exec(line);
-      if (!m) throw new Error(`line ${i + 1}: bad comment: ${line}`);
-      if (m[1] === 'TYPE') {
-        if (!['counter', 'gauge', 'histogram', 'summary', 'untyped'].includes(m[3])) throw new Error(`line ${i + 1}: bad type ${m[3]}`);
-        if (types.has(m[2])) throw new Error(`line ${i + 1}: TYPE of ${m[2]} given twice`);
-        types.set(m[2], m[3]);
+      const m = /^# (HELP|TYPE) ([^ ]+) ?(.*)$/.exec(line);
+      if (!m || !METRIC_NAME.test(m[2])) throw new Error(`${where}: bad comment: ${line}`);
+      const [, kind, name, rest] = m;
+      if (started.has(name)) throw new Error(`${where}: ${kind} of ${name} after its samples`);
+      enter(name, where);
+      if (kind === 'TYPE') {
+        if (!['counter', 'gauge', 'histogram', 'summary', 'untyped'].includes(rest)) throw new Error(`${where}: bad type ${rest}`);
+        if (types.has(name)) throw new Error(`${where}: TYPE of ${name} given twice`);
+        types.set(name, rest);
+      } else {
+        if (help.has(name)) throw new Error(`${where}: HELP of ${name} given twice`);
+        help.set(name, unescapeHelp(rest, where));
       }
       continue;
     }
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)( -?\d+)?$/.exec(line);
-    if (!m) throw new Error(`line ${i + 1}: bad sample: ${line}`);
-    const labels = {};
-    if (m[3]) {
-      const re = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(,|$)/y;
-      let pos = 0;
-      while (pos < m[3].length) {
-        re.lastIndex = pos;
-        const l = re.exec(m[3]);
-        if (!l) throw new Error(`line ${i + 1}: bad labels: ${m[3]}`);
-        labels[l[1]] = l[2];
-        pos = re.lastIndex;
-      }
-    }
-    const v = m[4];
-    if (!/^(NaN|[+-]Inf|[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)$/.test(v)) throw new Error(`line ${i + 1}: bad value ${v}`);
-    samples.push({ name: m[1], labels, value: Number(v.replace('Inf', 'Infinity')) });
+    const nm = /^[a-zA-Z_:][a-zA-Z0-9_:]*/.exec(line);
+    if (!nm) throw new Error(`${where}: bad sample: ${line}`);
+    const name = nm[0];
+    let pos = name.length;
+    let labels = {};
+    if (line[pos] === '{') ({ labels, end: pos } = parseLabels(line, pos, where));
+    const tail = /^ (\S+)( -?\d+)?$/.exec(line.slice(pos));
+    if (!tail) throw new Error(`${where}: bad sample: ${line}`);
+    const v = tail[1];
+    if (!VALUE.test(v)) throw new Error(`${where}: bad value ${v}`);
+    const fam = familyOf(name, types);
+    if (fam === null) throw new Error(`${where}: ${name} belongs to no TYPE'd family`);
+    if (types.get(fam) === 'histogram' && name.endsWith('_bucket') && labels.le === undefined) throw new Error(`${where}: bucket without le`);
+    enter(fam, where);
+    started.add(fam);
+    const key = `${name}${JSON.stringify(Object.entries(labels).sort())}`;
+    if (seen.has(key)) throw new Error(`${where}: series ${key} twice`);
+    seen.add(key);
+    samples.push({ name, labels, value: Number(v.replace('Inf', 'Infinity')) });
   }
-  return { samples, types };
+  checkHistograms(samples, types);
+  return { samples, types, help };
 }
 
 module.exports = { rawRequest, parsePrometheus };

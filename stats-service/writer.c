@@ -213,6 +213,11 @@ static bool writer__client_judge(stats_store *st, MDB_txn *txn, stats_job *job,
         job->expected_seq = wc->v.expected;
         return false;
     }
+    if (wc->found && wc->v.repeats > 0 && wc->v.repeat_err == SS_OK &&
+        !clients_outcome_exact(&wc->rec, wc->seqs.first))
+        ss_log(SS_LOG_INFO, "repeat of a seq older than the client's kept refusals: answered as "
+               "applied", "{s:s,s:s,s:I}", "user", m->user_id, "client", wc->seqs.client_id, "seq",
+               (json_int_t)wc->seqs.first);
     stats_metrics_client_seq(wc->v.has_new ? "new" : "repeat");
     return true;
 }

@@ -5,7 +5,8 @@
  * (DESIGN §2): the object around the data — a socket event's payload, the
  * updateStats body — may carry members the server does not use (ts, seq,
  * clientId, source, a client's own stamps), which are ignored; the members it
- * uses are validated. The data — a delta, its __set, a full write's stats,
+ * uses are validated (among them the clientId / seq that number an ops[i] or
+ * a patch body: stats_json_client_seq). The data — a delta, its __set, a full write's stats,
  * each ops[i] — is validated strictly and totally: an unknown field, a wrong
  * type, a null, a non-finite or out-of-range number anywhere rejects the
  * whole input (all-or-nothing), with an ss_err and a human message naming

@@ -3,19 +3,22 @@
  *
  *   presence:join {userId}     own id only; answers user:data:updated (stats.get)
  *   presence:ping {ts}         presence:pong {userId, ts, serverTime, devices}
- *   user:clientUpdate          {opId?, delta} | {opId?, stats} | {ops:[{opId?, delta}]}
- *                              -> Mutation on statsync.stats.apply.<userId>
+ *   user:clientUpdate          {opId?, delta} | {opId?, stats} |
+ *                              {ops:[{opId?, delta, clientId?, seq?}]}
+ *                              -> Mutation on statsync.stats.apply.<p>.<userId>
  *
  * Envelopes are tolerant, data is strict (DESIGN §2): a payload member not
  * named above (ts, seq, clientId, source, deviceId, ...) is ignored; the
  * members named are validated, and the data — delta, __set, stats, each
  * ops[i] — is refused whole on any unknown field, wrong type or bad value
- * (stats_json.h).
+ * (stats_json.h). An ops[i]'s clientId + seq number the op (exactly-once per
+ * client, proto/README.md): both or neither, and the numbered ops of one
+ * payload of one client, consecutive.
  *
  * Answers: the ack when the client asked for one ({ok:true, stats} or
- * {ok:false, error:{code, message, status}}), else a user:error event
- * {event, error} for a refusal. A refused payload changes nothing and the
- * socket stays usable.
+ * {ok:false, error:{code, message, status, expectedSeq?}}), else a
+ * user:error event {event, error} for a refusal. A refused payload changes
+ * nothing and the socket stays usable.
  *
  * Threads: service thread, except events__rpc_done (cnats / nats_rpc timer
  * thread), which only copies the reply and posts it back as a task. */

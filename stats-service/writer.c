@@ -231,7 +231,8 @@ static ss_err writer__client_put(stats_writer *w, stats_store *st, MDB_txn *txn,
 {
     if (wc->seqs.numbered == 0 || !wc->v.has_new)
         return SS_OK;
-    for (size_t count = w->cfg.max_clients; !wc->found && count >= w->cfg.max_clients;) {
+    while (!wc->found) {
+        size_t count = 0;
         char lru[SS_CLIENT_ID_MAX + 1];
         ss_err e = store_client_lru(st, txn, user_id, &count, lru);
         if (e != SS_OK)

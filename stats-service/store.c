@@ -595,10 +595,10 @@ bool store_key_user(const char *dbi, const void *key, size_t len, size_t *user_o
         if (len <= 8)
             return false;
         off = 8;
-    } else if (strcmp(dbi, "idem") != 0) {
+    } else if (strcmp(dbi, "idem") != 0 && strcmp(dbi, "clients") != 0) {
         return false;
     }
-    const uint8_t *nul = memchr(k + off, '\0', len - off); /* "userId \0 opId" */
+    const uint8_t *nul = memchr(k + off, '\0', len - off); /* "userId \0 opId|clientId" */
     if (nul == NULL)
         return false;
     *user_off = off, *user_len = (size_t)(nul - (k + off));

@@ -14,7 +14,9 @@
 //    SDK-like client that holds its ops until acked re-sends from it;
 //  - the records survive a stats-service kill -9 and restart;
 //  - two stats-service instances owning STATSYNC_PARTITIONS halves: users of
-//    both halves behave the same, each counted on its own owner.
+//    both halves behave the same, each counted on its own owner; a partition
+//    moved to the other instance (statsync-admin partition move) keeps its
+//    users' client records — repeats, refusals and gaps are judged as before.
 // Every wait is for a state, each bounded.
 'use strict';
 
@@ -22,9 +24,10 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
 const { System, Proc, bin, freePort, waitFor, NATS_USERS } = require('../lib/system');
-const { usersWhere } = require('../lib/partition');
+const { usersWhere, partitionOf } = require('../lib/partition');
 const { connect, emitAck } = require('../compat/sio_helpers');
 const { parsePrometheus } = require('./rest_helpers');
+const { admin } = require('./partition_helpers');
 
 let sys;
 let n = 0;
@@ -321,4 +324,19 @@ test('two stats-service instances owning partition halves: users of both halves 
     assert.equal(sample(m, 'statsync_stats_client_seq_total', { verdict: 'repeat' }), 3 * 2, `${p.name}: repeats`);
     assert.equal(sample(m, 'statsync_stats_client_seq_total', { verdict: 'gap' }), 3, `${p.name}: gaps`);
   }
+  // a partition moved to the other instance takes its client records along
+  const u = lows[0];
+  const part = partitionOf(u);
+  const mv = await admin(own, ['partition', 'move', String(part), '--from', 'seqlow', '--to', 'seqhigh', '--json']);
+  assert.equal(mv.code, 0, mv.text);
+  let r = await patch(own, u, { xp: 2, clientId: CLIENT, seq: 1 });
+  assert.equal(r.body.duplicate, true, `after the move: ${r.text}`);
+  expectRefused(await patch(own, u, { diamonds: -9, clientId: CLIENT, seq: 2 }), 409, 'insufficient_funds', 'refused seq after the move');
+  r = await patch(own, u, { xp: 1, clientId: CLIENT, seq: 6 });
+  expectRefused(r, 409, 'seq_gap', 'a gap after the move (a new client would be taken as it comes)');
+  assert.equal(r.body.error.expectedSeq, 4);
+  expectOk(await patch(own, u, { xp: 1, clientId: CLIENT, seq: 4 }), 'seq 4 on the new owner');
+  assert.equal((await doc(own, u)).xp, 4);
+  const judged = sample(await statsMetrics(high.adminPort), 'statsync_stats_client_seq_total');
+  assert.equal(judged, 3 * 6 + 4, 'judged by the new owner');
 });

@@ -27,6 +27,7 @@
 
 #include "partitions.h"
 #include "reply.h"
+#include "ss_client_seq.h"
 #include "ss_metrics.h"
 #include "ss_log.h"
 #include "ss_nats.h"
@@ -111,16 +112,25 @@ static void handlers__refuse(stats_service *svc, const char *reply, ss_err e, co
     ss_log(SS_LOG_DEBUG, "mutation refused", "{s:s,s:s}", "code", ss_err_code(e), "message",
            message);
     stats_metrics_mutation(e);
-    reply_stats(svc->core.nc, reply, e, message, NULL, false);
+    reply_stats(svc->core.nc, reply, e, message, NULL, false, 0);
 }
 
 /* A mutation fit for the writer: taken while running, decoded, about the
- * user its subject names, of a partition served here, with valid ops.
- * SS_OK, or the refusal and *why (which may point into *me or buf). *m,
- * when set, is the caller's to free. */
+ * user its subject names, of a partition served here, its ops numbered by
+ * the rules (ss_client_seqs_of), with valid ops. SS_OK, or the refusal and
+ * *why (which may point into *me or buf). *m, when set, is the caller's to
+ * free.
+ *
+ * Ops that fail merge_validate_ops in a mutation with numbered ops are still
+ * SS_OK, with *pre = the refusal: the writer records it for the client's new
+ * seqs (else the client's next op would be a gap) and answers it. Refusals
+ * before that (a userId or numbering that is not the rules') record nothing:
+ * there is no valid client to record it for. */
 static ss_err handlers__mutation(stats_partition *sp, natsMsg *msg, Statsync__Mutation **m,
-                                 merge_error *me, char *buf, size_t cap, const char **why)
+                                 merge_error *me, char *buf, size_t cap, const char **why,
+                                 ss_err *pre)
 {
+    *pre = SS_OK;
     if (atomic_load(&sp->svc->stopping)) {
         *why = "stats-service is shutting down";
         return SS_ERR_UNAVAILABLE;
@@ -134,20 +144,29 @@ static ss_err handlers__mutation(stats_partition *sp, natsMsg *msg, Statsync__Mu
         return SS_ERR_BAD_REQUEST;
     }
     e = handlers__check_user(sp, msg, SS_SUBJ_STATS_APPLY, (*m)->user_id, buf, cap, why);
+    ss_client_seqs seqs = {NULL, 0, 0, 0};
+    if (e == SS_OK && !ss_client_seqs_of((*m)->ops, (*m)->n_ops, &seqs, buf, cap)) {
+        *why = buf;
+        return SS_ERR_BAD_REQUEST;
+    }
     if (e == SS_OK && merge_validate_ops((*m)->ops, (*m)->n_ops, me) != SS_OK) {
         e = me->err;
         *why = me->message;
+        if (seqs.numbered > 0) { /* the writer records it for the client */
+            *pre = e;
+            e = SS_OK;
+        }
     }
     return e;
 }
 
-/* Queues *m for the writer in a job that also carries msg. SS_OK: both now
- * belong to the writer, then handlers_on_done. Otherwise the refusal and
- * *why; msg stays the caller's, and so does *m unless the job was made (then
- * it is freed with the job). *m is NULL afterwards when no longer the
- * caller's. */
+/* Queues *m for the writer in a job that also carries msg (pre: a refusal
+ * the writer is to record, with *why; SS_OK: none). SS_OK: both now belong
+ * to the writer, then handlers_on_done. Otherwise the refusal and *why; msg
+ * stays the caller's, and so does *m unless the job was made (then it is
+ * freed with the job). *m is NULL afterwards when no longer the caller's. */
 static ss_err handlers__submit(stats_partition *sp, Statsync__Mutation **m, natsMsg *msg,
-                               const char **why)
+                               ss_err pre, const char **why)
 {
     stats_service *svc = sp->svc;
     stats_job *job = stats_job_new(*m, msg);
@@ -156,6 +175,10 @@ static ss_err handlers__submit(stats_partition *sp, Statsync__Mutation **m, nats
         return SS_ERR_INTERNAL;
     }
     *m = NULL; /* the job owns it */
+    if (pre != SS_OK) {
+        job->refused = pre;
+        snprintf(job->message, sizeof(job->message), "%s", *why);
+    }
     job->store = atomic_load(&sp->store); /* the writer refuses it once detached */
     job->owner = sp;
     if (writer_submit(svc->writer, job) != SS_OK) {
@@ -190,10 +213,11 @@ static void handlers__on_apply(stats_partition *sp, natsMsg *msg)
     merge_error me = {SS_OK, ""};
     const char *why = NULL;
     char buf[200];
-    ss_err e = handlers__mutation(sp, msg, &m, &me, buf, sizeof(buf), &why);
+    ss_err pre = SS_OK;
+    ss_err e = handlers__mutation(sp, msg, &m, &me, buf, sizeof(buf), &why, &pre);
     if (e == SS_OK) {
         ss_reqid_clear(); /* msg may be the writer's from here on */
-        e = handlers__submit(sp, &m, msg, &why);
+        e = handlers__submit(sp, &m, msg, pre, &why);
         if (e == SS_OK)
             return; /* msg and m now belong to the writer, then handlers_on_done */
         ss_reqid_set_msg(msg); /* refused: still ours */
@@ -238,7 +262,7 @@ void handlers_on_done(stats_job *job, void *arg)
                "version", (json_int_t)(job->has_doc ? job->doc.version : 0), "duplicate",
                job->duplicate);
     reply_stats(svc->core.nc, reply, job->err, job->message, job->has_doc ? &job->doc : NULL,
-                job->duplicate);
+                job->duplicate, job->err == SS_ERR_SEQ_GAP ? job->expected_seq : 0);
     if (job->changed)
         reply_change_event(svc->core.nc, &job->doc, job->has_delta ? &job->delta.delta : NULL,
                            job->m);
@@ -293,7 +317,7 @@ void handlers_on_get(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
         ss_err e = handlers__read(sp, msg, &doc, &have_doc, buf, sizeof(buf), &why);
         stats_metrics_read(e);
         reply_stats(sp->svc->core.nc, reply, e, e == SS_OK ? NULL : why,
-                    have_doc ? &doc : NULL, false);
+                    have_doc ? &doc : NULL, false, 0);
         if (have_doc)
             doc_free(&doc);
     }

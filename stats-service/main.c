@@ -110,6 +110,10 @@ static int stats__configure(stats_service *svc, int argc, char **argv)
                    "LMDB map size in MiB (the most data the file may hold)"),
         SS_OPT_INT("idempotency-ttl-s", "STATSYNC_IDEMPOTENCY_TTL_S", &svc->idem_ttl_s, "86400",
                    "seconds an applied opId / Idempotency-Key is remembered"),
+        SS_OPT_INT("max-clients-per-user", "STATSYNC_MAX_CLIENTS_PER_USER",
+                   &svc->max_clients_per_user, "64",
+                   "SDK installs (clientIds) whose last seq is kept per user; a new one evicts "
+                   "the least recently used"),
         SS_OPT_INT("max-batch", "STATSYNC_MAX_BATCH", &svc->max_batch, "1024",
                    "most mutations per LMDB write transaction (group commit)"),
         SS_OPT_INT("max-queue", "STATSYNC_MAX_QUEUE", &svc->max_queue, "100000",
@@ -133,6 +137,7 @@ static int stats__configure(stats_service *svc, int argc, char **argv)
         {"STATSYNC_IDEMPOTENCY_TTL_S", &svc->idem_ttl_s, 1, (int64_t)1 << 40,
          "an applied opId / Idempotency-Key must be remembered for a while, or a client's "
          "retry would apply its change twice"},
+        {"STATSYNC_MAX_CLIENTS_PER_USER", &svc->max_clients_per_user, 1, 4096, NULL},
         {"STATSYNC_MAX_BATCH", &svc->max_batch, 1, 65536, NULL},
         {"STATSYNC_MAX_QUEUE", &svc->max_queue, 1, (int64_t)1 << 24, NULL},
         {"STATSYNC_SHUTDOWN_GRACE_MS", &svc->shutdown_grace_ms, 0, (int64_t)1 << 31, NULL},
@@ -178,6 +183,7 @@ static int stats__start(stats_service *svc)
         .max_batch = (size_t)svc->max_batch,
         .max_queue = (size_t)svc->max_queue,
         .idem_ttl_ms = svc->idem_ttl_s * 1000,
+        .max_clients = (size_t)svc->max_clients_per_user,
         .prune_chunk = STATS_PRUNE_CHUNK,
         .prune_interval_ms = STATS_PRUNE_INTERVAL_MS,
         .now_ms = NULL,

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 
 void reply_stats(natsConnection *nc, const char *reply_to, ss_err err, const char *message,
-                 const stats_doc *doc, bool duplicate)
+                 const stats_doc *doc, bool duplicate, uint64_t expected_seq)
 {
     Statsync__StatsReply r = STATSYNC__STATS_REPLY__INIT;
     Statsync__Document d;
@@ -25,6 +25,10 @@ void reply_stats(natsConnection *nc, const char *reply_to, ss_err err, const cha
     if (duplicate) {
         r.has_duplicate = 1;
         r.duplicate = 1;
+    }
+    if (expected_seq > 0) {
+        r.has_expected_seq = 1;
+        r.expected_seq = expected_seq;
     }
     ss_nats_publish_proto(nc, reply_to, &r.base, SS_LOG_WARN);
 }

@@ -11,11 +11,13 @@
 
 #include <nats/nats.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 /* StatsReply{status, error_code/message unless SS_OK, doc if not NULL,
- * duplicate}. message may be NULL (then the code's generic text). */
+ * duplicate, expected_seq if > 0}. message may be NULL (then the code's
+ * generic text). */
 void reply_stats(natsConnection *nc, const char *reply_to, ss_err err, const char *message,
-                 const stats_doc *doc, bool duplicate);
+                 const stats_doc *doc, bool duplicate, uint64_t expected_seq);
 
 /* ChangeEvent{doc, delta (NULL for a full write), source and origin of m}. */
 void reply_change_event(natsConnection *nc, const stats_doc *doc, const Statsync__Delta *delta,

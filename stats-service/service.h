@@ -51,6 +51,7 @@ typedef struct stats_service {
     const char *instance_id;
     int64_t map_size_mb;
     int64_t idem_ttl_s;
+    int64_t max_clients_per_user;
     int64_t max_batch;
     int64_t max_queue;
     int64_t shutdown_grace_ms;

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <string.h>
 
 static pthread_once_t stats_metrics__once = PTHREAD_ONCE_INIT;
 
@@ -21,7 +22,9 @@ static stats_metrics__family stats_metrics__reads = {
     .name = "statsync_stats_reads_total", .help = "GetRequests answered, by outcome"};
 static ss_histogram *stats_metrics__commit, *stats_metrics__batch, *stats_metrics__wait;
 static ss_gauge *stats_metrics__depth;
-static ss_counter *stats_metrics__dups, *stats_metrics__pruned;
+static ss_counter *stats_metrics__dups, *stats_metrics__pruned, *stats_metrics__evicted;
+static const char *const stats_metrics__verdicts[] = {"new", "repeat", "gap"};
+static ss_counter *stats_metrics__seq[3];
 
 static ss_counter *stats_metrics__outcome(stats_metrics__family *f, ss_err e)
 {
@@ -61,6 +64,16 @@ static void stats_metrics__init_once(void)
                                          "Operations skipped as idempotent repeats", NULL);
     stats_metrics__pruned = ss_counter_get("statsync_stats_idempotency_pruned_total",
                                            "Expired idempotency records deleted", NULL);
+    for (size_t i = 0; i < 3; i++) {
+        char labels[32];
+        snprintf(labels, sizeof(labels), "verdict=\"%s\"", stats_metrics__verdicts[i]);
+        stats_metrics__seq[i] = ss_counter_get(
+            "statsync_stats_client_seq_total",
+            "Mutations with numbered ops, by verdict against the client's record", labels);
+    }
+    stats_metrics__evicted = ss_counter_get("statsync_stats_clients_evicted_total",
+                                            "Client records evicted (least recently used of a "
+                                            "user at STATSYNC_MAX_CLIENTS_PER_USER)", NULL);
 }
 
 void stats_metrics_init(void)
@@ -114,4 +127,18 @@ void stats_metrics_pruned(size_t n)
 {
     stats_metrics_init();
     ss_counter_add(stats_metrics__pruned, n);
+}
+
+void stats_metrics_client_seq(const char *verdict)
+{
+    stats_metrics_init();
+    for (size_t i = 0; i < 3; i++)
+        if (strcmp(verdict, stats_metrics__verdicts[i]) == 0)
+            ss_counter_add(stats_metrics__seq[i], 1);
+}
+
+void stats_metrics_client_evicted(void)
+{
+    stats_metrics_init();
+    ss_counter_add(stats_metrics__evicted, 1);
 }

@@ -27,5 +27,12 @@ void stats_metrics_queue_depth(int64_t depth);
 void stats_metrics_duplicates(size_t n);
 /* statsync_stats_idempotency_pruned_total: expired records deleted. */
 void stats_metrics_pruned(size_t n);
+/* statsync_stats_client_seq_total{verdict}: mutations with numbered ops
+ * (exactly-once per client), by how they stood against the client's
+ * record: "new", "repeat" (every numbered op decided before), "gap". */
+void stats_metrics_client_seq(const char *verdict);
+/* statsync_stats_clients_evicted_total: client records dropped to make
+ * room (the least recently used of a user with the most clients). */
+void stats_metrics_client_evicted(void);
 
 #endif

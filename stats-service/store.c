@@ -3,6 +3,7 @@
 #include "store.h"
 
 #include "merge.h"
+#include "ss_client_seq.h"
 #include "ss_log.h"
 #include "ss_time.h"
 
@@ -17,12 +18,17 @@
 
 /* Longest "userId \0 opId" key. */
 #define STORE_IDEM_KEY_MAX (SS_USERID_MAX + 1 + MERGE_MAX_OP_ID)
+/* Longest "userId \0 clientId" key. */
+#define STORE_CLIENT_KEY_MAX (SS_USERID_MAX + 1 + SS_CLIENT_ID_MAX)
+/* The client record's format byte, and its size without refusals. */
+#define STORE_CLIENT_FORMAT 1
+#define STORE_CLIENT_HEAD (1 + 8 + 8 + 8 + 1)
 /* How long store_close waits for reads in flight. */
 #define STORE_CLOSE_WAIT_MS 5000
 
 struct stats_store {
     MDB_env *env;
-    MDB_dbi docs, idem, idem_time;
+    MDB_dbi docs, idem, idem_time, clients;
     atomic_int readers;  /* read transactions in flight */
     atomic_bool closing; /* set by store_shut: no new reads */
     bool shut;           /* the environment is closed (store_shut) */
@@ -87,7 +93,7 @@ ss_err store_open(stats_store **out, const char *dir, size_t map_bytes)
     }
     if ((rc = mdb_env_create(&s->env)) != 0)
         goto fail_mdb;
-    if ((rc = mdb_env_set_maxdbs(s->env, 4)) != 0)
+    if ((rc = mdb_env_set_maxdbs(s->env, 8)) != 0)
         goto fail_mdb;
     if ((rc = mdb_env_set_mapsize(s->env, map_bytes)) != 0)
         goto fail_mdb;
@@ -105,6 +111,8 @@ ss_err store_open(stats_store **out, const char *dir, size_t map_bytes)
     if ((rc = mdb_dbi_open(txn, "idem", MDB_CREATE, &s->idem)) != 0)
         goto fail_mdb;
     if ((rc = mdb_dbi_open(txn, "idem_time", MDB_CREATE, &s->idem_time)) != 0)
+        goto fail_mdb;
+    if ((rc = mdb_dbi_open(txn, "clients", MDB_CREATE, &s->clients)) != 0)
         goto fail_mdb;
     rc = mdb_txn_commit(txn);
     txn = NULL;
@@ -412,6 +420,153 @@ ss_err store_idem_count(stats_store *s, MDB_txn *txn, uint64_t *n)
     return store_err_from_mdb(rc);
 }
 
+/* ---- client records ---- */
+
+/* "userId \0 clientId" into buf (STORE_CLIENT_KEY_MAX); returns its length or 0. */
+static size_t store__client_key(uint8_t *buf, const char *user_id, const char *client_id)
+{
+    size_t ul = strlen(user_id), cl = strlen(client_id);
+    if (ul == 0 || ul > SS_USERID_MAX || !ss_client_id_valid(client_id, cl))
+        return 0;
+    memcpy(buf, user_id, ul);
+    buf[ul] = '\0';
+    memcpy(buf + ul + 1, client_id, cl);
+    return ul + 1 + cl;
+}
+
+static bool store__client_decode(const uint8_t *p, size_t len, store_client *rec)
+{
+    memset(rec, 0, sizeof(*rec));
+    if (len < STORE_CLIENT_HEAD || p[0] != STORE_CLIENT_FORMAT)
+        return false;
+    rec->last_seq = store__get_be64(p + 1);
+    rec->used_at_ms = (int64_t)store__get_be64(p + 9);
+    rec->refused_floor = store__get_be64(p + 17);
+    size_t n = p[25], off = STORE_CLIENT_HEAD;
+    if (n > STORE_CLIENT_REFUSALS_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (off + 17 > len || off + 17 + p[off + 16] > len)
+            return false;
+        char code[256];
+        size_t cl = p[off + 16];
+        memcpy(code, p + off + 17, cl);
+        code[cl] = '\0';
+        rec->refused[i] = (store_refusal){store__get_be64(p + off), store__get_be64(p + off + 8),
+                                          ss_err_from_code(code)};
+        off += 17 + cl;
+    }
+    rec->n_refused = n;
+    return off == len;
+}
+
+ss_err store_client_get(stats_store *s, MDB_txn *txn, const char *user_id, const char *client_id,
+                        store_client *rec, bool *found)
+{
+    uint8_t key[STORE_CLIENT_KEY_MAX];
+    size_t kl = store__client_key(key, user_id, client_id);
+    if (kl == 0)
+        return SS_ERR_BAD_REQUEST;
+    MDB_val k = {kl, key}, v;
+    int rc = mdb_get(txn, s->clients, &k, &v);
+    *found = false;
+    if (rc == MDB_NOTFOUND)
+        return SS_OK;
+    if (rc != 0)
+        return store_err_from_mdb(rc);
+    if (!store__client_decode(v.mv_data, v.mv_size, rec)) {
+        ss_log(SS_LOG_ERROR, "stored client record does not decode", "{s:s,s:s}", "user",
+               user_id, "client", client_id);
+        return SS_ERR_INTERNAL;
+    }
+    *found = true;
+    return SS_OK;
+}
+
+ss_err store_client_put(stats_store *s, MDB_txn *txn, const char *user_id, const char *client_id,
+                        const store_client *rec)
+{
+    uint8_t key[STORE_CLIENT_KEY_MAX];
+    size_t kl = store__client_key(key, user_id, client_id);
+    if (kl == 0 || rec->n_refused > STORE_CLIENT_REFUSALS_MAX)
+        return SS_ERR_BAD_REQUEST;
+    uint8_t val[STORE_CLIENT_HEAD + STORE_CLIENT_REFUSALS_MAX * (17 + 255)];
+    val[0] = STORE_CLIENT_FORMAT;
+    store__be64(val + 1, rec->last_seq);
+    store__be64(val + 9, (uint64_t)(rec->used_at_ms < 0 ? 0 : rec->used_at_ms));
+    store__be64(val + 17, rec->refused_floor);
+    val[25] = (uint8_t)rec->n_refused;
+    size_t off = STORE_CLIENT_HEAD;
+    for (size_t i = 0; i < rec->n_refused; i++) {
+        const char *code = ss_err_code(rec->refused[i].err);
+        size_t cl = strlen(code);
+        if (cl > 255)
+            return SS_ERR_INTERNAL;
+        store__be64(val + off, rec->refused[i].first);
+        store__be64(val + off + 8, rec->refused[i].last);
+        val[off + 16] = (uint8_t)cl;
+        memcpy(val + off + 17, code, cl);
+        off += 17 + cl;
+    }
+    MDB_val k = {kl, key}, v = {off, val};
+    return store_err_from_mdb(mdb_put(txn, s->clients, &k, &v, 0));
+}
+
+ss_err store_client_del(stats_store *s, MDB_txn *txn, const char *user_id, const char *client_id)
+{
+    uint8_t key[STORE_CLIENT_KEY_MAX];
+    size_t kl = store__client_key(key, user_id, client_id);
+    if (kl == 0)
+        return SS_ERR_BAD_REQUEST;
+    MDB_val k = {kl, key};
+    int rc = mdb_del(txn, s->clients, &k, NULL);
+    return rc == MDB_NOTFOUND ? SS_OK : store_err_from_mdb(rc);
+}
+
+ss_err store_client_lru(stats_store *s, MDB_txn *txn, const char *user_id, size_t *count,
+                        char *lru_id)
+{
+    *count = 0;
+    lru_id[0] = '\0';
+    size_t ul = strlen(user_id);
+    if (ul == 0 || ul > SS_USERID_MAX)
+        return SS_ERR_BAD_REQUEST;
+    uint8_t prefix[SS_USERID_MAX + 1];
+    memcpy(prefix, user_id, ul);
+    prefix[ul] = '\0'; /* a userId holds no NUL: "userId \0" starts exactly its records */
+    MDB_cursor *cur = NULL;
+    int rc = mdb_cursor_open(txn, s->clients, &cur);
+    if (rc != 0)
+        return store_err_from_mdb(rc);
+    MDB_val k = {ul + 1, prefix}, v;
+    int64_t oldest = 0;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size <= ul + 1 || memcmp(k.mv_data, prefix, ul + 1) != 0)
+            break;
+        size_t cl = k.mv_size - ul - 1;
+        if (v.mv_size < STORE_CLIENT_HEAD || cl > SS_CLIENT_ID_MAX)
+            continue; /* not ours to judge: store_client_get reports it */
+        int64_t used = (int64_t)store__get_be64((const uint8_t *)v.mv_data + 9);
+        if (*count == 0 || used < oldest) {
+            oldest = used;
+            memcpy(lru_id, (const uint8_t *)k.mv_data + ul + 1, cl);
+            lru_id[cl] = '\0';
+        }
+        (*count)++;
+    }
+    mdb_cursor_close(cur);
+    return rc == 0 || rc == MDB_NOTFOUND ? SS_OK : store_err_from_mdb(rc);
+}
+
+ss_err store_client_count(stats_store *s, MDB_txn *txn, uint64_t *n)
+{
+    MDB_stat st;
+    int rc = mdb_stat(txn, s->clients, &st);
+    *n = rc == 0 ? st.ms_entries : 0;
+    return store_err_from_mdb(rc);
+}
+
 ss_err store_count_users(stats_store *s, uint64_t *n)
 {
     *n = 0;
@@ -440,10 +595,10 @@ bool store_key_user(const char *dbi, const void *key, size_t len, size_t *user_o
         if (len <= 8)
             return false;
         off = 8;
-    } else if (strcmp(dbi, "idem") != 0) {
+    } else if (strcmp(dbi, "idem") != 0 && strcmp(dbi, "clients") != 0) {
         return false;
     }
-    const uint8_t *nul = memchr(k + off, '\0', len - off); /* "userId \0 opId" */
+    const uint8_t *nul = memchr(k + off, '\0', len - off); /* "userId \0 opId|clientId" */
     if (nul == NULL)
         return false;
     *user_off = off, *user_len = (size_t)(nul - (k + off));

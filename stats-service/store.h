@@ -1,9 +1,11 @@
 /* store.h — the LMDB file of the stats-service.
  *
- * One environment, opened once, with three DBIs opened once at start:
+ * One environment, opened once, with four DBIs opened once at start:
  *   docs       userId                       -> packed statsync.Document
  *   idem       userId \0 opId               -> {applied_at_ms, version} (16 bytes, BE)
  *   idem_time  BE64(applied_at_ms) userId \0 opId -> ""  (pruning order)
+ *   clients    userId \0 clientId           -> store_client (exactly-once per
+ *              client: the last seq decided, when, recent refusals; below)
  * Durable: no MDB_NOSYNC / MDB_NOMETASYNC. MDB_NOTLS, so read transactions may
  * run on any thread (cnats delivery threads).
  *
@@ -29,6 +31,27 @@ typedef struct store_idem {
     int64_t applied_at_ms;
     uint64_t version; /* document version the op committed in */
 } store_idem;
+
+/* Seqs a client sent that were refused, first..last, all with err. */
+typedef struct store_refusal {
+    uint64_t first, last;
+    ss_err err; /* stored as its code string (ss_err_code), so the enum may grow */
+} store_refusal;
+
+/* Most refusal ranges one client record keeps (the oldest go first). */
+#define STORE_CLIENT_REFUSALS_MAX 32
+
+/* What the clients DBI remembers about one client of a user. Stored as
+ * format byte 1, BE64 last_seq, BE64 used_at_ms, BE64 refused_floor, a
+ * count byte, then per range BE64 first, BE64 last, a length byte and the
+ * code: at most ~1.5 KB. */
+typedef struct store_client {
+    uint64_t last_seq;      /* the client's last seq decided (applied or refused) */
+    int64_t used_at_ms;     /* idempotency clock (writer.h) when last_seq last moved */
+    uint64_t refused_floor; /* every refused seq above it is in refused[] */
+    size_t n_refused;
+    store_refusal refused[STORE_CLIENT_REFUSALS_MAX]; /* ascending */
+} store_client;
 
 /* Maps an LMDB / errno code: MDB_MAP_FULL, ENOSPC, EDQUOT, EACCES, EROFS ->
  * SS_ERR_STORAGE_FULL (507); anything else non-zero -> SS_ERR_INTERNAL. */
@@ -86,6 +109,21 @@ ss_err store_idem_oldest(stats_store *s, MDB_txn *txn, int64_t *at_ms, bool *fou
 ss_err store_idem_newest(stats_store *s, MDB_txn *txn, int64_t *at_ms, bool *found);
 /* Number of idempotency records. */
 ss_err store_idem_count(stats_store *s, MDB_txn *txn, uint64_t *n);
+
+/* Client records (exactly-once per client). client_id valid
+ * (ss_client_id_valid). A record that does not decode is SS_ERR_INTERNAL. */
+ss_err store_client_get(stats_store *s, MDB_txn *txn, const char *user_id, const char *client_id,
+                        store_client *rec, bool *found);
+ss_err store_client_put(stats_store *s, MDB_txn *txn, const char *user_id, const char *client_id,
+                        const store_client *rec);
+ss_err store_client_del(stats_store *s, MDB_txn *txn, const char *user_id, const char *client_id);
+/* The user's client records: *count of them, and the least recently used
+ * one (smallest used_at_ms, the first in key order among equals) into
+ * lru_id (room for SS_CLIENT_ID_MAX + 1; "" when there is none). */
+ss_err store_client_lru(stats_store *s, MDB_txn *txn, const char *user_id, size_t *count,
+                        char *lru_id);
+/* Number of client records of every user. */
+ss_err store_client_count(stats_store *s, MDB_txn *txn, uint64_t *n);
 
 /* Number of stored documents (own read transaction; any thread). */
 ss_err store_count_users(stats_store *s, uint64_t *n);

@@ -5,6 +5,8 @@
  * write transactions. The queue is a singly linked list under w->mu. */
 #include "writer.h"
 
+#include "clients.h"
+#include "ss_client_seq.h"
 #include "ss_log.h"
 #include "ss_time.h"
 #include "stats_metrics.h"
@@ -104,8 +106,10 @@ static void writer__set_error(stats_job *job, ss_err e, const char *message)
     job->changed = false;
     job->duplicate = false;
     job->has_delta = false;
+    job->expected_seq = 0;
     job->err = e;
-    snprintf(job->message, sizeof(job->message), "%s", message);
+    if (message != job->message)
+        snprintf(job->message, sizeof(job->message), "%s", message);
 }
 
 /* True when op i's op_id appeared in an earlier op of the same mutation. */
@@ -117,16 +121,22 @@ static bool writer__repeat_in_mutation(const Statsync__Mutation *m, size_t i)
     return false;
 }
 
-/* Drops the ops already applied: op_id recorded for this user, or repeated
- * earlier in the same mutation (applied once). Ops without an op_id always
- * apply. Fills apply[] (room for m->n_ops). */
+/* Drops the ops already applied: numbered ops whose seq the client's record
+ * has decided (seq <= decided_to), op_id recorded for this user, or
+ * repeated earlier in the same mutation (applied once). Other ops without
+ * an op_id always apply. Fills apply[] (room for m->n_ops). */
 static ss_err writer__filter_ops(stats_store *st, MDB_txn *txn, const Statsync__Mutation *m,
-                                 Statsync__Operation **apply, size_t *n_apply)
+                                 uint64_t decided_to, Statsync__Operation **apply,
+                                 size_t *n_apply)
 {
     size_t n_dup = 0;
     *n_apply = 0;
     for (size_t i = 0; i < m->n_ops; i++) {
         Statsync__Operation *op = m->ops[i];
+        if (op->has_seq && op->seq <= decided_to) {
+            n_dup++;
+            continue;
+        }
         if (op->op_id != NULL && op->op_id[0] != '\0') {
             bool seen = writer__repeat_in_mutation(m, i);
             if (!seen &&
@@ -165,10 +175,102 @@ typedef struct writer_now {
     int64_t wall_ms, idem_ms;
 } writer_now;
 
+/* A mutation's numbered ops and their client's record (clients.h). */
+typedef struct writer_client {
+    ss_client_seqs seqs; /* numbered == 0: no op is numbered */
+    store_client rec;
+    bool found;
+    clients_verdict v;
+} writer_client;
+
+/* Reads the numbering of job's mutation and its client's record, and judges
+ * them. False when that decides the job (its outcome set, nothing to
+ * record): a numbering against the rules, an unreadable record, a gap. */
+static bool writer__client_judge(stats_store *st, MDB_txn *txn, stats_job *job,
+                                 writer_client *wc)
+{
+    const Statsync__Mutation *m = job->m;
+    char why[160];
+    memset(wc, 0, sizeof(*wc));
+    if (!ss_client_seqs_of(m->ops, m->n_ops, &wc->seqs, why, sizeof(why))) {
+        writer__set_error(job, SS_ERR_BAD_REQUEST, why);
+        return false;
+    }
+    if (wc->seqs.numbered == 0)
+        return true;
+    if (store_client_get(st, txn, m->user_id, wc->seqs.client_id, &wc->rec, &wc->found) !=
+        SS_OK) {
+        writer__set_error(job, SS_ERR_INTERNAL, "client record unreadable");
+        return false;
+    }
+    clients_judge(&wc->seqs, &wc->rec, wc->found, &wc->v);
+    if (wc->v.gap) {
+        stats_metrics_client_seq("gap");
+        snprintf(why, sizeof(why), "seq %llu skips ahead: this client's next seq is %llu; "
+                 "re-send from it", (unsigned long long)wc->seqs.first,
+                 (unsigned long long)wc->v.expected);
+        writer__set_error(job, SS_ERR_SEQ_GAP, why);
+        job->expected_seq = wc->v.expected;
+        return false;
+    }
+    if (wc->found && wc->v.repeats > 0 && wc->v.repeat_err == SS_OK &&
+        !clients_outcome_exact(&wc->rec, wc->seqs.first))
+        ss_log(SS_LOG_INFO, "repeat of a seq older than the client's kept refusals: answered as "
+               "applied", "{s:s,s:s,s:I}", "user", m->user_id, "client", wc->seqs.client_id, "seq",
+               (json_int_t)wc->seqs.first);
+    stats_metrics_client_seq(wc->v.has_new ? "new" : "repeat");
+    return true;
+}
+
+/* Records the outcome err (SS_OK: applied) of the mutation's new seqs,
+ * stamped idem_ms. A client without a record first makes room: the user's
+ * least recently used records go until fewer than max_clients are left. */
+static ss_err writer__client_put(stats_writer *w, stats_store *st, MDB_txn *txn,
+                                 const char *user_id, writer_client *wc, ss_err err,
+                                 int64_t idem_ms)
+{
+    if (wc->seqs.numbered == 0 || !wc->v.has_new)
+        return SS_OK;
+    while (!wc->found) {
+        size_t count = 0;
+        char lru[SS_CLIENT_ID_MAX + 1];
+        ss_err e = store_client_lru(st, txn, user_id, &count, lru);
+        if (e != SS_OK)
+            return e;
+        if (count < w->cfg.max_clients || lru[0] == '\0')
+            break;
+        if ((e = store_client_del(st, txn, user_id, lru)) != SS_OK)
+            return e;
+        stats_metrics_client_evicted();
+        ss_log(SS_LOG_DEBUG, "client record evicted (least recently used)", "{s:s,s:s}", "user",
+               user_id, "client", lru);
+    }
+    clients_record(&wc->rec, wc->found, wc->seqs.first, wc->seqs.last, err, idem_ms);
+    return store_client_put(st, txn, user_id, wc->seqs.client_id, &wc->rec);
+}
+
+/* Refuses the job with e (nothing applied) and gives it the stored document
+ * cur for a conflict / insufficient_funds (*cur_to_job). The refusal is
+ * recorded for the new seqs when it is the op's own outcome. Returns the
+ * put's error (it spoils the transaction). */
+static ss_err writer__refuse(stats_writer *w, MDB_txn *txn, stats_job *job, writer_client *wc,
+                             ss_err e, const char *message, stats_doc *cur, bool *cur_to_job,
+                             int64_t idem_ms)
+{
+    writer__set_error(job, e, message);
+    if (e == SS_ERR_CONFLICT || e == SS_ERR_INSUFFICIENT_FUNDS) { /* with the stored doc */
+        job->doc = *cur;
+        job->has_doc = *cur_to_job = true;
+    }
+    if (!clients_recordable(e))
+        return SS_OK;
+    return writer__client_put(w, job->store, txn, job->m->user_id, wc, e, idem_ms);
+}
+
 /* Applies one mutation inside txn and sets the job's outcome. Returns an
  * error only for a storage failure that spoils the whole transaction (a
  * put); refusals and unreadable records are the job's own outcome. */
-static ss_err writer__apply(MDB_txn *txn, stats_job *job, writer_now now)
+static ss_err writer__apply(stats_writer *w, MDB_txn *txn, stats_job *job, writer_now now)
 {
     stats_store *st = job->store;
     const Statsync__Mutation *m = job->m;
@@ -177,6 +279,8 @@ static ss_err writer__apply(MDB_txn *txn, stats_job *job, writer_now now)
     merge_error me = {SS_OK, ""};
     size_t n_apply = 0;
     ss_err rc = SS_OK;
+    writer_client wc;
+    char why[sizeof(job->message)];
     Statsync__Operation **apply = malloc((m->n_ops ? m->n_ops : 1) * sizeof(*apply));
     if (apply == NULL) {
         writer__set_error(job, SS_ERR_INTERNAL, "out of memory");
@@ -187,11 +291,30 @@ static ss_err writer__apply(MDB_txn *txn, stats_job *job, writer_now now)
         free(apply);
         return SS_OK;
     }
-    if (writer__filter_ops(st, txn, m, apply, &n_apply) != SS_OK) {
+    if (!writer__client_judge(st, txn, job, &wc))
+        goto done;
+    /* decided before: a repeat of a refused seq, or a refusal from before
+     * the writer (unless every numbered op is an applied repeat) */
+    ss_err refused = wc.v.repeat_err;
+    if (refused != SS_OK) {
+        snprintf(why, sizeof(why), "seq %llu of this client was refused before (%s); not applied",
+                 (unsigned long long)wc.v.repeat_seq, ss_err_code(refused));
+    } else if (job->refused != SS_OK && (wc.seqs.numbered == 0 || wc.v.has_new)) {
+        refused = job->refused;
+        snprintf(why, sizeof(why), "%s", job->message);
+    }
+    if (refused != SS_OK) {
+        rc = writer__refuse(w, txn, job, &wc, refused, why, &cur, &cur_to_job, now.idem_ms);
+        goto done;
+    }
+    if (job->refused == SS_OK &&
+        writer__filter_ops(st, txn, m, wc.found ? wc.rec.last_seq : 0, apply, &n_apply) != SS_OK) {
         writer__set_error(job, SS_ERR_INTERNAL, "idempotency record unreadable");
         goto done;
     }
     if (n_apply == 0) { /* an idempotent repeat: 200, the current document, no change */
+        /* new seqs whose ops were applied before under their opId: applied */
+        rc = writer__client_put(w, st, txn, m->user_id, &wc, SS_OK, now.idem_ms);
         job->err = SS_OK;
         job->duplicate = true;
         job->doc = cur;
@@ -199,15 +322,13 @@ static ss_err writer__apply(MDB_txn *txn, stats_job *job, writer_now now)
         goto done;
     }
     ss_err e = merge_apply(&cur, apply, n_apply, now.wall_ms, &next, &me);
-    if (e != SS_OK) { /* refused: nothing recorded, so a retry re-evaluates */
-        writer__set_error(job, e, me.message);
-        if (e == SS_ERR_CONFLICT || e == SS_ERR_INSUFFICIENT_FUNDS) { /* with the stored doc */
-            job->doc = cur;
-            job->has_doc = cur_to_job = true;
-        }
+    if (e != SS_OK) { /* refused: recorded for new seqs only, so an opId retry re-evaluates */
+        rc = writer__refuse(w, txn, job, &wc, e, me.message, &cur, &cur_to_job, now.idem_ms);
         goto done;
     }
     rc = writer__put(st, txn, m->user_id, apply, n_apply, &next, now.idem_ms);
+    if (rc == SS_OK)
+        rc = writer__client_put(w, st, txn, m->user_id, &wc, SS_OK, now.idem_ms);
     if (rc != SS_OK) {
         doc_free(&next);
         goto done;
@@ -256,7 +377,7 @@ static void writer__run_group(stats_writer *w, stats_store *st, stats_job **grou
     MDB_txn *txn = NULL;
     ss_err e = store_write_begin(st, &txn);
     for (size_t i = 0; e == SS_OK && i < n; i++) {
-        e = writer__apply(txn, group[i], now);
+        e = writer__apply(w, txn, group[i], now);
         if (e != SS_OK)
             store_abort(txn);
     }
@@ -475,6 +596,8 @@ ss_err writer_start(stats_writer **out, stats_store *store, const writer_config 
         w->cfg.max_queue = 1;
     if (w->cfg.prune_chunk == 0)
         w->cfg.prune_chunk = 1;
+    if (w->cfg.max_clients == 0)
+        w->cfg.max_clients = CLIENTS_DEFAULT_MAX;
     if (w->cfg.prune_interval_ms <= 0)
         w->cfg.prune_interval_ms = 1000;
     if (w->cfg.now_ms == NULL)

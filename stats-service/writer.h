@@ -9,6 +9,13 @@
  * (map full, disk full, read-only, ...), every job of the batch gets the
  * same storage error and nothing of the batch is applied.
  *
+ * Exactly-once per client (clients.h): a mutation whose ops carry a
+ * client_id and seq is first judged against the client's record — a gap is
+ * refused (seq_gap, expected_seq), repeats are answered from the record —
+ * and the outcome of its new seqs (applied, or a deterministic refusal) is
+ * put in the same transaction as the change; a new client's record evicts
+ * the user's least recently used one beyond max_clients_per_user.
+ *
  * No NATS in here: the done callback (handlers.c) sends replies and events,
  * so the writer can be tested with a real LMDB file and no server.
  *
@@ -47,6 +54,11 @@ struct stats_job {
     void *ctx;             /* the submitter's (the natsMsg); not freed by stats_job_free */
     stats_store *store;    /* the partition's store; NULL: the writer's first (writer_start) */
     void *owner;           /* the submitter's (its partition); never touched by the writer */
+    /* Not SS_OK: m failed a check before the writer (merge_validate_ops),
+     * message says why. The writer applies nothing of it, only decides its
+     * numbered ops: the refusal is recorded for their new seqs (so the
+     * client's next op is no gap), a repeat is answered from the record. */
+    ss_err refused;
     /* Set by the writer before the done callback. */
     ss_err err;
     char message[160];
@@ -56,6 +68,7 @@ struct stats_job {
     bool changed;     /* a new version was committed: publish a ChangeEvent */
     bool has_delta;   /* delta holds the combined applied deltas */
     merge_delta delta;
+    uint64_t expected_seq; /* > 0 with SS_ERR_SEQ_GAP: the client's next seq */
     /* Writer-internal. */
     int64_t enqueued_ns;
     stats_job *next;
@@ -81,6 +94,7 @@ typedef struct writer_config {
     int64_t prune_interval_ms; /* idle writer prunes this often */
     int64_t (*now_ms)(void);   /* wall clock; NULL = ss_now_ms (tests inject one) */
     int64_t (*mono_ms)(void);  /* monotonic clock; NULL = ss_mono_ms (tests inject one) */
+    size_t max_clients;        /* client records per user; 0 = CLIENTS_DEFAULT_MAX */
     /* Writer thread, around one batch's done callbacks: begin=true before the
      * first, false after the last (the service sends the replies as one
      * write). NULL = none. Gets the arg of writer_start. */

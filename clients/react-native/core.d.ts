@@ -199,6 +199,8 @@ export interface SyncState {
 
 export interface PendingOperation {
   opId: string;
+  /** This install's number for the operation (1, 2, 3 … under its clientId; never reused). */
+  seq: number;
   delta: StatsDelta;
   createdAt: number;
   /** false while its debounce window is still open. */
@@ -207,6 +209,7 @@ export interface PendingOperation {
 
 export interface AckEvent {
   opId: string;
+  seq: number;
   delta: StatsDelta;
   duplicate: boolean;
   doc?: StatsDocument;
@@ -230,7 +233,20 @@ export interface UserDataSyncEvents {
   connectError: SyncError;
   /** The socket's token was renewed (auth:refresh accepted); exp in seconds. */
   tokenRefresh: { exp: number | null };
+  /**
+   * The server answered seq_gap: it expects expectedSeq of this install, below the queue's first seq
+   * (numbers it never recorded). The SDK goes on under a new clientId, keeping its numbers.
+   */
+  seqGap: SeqGapEvent;
   signedOut: { discarded: number };
+}
+
+export interface SeqGapEvent {
+  expectedSeq: number;
+  /** The seq that was sent (the queue's first). */
+  seq: number;
+  previousClientId: string;
+  clientId: string;
 }
 
 export interface SignOutOptions {
@@ -244,6 +260,8 @@ export class UserDataSync {
   readonly apiUrl: string;
   readonly socketUrl: string;
   readonly connected: boolean;
+  /** This install's durable clientId for the user (its ops are numbered under it); null until started. */
+  readonly clientId: string | null;
   start(): Promise<void>;
   /** Resolves with the optimistic document once the delta is persisted in the queue. */
   updateUserStats(delta: StatsDelta): Promise<StatsDocument | null>;

@@ -9,6 +9,7 @@
  * globals. */
 #include "stats_json.h"
 
+#include "ss_client_seq.h"
 #include "ss_time.h"
 #include "ss_userid.h"
 
@@ -273,7 +274,39 @@ static ss_err sj__parse_set(const json_t *obj, Statsync__Delta *d, stats_json_er
     return SS_OK;
 }
 
-/* The envelope members of a REST patch body an SDK may add: ignored. */
+ss_err stats_json_client_seq(const json_t *client_id, const json_t *seq, const char *where,
+                             stats_json_seq *out, stats_json_err *e)
+{
+    out->client_id = NULL;
+    out->seq = 0;
+    const char *w = where ? where : "";
+    if ((client_id == NULL) != (seq == NULL))
+        return sj__fail(e, SS_ERR_BAD_REQUEST, "%sclientId and %sseq go together: give both or "
+                        "neither", w, w);
+    if (client_id == NULL)
+        return SS_OK;
+    if (!json_is_string(client_id))
+        return sj__fail(e, SS_ERR_INVALID_TYPE, "%sclientId: must be a string", w);
+    if (!ss_client_id_valid(json_string_value(client_id), json_string_length(client_id)))
+        return sj__fail(e, SS_ERR_INVALID_VALUE,
+                        "%sclientId: must be 1-%d characters of A-Z a-z 0-9 _ - (a UUID is fine)",
+                        w, SS_CLIENT_ID_MAX);
+    char path[48];
+    snprintf(path, sizeof(path), "%sseq", w);
+    int64_t n = 0;
+    ss_err rc = sj__int(seq, path, &n, e);
+    if (rc != SS_OK)
+        return rc;
+    if (n < 1)
+        return sj__fail(e, SS_ERR_INVALID_VALUE, "%s: must be 1 or more", path);
+    out->client_id = json_string_value(client_id);
+    out->seq = (uint64_t)n;
+    return SS_OK;
+}
+
+/* The envelope members of a REST patch body an SDK may add: opId (ignored:
+ * REST idempotency is the Idempotency-Key header), clientId and seq (read
+ * after the data, stats_json_client_seq). */
 static bool sj__patch_envelope(const char *key)
 {
     return strcmp(key, "clientId") == 0 || strcmp(key, "seq") == 0 || strcmp(key, "opId") == 0;
@@ -281,7 +314,7 @@ static bool sj__patch_envelope(const char *key)
 
 /* The members of a delta object into d; *uid: its userId when uid is not
  * NULL (else "userId" is an unknown field); patch: a REST patch body
- * (sj__patch_envelope members ignored). */
+ * (sj__patch_envelope members are not data). */
 static ss_err sj__delta_members(const json_t *obj, Statsync__Delta *d, bool patch,
                                 const char **uid, stats_json_err *e)
 {
@@ -310,13 +343,20 @@ static ss_err sj__delta_members(const json_t *obj, Statsync__Delta *d, bool patc
     return SS_OK;
 }
 
+/* A delta; patch: a REST patch body, whose clientId / seq go to *sq. */
 static ss_err sj__delta(const json_t *obj, Statsync__Delta **out, const char **user_id_out,
-                        bool patch, stats_json_err *e)
+                        bool patch, stats_json_seq *sq, stats_json_err *e)
 {
     Statsync__Delta *d = sj__new(&statsync__delta__descriptor);
     const char *uid = NULL;
+    stats_json_seq numbering = {NULL, 0};
     ss_err rc = d == NULL ? sj__oom(e)
                           : sj__delta_members(obj, d, patch, user_id_out != NULL ? &uid : NULL, e);
+    if (rc == SS_OK && patch) /* after the data: its errors are named first */
+        rc = stats_json_client_seq(json_object_get(obj, "clientId"), json_object_get(obj, "seq"),
+                                   NULL, &numbering, e);
+    if (sq != NULL)
+        *sq = numbering;
     *out = sj__end(rc, d, user_id_out, uid, e);
     return rc;
 }
@@ -324,13 +364,13 @@ static ss_err sj__delta(const json_t *obj, Statsync__Delta **out, const char **u
 ss_err stats_json_to_delta(const json_t *obj, Statsync__Delta **out, const char **user_id_out,
                            stats_json_err *e)
 {
-    return sj__delta(obj, out, user_id_out, false, e);
+    return sj__delta(obj, out, user_id_out, false, NULL, e);
 }
 
 ss_err stats_json_patch_body(const json_t *obj, Statsync__Delta **out, const char **user_id_out,
-                             stats_json_err *e)
+                             stats_json_seq *sq, stats_json_err *e)
 {
-    return sj__delta(obj, out, user_id_out, true, e);
+    return sj__delta(obj, out, user_id_out, true, sq, e);
 }
 
 /* A full write's updatedAt: an RFC 3339 string, into f. */
@@ -440,17 +480,17 @@ ss_err stats_json_update_envelope(const json_t *arg, stats_json_update *u, stats
 }
 
 ss_err stats_json_batch_op(const json_t *op, size_t i, const json_t **op_id,
-                           const json_t **delta, stats_json_err *e)
+                           const json_t **delta, stats_json_seq *sq, stats_json_err *e)
 {
     *op_id = NULL;
     *delta = NULL;
+    *sq = (stats_json_seq){NULL, 0};
     if (!json_is_object(op))
         return sj__fail(e, SS_ERR_INVALID_TYPE, "each of ops must be an object");
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)op, key, v) {
-        /* clientId / seq: how the SDK numbers its ops (DESIGN §4); accepted
-         * here so an SDK batch is not refused, not used yet */
+        /* clientId / seq: how the SDK numbers its ops (DESIGN §4) */
         if (strcmp(key, "opId") && strcmp(key, "delta") && strcmp(key, "clientId") &&
             strcmp(key, "seq")) {
             char k[40];
@@ -461,6 +501,12 @@ ss_err stats_json_batch_op(const json_t *op, size_t i, const json_t **op_id,
     const json_t *d = json_object_get(op, "delta");
     if (d == NULL)
         return sj__fail(e, SS_ERR_BAD_REQUEST, "ops[%zu]: each of ops needs a delta", i);
+    char where[32];
+    snprintf(where, sizeof(where), "ops[%zu].", i);
+    ss_err rc = stats_json_client_seq(json_object_get(op, "clientId"), json_object_get(op, "seq"),
+                                      where, sq, e);
+    if (rc != SS_OK)
+        return rc;
     *op_id = json_object_get(op, "opId");
     *delta = d;
     sj__ok(e);

@@ -5,7 +5,8 @@
  * (DESIGN §2): the object around the data — a socket event's payload, the
  * updateStats body — may carry members the server does not use (ts, seq,
  * clientId, source, a client's own stamps), which are ignored; the members it
- * uses are validated. The data — a delta, its __set, a full write's stats,
+ * uses are validated (among them the clientId / seq that number an ops[i] or
+ * a patch body: stats_json_client_seq). The data — a delta, its __set, a full write's stats,
  * each ops[i] — is validated strictly and totally: an unknown field, a wrong
  * type, a null, a non-finite or out-of-range number anywhere rejects the
  * whole input (all-or-nothing), with an ss_err and a human message naming
@@ -25,6 +26,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* The limits of the data, under this module's names; each is defined once,
  * in common/ss_doc_fields.h (SS_DOC_FIELDS). Largest |integer| accepted:
@@ -52,12 +54,29 @@ ss_err stats_json_to_delta(const json_t *obj, Statsync__Delta **out, const char 
 ss_err stats_json_to_full(const json_t *stats, Statsync__StatsFields **out,
                           const char **user_id_out, stats_json_err *e);
 
+/* An SDK op's numbering (exactly-once per client, common/ss_client_seq.h):
+ * client_id borrowed from the JSON (NULL when absent), seq 0 when absent. */
+typedef struct stats_json_seq {
+    const char *client_id;
+    uint64_t seq;
+} stats_json_seq;
+
+/* The clientId and seq members (NULL: absent) into *out: both or neither
+ * (else 400 bad_request); clientId a string (invalid_type) of 1-64
+ * characters of [A-Za-z0-9_-] (invalid_value); seq an integer (integral
+ * reals too, like every integer here; invalid_type) from 1 to 2^53-1
+ * (invalid_value). where prefixes the names in messages ("ops[2]."; NULL:
+ * none). *out is cleared on error. */
+ss_err stats_json_client_seq(const json_t *client_id, const json_t *seq, const char *where,
+                             stats_json_seq *out, stats_json_err *e);
+
 /* POST /api/users/data/patch: the body is the delta itself, so it is as
  * strict as stats_json_to_delta with a userId, except for the envelope
- * members an SDK may add — clientId, seq, opId — which are ignored (never
- * validated, never used: REST idempotency is the Idempotency-Key header). */
+ * members an SDK may add: clientId and seq (validated after the data,
+ * stats_json_client_seq, into *sq) and opId (ignored, any type: REST
+ * idempotency is the Idempotency-Key header). */
 ss_err stats_json_patch_body(const json_t *obj, Statsync__Delta **out, const char **user_id_out,
-                             stats_json_err *e);
+                             stats_json_seq *sq, stats_json_err *e);
 
 /* ---- envelopes ------------------------------------------------------------------ */
 
@@ -86,11 +105,12 @@ typedef struct stats_json_update {
 ss_err stats_json_update_envelope(const json_t *arg, stats_json_update *u, stats_json_err *e);
 
 /* ops[i] of a batch. An op is data, so it is strict: {opId?, delta} plus the
- * members the SDK numbers its ops with, clientId and seq (accepted, not used
- * yet); any other member is unknown_field. *op_id (the opId member or NULL,
- * not yet validated) and *delta (required, not yet validated) are borrowed. */
+ * members the SDK numbers its ops with, clientId and seq (validated into
+ * *sq: stats_json_client_seq); any other member is unknown_field. *op_id
+ * (the opId member or NULL, not yet validated) and *delta (required, not yet
+ * validated) are borrowed. */
 ss_err stats_json_batch_op(const json_t *op, size_t i, const json_t **op_id,
-                           const json_t **delta, stats_json_err *e);
+                           const json_t **delta, stats_json_seq *sq, stats_json_err *e);
 
 /* POST /api/users/updateStats {userId?, stats}: *stats (required, not yet
  * validated: stats_json_to_full) and *user_id_out (a valid userId or NULL)

@@ -138,7 +138,8 @@ void rest_req_reply_json(rest_req *req, int status, json_t *body);
 void rest_req_reply_error(rest_req *req, ss_err err, const char *message);
 /* Same, with an explicit status and code (for codes from a StatsReply). */
 void rest_req_reply_error_raw(rest_req *req, int status, const char *code, const char *message,
-                              json_t *extra /* stolen, merged into the top object */);
+                              json_t *extra /* stolen, merged into the top object; its "error"
+                                               object's members into the error object */);
 /* A non-JSON response; text is malloc'ed and stolen. */
 void rest_req_reply_text(rest_req *req, int status, const char *content_type, char *text,
                          size_t len);

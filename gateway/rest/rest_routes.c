@@ -40,7 +40,8 @@ static void routes__rpc_failed(rest_req *req, ss_err err)
 
 /* StatsReply -> HTTP, for all three stats routes. A read answers the bare
  * document; a write {success:true, stats}. An error carries the stored
- * document as "stats" when the service sent one (409). */
+ * document as "stats" when the service sent one (409), and a seq_gap the
+ * client's expected seq as error.expectedSeq. */
 static void routes__stats_finish(rest_req *req)
 {
     rest_slot *s = &req->slots[0];
@@ -75,6 +76,12 @@ static void routes__stats_finish(rest_req *req)
             ss_log(SS_LOG_WARN, "stats service error", "{s:s,s:i,s:s,s:s}", "route",
                    req->route->name, "status", status, "code", code, "user", uid);
         json_t *extra = r->doc ? json_pack("{s:o}", "stats", stats_json_from_doc(r->doc)) : NULL;
+        if (r->has_expected_seq) { /* a seq_gap: the seq to re-send from, in the error */
+            if (extra == NULL)
+                extra = json_object();
+            json_object_set_new(extra, "error",
+                                json_pack("{s:I}", "expectedSeq", (json_int_t)r->expected_seq));
+        }
         rest_req_reply_error_raw(req, status, code,
                                  r->error_message ? r->error_message : code, extra);
     }
@@ -155,20 +162,25 @@ static void routes__send_own(rest_req *req, const char *a, const char *b, Statsy
 
 /* The write of a REST body as one operation: a delta (the patch body is the
  * delta, strict but for its envelope members userId, clientId, seq, opId:
- * stats_json_patch_body) or a full write (the updateStats envelope
- * {userId, stats} around strict data: stats_json_update_body). */
+ * stats_json_patch_body; clientId + seq number the op, exactly-once per
+ * client) or a full write (the updateStats envelope {userId, stats} around
+ * strict data: stats_json_update_body). */
 static void routes__write(rest_req *req, bool full)
 {
     const json_t *stats = NULL;
     const char *body_uid = NULL, *stats_uid = NULL;
     Statsync__Operation op = STATSYNC__OPERATION__INIT;
+    stats_json_seq sq = {NULL, 0};
     stats_json_err e;
     ss_err rc = full ? stats_json_update_body(req->json, &stats, &body_uid, &e)
-                     : stats_json_patch_body(req->json, &op.delta, &body_uid, &e);
+                     : stats_json_patch_body(req->json, &op.delta, &body_uid, &sq, &e);
     if (rc == SS_OK && full)
         rc = stats_json_to_full(stats, &op.full, &stats_uid, &e);
     if (!routes__refused(req, rc, &e)) {
         op.kind_case = full ? STATSYNC__OPERATION__KIND_FULL : STATSYNC__OPERATION__KIND_DELTA;
+        op.client_id = (char *)sq.client_id; /* borrowed from req->json */
+        op.has_seq = sq.client_id != NULL;
+        op.seq = sq.seq;
         routes__send_own(req, body_uid, stats_uid, &op);
     }
     if (full) /* delta and full share a oneof */

@@ -182,6 +182,11 @@ void rest_req_reply_error_raw(rest_req *req, int status, const char *code, const
     if (body == NULL) /* code or message not UTF-8 (from a service): say less */
         body = json_pack("{s:{s:s,s:s}}", "error", "code", ss_err_code(SS_ERR_INTERNAL),
                          "message", "unprintable error");
+    json_t *more = extra ? json_object_get(extra, "error") : NULL;
+    if (body != NULL && json_is_object(more)) { /* members of the error object itself */
+        json_object_update_missing(json_object_get(body, "error"), more);
+        json_object_del(extra, "error");
+    }
     if (body != NULL && extra != NULL)
         json_object_update(body, extra);
     json_decref(extra);

@@ -3,19 +3,22 @@
  *
  *   presence:join {userId}     own id only; answers user:data:updated (stats.get)
  *   presence:ping {ts}         presence:pong {userId, ts, serverTime, devices}
- *   user:clientUpdate          {opId?, delta} | {opId?, stats} | {ops:[{opId?, delta}]}
- *                              -> Mutation on statsync.stats.apply.<userId>
+ *   user:clientUpdate          {opId?, delta} | {opId?, stats} |
+ *                              {ops:[{opId?, delta, clientId?, seq?}]}
+ *                              -> Mutation on statsync.stats.apply.<p>.<userId>
  *
  * Envelopes are tolerant, data is strict (DESIGN §2): a payload member not
  * named above (ts, seq, clientId, source, deviceId, ...) is ignored; the
  * members named are validated, and the data — delta, __set, stats, each
  * ops[i] — is refused whole on any unknown field, wrong type or bad value
- * (stats_json.h).
+ * (stats_json.h). An ops[i]'s clientId + seq number the op (exactly-once per
+ * client, proto/README.md): both or neither, and the numbered ops of one
+ * payload of one client, consecutive.
  *
  * Answers: the ack when the client asked for one ({ok:true, stats} or
- * {ok:false, error:{code, message, status}}), else a user:error event
- * {event, error} for a refusal. A refused payload changes nothing and the
- * socket stays usable.
+ * {ok:false, error:{code, message, status, expectedSeq?}}), else a
+ * user:error event {event, error} for a refusal. A refused payload changes
+ * nothing and the socket stays usable.
  *
  * Threads: service thread, except events__rpc_done (cnats / nats_rpc timer
  * thread), which only copies the reply and posts it back as a task. */
@@ -26,6 +29,7 @@
 #include "nats_rpc.h"
 #include "presence_client.h"
 #include "ratelimit.h"
+#include "ss_client_seq.h"
 #include "ss_log.h"
 #include "ss_metrics.h"
 #include "ss_partition.h"
@@ -104,14 +108,18 @@ static void events__ack(sio_server *s, sio_session *ss, int64_t ack_id, json_t *
     sio_server_send_mem(s, ss, m, len, SIO_BUF_PLAIN);
 }
 
-/* A refusal: the ack {ok:false, error, stats?} or a user:error event. */
+/* A refusal: the ack {ok:false, error, stats?} or a user:error event;
+ * expected_seq > 0 (a seq_gap) goes into the error as expectedSeq. */
 static void events__fail(sio_server *s, sio_session *ss, int64_t ack_id, const char *event,
-                         const char *code, const char *message, int status, json_t *stats)
+                         const char *code, const char *message, int status, json_t *stats,
+                         uint64_t expected_seq)
 {
     json_t *err = json_pack("{s:s,s:s,s:i}", "code", code, "message", message, "status", status);
     if (err == NULL) /* message not valid UTF-8: never answer with an empty ack */
         err = json_pack("{s:s,s:s,s:i}", "code", code, "message", "invalid request", "status",
                         status);
+    if (err != NULL && expected_seq > 0)
+        json_object_set_new(err, "expectedSeq", json_integer((json_int_t)expected_seq));
     if (ack_id >= 0) {
         json_t *a = json_pack("{s:b,s:o}", "ok", 0, "error", err);
         if (stats)
@@ -130,7 +138,7 @@ static void events__fail(sio_server *s, sio_session *ss, int64_t ack_id, const c
 static void events__fail_err(sio_server *s, sio_session *ss, int64_t ack_id, const char *event,
                              ss_err e, const char *message)
 {
-    events__fail(s, ss, ack_id, event, ss_err_code(e), message, ss_err_http_status(e), NULL);
+    events__fail(s, ss, ack_id, event, ss_err_code(e), message, ss_err_http_status(e), NULL, 0);
 }
 
 /* A write over the user's rate: {ok:false, error:{code:"rate_limited",
@@ -221,7 +229,8 @@ static void events__complete(sio_server *s, sio_session *ss, events_req *r)
                                ? rep->error_code
                                : ss_err_code(ss_err_from_status((int)rep->status));
         const char *msg = rep->error_message && rep->error_message[0] ? rep->error_message : code;
-        events__fail(s, ss, r->ack_id, event, code, msg, (int)rep->status, doc);
+        events__fail(s, ss, r->ack_id, event, code, msg, (int)rep->status, doc,
+                     rep->has_expected_seq ? rep->expected_seq : 0);
     }
     json_decref(doc);
     statsync__stats_reply__free_unpacked(rep, NULL);
@@ -392,15 +401,20 @@ static ss_err events__own(const char *uid, const char *own, stats_json_err *e)
     return SS_OK;
 }
 
-/* Appends an operation (its data already parsed) and checks the userId the
- * data named, if any, is the socket's own. */
-static ss_err events__push_op(events_mut *m, const char *op_id, Statsync__Delta *d,
-                              Statsync__StatsFields *full, const char *uid, const char *own,
-                              stats_json_err *e)
+/* Appends an operation (its data already parsed; sq: its numbering, NULL:
+ * none) and checks the userId the data named, if any, is the socket's own. */
+static ss_err events__push_op(events_mut *m, const char *op_id, const stats_json_seq *sq,
+                              Statsync__Delta *d, Statsync__StatsFields *full, const char *uid,
+                              const char *own, stats_json_err *e)
 {
     Statsync__Operation *op = &m->ops[m->n];
     statsync__operation__init(op);
     op->op_id = (char *)op_id;
+    if (sq != NULL && sq->client_id != NULL) { /* borrowed from the payload, like op_id */
+        op->client_id = (char *)sq->client_id;
+        op->has_seq = 1;
+        op->seq = sq->seq;
+    }
     if (d != NULL) { /* delta and full share a oneof: set only one */
         op->kind_case = STATSYNC__OPERATION__KIND_DELTA;
         op->delta = d;
@@ -412,9 +426,9 @@ static ss_err events__push_op(events_mut *m, const char *op_id, Statsync__Delta 
     return events__own(uid, own, e);
 }
 
-/* One {opId?, delta}: the payload's own or an ops[i]. */
+/* One {opId?, delta}: the payload's own or an ops[i] (sq: its numbering). */
 static ss_err events__add_delta(events_mut *m, const json_t *op_id, const json_t *delta,
-                                const char *own, stats_json_err *e)
+                                const stats_json_seq *sq, const char *own, stats_json_err *e)
 {
     const char *id;
     if (stats_json_op_id(op_id, &id, e) != SS_OK)
@@ -425,7 +439,7 @@ static ss_err events__add_delta(events_mut *m, const json_t *op_id, const json_t
     const char *uid = NULL;
     if (stats_json_to_delta(delta, &d, &uid, e) != SS_OK)
         return e->err;
-    return events__push_op(m, id, d, NULL, uid, own, e);
+    return events__push_op(m, id, sq, d, NULL, uid, own, e);
 }
 
 /* {opId?, stats}: a full write, always the only op. */
@@ -438,12 +452,14 @@ static ss_err events__add_full(events_mut *m, const char *op_id, const json_t *s
     const char *uid = NULL;
     if (stats_json_to_full(stats, &full, &uid, e) != SS_OK)
         return e->err;
-    return events__push_op(m, op_id, NULL, full, uid, own, e);
+    return events__push_op(m, op_id, NULL, NULL, full, uid, own, e);
 }
 
-/* user:clientUpdate payload -> operations (borrowing opId strings from arg).
- * Members other than opId, userId, delta, stats, ops are ignored
- * (stats_json_update_envelope); each ops[i] is strict (stats_json_batch_op). */
+/* user:clientUpdate payload -> operations (borrowing opId and clientId
+ * strings from arg). Members other than opId, userId, delta, stats, ops are
+ * ignored (stats_json_update_envelope; a clientId / seq there too: an op is
+ * numbered inside ops[i]); each ops[i] is strict (stats_json_batch_op), and
+ * its numbered ops are of one client, in order (ss_client_seqs_of). */
 static ss_err events__parse_update(const json_t *arg, const char *own, events_mut *m,
                                    stats_json_err *e)
 {
@@ -457,7 +473,7 @@ static ss_err events__parse_update(const json_t *arg, const char *own, events_mu
         return e->err;
     const json_t *op_id = json_object_get(arg, "opId");
     if (u.delta)
-        return events__add_delta(m, op_id, u.delta, own, e);
+        return events__add_delta(m, op_id, u.delta, NULL, own, e);
     if (u.stats)
         return events__add_full(m, u.op_id, u.stats, own, e);
     size_t i;
@@ -465,11 +481,15 @@ static ss_err events__parse_update(const json_t *arg, const char *own, events_mu
     json_array_foreach(u.ops, i, op)
     {
         const json_t *op_op_id, *op_delta;
-        if (stats_json_batch_op(op, i, &op_op_id, &op_delta, e) != SS_OK)
+        stats_json_seq sq;
+        if (stats_json_batch_op(op, i, &op_op_id, &op_delta, &sq, e) != SS_OK)
             return e->err;
-        if (events__add_delta(m, op_op_id, op_delta, own, e) != SS_OK)
+        if (events__add_delta(m, op_op_id, op_delta, &sq, own, e) != SS_OK)
             return e->err;
     }
+    ss_client_seqs numbering;
+    if (!ss_client_seqs_of(m->op_ptrs, m->n, &numbering, e->message, sizeof(e->message)))
+        return e->err = SS_ERR_BAD_REQUEST;
     return SS_OK;
 }
 

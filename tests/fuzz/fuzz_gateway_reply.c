@@ -90,6 +90,9 @@ static void fuzz__stats_reply(const uint8_t *data, size_t size)
         FUZZ_CHECK(body != NULL);
         if (r->doc)
             json_object_set_new(body, "stats", fuzz__doc_json(r->doc));
+        if (r->has_expected_seq) /* a seq_gap: rest_routes.c / sio_events.c */
+            FUZZ_CHECK(json_object_set_new(json_object_get(body, "error"), "expectedSeq",
+                                           json_integer((json_int_t)r->expected_seq)) == 0);
         (void)status;
     }
     char *text = json_dumps(body, JSON_COMPACT);

@@ -16,10 +16,13 @@
  * Invariants checked besides "no crash, no leak, no UB": the depth pre-scan
  * agrees with the parsed depth; every refusal carries a client-safe message
  * (valid UTF-8) and a 4xx code; an accepted delta survives protobuf -> JSON
- * (stats_json_from_delta) -> protobuf unchanged; a returned userId is valid. */
+ * (stats_json_from_delta) -> protobuf unchanged; a returned userId is valid;
+ * an op's numbering (clientId + seq, of a patch body or an ops[i]) is valid
+ * when given and absent whole when not. */
 #include "auth.h"
 #include "fuzz_common.h"
 #include "rest_input.h"
+#include "ss_client_seq.h"
 #include "stats_json.h"
 
 #include <strings.h>
@@ -191,9 +194,13 @@ static void fuzz__envelopes(const json_t *j)
     stats_json_err e;
     Statsync__Delta *d = NULL;
     const char *uid = NULL;
-    ss_err rc = stats_json_patch_body(j, &d, &uid, &e); /* PATCH body */
+    stats_json_seq sq;
+    ss_err rc = stats_json_patch_body(j, &d, &uid, &sq, &e); /* PATCH body */
     if (rc == SS_OK) {
         FUZZ_CHECK(d != NULL && (uid == NULL || ss_userid_valid_cstr(uid)));
+        FUZZ_CHECK(sq.client_id == NULL ? sq.seq == 0
+                                        : ss_client_id_valid_cstr(sq.client_id) &&
+                                              ss_seq_valid(sq.seq));
         statsync__delta__free_unpacked(d, NULL);
     } else {
         FUZZ_CHECK(d == NULL);
@@ -220,12 +227,16 @@ static void fuzz__envelopes(const json_t *j)
         fuzz__full(u.stats);
     for (size_t i = 0; u.ops && i < json_array_size(u.ops); i++) {
         const json_t *op_id = NULL, *delta = NULL;
-        rc = stats_json_batch_op(json_array_get(u.ops, i), i, &op_id, &delta, &e);
+        rc = stats_json_batch_op(json_array_get(u.ops, i), i, &op_id, &delta, &sq, &e);
         if (rc != SS_OK) {
+            FUZZ_CHECK(sq.client_id == NULL && sq.seq == 0);
             fuzz__refusal(rc, &e);
             break;
         }
         FUZZ_CHECK(delta != NULL);
+        FUZZ_CHECK(sq.client_id == NULL ? sq.seq == 0
+                                        : ss_client_id_valid_cstr(sq.client_id) &&
+                                              ss_seq_valid(sq.seq));
         fuzz__delta(delta, false);
     }
 }

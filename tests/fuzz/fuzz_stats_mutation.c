@@ -2,7 +2,8 @@
  * decode path (stats-service/handlers.c -> writer.c -> merge.c), minus NATS
  * and LMDB:
  *
- *   bytes -> statsync.Mutation (protobuf-c) -> userId check -> merge_validate_ops
+ *   bytes -> statsync.Mutation (protobuf-c) -> userId check -> numbering check
+ *         (ss_client_seqs_of: one client, consecutive seqs) -> merge_validate_ops
  *         -> ops already seen in the same mutation dropped (writer__filter_ops)
  *         -> merge_apply on a never-written user's defaults and on a populated
  *            document (then once more on its own result)
@@ -17,6 +18,7 @@
  * full write: its own updatedAt, strictly newer, at most 5 min ahead), and
  * survives the stored form (doc_pack / doc_unpack) unchanged. */
 #include "fuzz_common.h"
+#include "ss_client_seq.h"
 #include "stats_json.h"
 
 static bool fuzz__seen_before(Statsync__Operation *const *ops, size_t i)
@@ -110,6 +112,15 @@ static void fuzz__mutation(const uint8_t *data, size_t size)
     merge_error me = {SS_OK, ""};
     if (!ss_userid_valid_cstr(m->user_id))
         goto out; /* refused 400 invalid_user_id before anything else */
+    ss_client_seqs seqs;
+    char why[160];
+    if (!ss_client_seqs_of(m->ops, m->n_ops, &seqs, why, sizeof(why))) {
+        fuzz_check_message(why, sizeof(why)); /* refused 400 bad_request, nothing recorded */
+        goto out;
+    }
+    FUZZ_CHECK(seqs.numbered == 0 ||
+               (ss_client_id_valid_cstr(seqs.client_id) && ss_seq_valid(seqs.first) &&
+                ss_seq_valid(seqs.last) && seqs.last - seqs.first + 1 == seqs.numbered));
     if (merge_validate_ops(m->ops, m->n_ops, &me) != SS_OK) {
         FUZZ_CHECK(me.err == SS_ERR_BAD_REQUEST);
         fuzz_check_message(me.message, sizeof(me.message));

@@ -261,8 +261,13 @@ test('the REST patch body is the delta: strict, but for userId and the SDK\'s cl
   assert.equal(r.status, 200, r.text);
   assert.equal(r.body.stats.xp, 3);
   // opId in the body is not an idempotency key (the Idempotency-Key header is)
-  r = await patch(u, { xp: 3, clientId: 'install-1', seq: 1, opId: 'p1' });
+  r = await patch(u, { xp: 3, clientId: 'install-1', seq: 2, opId: 'p1' });
   assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.stats.xp, 6);
+  // clientId + seq number the op (exactly-once per client): seq 2 again is a repeat
+  r = await patch(u, { xp: 3, clientId: 'install-1', seq: 2, opId: 'p2' });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.duplicate, true);
   assert.equal(r.body.stats.xp, 6);
   const v = r.body.stats.version;
   for (const [body, code] of [
@@ -272,6 +277,13 @@ test('the REST patch body is the delta: strict, but for userId and the SDK\'s cl
     [{ xp: 1, __set: { seq: 1 } }, 'unknown_field'],
     [{ clientId: 'c', seq: 1, opId: 'o' }, 'bad_request'],
     [{ xp: '1', seq: 2 }, 'invalid_type'],
+    // used, so validated: both or neither, a clientId of 1-64 [A-Za-z0-9_-], a seq of 1..2^53-1
+    [{ xp: 1, seq: 2 }, 'bad_request'],
+    [{ xp: 1, clientId: 'install-1' }, 'bad_request'],
+    [{ xp: 1, clientId: {}, seq: 3 }, 'invalid_type'],
+    [{ xp: 1, clientId: 'install-1', seq: 'x' }, 'invalid_type'],
+    [{ xp: 1, clientId: 'a.b', seq: 3 }, 'invalid_value'],
+    [{ xp: 1, clientId: 'install-1', seq: 0 }, 'invalid_value'],
   ]) {
     expectHttpError(await patch(u, body), 400, code);
   }

@@ -297,7 +297,8 @@ static void user_of(uint32_t p, int i, char *buf, size_t cap)
 }
 
 /* A partition environment as the stats-service writes it: users of p
- * (and `foreign` of partition p+1), each with two op records. */
+ * (and `foreign` of partition p+1), each with two op records and one client
+ * record (exactly-once per client). */
 static void write_env(const char *dir, uint32_t p, int users, int foreign)
 {
     stats_store *st = NULL;
@@ -318,6 +319,8 @@ static void write_env(const char *dir, uint32_t p, int users, int foreign)
             store_idem rec = {.applied_at_ms = 1000 + k, .version = (uint64_t)k + 1};
             assert_int_equal(store_idem_put(st, txn, user, op, &rec), SS_OK);
         }
+        store_client c = {.last_seq = 2, .used_at_ms = 1001, .refused_floor = 0};
+        assert_int_equal(store_client_put(st, txn, user, "install-1", &c), SS_OK);
         doc_free(&d);
     }
     assert_int_equal(store_commit(txn), SS_OK);
@@ -333,10 +336,12 @@ static void test_copy_has_the_source_summary(void **state)
     write_env(src, 7, 50, 0);
     admin_env_sum a, b;
     assert_int_equal(admin_env_summarize(src, ADMIN_ENV_LIVE, 7, 64, &a, why, sizeof(why)), 0);
-    assert_int_equal(a.n_dbis, 3);
-    assert_string_equal(a.dbis[0].name, "docs");
-    assert_string_equal(a.dbis[1].name, "idem");
-    assert_string_equal(a.dbis[2].name, "idem_time");
+    assert_int_equal(a.n_dbis, 4);
+    assert_string_equal(a.dbis[0].name, "clients");
+    assert_string_equal(a.dbis[1].name, "docs");
+    assert_string_equal(a.dbis[2].name, "idem");
+    assert_string_equal(a.dbis[3].name, "idem_time");
+    assert_int_equal(admin_env_sum_entries(&a, "clients"), 50);
     assert_int_equal(admin_env_sum_entries(&a, ADMIN_DBI_DOCS), 50);
     assert_int_equal(admin_env_sum_entries(&a, ADMIN_DBI_IDEM), 100);
     assert_int_equal(admin_env_sum_entries(&a, ADMIN_DBI_IDEM_TIME), 100);
@@ -384,7 +389,7 @@ static void test_foreign_keys_are_found(void **state)
     write_env(dir, 9, 5, 2);
     admin_env_sum s;
     assert_int_equal(admin_env_summarize(dir, ADMIN_ENV_LIVE, 9, 64, &s, why, sizeof(why)), 0);
-    assert_int_equal(s.foreign, 2 * 5); /* each foreign user: its doc, 2 idem, 2 idem_time */
+    assert_int_equal(s.foreign, 2 * 6); /* each foreign user: its doc, 2 idem, 2 idem_time, its client */
     assert_true(strlen(s.foreign_user) > 0);
     assert_int_equal(ss_partition_of(s.foreign_user, 64), 10);
     /* unchecked without a count */
@@ -405,7 +410,11 @@ static void test_key_layouts(void **state)
     assert_false(store_key_user("idem", "\0op", 3, &off, &len));          /* no user */
     assert_false(store_key_user("idem_time", "12345678", 8, &off, &len)); /* no key */
     assert_false(store_key_user("docs", "", 0, &off, &len));
-    assert_false(store_key_user("clients", "alice", 5, &off, &len)); /* not known here */
+    assert_false(store_key_user("clients", "alice", 5, &off, &len)); /* no \0 */
+    /* exactly-once per client: "userId \0 clientId" */
+    assert_true(store_key_user("clients", "alice\0c-1", 9, &off, &len) && off == 0 && len == 5);
+    assert_false(store_key_user("clients", "alice\0", 6, &off, &len)); /* no client id */
+    assert_false(store_key_user("nope", "alice\0c-1", 9, &off, &len)); /* not known here */
 }
 
 static void test_in_use_and_tombstones(void **state)

@@ -215,23 +215,38 @@ static void test_update_envelope_used_members_validated(void **state)
     free(big);
 }
 
-static void batch_op(const char *text, ss_err want, const char *names)
+/* want_seq: the seq the op is numbered with (0: none; then no clientId). */
+static void batch_op_seq(const char *text, ss_err want, const char *names, uint64_t want_seq)
 {
     json_t *j = parse(text);
     const json_t *op_id = (const json_t *)0x1, *delta = (const json_t *)0x1;
+    stats_json_seq sq = {(const char *)0x1, 99};
     stats_json_err e = {SS_OK, ""};
-    ss_err rc = stats_json_batch_op(j, 3, &op_id, &delta, &e);
+    ss_err rc = stats_json_batch_op(j, 3, &op_id, &delta, &sq, &e);
     want_err("ops[3]", text, rc, &e, want);
     if (want == SS_OK) {
         assert_ptr_equal(delta, json_object_get(j, "delta"));
         assert_ptr_equal(op_id, json_object_get(j, "opId"));
+        assert_int_equal(sq.seq, want_seq);
+        if (want_seq > 0)
+            assert_string_equal(sq.client_id,
+                                json_string_value(json_object_get(j, "clientId")));
+        else
+            assert_null(sq.client_id);
     } else {
         assert_null(op_id);
         assert_null(delta);
+        assert_null(sq.client_id);
+        assert_int_equal(sq.seq, 0);
         if (names != NULL && strstr(e.message, names) == NULL)
             fail_msg("ops[3] %s: message '%s' does not name '%s'", text, e.message, names);
     }
     json_decref(j);
+}
+
+static void batch_op(const char *text, ss_err want, const char *names)
+{
+    batch_op_seq(text, want, names, 0);
 }
 
 /* An op of a batch is data: strict, but for the SDK's clientId / seq. */
@@ -240,7 +255,8 @@ static void test_batch_op_is_strict(void **state)
     (void)state;
     batch_op("{\"opId\":\"a\",\"delta\":{\"xp\":1}}", SS_OK, NULL);
     batch_op("{\"delta\":{\"xp\":1}}", SS_OK, NULL);
-    batch_op("{\"opId\":\"a\",\"delta\":{\"xp\":1},\"clientId\":\"c\",\"seq\":4}", SS_OK, NULL);
+    batch_op_seq("{\"opId\":\"a\",\"delta\":{\"xp\":1},\"clientId\":\"c\",\"seq\":4}", SS_OK,
+                 NULL, 4);
     batch_op("{\"opId\":\"a\",\"delta\":{\"xp\":1},\"ts\":1}", SS_ERR_UNKNOWN_FIELD, "ops[3].ts");
     batch_op("{\"opId\":\"a\",\"delta\":{\"xp\":1},\"userId\":\"alice\"}", SS_ERR_UNKNOWN_FIELD,
              "ops[3].userId");
@@ -248,6 +264,17 @@ static void test_batch_op_is_strict(void **state)
     batch_op("{\"opId\":\"a\"}", SS_ERR_BAD_REQUEST, "ops[3]");
     batch_op("[]", SS_ERR_INVALID_TYPE, NULL);
     batch_op("\"x\"", SS_ERR_INVALID_TYPE, NULL);
+    /* the numbering: both or neither, valid, named by the op */
+    batch_op("{\"delta\":{\"xp\":1},\"seq\":4}", SS_ERR_BAD_REQUEST, "ops[3].clientId");
+    batch_op("{\"delta\":{\"xp\":1},\"clientId\":\"c\"}", SS_ERR_BAD_REQUEST, "ops[3].seq");
+    batch_op("{\"delta\":{\"xp\":1},\"clientId\":7,\"seq\":4}", SS_ERR_INVALID_TYPE,
+             "ops[3].clientId");
+    batch_op("{\"delta\":{\"xp\":1},\"clientId\":\"c/d\",\"seq\":4}", SS_ERR_INVALID_VALUE,
+             "ops[3].clientId");
+    batch_op("{\"delta\":{\"xp\":1},\"clientId\":\"c\",\"seq\":\"4\"}", SS_ERR_INVALID_TYPE,
+             "ops[3].seq");
+    batch_op("{\"delta\":{\"xp\":1},\"clientId\":\"c\",\"seq\":0}", SS_ERR_INVALID_VALUE,
+             "ops[3].seq");
 }
 
 /* Inside the envelopes the data stays strict: delta, __set, stats. */
@@ -285,15 +312,22 @@ static void test_data_stays_strict(void **state)
     }
 }
 
-static Statsync__Delta *patch(const char *text, ss_err want, const char **uid, json_t **keep)
+static Statsync__Delta *patch_seq(const char *text, ss_err want, const char **uid,
+                                  json_t **keep, stats_json_seq *sq)
 {
     json_t *j = parse(text);
     Statsync__Delta *d = NULL;
     stats_json_err e = {SS_OK, ""};
-    ss_err rc = stats_json_patch_body(j, &d, uid, &e);
+    stats_json_seq got = {(const char *)0x1, 99};
+    ss_err rc = stats_json_patch_body(j, &d, uid, &got, &e);
     want_err("patch body", text, rc, &e, want);
-    if (want != SS_OK)
+    if (want != SS_OK) {
         assert_null(d);
+        assert_null(got.client_id);
+        assert_int_equal(got.seq, 0);
+    }
+    if (sq != NULL)
+        *sq = got;
     if (keep != NULL)
         *keep = j;
     else
@@ -301,17 +335,26 @@ static Statsync__Delta *patch(const char *text, ss_err want, const char **uid, j
     return d;
 }
 
+static Statsync__Delta *patch(const char *text, ss_err want, const char **uid, json_t **keep)
+{
+    return patch_seq(text, want, uid, keep, NULL);
+}
+
 /* POST /api/users/data/patch: the body is the delta; userId is used, the
- * SDK's clientId / seq / opId are ignored, anything else is unknown. */
+ * SDK's clientId / seq number the op, opId is ignored, anything else is
+ * unknown. */
 static void test_patch_body(void **state)
 {
     (void)state;
     const char *uid = NULL;
     json_t *j;
+    stats_json_seq sq;
     Statsync__Delta *d =
-        patch("{\"xp\":2,\"clientId\":\"c-1\",\"seq\":7,\"opId\":\"o-1\",\"userId\":\"alice\","
-              "\"__set\":{\"hearts\":3}}",
-              SS_OK, &uid, &j);
+        patch_seq("{\"xp\":2,\"clientId\":\"c-1\",\"seq\":7,\"opId\":\"o-1\",\"userId\":\"alice\","
+                  "\"__set\":{\"hearts\":3}}",
+                  SS_OK, &uid, &j, &sq);
+    assert_string_equal(sq.client_id, "c-1");
+    assert_int_equal(sq.seq, 7);
     assert_non_null(d->add);
     assert_true(d->add->has_xp);
     assert_int_equal(d->add->xp, 2);
@@ -326,10 +369,45 @@ static void test_patch_body(void **state)
     free(text);
     json_decref(back);
     statsync__delta__free_unpacked(d, NULL);
-    /* ignored means ignored: any type */
-    d = patch("{\"xp\":1,\"clientId\":{},\"seq\":\"x\",\"opId\":null}", SS_OK, &uid, NULL);
+    /* opId is ignored (REST idempotency is the Idempotency-Key header): any type */
+    d = patch_seq("{\"xp\":1,\"opId\":null}", SS_OK, &uid, NULL, &sq);
     assert_null(uid);
+    assert_null(sq.client_id);
+    assert_int_equal(sq.seq, 0);
     statsync__delta__free_unpacked(d, NULL);
+    /* clientId / seq are used, so validated: both or neither, a clientId of
+     * 1-64 [A-Za-z0-9_-], a seq of 1..2^53-1 */
+    patch("{\"xp\":1,\"clientId\":{},\"seq\":1}", SS_ERR_INVALID_TYPE, &uid, NULL);
+    patch("{\"xp\":1,\"clientId\":\"c\",\"seq\":\"x\"}", SS_ERR_INVALID_TYPE, &uid, NULL);
+    patch("{\"xp\":1,\"clientId\":\"c\",\"seq\":1.5}", SS_ERR_INVALID_TYPE, &uid, NULL);
+    patch("{\"xp\":1,\"clientId\":\"c\",\"seq\":null}", SS_ERR_INVALID_TYPE, &uid, NULL);
+    patch("{\"xp\":1,\"clientId\":\"c\",\"seq\":0}", SS_ERR_INVALID_VALUE, &uid, NULL);
+    patch("{\"xp\":1,\"clientId\":\"c\",\"seq\":-3}", SS_ERR_INVALID_VALUE, &uid, NULL);
+    patch("{\"xp\":1,\"clientId\":\"c\",\"seq\":9007199254740992}", SS_ERR_INVALID_VALUE, &uid,
+          NULL);
+    patch("{\"xp\":1,\"clientId\":\"\",\"seq\":1}", SS_ERR_INVALID_VALUE, &uid, NULL);
+    patch("{\"xp\":1,\"clientId\":\"a b\",\"seq\":1}", SS_ERR_INVALID_VALUE, &uid, NULL);
+    patch("{\"xp\":1,\"clientId\":\"a.b\",\"seq\":1}", SS_ERR_INVALID_VALUE, &uid, NULL);
+    patch("{\"xp\":1,\"clientId\":\"\u00fc\",\"seq\":1}", SS_ERR_INVALID_VALUE, &uid, NULL);
+    char body[200];
+    snprintf(body, sizeof(body), "{\"xp\":1,\"clientId\":\"%065d\",\"seq\":1}", 0);
+    patch(body, SS_ERR_INVALID_VALUE, &uid, NULL);
+    snprintf(body, sizeof(body), "{\"xp\":1,\"clientId\":\"%064d\",\"seq\":9007199254740991}", 0);
+    d = patch_seq(body, SS_OK, &uid, &j, &sq); /* sq borrows from j */
+    assert_int_equal(strlen(sq.client_id), 64);
+    assert_int_equal(sq.seq, 9007199254740991ULL);
+    json_decref(j);
+    statsync__delta__free_unpacked(d, NULL);
+    d = patch_seq("{\"xp\":1,\"clientId\":\"3f2b6c1e-8d4a-4b7e-9c2d-0a1b2c3d4e5f\",\"seq\":2.0}",
+                  SS_OK, &uid, &j, &sq);
+    assert_string_equal(sq.client_id, "3f2b6c1e-8d4a-4b7e-9c2d-0a1b2c3d4e5f");
+    assert_int_equal(sq.seq, 2);
+    json_decref(j);
+    statsync__delta__free_unpacked(d, NULL);
+    patch("{\"xp\":1,\"seq\":1}", SS_ERR_BAD_REQUEST, &uid, NULL);
+    patch("{\"xp\":1,\"clientId\":\"c\"}", SS_ERR_BAD_REQUEST, &uid, NULL);
+    /* the data's own errors are named first */
+    patch("{\"xp\":\"1\",\"clientId\":5}", SS_ERR_INVALID_TYPE, &uid, NULL);
     /* strict otherwise */
     patch("{\"xp\":1,\"ts\":1}", SS_ERR_UNKNOWN_FIELD, &uid, NULL);
     patch("{\"xp\":1,\"bogus\":1}", SS_ERR_UNKNOWN_FIELD, &uid, NULL);

@@ -4,13 +4,18 @@
  * pruning driven by an injected clock, drain on stop, and a full map that
  * answers 507 without applying anything, and idempotency records that
  * outlive neither a wall-clock step (forward or back) nor a restart with the
- * clock set back. Every wait is bounded. */
+ * clock set back. Exactly-once per client (clientId + seq): in order,
+ * repeats of applied and of refused seqs, gaps that record nothing, repeats
+ * long after the idempotency TTL and across a restart, refusals from before
+ * the writer, the LRU bound on a user's clients, and a failed commit that
+ * records nothing. Every wait is bounded. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "clients.h"
 #include "ss_metrics.h"
 #include "ss_time.h"
 #include "store.h"
@@ -34,6 +39,7 @@ typedef struct result {
     bool has_doc, duplicate, changed, has_delta;
     int64_t xp, diamonds, delta_xp;
     uint64_t version;
+    uint64_t expected_seq;
 } result;
 
 typedef struct collector {
@@ -56,6 +62,7 @@ static void on_done(stats_job *job, void *arg)
     r.duplicate = job->duplicate;
     r.changed = job->changed;
     r.has_delta = job->has_delta;
+    r.expected_seq = job->expected_seq;
     if (job->has_doc) {
         r.xp = job->doc.xp;
         r.diamonds = job->doc.diamonds;
@@ -114,6 +121,8 @@ typedef struct opspec {
     int64_t xp, diamonds;
     const char *game_results;
     int64_t full_updated_at; /* > 0: a full write with this updatedAt and xp */
+    const char *client_id;   /* with seq: numbered by this client */
+    uint64_t seq;
 } opspec;
 
 static Statsync__Mutation *mk(const char *user, const opspec *spec, size_t n)
@@ -131,6 +140,9 @@ static Statsync__Mutation *mk(const char *user, const opspec *spec, size_t n)
         deltas[i] = d;
         fields[i] = f;
         ops[i].op_id = (char *)spec[i].op_id;
+        ops[i].client_id = (char *)spec[i].client_id;
+        ops[i].has_seq = spec[i].seq > 0;
+        ops[i].seq = spec[i].seq;
         if (spec[i].xp) {
             fields[i].has_xp = 1;
             fields[i].xp = spec[i].xp;
@@ -650,6 +662,353 @@ static void test_map_full_fails_whole_batch(void **state)
     teardown(&st);
 }
 
+
+/* ---- exactly-once per client (clientId + seq) ---- */
+
+/* The record of (user, client); false when there is none. */
+static bool client_rec(fixture *f, const char *user, const char *client, store_client *rec)
+{
+    MDB_txn *txn;
+    bool found = false;
+    assert_int_equal(store_read_begin(f->store, &txn), SS_OK);
+    assert_int_equal(store_client_get(f->store, txn, user, client, rec, &found), SS_OK);
+    store_read_end(f->store, txn);
+    return found;
+}
+
+static uint64_t client_count(fixture *f)
+{
+    MDB_txn *txn;
+    uint64_t n = 0;
+    assert_int_equal(store_read_begin(f->store, &txn), SS_OK);
+    assert_int_equal(store_client_count(f->store, txn, &n), SS_OK);
+    store_read_end(f->store, txn);
+    return n;
+}
+
+/* One op of client c numbered seq: xp (or diamonds when xp is 0). */
+static result seq1(stats_writer *w, const char *user, const char *c, uint64_t seq, int64_t xp,
+                   int64_t diamonds, const char *op_id)
+{
+    opspec o = {.op_id = op_id, .xp = xp, .diamonds = diamonds, .client_id = c, .seq = seq};
+    return run1(w, user, &o, 1);
+}
+
+/* A job refused before the writer (handlers.c: merge_validate_ops). */
+static result run_refused(stats_writer *w, const char *user, const opspec *spec, size_t n,
+                          ss_err e, const char *why)
+{
+    collector_reset();
+    stats_job *j = stats_job_new(mk(user, spec, n), NULL);
+    assert_non_null(j);
+    j->refused = e;
+    snprintf(j->message, sizeof(j->message), "%s", why);
+    assert_int_equal(writer_submit(w, j), SS_OK);
+    assert_int_equal(wait_results(1), 1);
+    return last_result();
+}
+
+static void test_client_seq_in_order_and_repeats(void **state)
+{
+    fixture *f = *state;
+    stats_writer *w = f->w;
+    result r = seq1(w, "ola", "c1", 1, 5, 0, "o1");
+    assert_int_equal(r.err, SS_OK);
+    assert_true(r.changed);
+    assert_false(r.duplicate);
+    assert_int_equal(r.xp, 5);
+    r = seq1(w, "ola", "c1", 2, 1, 0, "o2");
+    assert_int_equal(r.xp, 6);
+    assert_int_equal(r.version, 2);
+    /* the ack of 2 was lost: 2 again (its opId too) is a repeat, applied before */
+    r = seq1(w, "ola", "c1", 2, 1, 0, "o2");
+    assert_int_equal(r.err, SS_OK);
+    assert_true(r.duplicate);
+    assert_false(r.changed);
+    assert_true(r.has_doc); /* the current document */
+    assert_int_equal(r.xp, 6);
+    assert_int_equal(r.version, 2);
+    /* the seq decides, whatever the op carries: even without the opId */
+    r = seq1(w, "ola", "c1", 1, 100, 0, NULL);
+    assert_true(r.duplicate);
+    assert_int_equal(r.xp, 6);
+    store_client rec;
+    assert_true(client_rec(f, "ola", "c1", &rec));
+    assert_int_equal(rec.last_seq, 2);
+    assert_int_equal(rec.n_refused, 0);
+    /* records are per user and per client */
+    assert_false(client_rec(f, "ola", "c2", &rec));
+    r = seq1(w, "ola", "c2", 1, 1, 0, NULL); /* another install: its own numbers */
+    assert_false(r.duplicate);
+    assert_int_equal(r.xp, 7);
+    r = seq1(w, "pia", "c1", 2, 1, 0, NULL); /* another user: c1 is new there */
+    assert_false(r.duplicate);
+    assert_int_equal(r.xp, 1);
+    /* a batch numbered 3, 4 with an op of no number between: one change */
+    opspec batch[3] = {{.xp = 1, .client_id = "c1", .seq = 3}, {.xp = 10},
+                       {.xp = 100, .client_id = "c1", .seq = 4}};
+    r = run1(w, "ola", batch, 3);
+    assert_int_equal(r.xp, 118);
+    assert_true(client_rec(f, "ola", "c1", &rec));
+    assert_int_equal(rec.last_seq, 4);
+    /* re-sent with one more op: 3, 4 decided, 5 new — only 5 and the unnumbered op apply */
+    opspec more[4] = {{.xp = 1, .client_id = "c1", .seq = 3}, {.xp = 10},
+                      {.xp = 100, .client_id = "c1", .seq = 4},
+                      {.xp = 1000, .client_id = "c1", .seq = 5}};
+    r = run1(w, "ola", more, 4);
+    assert_int_equal(r.xp, 1128);
+    /* numbering against the rules: refused, nothing recorded */
+    opspec bad[2] = {{.xp = 1, .client_id = "c1", .seq = 6}, {.xp = 1, .client_id = "c1", .seq = 8}};
+    r = run1(w, "ola", bad, 2);
+    assert_int_equal(r.err, SS_ERR_BAD_REQUEST);
+    assert_true(client_rec(f, "ola", "c1", &rec));
+    assert_int_equal(rec.last_seq, 5);
+}
+
+static void test_client_seq_refusals_are_recorded(void **state)
+{
+    fixture *f = *state;
+    stats_writer *w = f->w;
+    assert_int_equal(seq1(w, "quin", "c", 1, 0, 2, "earn").err, SS_OK);
+    result r = seq1(w, "quin", "c", 2, 0, -5, "spend");
+    assert_int_equal(r.err, SS_ERR_INSUFFICIENT_FUNDS);
+    assert_true(r.has_doc);
+    assert_int_equal(r.diamonds, 2);
+    store_client rec;
+    assert_true(client_rec(f, "quin", "c", &rec));
+    assert_int_equal(rec.last_seq, 2); /* decided: the next op is no gap */
+    assert_int_equal(clients_outcome(&rec, 2), SS_ERR_INSUFFICIENT_FUNDS);
+    r = seq1(w, "quin", "c", 3, 0, 10, "earn2");
+    assert_int_equal(r.err, SS_OK);
+    assert_int_equal(r.diamonds, 12);
+    /* the spend again, now that it would fit: refused as it was, not re-evaluated */
+    r = seq1(w, "quin", "c", 2, 0, -5, "spend");
+    assert_int_equal(r.err, SS_ERR_INSUFFICIENT_FUNDS);
+    assert_true(r.has_doc);
+    assert_int_equal(r.diamonds, 12);
+    assert_false(r.changed);
+    /* a full write refused by a rule (400), recorded the same way */
+    int64_t now = atomic_load(&fake_now);
+    opspec future = {.xp = 1, .full_updated_at = now + 10 * 60 * 1000, .client_id = "c", .seq = 4};
+    r = run1(w, "quin", &future, 1);
+    assert_int_equal(r.err, SS_ERR_INVALID_VALUE);
+    future.full_updated_at = now; /* a retry of seq 4 with other data gets seq 4's outcome */
+    r = run1(w, "quin", &future, 1);
+    assert_int_equal(r.err, SS_ERR_INVALID_VALUE);
+    assert_int_equal(read_xp(f, "quin", NULL), 0);
+    /* a refusal from before the writer (merge_validate_ops): recorded for seq 5 */
+    opspec v5 = {.xp = 1, .client_id = "c", .seq = 5};
+    r = run_refused(w, "quin", &v5, 1, SS_ERR_BAD_REQUEST, "operation 0 is empty");
+    assert_int_equal(r.err, SS_ERR_BAD_REQUEST);
+    assert_false(r.changed);
+    r = seq1(w, "quin", "c", 6, 7, 0, NULL); /* so 6 is next, not a gap */
+    assert_int_equal(r.err, SS_OK);
+    assert_int_equal(r.xp, 7);
+    r = seq1(w, "quin", "c", 5, 7, 0, NULL); /* and 5 keeps its refusal */
+    assert_int_equal(r.err, SS_ERR_BAD_REQUEST);
+    assert_int_equal(read_xp(f, "quin", NULL), 7);
+    /* a pre-refused re-send of an applied seq gets its outcome: applied */
+    opspec v6 = {.xp = 7, .client_id = "c", .seq = 6};
+    r = run_refused(w, "quin", &v6, 1, SS_ERR_BAD_REQUEST, "re-sent malformed");
+    assert_int_equal(r.err, SS_OK);
+    assert_true(r.duplicate);
+    /* not numbered: refused, nothing recorded (as before) */
+    opspec plain = {.xp = 1};
+    r = run_refused(w, "quin", &plain, 1, SS_ERR_BAD_REQUEST, "operation 0 is empty");
+    assert_int_equal(r.err, SS_ERR_BAD_REQUEST);
+    assert_true(client_rec(f, "quin", "c", &rec));
+    assert_int_equal(rec.last_seq, 6);
+    assert_int_equal(clients_outcome(&rec, 4), SS_ERR_INVALID_VALUE);
+    assert_int_equal(clients_outcome(&rec, 3), SS_OK);
+}
+
+static void test_client_seq_gap_records_nothing(void **state)
+{
+    fixture *f = *state;
+    stats_writer *w = f->w;
+    assert_int_equal(seq1(w, "rai", "c", 1, 1, 0, "g1").err, SS_OK);
+    assert_int_equal(seq1(w, "rai", "c", 2, 1, 0, "g2").err, SS_OK);
+    /* 3 was lost on the way: 4 arrives */
+    result r = seq1(w, "rai", "c", 4, 1, 0, "g4");
+    assert_int_equal(r.err, SS_ERR_SEQ_GAP);
+    assert_int_equal(r.expected_seq, 3);
+    assert_false(r.changed);
+    assert_int_equal(read_xp(f, "rai", NULL), 2);
+    store_client rec;
+    assert_true(client_rec(f, "rai", "c", &rec));
+    assert_int_equal(rec.last_seq, 2);
+    assert_int_equal(rec.n_refused, 0);
+    /* nor its opId: the client re-sends from 3 and 4 applies then */
+    assert_int_equal(seq1(w, "rai", "c", 3, 1, 0, "g3").err, SS_OK);
+    r = seq1(w, "rai", "c", 4, 1, 0, "g4");
+    assert_int_equal(r.err, SS_OK);
+    assert_false(r.duplicate);
+    assert_int_equal(r.xp, 4);
+    /* a batch starting past the next seq is a gap as a whole */
+    opspec batch[2] = {{.xp = 1, .client_id = "c", .seq = 6}, {.xp = 1, .client_id = "c", .seq = 7}};
+    r = run1(w, "rai", batch, 2);
+    assert_int_equal(r.err, SS_ERR_SEQ_GAP);
+    assert_int_equal(r.expected_seq, 5);
+    assert_int_equal(read_xp(f, "rai", NULL), 4);
+}
+
+/* The point of it: a repeat is recognised however late it comes — long
+ * after STATSYNC_IDEMPOTENCY_TTL_S forgot its opId, and across a restart. */
+static void test_client_seq_outlives_the_idempotency_ttl(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(seq1(f->w, "sam", "c", 1, 3, 0, "late-1").err, SS_OK);
+    assert_int_equal(run1(f->w, "tom", &(opspec){.op_id = "late-1", .xp = 3}, 1).err, SS_OK);
+    advance(30LL * 24 * 3600 * 1000); /* a month offline; the TTL is 1 s */
+    run1(f->w, "uma", &(opspec){.xp = 1}, 1); /* a batch prunes what expired */
+    run1(f->w, "uma", &(opspec){.xp = 1}, 1);
+    assert_int_equal(idem_count(f), 0);
+    result r = seq1(f->w, "sam", "c", 1, 3, 0, "late-1");
+    assert_true(r.duplicate);
+    assert_int_equal(r.xp, 3); /* applied once */
+    /* the same late retry with only its opId is applied twice: the time window */
+    r = run1(f->w, "tom", &(opspec){.op_id = "late-1", .xp = 3}, 1);
+    assert_false(r.duplicate);
+    assert_int_equal(r.xp, 6);
+    /* and across a restart, with the wall clock set back meanwhile */
+    stop_writer(f);
+    store_close(f->store);
+    assert_int_equal(store_open(&f->store, f->dir, 16 << 20), SS_OK);
+    step_wall(-3600 * 1000);
+    writer_config c = cfg_default();
+    assert_int_equal(writer_start(&f->w, f->store, &c, on_done, NULL), SS_OK);
+    r = seq1(f->w, "sam", "c", 1, 3, 0, "late-1");
+    assert_true(r.duplicate);
+    assert_int_equal(read_xp(f, "sam", NULL), 3);
+    assert_int_equal(seq1(f->w, "sam", "c", 2, 1, 0, NULL).xp, 4);
+}
+
+/* At most max_clients records per user; a new client evicts the least
+ * recently used. The evicted client is new again at its next op: its seqs
+ * are taken from there, and its re-sent old ops are caught by their opId
+ * within the idempotency TTL only. */
+static void test_client_seq_lru_bound(void **state)
+{
+    (void)state;
+    writer_config c = cfg_default();
+    c.max_clients = 3;
+    c.idem_ttl_ms = 60000;
+    void *st = NULL;
+    assert_int_equal(setup_sized(&st, 16 << 20, &c), 0);
+    fixture *f = st;
+    stats_writer *w = f->w;
+    const char *ids[] = {"c1", "c2", "c3"};
+    for (int i = 0; i < 3; i++) {
+        char op[16];
+        snprintf(op, sizeof(op), "%s-1", ids[i]);
+        assert_int_equal(seq1(w, "vic", ids[i], 1, 1, 0, op).err, SS_OK);
+        advance(10);
+    }
+    assert_int_equal(seq1(w, "vic", "c1", 2, 1, 0, "c1-2").err, SS_OK); /* c1 used again */
+    advance(10);
+    assert_int_equal(seq1(w, "wes", "c9", 1, 1, 0, NULL).err, SS_OK); /* another user's: apart */
+    advance(10);
+    assert_int_equal(client_count(f), 4);
+    /* a fourth client of vic: c2 is the least recently used and goes */
+    assert_int_equal(seq1(w, "vic", "c4", 1, 1, 0, "c4-1").err, SS_OK);
+    advance(10);
+    assert_int_equal(client_count(f), 4);
+    store_client rec;
+    assert_false(client_rec(f, "vic", "c2", &rec));
+    assert_true(client_rec(f, "vic", "c1", &rec));
+    assert_true(client_rec(f, "vic", "c3", &rec));
+    assert_true(client_rec(f, "vic", "c4", &rec));
+    assert_true(client_rec(f, "wes", "c9", &rec));
+    assert_int_equal(read_xp(f, "vic", NULL), 5);
+    /* c2 re-sends its seq 1 within the TTL: new again, caught by its opId;
+     * c3 is the least recently used now */
+    result r = seq1(w, "vic", "c2", 1, 1, 0, "c2-1");
+    advance(10);
+    assert_int_equal(r.err, SS_OK);
+    assert_true(r.duplicate);
+    assert_int_equal(read_xp(f, "vic", NULL), 5);
+    assert_true(client_rec(f, "vic", "c2", &rec)); /* back, at seq 1 */
+    assert_int_equal(rec.last_seq, 1);
+    assert_false(client_rec(f, "vic", "c3", &rec));
+    /* c3, evicted, goes on with its next op: taken as new, no gap; c1 goes */
+    r = seq1(w, "vic", "c3", 2, 1, 0, "c3-2");
+    advance(10);
+    assert_int_equal(r.err, SS_OK);
+    assert_int_equal(r.xp, 6);
+    assert_false(client_rec(f, "vic", "c1", &rec));
+    assert_int_equal(seq1(w, "vic", "c5", 1, 1, 0, NULL).err, SS_OK); /* c4 goes */
+    advance(10);
+    assert_false(client_rec(f, "vic", "c4", &rec));
+    /* after the TTL an evicted client's re-sent op applies again: the documented cost */
+    advance(61000);
+    for (int i = 0; i < 3; i++) /* each batch prunes a chunk of 3 */
+        run1(w, "wes", &(opspec){.xp = 1}, 1);
+    assert_int_equal(idem_count(f), 0);
+    r = seq1(w, "vic", "c1", 2, 1, 0, "c1-2"); /* c2 goes */
+    assert_false(r.duplicate);
+    assert_int_equal(r.xp, 8);
+    MDB_txn *txn;
+    size_t count = 0;
+    char lru[SS_CLIENT_ID_MAX + 1];
+    assert_int_equal(store_read_begin(f->store, &txn), SS_OK);
+    assert_int_equal(store_client_lru(f->store, txn, "vic", &count, lru), SS_OK);
+    store_read_end(f->store, txn);
+    assert_int_equal(count, 3); /* never more than the bound */
+    assert_string_equal(lru, "c3"); /* c5, c1 were used after it */
+    assert_false(client_rec(f, "vic", "c2", &rec));
+    assert_int_equal(client_count(f), 4);
+    teardown(&st);
+}
+
+/* The record is part of the change's transaction: a failed commit (507)
+ * records nothing, so the client's retry of the same seq is applied, once. */
+static void test_client_seq_failed_commit_records_nothing(void **state)
+{
+    (void)state;
+    writer_config c = cfg_default();
+    void *st = NULL;
+    assert_int_equal(setup_sized(&st, 256 * 1024, &c), 0);
+    fixture *f = st;
+    char *big = malloc(DOC_MAX_GAME_RESULTS + 1);
+    memset(big, 'x', DOC_MAX_GAME_RESULTS);
+    memcpy(big, "{\"k\":\"", 6);
+    big[DOC_MAX_GAME_RESULTS - 2] = '"';
+    big[DOC_MAX_GAME_RESULTS - 1] = '}';
+    big[DOC_MAX_GAME_RESULTS] = '\0';
+    enum { N = 32 };
+    ss_err outcome[N];
+    size_t full = 0;
+    for (int i = 0; i < N; i++) { /* one transaction each, until the map is full */
+        char user[32];
+        snprintf(user, sizeof(user), "s%d", i);
+        opspec o = {.xp = 1, .game_results = big, .client_id = "c", .seq = 1};
+        outcome[i] = run1(f->w, user, &o, 1).err;
+        assert_true(outcome[i] == SS_OK || outcome[i] == SS_ERR_STORAGE_FULL);
+        full += outcome[i] == SS_ERR_STORAGE_FULL;
+    }
+    assert_true(full > 0 && full < N);
+    for (int i = 0; i < N; i++) {
+        char user[32];
+        snprintf(user, sizeof(user), "s%d", i);
+        store_client rec;
+        assert_int_equal(client_rec(f, user, "c", &rec), outcome[i] == SS_OK);
+    }
+    stop_writer(f);
+    store_close(f->store);
+    assert_int_equal(store_open(&f->store, f->dir, 8 << 20), SS_OK);
+    assert_int_equal(writer_start(&f->w, f->store, &c, on_done, NULL), SS_OK);
+    for (int i = 0; i < N; i++) { /* every client retries its seq 1 */
+        char user[32];
+        snprintf(user, sizeof(user), "s%d", i);
+        result r = seq1(f->w, user, "c", 1, 1, 0, NULL);
+        assert_int_equal(r.err, SS_OK);
+        assert_int_equal(r.duplicate, outcome[i] == SS_OK); /* applied before, or now */
+        assert_int_equal(r.xp, 1);
+    }
+    free(big);
+    teardown(&st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -665,6 +1024,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_clock_resumes_from_newest_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_drains_queue, setup, teardown),
         cmocka_unit_test(test_map_full_fails_whole_batch),
+        cmocka_unit_test_setup_teardown(test_client_seq_in_order_and_repeats, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_seq_refusals_are_recorded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_seq_gap_records_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_seq_outlives_the_idempotency_ttl, setup,
+                                        teardown),
+        cmocka_unit_test(test_client_seq_lru_bound),
+        cmocka_unit_test(test_client_seq_failed_commit_records_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

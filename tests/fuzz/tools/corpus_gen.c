@@ -255,6 +255,16 @@ static void stats_mutation(void)
     mutation("delta_set_derived", "dave", &p[3], 1, STATSYNC__SOURCE__SOURCE_REST, NULL);
     op[3].delta = d4;
     mutation("delta_overflow", "dave", &p[3], 1, STATSYNC__SOURCE__SOURCE_REST, NULL);
+    /* exactly-once per client: ops numbered 7, 8 by one client, one op not numbered */
+    op[0].client_id = op[1].client_id = "3f2b6c1e-8d4a-4b7e-9c2d-0a1b2c3d4e5f";
+    op[0].has_seq = op[1].has_seq = 1;
+    op[0].seq = 7;
+    op[1].seq = 8;
+    mutation("batch_numbered", "bob_3", p, 3, STATSYNC__SOURCE__SOURCE_SOCKET, "gw1/abc");
+    op[1].seq = 9; /* not consecutive: refused, nothing recorded */
+    mutation("batch_numbered_gap", "bob_3", p, 2, STATSYNC__SOURCE__SOURCE_SOCKET, "gw1/abc");
+    op[0].client_id = op[1].client_id = NULL;
+    op[0].has_seq = op[1].has_seq = 0;
 
     Statsync__Operation fo;
     statsync__operation__init(&fo);
@@ -360,6 +370,12 @@ static void stats_doc_corpus(void)
     r.error_message = "not enough diamonds (have 17, need 20)";
     put_msg("fuzz_gateway_reply", "reply_409", &r.base);
     r.doc = NULL;
+    r.error_code = "seq_gap";
+    r.error_message = "seq 9 skips ahead: this client's next seq is 7; re-send from it";
+    r.has_expected_seq = 1;
+    r.expected_seq = 7;
+    put_msg("fuzz_gateway_reply", "reply_seq_gap", &r.base);
+    r.has_expected_seq = 0;
     r.status = 507;
     r.error_code = "storage_full";
     r.error_message = "storage is full or not writable; nothing changed";

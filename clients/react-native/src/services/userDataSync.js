@@ -2,14 +2,18 @@
 // UserDataSync — the sync service behind the hook and the context.
 //
 //  - Every updateUserStats(delta) goes into a persisted queue entry with an
-//    opId. Deltas arriving within one debounce window (600 ms) merge into the
-//    same entry; when the window closes the entry is sealed and flushed.
+//    opId and a seq: this install's number for the op (1, 2, 3 … under its
+//    durable clientId, never reused). Deltas arriving within one debounce
+//    window (600 ms) merge into the same entry; when the window closes the
+//    entry is sealed and flushed.
 //  - The queue is flushed strictly in order, one entry at a time: over the
-//    socket (`user:clientUpdate {opId, delta}` with an ack) when connected,
-//    else over REST (`POST /api/users/data/patch`, `Idempotency-Key: opId`).
-//    An entry leaves the queue only when the server acknowledged it (or
-//    refused it for good); the server applies an opId at most once, so a flush
-//    that died half-way is simply repeated.
+//    socket (`user:clientUpdate {ops:[{opId, delta, clientId, seq}]}` with an
+//    ack) when connected, else over REST (`POST /api/users/data/patch` with
+//    clientId and seq in the body, `Idempotency-Key: opId`). An entry leaves
+//    the queue only when the server acknowledged it (or refused it for good);
+//    the server keeps each client's last seq in the same transaction as the
+//    change, so a flush that died half-way is simply repeated, however late
+//    (exactly-once with no time window; the opId covers the rest).
 //  - The local view is the last server document (ordered by version, then
 //    updatedAt — never backwards) with the pending entries applied on top.
 //  - The socket's token is renewed before its exp (`auth:refresh`, same
@@ -57,6 +61,11 @@ function isValidUserId(userId) {
   try { bytes = unescape(encodeURIComponent(userId)).length; } catch (_) { return false; } // lone surrogate
   return bytes <= 128;
 }
+
+// A seq: a positive safe integer. A clientId: 1-64 of [A-Za-z0-9_-] (the
+// server's rule; a UUID is one).
+function isSeq(v) { return Number.isSafeInteger(v) && v >= 1; }
+function isClientId(v) { return typeof v === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(v); }
 
 // Development fallback only: Expo inlines `process.env.EXPO_PUBLIC_*` into the
 // app's own code at build time, not into node_modules, so in a release build
@@ -214,6 +223,17 @@ function connectErrorOf(err, active, url) {
     + 'retrying — updates go over REST meanwhile', { kind: 'connection', code: 'connect_failed', reason });
 }
 
+// The server's seq_gap (409): it expects error.expectedSeq from this client.
+function gapResult(e, entry) {
+  const expectedSeq = isSeq(e.expectedSeq) ? e.expectedSeq : null;
+  return {
+    kind: expectedSeq !== null && expectedSeq < entry.seq ? 'gap' : 'transient',
+    expectedSeq,
+    error: new SyncError(`statsync: the server expects seq ${expectedSeq} of this install, not ${entry.seq}: ${e.message || 'seq_gap'}`,
+      { kind: 'transient', code: 'seq_gap', status: 409, opId: entry.opId }),
+  };
+}
+
 class UserDataSync {
   constructor(userId, options = {}) {
     if (!isValidUserId(userId)) {
@@ -242,9 +262,16 @@ class UserDataSync {
     this._socketBackoff = new Backoff(backoff);
     this._tokenBackoff = new Backoff(backoff);
     const prefix = o.storageKeyPrefix;
-    this._keys = { queue: `${prefix}/queue/${userId}`, doc: `${prefix}/doc/${userId}` };
+    this._keys = { queue: `${prefix}/queue/${userId}`, doc: `${prefix}/doc/${userId}`, client: `${prefix}/client/${userId}` };
 
-    this._queue = []; // [{opId, delta, createdAt, open?, isolated?}]
+    this._queue = []; // [{opId, seq, delta, createdAt, open?, isolated?}], in seq order
+    // Exactly-once per client: this install's clientId for the user and the
+    // seq of its next operation (loaded or created by _load), and what
+    // storage holds for sure — an entry is sent only once its number is
+    // there (_numberDurable), so a restart never numbers another op the same.
+    this._clientId = null;
+    this._nextSeq = 1;
+    this._durable = { clientId: null, nextSeq: 0 };
     this._serverDoc = null;
     this._inflight = null;
     this._held = null;
@@ -325,8 +352,14 @@ class UserDataSync {
   getUserData() { return this._state.userData; }
 
   getPendingOperations() {
-    return this._queue.map((e) => ({ opId: e.opId, delta: JSON.parse(JSON.stringify(e.delta)), createdAt: e.createdAt, sealed: !e.open }));
+    return this._queue.map((e) => ({
+      opId: e.opId, seq: e.seq, delta: JSON.parse(JSON.stringify(e.delta)), createdAt: e.createdAt, sealed: !e.open,
+    }));
   }
+
+  // This install's clientId for the user (null until started): its ops are
+  // numbered under it.
+  get clientId() { return this._clientId; }
 
   get connected() { return this._state.connected; }
 
@@ -335,9 +368,9 @@ class UserDataSync {
   // listener(state) on every change; returns an unsubscribe function.
   subscribe(listener) { return this.on('change', listener); }
 
-  // Events: change(state), error(SyncError), refused(SyncError), ack({opId, delta, duplicate, doc}),
+  // Events: change(state), error(SyncError), refused(SyncError), ack({opId, seq, delta, duplicate, doc}),
   // stale({doc, current, source}), connect(), disconnect(reason), connectError(SyncError),
-  // tokenRefresh({exp}), signedOut().
+  // tokenRefresh({exp}), seqGap({expectedSeq, seq, previousClientId, clientId}), signedOut().
   on(event, fn) {
     if (!this._listeners.has(event)) this._listeners.set(event, new Set());
     this._listeners.get(event).add(fn);
@@ -373,7 +406,7 @@ class UserDataSync {
       entry = null;
     }
     if (!entry) {
-      entry = { opId: this._newOpId(), delta: {}, createdAt: Date.now(), open: true };
+      entry = { opId: this._newOpId(), seq: this._nextSeq++, delta: {}, createdAt: Date.now(), open: true };
       this._queue.push(entry);
     }
     entry.delta = M.mergeDeltas(entry.delta, d);
@@ -491,6 +524,9 @@ class UserDataSync {
     try {
       await this.storage.removeItem(this._keys.queue);
       await this.storage.removeItem(this._keys.doc);
+      // the next sign-in is a new client to the server (its numbers start
+      // over under a new clientId; the old record ages out of the server's table)
+      await this.storage.removeItem(this._keys.client);
     } catch (err) {
       throw new SyncError(`statsync: sign-out could not clear the stored data: ${err && err.message}`, { kind: 'storage' });
     }
@@ -511,10 +547,12 @@ class UserDataSync {
   async _load() {
     let rawQueue = null;
     let rawDoc = null;
+    let rawClient = null;
     try {
-      [rawQueue, rawDoc] = await Promise.all([
+      [rawQueue, rawDoc, rawClient] = await Promise.all([
         this.storage.getItem(this._keys.queue),
         this.storage.getItem(this._keys.doc),
+        this.storage.getItem(this._keys.client),
       ]);
     } catch (err) {
       this._setError(new SyncError(`statsync: storage read failed: ${err.message}`, { kind: 'storage' }));
@@ -526,7 +564,7 @@ class UserDataSync {
         const loaded = [];
         for (const e of entries || []) {
           if (e && typeof e.opId === 'string' && M.isPlainObject(e.delta)) {
-            loaded.push({ opId: e.opId, delta: e.delta, createdAt: e.createdAt || 0 });
+            loaded.push({ opId: e.opId, seq: isSeq(e.seq) ? e.seq : null, delta: e.delta, createdAt: e.createdAt || 0 });
           }
         }
         // Entries queued by updateUserStats before the load finished go last.
@@ -535,6 +573,7 @@ class UserDataSync {
         this._setError(new SyncError(`statsync: stored queue unreadable: ${err.message}`, { kind: 'storage' }));
       }
     }
+    this._loadClient(rawClient);
     if (rawDoc) {
       try {
         const doc = JSON.parse(rawDoc);
@@ -845,6 +884,7 @@ class UserDataSync {
 
   async _flushLoop() {
     const round = ++this._round;
+    let renumbered = null; // the entry that made this run go on as a new client
     this._setState({ syncing: true });
     try {
       for (;;) {
@@ -854,14 +894,31 @@ class UserDataSync {
         if (this._online === false && !this._socketConnected()) {
           throw new SyncError('statsync: offline; the queue will be sent when the network is back', { kind: 'offline', code: 'offline' });
         }
+        if (!this._numberDurable(entry)) {
+          this._queueDirty = true;
+          await this._persistQueue();
+          if (this._destroyed) return;
+        }
         this._inflight = entry;
         let result;
         try {
-          result = await this._send(entry);
+          result = this._numberDurable(entry) ? await this._send(entry) : {
+            kind: 'transient',
+            error: new SyncError('statsync: the queue could not be written to storage; an operation is sent only once its number is stored',
+              { kind: 'transient', code: 'storage', opId: entry.opId }),
+          };
         } finally {
           this._inflight = null;
         }
         if (this._destroyed) return;
+        if (result.kind === 'gap' && renumbered !== entry) {
+          // never twice for one entry in a run: a new client has no gap
+          renumbered = entry;
+          this._releaseHeld();
+          this._continueAsNewClient(result.expectedSeq, entry);
+          continue;
+        }
+        if (result.kind === 'gap') result = { kind: 'transient', error: result.error };
         if (result.kind === 'ack') {
           this._removeEntry(entry);
           this._restBackoff.reset();
@@ -871,7 +928,7 @@ class UserDataSync {
           this._syncOk(round);
           this._refresh({ loading: false });
           this._persistQueue();
-          this._emit('ack', { opId: entry.opId, delta: entry.delta, duplicate: !!result.duplicate, doc: result.doc });
+          this._emit('ack', { opId: entry.opId, seq: entry.seq, delta: entry.delta, duplicate: !!result.duplicate, doc: result.doc });
           continue;
         }
         if (result.kind === 'refused') {
@@ -927,7 +984,8 @@ class UserDataSync {
 
   _sendSocket(entry) {
     return new Promise((resolve) => {
-      const payload = { opId: entry.opId, delta: entry.delta };
+      // a batch of one: the server numbers ops inside ops[i]
+      const payload = { ops: [{ opId: entry.opId, delta: entry.delta, clientId: this._clientId, seq: entry.seq }] };
       this._socket.timeout(this.options.ackTimeoutMs).emit('user:clientUpdate', payload, (err, res) => {
         if (err) {
           resolve({ kind: 'transient', error: new SyncError(`statsync: no ack (${err.message})`, { kind: 'transient', code: 'timeout', opId: entry.opId }) });
@@ -939,6 +997,10 @@ class UserDataSync {
         }
         const e = (res && res.error) || {};
         const code = e.code || 'unknown';
+        if (code === 'seq_gap') {
+          resolve(gapResult(e, entry));
+          return;
+        }
         const kind = classifyCode(code, e.status);
         resolve({
           kind,
@@ -954,7 +1016,8 @@ class UserDataSync {
   async _sendRest(entry) {
     let res;
     try {
-      res = await this._request('POST', '/api/users/data/patch', { ...entry.delta, userId: this.userId },
+      res = await this._request('POST', '/api/users/data/patch',
+        { ...entry.delta, userId: this.userId, clientId: this._clientId, seq: entry.seq },
         { 'Idempotency-Key': entry.opId });
     } catch (err) {
       return { kind: 'transient', error: new SyncError(`statsync: network error: ${err.message}`, { kind: 'transient', code: 'network', opId: entry.opId }) };
@@ -963,6 +1026,7 @@ class UserDataSync {
     const body = res.body && typeof res.body === 'object' ? res.body : {};
     if (kind === 'ack') return { kind, doc: body.stats, duplicate: !!body.duplicate };
     const e = body.error || {};
+    if (e.code === 'seq_gap') return gapResult(e, entry);
     return {
       kind,
       doc: body.stats,
@@ -1129,16 +1193,70 @@ class UserDataSync {
   // Writes are serialized and always write the latest state, so the stored
   // queue never goes back to an older snapshot. Nothing is written once the
   // service is destroyed (a sign-out's clearing stays cleared).
+  //
+  // The queue first, then the client record {clientId, nextSeq}: a crash in
+  // between leaves the record behind the queue, and _loadClient takes the
+  // next seq past the queue's highest anyway. `_durable` says what both
+  // writes have stored.
   _persistQueue() {
     if (this._destroyed) return this._writeChain;
     this._queueDirty = true;
-    return this._chain(() => {
-      if (!this._queueDirty) return undefined;
+    return this._chain(async () => {
+      if (!this._queueDirty) return;
       this._queueDirty = false;
-      if (!this._queue.length) return this.storage.removeItem(this._keys.queue);
-      const entries = this._queue.map((e) => ({ opId: e.opId, delta: e.delta, createdAt: e.createdAt }));
-      return this.storage.setItem(this._keys.queue, JSON.stringify({ v: 1, entries }));
+      const client = { clientId: this._clientId, nextSeq: this._nextSeq };
+      if (!this._queue.length) await this.storage.removeItem(this._keys.queue);
+      else {
+        const entries = this._queue.map((e) => ({ opId: e.opId, seq: e.seq, delta: e.delta, createdAt: e.createdAt }));
+        await this.storage.setItem(this._keys.queue, JSON.stringify({ v: 2, entries }));
+      }
+      if (client.clientId && (client.clientId !== this._durable.clientId || client.nextSeq !== this._durable.nextSeq)) {
+        await this.storage.setItem(this._keys.client, JSON.stringify({ v: 1, ...client }));
+      }
+      this._durable = client;
     });
+  }
+
+  // The client record from storage (or a new clientId when there is none or
+  // it is unreadable: a new client to the server, which is always safe), the
+  // next seq past every queued entry's, and numbers for entries that have
+  // none (a queue written by an SDK before clientId/seq).
+  _loadClient(raw) {
+    let rec = null;
+    try { rec = raw ? JSON.parse(raw) : null; } catch (_) { rec = null; }
+    if (rec && isClientId(rec.clientId) && isSeq(rec.nextSeq)) {
+      this._clientId = rec.clientId;
+      this._nextSeq = rec.nextSeq;
+      this._durable = { clientId: rec.clientId, nextSeq: rec.nextSeq };
+    } else {
+      this._clientId = randomOpId();
+      this._nextSeq = 1;
+    }
+    for (const e of this._queue) if (e.seq !== null && e.seq >= this._nextSeq) this._nextSeq = e.seq + 1;
+    for (const e of this._queue) if (e.seq === null) e.seq = this._nextSeq++;
+  }
+
+  // Whether storage holds the number of entry: its clientId and a next seq
+  // past it (so no later start can number another op the same).
+  _numberDurable(entry) {
+    return this._durable.clientId === this._clientId && this._durable.nextSeq > entry.seq;
+  }
+
+  // A seq_gap: the server expects `expectedSeq` from this client, below the
+  // number of the entry sent (the queue's first). The numbers between were
+  // never recorded there — an op the gateway refused before it reached the
+  // stats-service, or a server restored from an older copy — and this
+  // sender, which sends in order and keeps every entry until it is
+  // answered, holds none of them to re-send. So it goes on as a new client:
+  // a fresh clientId (the server takes a new client's first seq as it
+  // comes), the same numbers, none reused.
+  _continueAsNewClient(expectedSeq, entry) {
+    const previousClientId = this._clientId;
+    this._clientId = randomOpId();
+    this._queueDirty = true;
+    this._log('warn', `statsync: the server expects seq ${expectedSeq} of this install but the queue starts at ${entry.seq}; `
+      + 'continuing under a new clientId');
+    this._emit('seqGap', { expectedSeq, seq: entry.seq, previousClientId, clientId: this._clientId });
   }
 
   _persistDoc() {

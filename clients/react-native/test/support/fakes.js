@@ -1,8 +1,10 @@
 'use strict';
 // In-memory stand-ins for unit tests: a stats server with the real
-// semantics the client relies on (version per change, opId idempotency,
-// merge rules), a socket.io-client-like socket bound to it, a fetch bound to
-// it, an AsyncStorage, AppState and NetInfo.
+// semantics the client relies on (version per change, opId idempotency with
+// a TTL that forgetOpIds() ends, exactly-once per client — clientId + seq:
+// repeats answered by their recorded outcome, gaps refused with
+// expectedSeq —, merge rules), a socket.io-client-like socket bound to it, a
+// fetch bound to it, an AsyncStorage, AppState and NetInfo.
 
 const { mock } = require('node:test');
 const { applyDelta, defaultDocument } = require('../../src/services/merge');
@@ -26,7 +28,8 @@ class FakeServer {
   constructor() {
     this.docs = new Map();
     this.applied = new Map(); // userId -> Set(opId)
-    this.requests = []; // {transport, opId, delta}
+    this.clients = new Map(); // userId -> Map(clientId -> {last, refused: Map(seq -> {status, code})})
+    this.requests = []; // {transport, opId, delta, clientId, seq}
     this.sockets = new Set();
     this.reachable = true; // REST
     this.refuse = null; // (delta, opId) => null | {status, code}
@@ -45,18 +48,48 @@ class FakeServer {
     return this.docs.get(userId);
   }
 
-  apply(userId, delta, opId, transport) {
-    this.requests.push({ transport, opId, delta: JSON.parse(JSON.stringify(delta)) });
+  // The STATSYNC_IDEMPOTENCY_TTL_S passing: every opId forgotten.
+  forgetOpIds() { this.applied.clear(); }
+
+  // The client table of userId (clientId -> record), as the stats-service keeps it.
+  clientsOf(userId) {
+    if (!this.clients.has(userId)) this.clients.set(userId, new Map());
+    return this.clients.get(userId);
+  }
+
+  apply(userId, delta, opId, transport, { clientId, seq } = {}) {
+    this.requests.push({ transport, opId, delta: JSON.parse(JSON.stringify(delta)), clientId, seq });
     const seen = this.applied.get(userId) || new Set();
     this.applied.set(userId, seen);
-    if (opId && seen.has(opId)) return { status: 200, doc: this.doc(userId), duplicate: true };
+    let rec = null;
+    if (clientId !== undefined) {
+      rec = this.clientsOf(userId).get(clientId) || null;
+      const last = rec ? rec.last : seq - 1; // a new client starts at whatever seq it sends
+      if (seq > last + 1) {
+        return { status: 409, code: 'seq_gap', message: `seq ${seq} skips ahead: this client's next seq is ${last + 1}`, expectedSeq: last + 1 };
+      }
+      if (seq <= last) {
+        const was = rec.refused.get(seq);
+        if (was) return { status: was.status, code: was.code, message: `seq ${seq} was refused before`, doc: this.doc(userId) };
+        return { status: 200, doc: this.doc(userId), duplicate: true };
+      }
+      if (!rec) { rec = { last: seq - 1, refused: new Map() }; this.clientsOf(userId).set(clientId, rec); }
+    }
+    const decide = (r) => { // a deterministic outcome: recorded for the seq
+      if (rec) { rec.last = seq; if (r.status !== 200) rec.refused.set(seq, { status: r.status, code: r.code }); }
+      return r;
+    };
+    if (opId && seen.has(opId)) return decide({ status: 200, doc: this.doc(userId), duplicate: true });
     if (this.refuse) {
       const r = this.refuse(delta, opId);
-      if (r) return { status: r.status, code: r.code, message: r.message || r.code, doc: this.doc(userId) };
+      if (r) {
+        const out = { status: r.status, code: r.code, message: r.message || r.code, doc: this.doc(userId) };
+        return r.status >= 400 && r.status < 500 && r.status !== 429 ? decide(out) : out;
+      }
     }
     const cur = this.doc(userId);
     if (typeof delta.diamonds === 'number' && (cur.diamonds || 0) + delta.diamonds < 0) {
-      return { status: 409, code: 'insufficient_funds', message: 'not enough diamonds', doc: cur };
+      return decide({ status: 409, code: 'insufficient_funds', message: 'not enough diamonds', doc: cur });
     }
     const next = applyDelta(cur, delta);
     next.version = cur.version + 1;
@@ -66,7 +99,7 @@ class FakeServer {
     this.docs.set(userId, next);
     if (opId) seen.add(opId);
     this.broadcast(userId, next, delta);
-    return { status: 200, doc: next };
+    return decide({ status: 200, doc: next });
   }
 
   broadcast(userId, doc, delta, except) {
@@ -96,11 +129,14 @@ class FakeServer {
         return jsonResponse(200, server.doc(userId));
       }
       if (init.method === 'POST' && u.pathname === '/api/users/data/patch') {
-        const body = JSON.parse(init.body);
-        delete body.userId;
-        const r = server.apply(userId, body, init.headers['Idempotency-Key'], 'rest');
+        const { userId: _own, clientId, seq, ...body } = JSON.parse(init.body);
+        if ((clientId === undefined) !== (seq === undefined)) {
+          return jsonResponse(400, { error: { code: 'bad_request', message: 'clientId and seq go together' } });
+        }
+        const r = server.apply(userId, body, init.headers['Idempotency-Key'], 'rest', clientId === undefined ? {} : { clientId, seq });
         if (r.status === 200) return jsonResponse(200, { success: true, stats: r.doc, duplicate: r.duplicate || undefined });
-        return jsonResponse(r.status, { error: { code: r.code, message: r.message }, stats: r.doc });
+        const error = { code: r.code, message: r.message, ...(r.expectedSeq ? { expectedSeq: r.expectedSeq } : {}) };
+        return jsonResponse(r.status, { error, stats: r.doc });
       }
       return jsonResponse(404, { error: { code: 'not_found', message: 'no route' } });
     };
@@ -272,10 +308,14 @@ class FakeSocket {
     const onDisconnect = (err) => finish(err);
     this.pendingAcks = (this.pendingAcks || []).concat(onDisconnect);
     if (timeoutMs !== null) timer = setTimeout(() => finish(new Error('operation has timed out')), timeoutMs);
-    const r = this.server.apply(this.userId, payload.delta, payload.opId, 'socket');
+    // {opId?, delta} or a batch of one {ops: [{opId?, delta, clientId?, seq?}]} (what the SDK sends)
+    const op = payload.ops ? payload.ops[0] : payload;
+    if (payload.ops && payload.ops.length !== 1) throw new Error('FakeSocket: only batches of one op');
+    const numbering = op.clientId !== undefined ? { clientId: op.clientId, seq: op.seq } : {};
+    const r = this.server.apply(this.userId, op.delta, op.opId, 'socket', numbering);
     const answer = r.status === 200
       ? { ok: true, stats: r.doc, duplicate: r.duplicate }
-      : { ok: false, error: { code: r.code, message: r.message }, stats: r.doc };
+      : { ok: false, error: { code: r.code, message: r.message, ...(r.expectedSeq ? { expectedSeq: r.expectedSeq, status: 409 } : {}) }, stats: r.doc };
     const copy = JSON.parse(JSON.stringify(answer));
     if (this.dropAcks) return this;
     if (this.holdAcks) { this.heldAcks.push(() => finish(null, copy)); return this; }

@@ -64,7 +64,10 @@ export const app = React.createElement(UserDataProvider, { userId: 'alice', debo
 
 const s: UserDataSync = createUserDataSync('alice', { apiUrl: 'http://x', storage });
 const off: () => void = s.on('refused', (e) => console.log(e.opId, e.delta, e.status));
-s.on('ack', (a) => a.duplicate);
+s.on('ack', (a) => a.duplicate && a.seq > 0);
+s.on('seqGap', (g) => `${g.previousClientId} -> ${g.clientId}: expected ${g.expectedSeq}, sent ${g.seq}`);
+export const clientId: string | null = s.clientId;
+export const seqs: number[] = s.getPendingOperations().map((o) => o.seq);
 s.subscribe((st) => st.pendingCount + (st.userData ? st.userData.version : 0));
 off();
 s.on('connectError', (e) => e.code === 'too_many_sockets');

@@ -394,8 +394,11 @@ static ss_err partitions__acquire_at_start(stats_service *svc, uint32_t p, int64
 {
     char why[300] = "";
     ss_err e;
-    while ((e = partition_acquire(svc, p, why, sizeof(why))) != SS_OK && e != SS_ERR_CONFLICT &&
-           e != SS_ERR_INVALID_VALUE && ss_mono_ms() < deadline && !partitions__stop_asked()) {
+    /* only JetStream's silence is worth waiting for; a data directory that
+     * cannot be opened, or an owner elsewhere, is the start's answer */
+    while ((e = partition_acquire(svc, p, why, sizeof(why))) != SS_OK &&
+           (e == SS_ERR_UNAVAILABLE || e == SS_ERR_TIMEOUT) && ss_mono_ms() < deadline &&
+           !partitions__stop_asked()) {
         ss_log(SS_LOG_WARN, "partition not acquired yet (will retry)", "{s:i,s:s}", "partition",
                (int)p, "error", why);
         usleep(500 * 1000);

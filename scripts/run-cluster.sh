@@ -350,8 +350,8 @@ while :; do
   done
   [ "$changed" = 0 ] || write_processes
   if [ -z "$TICK" ]; then
-    # Wake up when the next restart is due (or every 5 s).
-    ms=5000
+    # Wake up when the next restart is due (or every second: the sweep below).
+    ms=1000
     [ -z "$next" ] || ms=$((next - NOW < 20 ? 20 : next - NOW))
     printf -v secs '%d.%03d' $((ms / 1000)) $((ms % 1000))
     sleep "$secs" &
@@ -364,8 +364,19 @@ while :; do
   [ "$STOPPING" = 0 ] || break
   if [ "$who" = "$TICK" ]; then
     TICK=''
-    continue
   fi
+  # A child bash already reaped (its "Killed" notice printed while another
+  # death was being handled) is never reported by wait -n: look for every
+  # pid that is gone.
+  for n in "${NAMES[@]}"; do
+    pid=${PID[$n]}
+    if [ -n "$pid" ] && [ "$pid" != "$who" ] && ! kill -0 "$pid" 2>/dev/null; then
+      src=0
+      wait "$pid" 2>/dev/null || src=$?
+      died "$n" "$src"
+    fi
+  done
+  [ -n "$TICK" ] || continue
   for n in "${NAMES[@]}"; do
     if [ -z "$who" ] || [ "${PID[$n]}" != "$who" ]; then continue; fi
     died "$n" "$rc"

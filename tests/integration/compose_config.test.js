@@ -1054,9 +1054,12 @@ function parseEdgeGateways(list) {
 
 // Renders the edge's nginx.conf from env (prefix swapped for a temp dir) and
 // runs `nginx -t` on it.
+// The image's demo directory is the checkout's demo/ (its COPY source).
+const IMAGE_DEMO_DIR = '/usr/local/share/statsync-demo';
 function renderAndTest(env, dir) {
+  const demo = env.STATSYNC_EDGE_DEMO_DIR === IMAGE_DEMO_DIR ? { STATSYNC_EDGE_DEMO_DIR: path.join(ROOT, 'demo') } : {};
   const r = spawnSync('bash', [EDGE_RENDER], {
-    env: { PATH: process.env.PATH, ...env, STATSYNC_EDGE_PREFIX: dir, STATSYNC_EDGE_ACCESS_LOG: path.join(dir, 'access.log') },
+    env: { PATH: process.env.PATH, ...env, ...demo, STATSYNC_EDGE_PREFIX: dir, STATSYNC_EDGE_ACCESS_LOG: path.join(dir, 'access.log') },
     encoding: 'utf8', timeout: 20000,
   });
   assert.equal(r.status, 0, `edge/render-nginx.sh refused the compose environment:\n${r.stderr}`);
@@ -1123,6 +1126,12 @@ test('Dockerfile: the edge image runs Debian\'s nginx through edge/run-edge.sh, 
   assert.ok(renderer && path.posix.dirname(renderer.dest) === path.posix.dirname(launcher.dest),
     'edge/render-nginx.sh must be copied beside run-edge.sh (the launcher runs it from its own directory)');
   for (const f of [launcher, renderer]) fs.accessSync(path.join(ROOT, f.src), fs.constants.X_OK);
+  // the browser demo: demo/ copied to the directory STATSYNC_EDGE_DEMO_DIR names
+  const demo = copies.find((c) => c.srcs.some((src) => path.posix.normalize(src).replace(/\/$/, '') === 'demo'));
+  assert.ok(demo, 'edge: the image does not COPY demo/ (the browser demo at /demo/)');
+  assert.equal(path.posix.normalize(demo.dest).replace(/\/$/, ''), env.STATSYNC_EDGE_DEMO_DIR);
+  assert.equal(env.STATSYNC_EDGE_DEMO_DIR, IMAGE_DEMO_DIR);
+  fs.accessSync(path.join(ROOT, 'demo/index.html'));
 });
 
 test('compose: the edge lists every gateway by its route tag and address; every gateway trusts the edge', () => {

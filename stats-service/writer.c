@@ -7,6 +7,7 @@
 
 #include "clients.h"
 #include "ss_client_seq.h"
+#include "ss_list.h"
 #include "ss_log.h"
 #include "ss_time.h"
 #include "stats_metrics.h"
@@ -671,11 +672,7 @@ ss_err writer_submit(stats_writer *w, stats_job *job)
         pthread_mutex_unlock(&w->mu);
         return SS_ERR_UNAVAILABLE;
     }
-    if (w->tail)
-        w->tail->next = job;
-    else
-        w->head = job;
-    w->tail = job;
+    SS_FIFO_PUSH(w->head, w->tail, job);
     w->depth++;
     stats_metrics_queue_depth((int64_t)w->depth);
     pthread_cond_signal(&w->cond);
@@ -693,11 +690,7 @@ static bool writer__control(stats_writer *w, stats_store *store,
         pthread_mutex_unlock(&w->mu);
         return false;
     }
-    if (w->tail)
-        w->tail->next = &c;
-    else
-        w->head = &c;
-    w->tail = &c;
+    SS_FIFO_PUSH(w->head, w->tail, &c);
     pthread_cond_signal(&w->cond);
     while (!c.ctl_done) /* a stopping writer still runs everything queued */
         pthread_cond_wait(&w->ctl_cond, &w->mu);

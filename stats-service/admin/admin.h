@@ -71,6 +71,9 @@ typedef struct admin_cmdline {
     admin_args_kind args;
 } admin_cmdline;
 
+/* A command's admin_cmdline from its parts (opts an array). */
+#define ADMIN_CMDLINE(usage, text, opts, json, args) {usage, text, opts, SS_COUNT(opts), json, args}
+
 /* Parses a command's options (on --help prints its usage), sets admin_json
  * and checks what follows them: nothing, or one partition number, into
  * *partition. Returns -1 to go on, else the exit code (0 after --help, 2 on

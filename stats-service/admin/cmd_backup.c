@@ -40,9 +40,8 @@ static const ss_opt backup__opts[] = {
                "the cluster's STATSYNC_PARTITION_COUNT, when known (0: not known)"),
     ADMIN_OPT_JSON(&backup__o.json, "print the manifest as one JSON object"),
 };
-static const admin_cmdline backup__cmdline = {backup__usage, backup__text, backup__opts,
-                                              SS_COUNT(backup__opts), &backup__o.json,
-                                              ADMIN_ARGS_NONE};
+static const admin_cmdline backup__cmdline =
+    ADMIN_CMDLINE(backup__usage, backup__text, backup__opts, &backup__o.json, ADMIN_ARGS_NONE);
 
 /* The backup being made: the manifest it fills, and the totals. */
 typedef struct backup_run {

@@ -92,9 +92,8 @@ static const ss_opt move__opts[] = {
                "the destination's data directory as seen here (default: the one it reports)"),
     ADMIN_OPT_JSON(&move__o.json, "print one JSON object"),
 };
-static const admin_cmdline move__cmdline = {move__usage, move__text, move__opts,
-                                            SS_COUNT(move__opts), &move__o.json,
-                                            ADMIN_ARGS_PARTITION};
+static const admin_cmdline move__cmdline =
+    ADMIN_CMDLINE(move__usage, move__text, move__opts, &move__o.json, ADMIN_ARGS_PARTITION);
 
 /* Test hook (tests/integration/partition_move.test.js): fail as if the step
  * named in STATSYNC_TEST_ADMIN_FAIL_AT had failed, to exercise the

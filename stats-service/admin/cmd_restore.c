@@ -43,9 +43,8 @@ static const ss_opt restore__opts[] = {
     SS_OPT_BOOL("leases", NULL, &restore__o.leases, "false", "with NATS: refuse a held lease too"),
     ADMIN_OPT_JSON(&restore__o.json, "print one JSON object"),
 };
-static const admin_cmdline restore__cmdline = {restore__usage, restore__text, restore__opts,
-                                               SS_COUNT(restore__opts), &restore__o.json,
-                                               ADMIN_ARGS_NONE};
+static const admin_cmdline restore__cmdline =
+    ADMIN_CMDLINE(restore__usage, restore__text, restore__opts, &restore__o.json, ADMIN_ARGS_NONE);
 
 /* The restore under way: the backup's manifest, the partitions asked for
  * and, per partition, its place, its staged copy and what is in the way. */

@@ -385,9 +385,8 @@ static const ss_opt split__opts[] = {
                 "rename an existing non-empty partitions/ aside instead of refusing"),
     ADMIN_OPT_JSON(&split__o.json, "print one JSON object"),
 };
-static const admin_cmdline split__cmdline = {split__usage, split__text, split__opts,
-                                             SS_COUNT(split__opts), &split__o.json,
-                                             ADMIN_ARGS_NONE};
+static const admin_cmdline split__cmdline =
+    ADMIN_CMDLINE(split__usage, split__text, split__opts, &split__o.json, ADMIN_ARGS_NONE);
 
 /* Builds every partition aside from the old file, in passes of
  * SPLIT_GROUP, and verifies them (into parts, the JSON list). On a failure

@@ -77,9 +77,8 @@ static const ss_opt status__opts[] = {
     SS_OPT_BOOL("leases", NULL, &status__o.leases, "false", "also read the lease bucket"),
     ADMIN_OPT_JSON(&status__o.json, "print one JSON object"),
 };
-static const admin_cmdline status__cmdline = {status__usage, status__text, status__opts,
-                                              SS_COUNT(status__opts), &status__o.json,
-                                              ADMIN_ARGS_NONE};
+static const admin_cmdline status__cmdline =
+    ADMIN_CMDLINE(status__usage, status__text, status__opts, &status__o.json, ADMIN_ARGS_NONE);
 
 /* What the instances said, gathered. */
 typedef struct status_run {
@@ -197,21 +196,21 @@ static const ss_opt one__opts[] = {
     SS_OPT_STR("instance", NULL, &one__o.instance, NULL, "the instance (its STATSYNC_INSTANCE_ID)"),
     ADMIN_OPT_JSON(&one__o.json, "print one JSON object"),
 };
-static const admin_cmdline one__release = {
+static const admin_cmdline one__release = ADMIN_CMDLINE(
     ADMIN_PROG " partition release P --instance ID [--nats URL] [--json]",
     "Tells the instance to stop serving partition P: its requests are refused\n"
     "with partition_unavailable (clients retry) from that moment, its LMDB\n"
     "environment is closed and its lease given back. Nobody serves P until an\n"
     "instance acquires it. For moving a partition between machines (see\n"
     "stats-service/README.md); `partition move` does it all on one machine.",
-    one__opts, SS_COUNT(one__opts), &one__o.json, ADMIN_ARGS_PARTITION};
-static const admin_cmdline one__acquire = {
+    one__opts, &one__o.json, ADMIN_ARGS_PARTITION);
+static const admin_cmdline one__acquire = ADMIN_CMDLINE(
     ADMIN_PROG " partition acquire P --instance ID [--nats URL] [--json]",
     "Tells the instance to take partition P's lease (refused, naming the owner,\n"
     "when another instance holds it), open <its data dir>/partitions/P/ and serve\n"
     "it. A missing folder is created empty: acquire a partition only where its\n"
     "data is.",
-    one__opts, SS_COUNT(one__opts), &one__o.json, ADMIN_ARGS_PARTITION};
+    one__opts, &one__o.json, ADMIN_ARGS_PARTITION);
 
 static int one__run(int argc, char **argv, admin_action action, const admin_cmdline *cl)
 {

@@ -8,7 +8,8 @@ STATSYNC_DEPS_BUILD=(build-essential cmake pkg-config protobuf-c-compiler libpro
   nats-server curl ca-certificates
   nginx openssl) # nginx: the edge (edge/, one origin for REST + Socket.IO); openssl: test certificates
 STATSYNC_DEPS_TEST=(libcmocka-dev clang libclang-rt-14-dev docker-compose
-  chromium) # chromium: the browser demo's test (tests/compat/demo_browser.test.js), headless
+  chromium   # chromium: the browser demo's test (tests/compat/demo_browser.test.js), headless
+  prometheus) # prometheus (with promtool): the observability pack's test (tests/integration/observability.test.js)
 
 statsync_install_deps() {
   local want=("${STATSYNC_DEPS_BUILD[@]}")

@@ -9,7 +9,7 @@
 #   test  run, plus what the tests need: Node.js and npm (the real
 #         socket.io-client), cmocka, clang (fuzzing), docker-compose (checks
 #         the compose file), chromium (the demo's test), openssl (throwaway
-#         certificates).
+#         certificates), prometheus (the observability pack's test).
 #
 # It says what it installs, and shows apt's progress one line per package.
 # While it installs, Debian's nats-server and nginx packages are kept from
@@ -27,8 +27,9 @@ STATSYNC_DEPS_BUILD=(build-essential cmake pkg-config protobuf-c-compiler libpro
   nats-server curl ca-certificates
   nginx) # nginx: the edge (edge/, one origin for REST + Socket.IO)
 STATSYNC_DEPS_TEST=(libcmocka-dev clang libclang-rt-14-dev docker-compose
-  openssl   # throwaway certificates (edge TLS, NATS TLS tests)
-  chromium) # the browser demo's test (tests/compat/demo_browser.test.js), headless
+  openssl    # throwaway certificates (edge TLS, NATS TLS tests)
+  chromium   # the browser demo's test (tests/compat/demo_browser.test.js), headless
+  prometheus) # prometheus (with promtool): the observability pack's test (tests/integration/observability.test.js)
 
 # statsync_missing_deps run|test: the packages of that set not installed, one a line.
 statsync_missing_deps() {

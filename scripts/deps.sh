@@ -48,15 +48,15 @@ statsync_missing_deps() {
 
 # Keeps package services from starting during the install; undone by
 # statsync__allow_services. Leaves an existing policy-rc.d alone.
-STATSYNC__POLICY=
+statsync__policy_file=
 statsync__hold_services() {
   local policy=/usr/sbin/policy-rc.d
   [ -e "$policy" ] && return 0
   printf '#!/bin/sh\n# statsync scripts/deps.sh: no service starts during its install\nexit 101\n' |
-    $1 tee "$policy" >/dev/null && $1 chmod 755 "$policy" && STATSYNC__POLICY=$policy
+    $1 tee "$policy" >/dev/null && $1 chmod 755 "$policy" && statsync__policy_file=$policy
 }
 statsync__allow_services() {
-  if [ -n "$STATSYNC__POLICY" ]; then $1 rm -f "$STATSYNC__POLICY"; STATSYNC__POLICY=; fi
+  if [ -n "$statsync__policy_file" ]; then $1 rm -f "$statsync__policy_file"; statsync__policy_file=; fi
 }
 
 # apt-get's output on stdin: "set up N: <package>" per package, all of it into $1.

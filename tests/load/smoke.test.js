@@ -49,6 +49,22 @@ function assertSane(r, conns, sys) {
   assert.ok(rep.throughput_per_s > 0, why);
 }
 
+// The stats-service's count of remembered opIds / Idempotency-Keys.
+async function idempotencyRecords(sys) {
+  const r = await fetch(`http://127.0.0.1:${sys.statsAdminPort}/metrics`);
+  const m = /^statsync_stats_idempotency_records(?:\{[^}]*\})? (\d+)/m.exec(await r.text());
+  assert.ok(m, 'statsync_stats_idempotency_records missing from /metrics');
+  return Number(m[1]);
+}
+
+// Waits until the users' documents hold exactly `expected` xp in all.
+async function expectXpSum(sys, prefix, users, expected) {
+  await waitFor('every update applied', async () => (await xpSum(sys, prefix, users)) === expected,
+    20000, 200).catch(async (e) => {
+    assert.fail(`${e.message}: xp sum ${await xpSum(sys, prefix, users)}, sent ${expected}`);
+  });
+}
+
 async function xpSum(sys, prefix, users) {
   let sum = 0;
   for (let i = 0; i < users; i++) {
@@ -77,23 +93,47 @@ test('statsync-load against the real system', { timeout: 200000 }, async (t) => 
       assert.equal(r.report.mode, 'sio');
       assert.ok(r.report.pushes >= r.report.matched);
       // Every update the generator sent was applied exactly once.
-      const expected = r.report.sent + r.report.warmup_sent;
-      await waitFor('every update applied', async () => (await xpSum(sys, prefix, users)) === expected,
-        20000, 200).catch(async (e) => {
-        assert.fail(`${e.message}: xp sum ${await xpSum(sys, prefix, users)}, sent ${expected}`);
-      });
+      await expectXpSum(sys, prefix, users, r.report.sent + r.report.warmup_sent);
     });
 
-    await t.test('rest: keep-alive patches', async () => {
+    await t.test('socket.io: 300 connections as 100 users x 3 devices, every device gets every update', async () => {
+      const conns = 300;
+      const users = 100;
+      const prefix = `smoke${process.pid}d`;
+      const r = await runLoad([
+        '--host', '127.0.0.1', '--port', String(sys.gw.socketPort), '--secret', sys.secret,
+        '--conns', String(conns), '--devices', '3', '--user-prefix', prefix,
+        '--rate', '300', '--warmup', '1', '--duration', '3', '--drain', '15', '--op-ids',
+        '--connect-rate', '2000',
+      ]);
+      assertSane(r, conns, sys);
+      const rep = r.report;
+      assert.equal(rep.users, users);
+      assert.equal(rep.devices, 3);
+      // Each update reached its sender and the user's two other devices.
+      assert.equal(rep.unmatched, 0, JSON.stringify(rep));
+      assert.equal(rep.all_devices_matched, rep.sent, JSON.stringify(rep));
+      assert.equal(rep.all_devices_unmatched, 0, JSON.stringify(rep));
+      assert.equal(rep.all_devices_us.count, rep.sent);
+      assert.ok(rep.all_devices_us.max >= rep.latency_us.max, JSON.stringify(rep));
+      await expectXpSum(sys, prefix, users, rep.sent + rep.warmup_sent);
+    });
+
+    await t.test('rest: keep-alive patches, each with its own Idempotency-Key', async () => {
       const conns = 8;
       const prefix = `smoke${process.pid}r`;
+      const records0 = await idempotencyRecords(sys);
       const r = await runLoad([
         '--mode', 'rest', '--host', '127.0.0.1', '--port', String(sys.gw.apiPort),
         '--secret', sys.secret, '--conns', String(conns), '--user-prefix', prefix,
-        '--warmup', '0.5', '--duration', '2', '--drain', '10',
+        '--warmup', '0.5', '--duration', '2', '--drain', '10', '--idempotency-keys',
       ]);
       assertSane(r, conns, sys);
       assert.equal(r.report.mode, 'rest');
+      // Every answered patch left its key's record behind (none was taken
+      // for a repeat of another: each document grew by every answer).
+      const records = (await idempotencyRecords(sys)) - records0;
+      assert.ok(records >= r.report.matched, `idempotency records +${records}, answered ${r.report.matched}`);
       // Each 2xx was a durable patch: the documents add up to what was answered.
       const answered = r.report.matched;
       const sum = await xpSum(sys, prefix, conns);

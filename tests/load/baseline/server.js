@@ -224,7 +224,10 @@ io.on('connection', (socket) => {
   });
 });
 
-server.listen(PORT, HOST, () => {
+// A backlog as deep as the kernel allows (net.core.somaxconn): with node's
+// default of 511 a burst of handshakes overflows the accept queue and
+// connections are reset — a limit of the setup, not of the server.
+server.listen({ port: PORT, host: HOST, backlog: 65535 }, () => {
   process.stdout.write(`${JSON.stringify({ listening: server.address().port })}\n`);
 });
 for (const sig of ['SIGTERM', 'SIGINT']) {

@@ -390,6 +390,7 @@ num() { awk -v n="$1" 'BEGIN { if (n == "?" || n == "") { print "?"; exit } s = 
 errs() { j "$1" '[.errors | to_entries[] | select(.value > 0) | "\(.key) \(.value)"] | join(", ")'; }
 ran() { [ "${RC_OF[$1]:-x}" = 0 ] && [ -s "$WORK/reports/$1.json" ]; } # name: the run went through
 missing() { if [ -z "${RC_OF[$1]:-}" ]; then echo "not run"; else echo "failed"; fi; } # name: the cell of no figure
+cell() { if [ -n "$1" ]; then echo "$2"; else missing "$3"; fi; } # value shown name: shown, or why not
 # Why run NAME gave no figure.
 why_not() { # name
   if [ -z "${RC_OF[$1]:-}" ]; then echo "not run${BL_WHY:+: $BL_WHY}"; return; fi
@@ -529,7 +530,7 @@ cs=""; cb=""
 ran latency_statsync && cs=$(cpu_server_us latency_statsync "$LATENCY_RATE" "$T")
 ran latency_baseline && cb=$(cpu_server_us latency_baseline "$LATENCY_RATE" "$T")
 row "CPU per update at $(num "$LATENCY_RATE")/s, the server's processes (statsync: gateway + stats + nats-server; baseline: node)" "–" \
-  "${cs:+$cs us}${cs:-$(missing latency_statsync)}" "${cb:+$cb us}${cb:-$(missing latency_baseline)}" "$(ratio "$cs" "$cb")" \
+  "$(cell "$cs" "$cs us" latency_statsync)" "$(cell "$cb" "$cb us" latency_baseline)" "$(ratio "$cs" "$cb")" \
   "from the latency runs; the generator's share is in their notes"
 fi
 
@@ -634,7 +635,7 @@ cs=""; cb=""
 ran rest_statsync && cs=$(j rest_statsync .throughput_per_s)
 ran rest_baseline && cb=$(j rest_baseline .throughput_per_s)
 row "REST patches/s ($REST_CONNS keep-alive conns, closed loop${OPIDS:+, an Idempotency-Key each}; statsync: each a durable LMDB commit, baseline: in memory)" \
-  ">= 20 000/s" "${cs:+**$(num "$cs")/s**}${cs:-$(missing rest_statsync)}" "${cb:+$(num "$cb")/s}${cb:-$(missing rest_baseline)}" "$(ratio "$cs" "$cb")" \
+  ">= 20 000/s" "$(cell "$cs" "**$(num "$cs")/s**" rest_statsync)" "$(cell "$cb" "$(num "$cb")/s" rest_baseline)" "$(ratio "$cs" "$cb")" \
   "statsync: $(rest_note rest_statsync); baseline: $(rest_note rest_baseline)"
 fi
 

@@ -512,20 +512,31 @@ fi
 fi
 
 OPS_NOTE=${OPIDS:+", an opId each"}
+# For each system: a fresh server, the same small warm-up, then run
+# "<step>_<system>" at LATENCY_RATE with CONNS connections.
+latency_runs() { # step conns [generator args...]
+  local step=$1 conns=$2 sys
+  shift 2
+  for sys in $(systems); do
+    fresh "$sys"
+    load "$sys" "warm_$sys" --port "$(sock_port "$sys")" --conns 50 --rate 500 --warmup 0 --duration 1 || true
+    say "$step: $sys, $conns connections x $LATENCY_RATE updates/s $*"
+    load "$sys" "${step}_$sys" --port "$(sock_port "$sys")" --conns "$conns" --rate "$LATENCY_RATE" \
+      --warmup "$WARMUP" --duration "$DURATION" $OPIDS "$@" || true
+  done
+}
+# "statsync: …; baseline: …" notes of a latency step's two runs.
+both_notes() { # step histogram matched-count
+  echo "statsync: $(latency_notes "$1_statsync" "$LATENCY_RATE" $((WARMUP + DURATION)) "$2" "$3"); baseline: $(latency_notes "$1_baseline" "$LATENCY_RATE" $((WARMUP + DURATION)) "$2" "$3")"
+}
 # ---- 2. end-to-end latency at 1 000 connections x 2 000 updates/s -------------
 if want latency; then
-for sys in $(systems); do
-  fresh "$sys"
-  load "$sys" "warm_$sys" --port "$(sock_port "$sys")" --conns 50 --rate 500 --warmup 0 --duration 1 || true
-  say "latency: $sys, $SOCKET_CONNS connections x $LATENCY_RATE updates/s"
-  load "$sys" "latency_$sys" --port "$(sock_port "$sys")" --conns "$SOCKET_CONNS" --rate "$LATENCY_RATE" \
-    --warmup "$WARMUP" --duration "$DURATION" $OPIDS || true
-done
+latency_runs latency "$SOCKET_CONNS"
 T=$((WARMUP + DURATION))
 what="$(num "$SOCKET_CONNS") conns x $(num "$LATENCY_RATE") updates/s$OPS_NOTE (statsync: each durably committed; baseline: in memory)"
 row_ms latency "p50 send -> own push, $what" "–" .latency_us.p50 "see the p99 row"
 row_ms latency "p99 send -> own push, $what" "<= the baseline's p99" .latency_us.p99 \
-  "statsync: $(latency_notes latency_statsync "$LATENCY_RATE" "$T" .latency_us .matched); baseline: $(latency_notes latency_baseline "$LATENCY_RATE" "$T" .latency_us .matched)"
+  "$(both_notes latency .latency_us .matched)"
 cs=""; cb=""
 ran latency_statsync && cs=$(cpu_server_us latency_statsync "$LATENCY_RATE" "$T")
 ran latency_baseline && cb=$(cpu_server_us latency_baseline "$LATENCY_RATE" "$T")
@@ -539,22 +550,14 @@ fi
 # (round-robin over users, rotating over the user's devices) and timed to its
 # own push and until every device of the user had one.
 if want devices; then
-dconns=$((DEVICE_USERS * DEVICES))
-for sys in $(systems); do
-  fresh "$sys"
-  load "$sys" "warm_$sys" --port "$(sock_port "$sys")" --conns 50 --rate 500 --warmup 0 --duration 1 || true
-  say "devices: $sys, $DEVICE_USERS users x $DEVICES sockets, $LATENCY_RATE updates/s"
-  load "$sys" "devices_$sys" --port "$(sock_port "$sys")" --conns "$dconns" --devices "$DEVICES" \
-    --rate "$LATENCY_RATE" --warmup "$WARMUP" --duration "$DURATION" $OPIDS || true
-done
-T=$((WARMUP + DURATION))
+latency_runs devices $((DEVICE_USERS * DEVICES)) --devices "$DEVICES"
 what="$(num "$DEVICE_USERS") users x $DEVICES sockets, $(num "$LATENCY_RATE") updates/s$OPS_NOTE"
 row_ms devices "p50 send -> own push, $what" "–" .latency_us.p50 "see the p99 rows"
 row_ms devices "p99 send -> own push, $what" "–" .latency_us.p99 \
-  "statsync: $(latency_notes devices_statsync "$LATENCY_RATE" "$T" .latency_us .matched); baseline: $(latency_notes devices_baseline "$LATENCY_RATE" "$T" .latency_us .matched)"
+  "$(both_notes devices .latency_us .matched)"
 row_ms devices "p50 until all $DEVICES devices have the push, $what" "–" .all_devices_us.p50 "see the next row"
 row_ms devices "p99 until all $DEVICES devices have the push, $what" "<= 3 ms" .all_devices_us.p99 \
-  "statsync: $(latency_notes devices_statsync "$LATENCY_RATE" "$T" .all_devices_us .all_devices_matched); baseline: $(latency_notes devices_baseline "$LATENCY_RATE" "$T" .all_devices_us .all_devices_matched)"
+  "$(both_notes devices .all_devices_us .all_devices_matched)"
 fi
 
 # ---- 4. highest sustained update rate with p99 <= 20 ms -----------------------

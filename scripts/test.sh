@@ -22,6 +22,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 echo "== npm packages (from lock files)"
 npm ci --prefix tests --no-audit --no-fund --loglevel=error
+npm ci --prefix tests/load/baseline --no-audit --no-fund --loglevel=error # the benchmark's Node.js baseline (load/baseline)
 if [ -f clients/react-native/package-lock.json ]; then
   npm ci --prefix clients/react-native --no-audit --no-fund --loglevel=error
 fi

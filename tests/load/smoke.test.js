@@ -8,45 +8,23 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn } = require('node:child_process');
-const { System, bin, waitFor } = require('../lib/system');
+const { System, waitFor } = require('../lib/system');
+const { runLoad, assertSane, assertEveryDevice } = require('./run_load');
 
-// Runs statsync-load; resolves { code, report, stderr }. Bounded: the
-// generator has its own hard deadline, and this kills it past timeoutMs.
-function runLoad(args, timeoutMs = 90000) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin('statsync-load'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { err += d; });
-    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      clearTimeout(t);
-      let report = null;
-      try { report = JSON.parse(out.trim().split('\n').pop()); } catch (_) { /* below */ }
-      resolve({ code, signal, report, stdout: out, stderr: err });
-    });
-  });
+// The stats-service's count of remembered opIds / Idempotency-Keys.
+async function idempotencyRecords(sys) {
+  const r = await fetch(`http://127.0.0.1:${sys.statsAdminPort}/metrics`);
+  const m = /^statsync_stats_idempotency_records(?:\{[^}]*\})? (\d+)/m.exec(await r.text());
+  assert.ok(m, 'statsync_stats_idempotency_records missing from /metrics');
+  return Number(m[1]);
 }
 
-function assertSane(r, conns, sys) {
-  const why = `stderr:\n${r.stderr.slice(-2000)}\nstdout:\n${r.stdout.slice(-2000)}\n${sys.logs()}`;
-  assert.equal(r.code, 0, `statsync-load exited ${r.code} ${r.signal || ''}\n${why}`);
-  assert.ok(r.report, `no JSON report\n${why}`);
-  const rep = r.report;
-  assert.equal(rep.connected, conns, why);
-  assert.equal(rep.connect_errors, 0, why);
-  assert.ok(rep.sent > 0, why);
-  assert.ok(rep.matched > 0, why);
-  assert.ok(rep.matched <= rep.sent, why);
-  assert.equal(rep.unmatched, rep.sent - rep.matched, why);
-  for (const [name, n] of Object.entries(rep.errors)) assert.equal(n, 0, `errors.${name}\n${why}`);
-  assert.equal(rep.error_total, 0, why);
-  assert.equal(rep.latency_us.count, rep.matched, why);
-  assert.ok(rep.latency_us.p50 <= rep.latency_us.p99 && rep.latency_us.p99 <= rep.latency_us.max, why);
-  assert.ok(rep.throughput_per_s > 0, why);
+// Waits until the users' documents hold exactly `expected` xp in all.
+async function expectXpSum(sys, prefix, users, expected) {
+  await waitFor('every update applied', async () => (await xpSum(sys, prefix, users)) === expected,
+    20000, 200).catch(async (e) => {
+    assert.fail(`${e.message}: xp sum ${await xpSum(sys, prefix, users)}, sent ${expected}`);
+  });
 }
 
 async function xpSum(sys, prefix, users) {
@@ -73,27 +51,45 @@ test('statsync-load against the real system', { timeout: 200000 }, async (t) => 
         '--rate', '300', '--warmup', '1', '--duration', '3', '--drain', '10', '--op-ids',
         '--connect-rate', '2000',
       ]);
-      assertSane(r, conns, sys);
+      assertSane(r, conns, sys.logs());
       assert.equal(r.report.mode, 'sio');
       assert.ok(r.report.pushes >= r.report.matched);
       // Every update the generator sent was applied exactly once.
-      const expected = r.report.sent + r.report.warmup_sent;
-      await waitFor('every update applied', async () => (await xpSum(sys, prefix, users)) === expected,
-        20000, 200).catch(async (e) => {
-        assert.fail(`${e.message}: xp sum ${await xpSum(sys, prefix, users)}, sent ${expected}`);
-      });
+      await expectXpSum(sys, prefix, users, r.report.sent + r.report.warmup_sent);
     });
 
-    await t.test('rest: keep-alive patches', async () => {
+    await t.test('socket.io: 300 connections as 100 users x 3 devices, every device gets every update', async () => {
+      const conns = 300;
+      const users = 100;
+      const prefix = `smoke${process.pid}d`;
+      const r = await runLoad([
+        '--host', '127.0.0.1', '--port', String(sys.gw.socketPort), '--secret', sys.secret,
+        '--conns', String(conns), '--devices', '3', '--user-prefix', prefix,
+        '--rate', '300', '--warmup', '1', '--duration', '3', '--drain', '15', '--op-ids',
+        '--connect-rate', '2000',
+      ]);
+      assertSane(r, conns, sys.logs());
+      assert.equal(r.report.users, users);
+      // Each update reached its sender and the user's two other devices.
+      assertEveryDevice(r, 3);
+      await expectXpSum(sys, prefix, users, r.report.sent + r.report.warmup_sent);
+    });
+
+    await t.test('rest: keep-alive patches, each with its own Idempotency-Key', async () => {
       const conns = 8;
       const prefix = `smoke${process.pid}r`;
+      const records0 = await idempotencyRecords(sys);
       const r = await runLoad([
         '--mode', 'rest', '--host', '127.0.0.1', '--port', String(sys.gw.apiPort),
         '--secret', sys.secret, '--conns', String(conns), '--user-prefix', prefix,
-        '--warmup', '0.5', '--duration', '2', '--drain', '10',
+        '--warmup', '0.5', '--duration', '2', '--drain', '10', '--idempotency-keys',
       ]);
-      assertSane(r, conns, sys);
+      assertSane(r, conns, sys.logs());
       assert.equal(r.report.mode, 'rest');
+      // Every answered patch left its key's record behind (none was taken
+      // for a repeat of another: each document grew by every answer).
+      const records = (await idempotencyRecords(sys)) - records0;
+      assert.ok(records >= r.report.matched, `idempotency records +${records}, answered ${r.report.matched}`);
       // Each 2xx was a durable patch: the documents add up to what was answered.
       const answered = r.report.matched;
       const sum = await xpSum(sys, prefix, conns);

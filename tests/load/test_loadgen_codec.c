@@ -1,5 +1,7 @@
 /* test_loadgen_codec.c — the load generator's pure parts: histogram, JWT,
- * websocket frames and handshake, Socket.IO packets, HTTP responses. */
+ * websocket frames and handshake, Socket.IO packets, HTTP responses, and
+ * which connections are one user's devices. */
+#include "lg_group.h"
 #include "lg_hist.h"
 #include "lg_http.h"
 #include "lg_jwt.h"
@@ -367,6 +369,42 @@ static void http_chunked_and_bad(void **state)
                      LG_HTTP_BAD);
 }
 
+/* ---- devices per user ------------------------------------------------- */
+
+/* Both layouts: every connection is exactly one device of one user, and the
+ * devices of a user are the connections that map to it. */
+static void group_layouts_are_one_to_one(void **state)
+{
+    (void)state;
+    const struct { long conns, users, devices; } cases[] = {
+        {12, 4, 3}, {10, 4, 3}, {7, 7, 1}, {9, 9, 0}, {300, 150, 0}, {10, 4, 0}, {5, 8, 0},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        lg_options o = {.conns = cases[c].conns, .users = cases[c].users,
+                        .devices = cases[c].devices};
+        long sum = 0;
+        for (uint32_t u = 0; u < (uint32_t)o.users; u++) {
+            uint32_t n = lg_group_devices_of(&o, u);
+            sum += n;
+            for (uint32_t d = 0; d < n; d++) {
+                uint32_t i = lg_group_conn_of(&o, u, d);
+                assert_true(i < (uint32_t)o.conns);
+                assert_int_equal(lg_group_user_of(&o, i), u);
+                assert_int_equal(lg_group_device_of(&o, i), d);
+            }
+        }
+        assert_int_equal(sum, o.conns);
+    }
+    lg_options three = {.conns = 10, .users = 4, .devices = 3};
+    assert_int_equal(lg_group_user_of(&three, 5), 1); /* u<i / N> */
+    assert_int_equal(lg_group_device_of(&three, 5), 2);
+    assert_int_equal(lg_group_devices_of(&three, 3), 1); /* the last user: what is left */
+    lg_options mod = {.conns = 10, .users = 4};
+    assert_int_equal(lg_group_user_of(&mod, 5), 1); /* u<i % U> */
+    assert_int_equal(lg_group_devices_of(&mod, 1), 3); /* 1, 5, 9 */
+    assert_int_equal(lg_group_devices_of(&mod, 2), 2); /* 2, 6 */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -387,6 +425,7 @@ int main(void)
         cmocka_unit_test(sio_builders),
         cmocka_unit_test(http_content_length_and_keep_alive),
         cmocka_unit_test(http_chunked_and_bad),
+        cmocka_unit_test(group_layouts_are_one_to_one),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,8 +1,10 @@
 /* test_loadgen_stub.c — statsync-load's event loops against a stub server in
  * a thread of this process: websocket upgrade, Engine.IO open and pings,
  * Socket.IO CONNECT with a checked token, presence:join, and pushes that are
- * deliberately coalesced (one push can complete several updates); plus a
- * keep-alive HTTP stub for REST mode. No statsync binary is involved: this
+ * deliberately coalesced (one push can complete several updates), to every
+ * connection of the user (so --devices can be checked: which connections
+ * are one user's, and a device that never gets its push); plus a keep-alive
+ * HTTP stub for REST mode that keeps every Idempotency-Key it is sent. No statsync binary is involved: this
  * checks the generator's side of the protocol on its own. */
 #include "lg_jwt.h"
 #include "lg_options.h"
@@ -14,6 +16,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -38,6 +41,7 @@ typedef struct stub_conn {
     int fd;
     int ws;      /* past the upgrade */
     int user;    /* -1 until CONNECT */
+    int nth;     /* this is the user's nth connection to CONNECT (from 1) */
     size_t len;
     uint8_t buf[65536];
 } stub_conn;
@@ -54,6 +58,14 @@ typedef struct stub {
     long pongs, pushes, patches, connects_refused;
     int refuse_every;         /* refuse every n-th update of a user (user:error 429) */
     long refused;
+    long conns_of[STUB_USERS]; /* connections that CONNECTed as each user */
+    long updates_of[STUB_USERS]; /* user:clientUpdate received per user */
+    long dev_updates[64][8];  /* updates per (user, nth connection), users < 64, nth < 8 */
+    int mute_user, mute_nth;  /* pushes never reach that connection of that user (0: none) */
+    long muted_updates;       /* updates sent on the muted connection */
+    long keyless;             /* REST patches without an Idempotency-Key */
+    long nkeys;
+    char keys[4096][48];      /* the Idempotency-Keys, in arrival order */
 } stub;
 
 static void stub__send_text(int fd, const char *txt)
@@ -87,6 +99,8 @@ static void stub__push_user(stub *s, int u)
              u, (long long)s->xp[u], s->updates[u]);
     for (int k = 1; k <= STUB_MAX; k++)
         if (s->c[k] && s->c[k]->user == u) {
+            if (u == s->mute_user && s->c[k]->nth == s->mute_nth)
+                continue; /* a device whose push is lost */
             stub__send_text(s->c[k]->fd, msg);
             s->pushes++;
         }
@@ -111,6 +125,7 @@ static void stub__ws_text(stub *s, stub_conn *c, const char *p, size_t n)
         }
         c->user = atoi(jwt_get_grant(j, "sub") + 1);
         jwt_free(j);
+        c->nth = (int)++s->conns_of[c->user];
         stub__send_text(c->fd, "40{\"sid\":\"stub\"}");
     } else if (n > 20 && memcmp(p, "42[\"presence:join\"", 18) == 0) {
         snprintf(msg, sizeof msg, "42[\"user:data:updated\",{\"userId\":\"u%d\",\"xp\":%lld}]",
@@ -118,6 +133,11 @@ static void stub__ws_text(stub *s, stub_conn *c, const char *p, size_t n)
         stub__send_text(c->fd, msg);
     } else if (n > 20 && memcmp(p, "42[\"user:clientUpdate\"", 22) == 0) {
         int u = c->user;
+        s->updates_of[u]++;
+        if (u < 64 && c->nth < 8)
+            s->dev_updates[u][c->nth]++;
+        if (u == s->mute_user && c->nth == s->mute_nth)
+            s->muted_updates++;
         if (s->refuse_every && ++s->updates[u] % s->refuse_every == 0) {
             s->refused++;
             stub__send_text(c->fd, "42[\"user:error\",{\"event\":\"user:clientUpdate\","
@@ -180,6 +200,14 @@ static int stub__http(stub *s, stub_conn *c)
         jwt_t *j = NULL;
         ok = jwt_decode(&j, tok, (const unsigned char *)SECRET, (int)strlen(SECRET)) == 0;
         jwt_free(j);
+    }
+    char *key = memmem(c->buf, head, "Idempotency-Key: ", 17);
+    if (!key) {
+        s->keyless++;
+    } else if (s->nkeys < 4096) {
+        char *ke = memchr(key + 17, '\r', head);
+        size_t kl = (size_t)(ke - (key + 17));
+        snprintf(s->keys[s->nkeys++], sizeof s->keys[0], "%.*s", (int)kl, key + 17);
     }
     const char *resp = ok ? "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                             "Content-Length: 16\r\n\r\n{\"success\":true}"
@@ -258,6 +286,9 @@ static void *stub__main(void *arg)
             break;
         if (pf[1].revents & POLLIN) {
             int fd = accept(s->lfd, NULL, NULL);
+            int nodelay = 1; /* many small pushes per socket: no Nagle/delayed-ACK stalls */
+            if (fd >= 0)
+                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, sizeof nodelay);
             int slot = 0;
             for (int k = 1; k <= STUB_MAX && fd >= 0; k++)
                 if (!s->c[k]) {
@@ -320,6 +351,16 @@ static int stub_stop(void **state)
     return 0;
 }
 
+/* Between runs (no client connected): forget who connected and what they sent. */
+static void stub_reset_counts(stub *s)
+{
+    memset(s->conns_of, 0, sizeof s->conns_of);
+    memset(s->updates_of, 0, sizeof s->updates_of);
+    memset(s->dev_updates, 0, sizeof s->dev_updates);
+    s->mute_user = s->mute_nth = 0;
+    s->muted_updates = s->keyless = s->nkeys = 0;
+}
+
 /* Parses a command line (NULL-terminated list) into o. */
 static void opts(lg_options *o, stub *s, const char *secret, ...)
 {
@@ -357,6 +398,78 @@ static void sio_run_matches_every_update(void **state)
     assert_true(st->pushes > st->matched); /* 3 sockets per user see every push */
     assert_true(s->pongs >= 60);
     lg_report_write(stdout, st);
+    free(st);
+}
+
+/* --devices 3: connections i = 3u..3u+2 are user u's three devices (10
+ * connections: the fourth user has one); updates go round-robin over the
+ * users, each user's rotating over its devices; each is timed to its
+ * sender's own push and until every device of the user had one. */
+static void sio_devices_group_and_time_every_device(void **state)
+{
+    stub *s = *state;
+    stub_reset_counts(s);
+    lg_options o;
+    opts(&o, s, SECRET, "--conns", "10", "--devices", "3", "--rate", "300", "--duration", "1",
+         "--warmup", "0.2", "--op-ids", NULL);
+    assert_int_equal(o.users, 4);
+    lg_stats *st = malloc(sizeof *st);
+    lg_stats_init(st);
+    assert_int_equal(lg_sio_run(&o, st), 0);
+    assert_int_equal(st->connected, 10);
+    assert_int_equal(lg_stats_error_total(st), 0);
+    for (int u = 0; u < 3; u++)
+        assert_int_equal(s->conns_of[u], 3); /* three devices each,    */
+    assert_int_equal(s->conns_of[3], 1);     /* what is left for u3,   */
+    assert_int_equal(s->conns_of[4], 0);     /* and no fifth user      */
+    long total = 0;
+    for (int u = 0; u < 4; u++) {
+        total += s->updates_of[u];
+        /* round-robin over users, and over each user's devices */
+        assert_true(labs(s->updates_of[u] - s->updates_of[0]) <= 1);
+        for (int d = 1; d <= s->conns_of[u]; d++)
+            assert_true(labs(s->dev_updates[u][d] - s->updates_of[u] / s->conns_of[u]) <= 1);
+    }
+    assert_int_equal((uint64_t)total, st->sent + st->warmup_sent);
+    assert_true(st->sent > 0);
+    assert_int_equal(st->matched, st->sent);
+    assert_int_equal(st->all_matched, st->sent);
+    assert_int_equal(st->hist.total, st->sent);
+    assert_int_equal(st->all_hist.total, st->sent);
+    /* each update's last device is never earlier than its sender */
+    assert_true(lg_hist_percentile(&st->all_hist, 50) >= lg_hist_percentile(&st->hist, 50));
+    assert_true(lg_hist_percentile(&st->all_hist, 99) >= lg_hist_percentile(&st->hist, 99));
+    assert_true(st->all_hist.max >= st->hist.max);
+    lg_report_write(stdout, st);
+    free(st);
+}
+
+/* A device that never gets the pushes: every update of its user stays
+ * unmatched for all devices, and the ones sent on it for its own push too;
+ * the other users' updates are all matched. */
+static void sio_devices_missing_push_is_unmatched(void **state)
+{
+    stub *s = *state;
+    stub_reset_counts(s);
+    s->mute_user = 1;
+    s->mute_nth = 2;
+    lg_options o;
+    opts(&o, s, SECRET, "--conns", "9", "--devices", "3", "--rate", "300", "--duration", "1",
+         "--warmup", "0", "--drain", "0.5", NULL);
+    lg_stats *st = malloc(sizeof *st);
+    lg_stats_init(st);
+    int rc = lg_sio_run(&o, st);
+    long muted = s->muted_updates, of_user = s->updates_of[1];
+    stub_reset_counts(s);
+    assert_int_equal(rc, 0);
+    assert_int_equal(st->connected, 9);
+    assert_int_equal(lg_stats_error_total(st), 0);
+    assert_true(muted > 0);
+    assert_int_equal(st->sent + st->warmup_sent, st->sent); /* no warm-up: all measured */
+    assert_int_equal(st->sent - st->matched, (uint64_t)muted);
+    assert_int_equal(st->sent - st->all_matched, (uint64_t)of_user);
+    assert_int_equal(st->hist.total, st->matched);
+    assert_int_equal(st->all_hist.total, st->all_matched);
     free(st);
 }
 
@@ -427,6 +540,7 @@ static void sio_nothing_listening(void **state)
 static void rest_closed_loop(void **state)
 {
     stub *s = *state;
+    stub_reset_counts(s);
     lg_options o;
     opts(&o, s, SECRET, "--mode", "rest", "--conns", "4", "--duration", "0.5", "--warmup", "0.1",
          NULL);
@@ -437,6 +551,38 @@ static void rest_closed_loop(void **state)
     assert_int_equal(lg_stats_error_total(st), 0);
     assert_true(st->matched > 0);
     assert_int_equal(st->matched, st->sent);
+    assert_int_equal(s->nkeys, 0); /* no Idempotency-Key unless asked for */
+    assert_true(s->keyless > 0);
+    free(st);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* --op-ids in REST mode: every patch carries an Idempotency-Key of its own. */
+static void rest_idempotency_keys_are_unique(void **state)
+{
+    stub *s = *state;
+    stub_reset_counts(s);
+    lg_options o;
+    opts(&o, s, SECRET, "--mode", "rest", "--conns", "4", "--rate", "400", "--duration", "0.5",
+         "--warmup", "0", "--idempotency-keys", NULL);
+    lg_stats *st = malloc(sizeof *st);
+    lg_stats_init(st);
+    assert_int_equal(lg_rest_run(&o, st), 0);
+    assert_int_equal(lg_stats_error_total(st), 0);
+    assert_true(st->matched > 10);
+    assert_int_equal(s->keyless, 0);
+    assert_int_equal(s->nkeys, (long)st->matched);
+    qsort(s->keys, (size_t)s->nkeys, sizeof s->keys[0], cmp_str);
+    for (long k = 0; k < s->nkeys; k++) {
+        assert_true(strncmp(s->keys[k], o.op_prefix, strlen(o.op_prefix)) == 0);
+        assert_true(strlen(s->keys[k]) >= 1 && strlen(s->keys[k]) <= 128);
+        if (k)
+            assert_true(strcmp(s->keys[k - 1], s->keys[k]) != 0);
+    }
     free(st);
 }
 
@@ -478,17 +624,40 @@ static void options_refuse_remote_targets(void **state)
     assert_int_equal(o.users, 100000);
 }
 
+static void options_devices(void **state)
+{
+    (void)state;
+    lg_options o;
+    const char *ten[] = {"statsync-load", "--secret", "x", "--conns", "10", "--devices", "3"};
+    optind = 1;
+    assert_int_equal(lg_options_parse(&o, 7, (char **)ten), 0);
+    assert_int_equal(o.users, 4); /* the last user has one device */
+    const char *both[] = {"statsync-load", "--secret", "x", "--devices", "3", "--users", "5"};
+    optind = 1;
+    assert_int_equal(lg_options_parse(&o, 7, (char **)both), -1);
+    const char *many[] = {"statsync-load", "--secret", "x", "--devices", "33"};
+    optind = 1;
+    assert_int_equal(lg_options_parse(&o, 5, (char **)many), -1);
+    const char *crowd[] = {"statsync-load", "--secret", "x", "--conns", "100", "--users", "3"};
+    optind = 1;
+    assert_int_equal(lg_options_parse(&o, 7, (char **)crowd), -1); /* 34 conns for one user */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(sio_run_matches_every_update),
+        cmocka_unit_test(sio_devices_group_and_time_every_device),
+        cmocka_unit_test(sio_devices_missing_push_is_unmatched),
         cmocka_unit_test(sio_refusals_keep_the_count_exact),
         cmocka_unit_test(sio_idle_hold),
         cmocka_unit_test(sio_refused_connect_is_counted),
         cmocka_unit_test(sio_nothing_listening),
         cmocka_unit_test(rest_closed_loop),
+        cmocka_unit_test(rest_idempotency_keys_are_unique),
         cmocka_unit_test(rest_open_loop_and_401),
         cmocka_unit_test(options_refuse_remote_targets),
+        cmocka_unit_test(options_devices),
     };
     return cmocka_run_group_tests(tests, stub_start, stub_stop);
 }

@@ -1,12 +1,17 @@
 /* lg_options.c — see lg_options.h. */
 #include "lg_options.h"
 
+#include "lg_group.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 static void options__usage(FILE *f)
 {
@@ -16,6 +21,9 @@ static void options__usage(FILE *f)
         "  --host H --port P      target (127.0.0.0/8, ::1, localhost; default 127.0.0.1:3001)\n"
         "  --conns N              connections (default 100)\n"
         "  --users N              distinct users, conn i is user u<i %% N> (default = conns)\n"
+        "  --devices N            instead: conns grouped N per user, conn i is device i %% N\n"
+        "                         of user u<i / N>; an update is sent on one device and\n"
+        "                         timed until every device of the user has its push\n"
         "  --rate R               total updates/s over all connections (sio: 0 = hold idle;\n"
         "                         rest: 0 = closed loop, as fast as responses come)\n"
         "  --duration S           measured seconds (default 10)\n"
@@ -30,7 +38,9 @@ static void options__usage(FILE *f)
         "                         20000 connections)\n"
         "  --user-prefix P        user ids are P<n> (default u)\n"
         "  --path P               websocket path (default /socket.io/?EIO=4&transport=websocket)\n"
-        "  --op-ids               give every update an opId (exercises idempotency records)\n"
+        "  --op-ids               sio: give every update an opId; rest: send an\n"
+        "                         Idempotency-Key with every patch (--idempotency-keys);\n"
+        "                         both exercise the idempotency records, as the SDK does\n"
         "  --progress             one JSON line per second on stderr\n"
         "  --report FILE          also write the JSON report to FILE\n"
         "Prints one JSON report on stdout. Exit: 0 ran, 2 bad flags or setup failure.\n");
@@ -93,11 +103,11 @@ int lg_options_parse(lg_options *o, int argc, char **argv)
     o->path = "/socket.io/?EIO=4&transport=websocket";
     o->secret = getenv("STATSYNC_JWT_SECRET");
     const char *host = "127.0.0.1";
-    double users = 0, connect_timeout = -1, deadline = -1, d = 0; /* scratch of options__num (read even when it refused) */
+    double users = 0, devices = 0, connect_timeout = -1, deadline = -1, d = 0; /* scratch of options__num (read even when it refused) */
 
     enum { O_MODE = 256, O_HOST, O_PORT, O_CONNS, O_USERS, O_RATE, O_DURATION, O_WARMUP,
            O_CRATE, O_MAXC, O_CTIMEOUT, O_DRAIN, O_DEADLINE, O_SECRET, O_SRC, O_REPORT,
-           O_PREFIX, O_PATH, O_OPIDS, O_PROGRESS, O_HELP };
+           O_PREFIX, O_PATH, O_OPIDS, O_PROGRESS, O_DEVICES, O_HELP };
     static const struct option longopts[] = {
         {"mode", required_argument, 0, O_MODE},       {"host", required_argument, 0, O_HOST},
         {"port", required_argument, 0, O_PORT},       {"conns", required_argument, 0, O_CONNS},
@@ -112,6 +122,8 @@ int lg_options_parse(lg_options *o, int argc, char **argv)
         {"report", required_argument, 0, O_REPORT},
         {"user-prefix", required_argument, 0, O_PREFIX},
         {"path", required_argument, 0, O_PATH},       {"op-ids", no_argument, 0, O_OPIDS},
+        {"idempotency-keys", no_argument, 0, O_OPIDS},
+        {"devices", required_argument, 0, O_DEVICES},
         {"progress", no_argument, 0, O_PROGRESS},     {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0},
     };
@@ -134,6 +146,9 @@ int lg_options_parse(lg_options *o, int argc, char **argv)
         case O_PORT: rc = options__num("port", optarg, 1, 65535, &d); o->port = (int)d; break;
         case O_CONNS: rc = options__num("conns", optarg, 1, 1000000, &d); o->conns = (long)d; break;
         case O_USERS: rc = options__num("users", optarg, 1, 10000000, &users); break;
+        case O_DEVICES:
+            rc = options__num("devices", optarg, 1, LG_GROUP_MAX_DEVICES, &devices);
+            break;
         case O_RATE: rc = options__num("rate", optarg, 0, 10000000, &o->rate); break;
         case O_DURATION: rc = options__num("duration", optarg, 0, 3600, &o->duration_s); break;
         case O_WARMUP: rc = options__num("warmup", optarg, 0, 600, &o->warmup_s); break;
@@ -176,7 +191,27 @@ int lg_options_parse(lg_options *o, int argc, char **argv)
         fprintf(stderr, "statsync-load: --user-prefix must be <= 40 chars of [A-Za-z0-9_-]\n");
         return -1;
     }
-    o->users = users > 0 ? (long)users : o->conns;
+    if (devices > 0 && users > 0) {
+        fprintf(stderr, "statsync-load: --devices and --users are two ways to say who owns a "
+                        "connection: give one\n");
+        return -1;
+    }
+    o->devices = (long)devices;
+    o->users = o->devices ? (o->conns + o->devices - 1) / o->devices
+                          : users > 0 ? (long)users : o->conns;
+    if (!o->devices && (o->conns + o->users - 1) / o->users > LG_GROUP_MAX_DEVICES) {
+        fprintf(stderr, "statsync-load: --users %ld gives a user more than %d of the %ld "
+                        "connections\n", o->users, LG_GROUP_MAX_DEVICES, o->conns);
+        return -1;
+    }
+    /* opIds and Idempotency-Keys of this run: a prefix no other run shares
+     * (the stats-service remembers keys for a day, and the users are the same
+     * from run to run). */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(o->op_prefix, sizeof o->op_prefix, "lg%x%08llx-", (unsigned)getpid() & 0xfffffu,
+             (unsigned long long)((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec) &
+                 0xffffffffull);
     if (o->src_ips == 0)
         o->src_ips = (int)((o->conns + 19999) / 20000);
     if (o->addr.ss_family == AF_INET6 && o->src_ips > 1) {

@@ -19,7 +19,8 @@ typedef struct lg_options {
     socklen_t addr_len;
     int port;
     long conns;
-    long users;                  /* distinct users; conn i is user i % users */
+    long users;                  /* distinct users (lg_group.h: who owns which connection) */
+    long devices;                /* --devices N: conns grouped N per user; 0 = by --users */
     double rate;                 /* total sends/s; 0 = idle (sio) / closed loop (rest) */
     double duration_s;           /* measured window                         */
     double warmup_s;             /* sending, not measured                   */
@@ -33,7 +34,8 @@ typedef struct lg_options {
     const char *report_file;     /* also write the JSON report here         */
     const char *user_prefix;     /* user ids are <prefix><n>                */
     const char *path;            /* websocket path + query (sio)            */
-    int op_ids;                  /* add an opId to every update             */
+    int op_ids;                  /* sio: an opId per update; rest: an Idempotency-Key per patch */
+    char op_prefix[24];          /* opIds / keys are <op_prefix><n>: unique per process run */
     int progress;                /* one JSON line per second on stderr      */
 } lg_options;
 

@@ -7,6 +7,9 @@
  *   --rate R  open loop: R patches/s handed to idle connections (a send with
  *             no idle connection is counted in send_behind).
  *
+ * --op-ids (--idempotency-keys) gives every patch an Idempotency-Key of its
+ * own, as the SDK does: the stats-service then records each one.
+ *
  * A 2xx counts as matched, with its latency; other statuses count as errors.
  * A connection the server closes is reopened (server_closed).
  * Threads: one (the caller's). */
@@ -38,6 +41,7 @@ typedef struct rest_conn {
     uint32_t in_len;
     uint32_t out_off;  /* bytes of req already written while BUSY */
     uint32_t req_len;
+    uint32_t key_off;  /* where the Idempotency-Key's counter digits are; 0 = none */
     uint64_t sent_ns;
     char *req;
     char *in;
@@ -53,7 +57,10 @@ typedef struct lg_rest {
     long open;      /* connected (FREE or BUSY)                          */
     long busy;
     long connecting;
+    uint64_t key_seq;  /* Idempotency-Keys handed out */
 } lg_rest;
+
+#define REST_KEY_DIGITS 16
 
 static void rest__free_add(lg_rest *r, uint32_t i)
 {
@@ -143,6 +150,11 @@ static void rest__send(lg_rest *r, uint32_t i, uint64_t now, int measured)
     c->measured = (uint8_t)measured;
     c->sent_ns = now;
     c->out_off = 0;
+    if (c->key_off) { /* a key of its own: the counter, zero-padded, in place */
+        uint64_t k = ++r->key_seq;
+        for (int d = REST_KEY_DIGITS - 1; d >= 0; d--, k /= 10)
+            c->req[c->key_off + (uint32_t)d] = (char)('0' + k % 10);
+    }
     r->busy++;
     if (measured)
         r->st->sent++;
@@ -255,18 +267,27 @@ static int rest__build_requests(lg_rest *r)
         snprintf(uid, sizeof uid, "%s%ld", o->user_prefix, i % o->users);
         if (lg_jwt_mint(tok, sizeof tok, o->secret, slen, uid, iat, exp) < 0)
             return -1;
-        char *req = NULL;
+        char *req = NULL, key[64] = "";
+        int key_at = 0;
+        if (o->op_ids) {
+            key_at = snprintf(key, sizeof key, "Idempotency-Key: %s", o->op_prefix);
+            snprintf(key + key_at, sizeof key - (size_t)key_at, "%0*d\r\n", REST_KEY_DIGITS, 0);
+        }
+        int head = snprintf(NULL, 0, "POST /api/users/data/patch HTTP/1.1\r\nHost: %s:%d\r\n",
+                            o->host, o->port);
         int n = asprintf(&req,
                          "POST /api/users/data/patch HTTP/1.1\r\n"
                          "Host: %s:%d\r\n"
+                         "%s"
                          "Authorization: Bearer %s\r\n"
                          "Content-Type: application/json\r\n"
                          "Content-Length: 8\r\n"
                          "\r\n"
                          "{\"xp\":1}",
-                         o->host, o->port, tok);
+                         o->host, o->port, key, tok);
         if (n < 0)
             return -1;
+        r->c[i].key_off = o->op_ids ? (uint32_t)(head + key_at) : 0;
         r->c[i].req = req;
         r->c[i].req_len = (uint32_t)n;
         r->c[i].in = malloc(REST_IN_MAX);

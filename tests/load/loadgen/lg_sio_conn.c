@@ -38,15 +38,60 @@ static void conn__epoll(lg_sio *s, uint32_t i, int out)
     c->want_out = (uint8_t)out;
 }
 
-static void conn__ready_remove(lg_sio *s, lg_conn *c)
+static void conn__pop_done(lg_user *u)
 {
-    uint32_t pos = c->ready_pos;
-    if (pos == UINT32_MAX)
+    lg_pring *p = u->pend;
+    while (p && p->count && p->e[p->head].done) {
+        p->head = (p->head + 1) & (p->cap - 1);
+        p->count--;
+    }
+}
+
+/* Entry e of user u has been seen by every device it needed. */
+static void conn__complete(lg_sio *s, lg_pending *e, uint64_t *now)
+{
+    e->done = 1;
+    if (!e->measured)
         return;
-    uint32_t last = s->ready[--s->nready];
-    s->ready[pos] = last;
-    s->conns[last].ready_pos = pos;
-    c->ready_pos = UINT32_MAX;
+    s->open_measured--;
+    if (e->lost)
+        return;
+    if (!*now)
+        *now = lg_now_ns();
+    lg_hist_record(&s->st->all_hist, *now > e->sent_ns ? (*now - e->sent_ns) / 1000u : 0);
+    s->st->all_matched++;
+}
+
+/* Ready connection i leaves its user's devices: no later update waits for
+ * it, and the updates that still did can never reach every device (their
+ * all-devices latency stays unmatched). */
+static void conn__device_gone(lg_sio *s, uint32_t i)
+{
+    lg_conn *c = &s->conns[i];
+    lg_user *u = &s->users[c->user];
+    uint32_t bit = 1u << lg_group_device_of(s->o, i);
+    s->nready--;
+    u->ready_mask &= ~bit;
+    if (!u->ready_mask && u->ready_pos != LG_USER_NOT_READY) {
+        uint32_t pos = u->ready_pos;
+        uint32_t last = s->ready_users[--s->nready_users];
+        s->ready_users[pos] = last;
+        s->users[last].ready_pos = pos;
+        u->ready_pos = LG_USER_NOT_READY;
+    }
+    lg_pring *p = u->pend;
+    uint64_t now = 0;
+    for (uint32_t k = 0; p && k < p->count; k++) {
+        lg_pending *e = &p->e[(p->head + k) & (p->cap - 1)];
+        if (e->done || !(e->need & bit))
+            continue;
+        if (!(e->seen & bit))
+            e->lost = 1;
+        e->need &= ~bit;
+        if ((e->seen & e->need) == e->need)
+            conn__complete(s, e, &now);
+    }
+    conn__pop_done(u);
 }
 
 void lg_sio_conn_fail(lg_sio *s, uint32_t i, lg_err why)
@@ -58,16 +103,15 @@ void lg_sio_conn_fail(lg_sio *s, uint32_t i, lg_err why)
     if (c->state != LG_C_READY) {
         s->connecting--;
         s->failed++;
+    } else {
+        conn__device_gone(s, i);
     }
-    conn__ready_remove(s, c);
     close(c->fd); /* also leaves the epoll set */
     c->fd = -1;
     c->state = LG_C_DEAD;
     free(c->in);
     free(c->out);
-    free(c->pend);
     c->in = c->out = NULL;
-    c->pend = NULL;
     c->in_len = c->out_len = 0;
 }
 
@@ -193,57 +237,76 @@ static void conn__tcp_done(lg_sio *s, uint32_t i)
 static void conn__became_ready(lg_sio *s, uint32_t i)
 {
     lg_conn *c = &s->conns[i];
+    lg_user *u = &s->users[c->user];
     c->state = LG_C_READY;
-    c->ready_pos = s->nready;
-    s->ready[s->nready++] = i;
+    s->nready++;
     s->connecting--;
+    if (u->ready_pos == LG_USER_NOT_READY) {
+        u->ready_pos = s->nready_users;
+        s->ready_users[s->nready_users++] = c->user;
+    }
+    u->ready_mask |= 1u << lg_group_device_of(s->o, i);
 }
 
-/* Completes every pending update of connection i that xp covers. */
-static void conn__match(lg_sio *s, lg_conn *c, int64_t xp)
+/* A push with xp reached device `dev` of user u: credits it to every pending
+ * update xp covers (the sender's own push, and the last device's). */
+static void conn__match(lg_sio *s, lg_user *u, uint32_t dev, int64_t xp)
 {
-    lg_pring *p = c->pend;
+    lg_pring *p = u->pend;
     if (!p || !p->count)
         return;
+    uint32_t bit = 1u << dev;
     uint64_t now = 0;
-    while (p->count && p->e[p->head].expect <= xp) {
-        lg_pending *e = &p->e[p->head];
-        if (e->sent_ns & 1) {
+    for (uint32_t k = 0; k < p->count; k++) {
+        lg_pending *e = &p->e[(p->head + k) & (p->cap - 1)];
+        if (e->expect > xp)
+            break; /* sent in order: the rest expect more */
+        if (e->done || (e->seen & bit))
+            continue;
+        e->seen |= bit;
+        if (dev == e->sender && e->measured) {
             if (!now)
                 now = lg_now_ns();
-            uint64_t sent = e->sent_ns & ~1ull;
-            lg_hist_record(&s->st->hist, now > sent ? (now - sent) / 1000u : 0);
+            lg_hist_record(&s->st->hist, now > e->sent_ns ? (now - e->sent_ns) / 1000u : 0);
             s->st->matched++;
         }
-        p->head = (p->head + 1) & (p->cap - 1);
-        p->count--;
+        if ((e->seen & e->need) == e->need)
+            conn__complete(s, e, &now);
     }
+    conn__pop_done(u);
 }
 
 /* The server refused one of this connection's updates (user:error, sent
  * because updates carry no ack id, so which one is not said). It will never
- * apply: take it out of the user's count. The newest pending update is taken
- * as the refused one; should it have been an older one, the later updates
- * match one push late (their latency reads high), and the error is counted
- * either way. */
+ * apply: take it out of the user's count. The connection's newest pending
+ * update is taken as the refused one; should it have been an older one, the
+ * later updates match one push late (their latency reads high), and the
+ * error is counted either way. */
 static void conn__refused_update(lg_sio *s, uint32_t i)
 {
     lg_conn *c = &s->conns[i];
-    lg_pring *p = c->pend;
-    if (!p || !p->count)
-        return;
-    int64_t gone = p->e[(p->head + p->count - 1) & (p->cap - 1)].expect;
-    p->count--;
-    s->users[c->user].next--;
-    /* The user's other connections: their later updates now expect one less. */
-    for (long k = c->user; k < s->o->conns; k += s->o->users) {
-        lg_pring *q = s->conns[k].pend;
-        for (uint32_t m = 0; q && m < q->count; m++) {
-            lg_pending *e = &q->e[(q->head + m) & (q->cap - 1)];
-            if (e->expect > gone)
-                e->expect--;
-        }
+    lg_user *u = &s->users[c->user];
+    lg_pring *p = u->pend;
+    uint32_t dev = lg_group_device_of(s->o, i), mask = p ? p->cap - 1 : 0;
+    uint32_t k = p ? p->count : 0;
+    while (k > 0) {
+        lg_pending *e = &p->e[(p->head + k - 1) & mask];
+        if (e->sender == dev && !e->done && !(e->seen & (1u << dev)))
+            break;
+        k--;
     }
+    if (k == 0)
+        return;
+    k--; /* the refused one's place; the later ones move up and expect one less */
+    if (p->e[(p->head + k) & mask].measured)
+        s->open_measured--;
+    for (; k + 1 < p->count; k++) {
+        lg_pending *to = &p->e[(p->head + k) & mask];
+        *to = p->e[(p->head + k + 1) & mask];
+        to->expect--;
+    }
+    p->count--;
+    u->next--;
 }
 
 static int conn__push(lg_sio *s, uint32_t i, const char *txt, size_t n)
@@ -277,14 +340,13 @@ static int conn__push(lg_sio *s, uint32_t i, const char *txt, size_t n)
     }
     lg_user *u = &s->users[c->user];
     if (c->state == LG_C_JOIN) {
-        if (!u->known || xp > u->next)
+        if (xp > u->next)
             u->next = xp;
-        u->known = 1;
         conn__became_ready(s, i);
         return 0;
     }
     if (c->state == LG_C_READY)
-        conn__match(s, c, xp);
+        conn__match(s, u, lg_group_device_of(s->o, i), xp);
     return 0;
 }
 
@@ -441,14 +503,18 @@ void lg_sio_conn_event(lg_sio *s, uint32_t i, uint32_t events)
         conn__flush(s, i);
 }
 
-static lg_pending *conn__pending_slot(lg_sio *s, lg_conn *c)
+/* Room for one more pending update of u, not yet counted in the ring. */
+static lg_pending *conn__pending_slot(lg_sio *s, lg_user *u)
 {
-    lg_pring *p = c->pend;
+    lg_pring *p = u->pend;
     if (!p || p->count == p->cap) {
         uint32_t cap = p ? p->cap * 2 : 4;
         if (p && p->cap >= LG_PENDING_MAX) {
             /* Full at its bound: the oldest stays unmatched. */
+            lg_pending *old = &p->e[p->head];
             s->st->errors[LG_ERR_pending_overflow]++;
+            if (old->measured && !old->done)
+                s->open_measured--;
             p->head = (p->head + 1) & (p->cap - 1);
             p->count--;
         } else {
@@ -461,38 +527,46 @@ static lg_pending *conn__pending_slot(lg_sio *s, lg_conn *c)
             for (uint32_t k = 0; p && k < p->count; k++)
                 np->e[np->count++] = p->e[(p->head + k) & (p->cap - 1)];
             free(p);
-            c->pend = p = np;
+            u->pend = p = np;
         }
     }
-    return &p->e[(p->head + p->count++) & (p->cap - 1)];
+    return &p->e[(p->head + p->count) & (p->cap - 1)]; /* taken by count++ */
 }
 
-void lg_sio_conn_send_update(lg_sio *s, uint32_t i, uint64_t now_ns, int measured)
+void lg_sio_user_send_update(lg_sio *s, uint32_t ui, uint64_t now_ns, int measured)
 {
-    lg_conn *c = &s->conns[i];
-    lg_user *u = &s->users[c->user];
+    lg_user *u = &s->users[ui];
+    uint32_t ndev = lg_group_devices_of(s->o, ui), dev = u->rr;
+    for (uint32_t k = 0; k < ndev && !(u->ready_mask & (1u << (dev % ndev))); k++)
+        dev++;
+    dev %= ndev;
+    u->rr = (dev + 1) % ndev;
+    uint32_t i = lg_group_conn_of(s->o, ui, dev);
     char buf[160], op[48];
     size_t n;
     if (s->o->op_ids) {
-        snprintf(op, sizeof op, "lg%d-%llu", (int)getpid(), (unsigned long long)++s->op_seq);
+        snprintf(op, sizeof op, "%s%llu", s->o->op_prefix, (unsigned long long)++s->op_seq);
         n = lg_sio_update(buf, sizeof buf, op);
     } else {
         n = lg_sio_update(buf, sizeof buf, NULL);
     }
-    lg_pending *e = conn__pending_slot(s, c);
+    lg_pending *e = conn__pending_slot(s, u);
     if (!e) {
         s->st->errors[LG_ERR_send_failed]++;
         return;
     }
-    e->expect = ++u->next;
-    e->sent_ns = (now_ns & ~1ull) | (measured ? 1u : 0u);
     if (measured)
         s->st->sent++;
     else
         s->st->warmup_sent++;
-    if (conn__send_text(s, i, buf, n) != 0) {
-        /* The connection is gone and the update never went out whole: the
-         * server will not apply it, so the user's count must not include it. */
-        u->next--;
-    }
+    /* A send that fails closes the connection: that update never went out
+     * whole, the server will not apply it, and it is not counted in the
+     * user's document (it stays unmatched). */
+    if (conn__send_text(s, i, buf, n) != 0)
+        return;
+    *e = (lg_pending){.expect = ++u->next, .sent_ns = now_ns, .need = u->ready_mask,
+                      .sender = (uint8_t)dev, .measured = (uint8_t)measured};
+    u->pend->count++;
+    if (measured)
+        s->open_measured++;
 }

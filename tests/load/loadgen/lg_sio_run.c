@@ -5,9 +5,11 @@
  *            or dead, bounded by --connect-timeout;
  *   run      --rate 0: hold the connections idle for warmup + duration;
  *            else send user:clientUpdate at a fixed total rate, round-robin over
- *            the ready connections (one token bucket, no per-connection
+ *            the users with a ready connection, each user's sends rotating
+ *            over its ready devices (one token bucket, no per-connection
  *            timers); sends after --warmup and before its end are measured;
- *   drain    wait up to --drain for the pushes of measured sends.
+ *   drain    wait up to --drain for the pushes of measured sends (on every
+ *            device of their user).
  *
  * Threads: one (the caller's). */
 #include "lg_net.h"
@@ -118,13 +120,13 @@ static double run__load(lg_sio *s, struct epoll_event *evs)
         while (due >= 1.0) {
             due -= 1.0;
             issued += 1.0;
-            if (s->nready == 0) {
+            if (s->nready_users == 0) {
                 s->st->send_behind++;
                 continue;
             }
-            if (rr >= s->nready)
+            if (rr >= s->nready_users)
                 rr = 0;
-            lg_sio_conn_send_update(s, s->ready[rr++], now, measured);
+            lg_sio_user_send_update(s, s->ready_users[rr++], now, measured);
         }
         run__poll(s, evs, 1);
         run__progress(s, now >= m0 ? "run" : "warmup", t0, &last);
@@ -135,7 +137,7 @@ static double run__load(lg_sio *s, struct epoll_event *evs)
 static void run__drain(lg_sio *s, struct epoll_event *evs)
 {
     uint64_t t0 = lg_now_ns(), last = t0, end = t0 + (uint64_t)(s->o->drain_s * 1e9);
-    while (s->st->matched < s->st->sent && lg_now_ns() < end && !lg_stop_requested) {
+    while (s->open_measured > 0 && lg_now_ns() < end && !lg_stop_requested) {
         run__poll(s, evs, 5);
         run__progress(s, "drain", t0, &last);
     }
@@ -154,21 +156,25 @@ int lg_sio_run(const lg_options *o, lg_stats *st)
     st->mode = "sio";
     st->conns = o->conns;
     st->users = o->users;
+    st->devices = o->devices;
     st->target_rate = o->rate;
     s.conns = calloc((size_t)o->conns, sizeof *s.conns);
     s.users = calloc((size_t)o->users, sizeof *s.users);
-    s.ready = calloc((size_t)o->conns, sizeof *s.ready);
+    s.ready_users = calloc((size_t)o->users, sizeof *s.ready_users);
     s.rbuf = malloc(LG_RBUF);
     struct epoll_event *evs = malloc(RUN_EVENTS * sizeof *evs);
     s.ep = epoll_create1(EPOLL_CLOEXEC);
-    if (!s.conns || !s.users || !s.ready || !s.rbuf || !evs || s.ep < 0) {
+    if (!s.conns || !s.users || !s.ready_users || !s.rbuf || !evs || s.ep < 0) {
         fprintf(stderr, "statsync-load: out of memory or epoll_create1 failed\n");
         goto out;
     }
     for (long i = 0; i < o->conns; i++) {
         s.conns[i].fd = -1;
-        s.conns[i].user = (uint32_t)(i % o->users);
-        s.conns[i].ready_pos = UINT32_MAX;
+        s.conns[i].user = lg_group_user_of(o, (uint32_t)i);
+    }
+    for (long u = 0; u < o->users; u++) {
+        s.users[u].next = INT64_MIN;
+        s.users[u].ready_pos = LG_USER_NOT_READY;
     }
     uint64_t seed = lg_now_ns() ^ ((uint64_t)getpid() << 32);
     s.rng = seed | 1;
@@ -204,14 +210,15 @@ out:
                 close(c->fd);
             free(c->in);
             free(c->out);
-            free(c->pend);
         }
     }
+    for (long u = 0; s.users && u < o->users; u++)
+        free(s.users[u].pend);
     if (s.ep >= 0)
         close(s.ep);
     free(s.conns);
     free(s.users);
-    free(s.ready);
+    free(s.ready_users);
     free(s.rbuf);
     free(evs);
     return rc;

@@ -45,18 +45,21 @@ typedef struct lg_stats {
     const char *mode;
     long conns;
     long users;
+    long devices;            /* --devices (0: by --users)                  */
     double target_rate;
     long connected;          /* sessions that reached the ready state      */
     long connect_errors;     /* connections that never got there           */
     double connect_s;        /* length of the connect phase                */
     uint64_t sent;           /* measured sends (after warmup)              */
-    uint64_t matched;        /* measured sends seen completed              */
+    uint64_t matched;        /* measured sends whose sender got its push   */
+    uint64_t all_matched;    /* measured sends every device of the user got */
     uint64_t warmup_sent;
     uint64_t pushes;         /* user:data:updated received (all phases)    */
     uint64_t send_behind;    /* sends skipped: loop behind schedule / no idle conn */
     uint64_t errors[LG_ERR__COUNT];
     double duration_s;       /* measured window                            */
-    lg_hist hist;            /* µs, measured sends only                    */
+    lg_hist hist;            /* µs to the own push, measured sends only    */
+    lg_hist all_hist;        /* µs until every device had it (sio mode)    */
 } lg_stats;
 
 void lg_stats_init(lg_stats *s);

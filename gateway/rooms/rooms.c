@@ -65,6 +65,7 @@ int rooms_create(rooms **out, gateway *gw, sio_hooks *hooks)
     if (r == NULL)
         return -1;
     r->gw = gw;
+    sio_events_init_metrics();
     *hooks = (sio_hooks){.arg = r,
                          .on_message = rooms__on_message,
                          .on_close = rooms__on_close,

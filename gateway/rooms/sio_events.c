@@ -61,16 +61,26 @@ typedef struct events_req {
     int64_t t0_ns;      /* when the event arrived, for the latency histogram */
 } events_req;
 
-/* Latency from a socket event's arrival to its answer, per event. */
+/* Latency from a socket event's arrival to its answer, per event: created
+ * by sio_events_init_metrics() before the Socket.IO thread starts, so that both
+ * series are on /metrics from the start (a rate() needs the zero). */
+static ss_histogram *events__latency_h[2];
+
+void sio_events_init_metrics(void)
+{
+    events__latency_h[EVENTS_REQ_JOIN] =
+        ss_histogram_get("statsync_socket_event_duration_seconds",
+                         "socket event arrival to answer (NATS round trip included)",
+                         "event=\"presence:join\"");
+    events__latency_h[EVENTS_REQ_UPDATE] =
+        ss_histogram_get("statsync_socket_event_duration_seconds",
+                         "socket event arrival to answer (NATS round trip included)",
+                         "event=\"user:clientUpdate\"");
+}
+
 static ss_histogram *events__latency(events_req_kind k)
 {
-    static ss_histogram *h[2];
-    if (h[k] == NULL) /* lws thread only: no race */
-        h[k] = ss_histogram_get("statsync_socket_event_duration_seconds",
-                                "socket event arrival to answer (NATS round trip included)",
-                                k == EVENTS_REQ_JOIN ? "event=\"presence:join\""
-                                                     : "event=\"user:clientUpdate\"");
-    return h[k];
+    return events__latency_h[k];
 }
 
 static const char *events__name(events_req_kind k)

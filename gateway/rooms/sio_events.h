@@ -11,6 +11,9 @@
 
 #include "rooms_internal.h"
 
+/* Creates the per-event latency histograms (main thread, before the
+ * Socket.IO thread starts: every series is on /metrics from the start). */
+void sio_events_init_metrics(void);
 /* The data of one Engine.IO message (a Socket.IO packet). */
 void sio_events_on_message(rooms *r, sio_session *ss, const char *data, size_t len);
 /* The session is closing: leave the room. */

@@ -27,6 +27,14 @@ test('each service exposes parseable metrics with the expected families', async 
   t.after(() => sys.stop());
   const tok = sys.token('metricsuser');
 
+  // before any socket event: both event series are there, at zero (a
+  // Prometheus rate() over a series that appears at its first use misses it)
+  const fresh = family(await scrape(sys.gw.apiPort), 'statsync_socket_event_duration_seconds', 'histogram');
+  for (const event of ['presence:join', 'user:clientUpdate']) {
+    assert.ok(fresh.some((s) => s.labels.event === event && s.name.endsWith('_count') && s.value === 0),
+      `statsync_socket_event_duration_seconds{event="${event}"} exported from the start`);
+  }
+
   const r = await sys.http('POST', '/api/users/data/patch', { token: tok, body: { xp: 1 } });
   assert.strictEqual(r.status, 200);
   const sock = io(sys.socketUrl, { auth: { token: tok }, transports: ['websocket'], reconnection: false });

@@ -408,3 +408,15 @@ test('scenarios.js: an update whose ack was lost is resent with its key, so the 
   exactAccounting(server, r, 'open_sio');
   assert.ok(r.failed.some((f) => f.startsWith('sio_session_ok')) || r.failed.length === 0);
 });
+
+// compose/README.md tells a load run to set STATSYNC_RATE_LIMIT_EXEMPT (k6's
+// address, k6_limits shows why); `docker compose up` passes it to the
+// gateways only if their environment names it. A todo until the compose file
+// does (the k6 work does not edit it): then drop the todo.
+test('the compose file passes STATSYNC_RATE_LIMIT_EXEMPT (default loopback) to every gateway',
+  { todo: 'compose/docker-compose.yml does not pass it yet' }, () => {
+    const compose = fs.readFileSync(path.join(h.ROOT, 'compose/docker-compose.yml'), 'utf8');
+    const block = /environment: &gateway-env\n([\s\S]*?)\n {4}volumes:/.exec(compose);
+    assert.ok(block, 'the gateways\' shared environment (&gateway-env) is where it was');
+    assert.match(block[1], /^\s+STATSYNC_RATE_LIMIT_EXEMPT: \$\{STATSYNC_RATE_LIMIT_EXEMPT:-loopback\}$/m);
+  });

@@ -258,6 +258,7 @@ class StubWebSocket {
   ping() {}
 
   _emit(ev, e) {
+    if (this.readyState === 3) return; // closed: nothing more is delivered
     if (ev === 'open') this.readyState = 1;
     if (ev === 'close') this.readyState = 3;
     const h = this[`on${ev}`];
@@ -1267,6 +1268,16 @@ async function run(script, target, env = {}, opts = {}) {
   }
 }
 
+// A run k6 would end with exit 0: no exception, nothing logged, no threshold
+// failed, every check passed. context: more to show when it did not.
+function assertClean(r, context = '') {
+  assert.deepEqual(r.exceptions.map(String), [], context);
+  assert.deepEqual(r.logs, [], context);
+  assert.deepEqual(r.failed, [], context);
+  assert.equal(r.exitCode, 0);
+  assert.ok(r.checks.length > 0 && r.checks.every((c) => c.ok), `failed checks: ${r.checks.filter((c) => !c.ok).map((c) => c.name)}`);
+}
+
 // --- real servers on loopback, with k6's blocking calls -------------------
 
 // The worker does the network I/O (node:http, the `ws` package) on its own
@@ -1555,7 +1566,7 @@ if (!isMainThread && workerData && workerData.k6vu) {
 
 module.exports = {
   ROOT, K6_DIR, SCRIPTS, COMPOSE_SECRET, FakeStatsync, LiveNet, LiveTarget,
-  load, iterate, run, quietConsole, failedChecks, samples, sum, evaluateThresholds, parseThreshold,
+  load, iterate, run, assertClean, quietConsole, failedChecks, samples, sum, evaluateThresholds, parseThreshold,
   scenariosOf, arrivalStarts, durationMs,
   runtime: () => rt,
 };

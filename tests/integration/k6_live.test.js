@@ -66,13 +66,7 @@ test('the k6 scripts run clean against the real gateway', async (t) => {
     assert.equal(sum('statsync_xp_mismatch', { scenario }), 0);
     assert.equal(sum('statsync_rate_limited', { scenario }), 0);
   };
-  const clean = (r) => {
-    assert.deepEqual(r.exceptions.map(String), []);
-    assert.deepEqual(r.logs, [], sys.logs());
-    assert.deepEqual(r.failed, []);
-    assert.equal(r.exitCode, 0);
-    assert.ok(r.checks.length > 0 && r.checks.every((c) => c.ok));
-  };
+  const clean = (r) => h.assertClean(r, sys.logs());
   try {
     await t.test('rest.js: patches and reads, every check and threshold passes', async () => {
       const mod = await load('rest.js', net, { ...env, THINK_MS: '0' });

@@ -302,10 +302,7 @@ test('the harness keeps k6\'s schedule: arrival-rate starts on time whatever the
 test('scenarios.js SCENARIO=open: arrival-rate REST and Socket.IO sessions pass against a correct server, xp exact', async () => {
   const server = new FakeStatsync();
   const r = await run('scenarios.js', server, OPEN);
-  assert.deepEqual(r.exceptions, []);
-  assert.deepEqual(r.logs, []);
-  assert.deepEqual(r.failed, []);
-  assert.equal(r.exitCode, 0);
+  h.assertClean(r);
   assert.equal(r.scenarios.open_rest.iterations, 100);
   assert.equal(r.scenarios.open_sio.iterations, 40);
   assert.equal(r.scenarios.open_sio.dropped, 0);
@@ -315,7 +312,6 @@ test('scenarios.js SCENARIO=open: arrival-rate REST and Socket.IO sessions pass 
   exactAccounting(server, r, 'open_rest');
   exactAccounting(server, r, 'open_sio');
   assert.equal(server.duplicates, 0, 'no key reused');
-  assert.ok(r.checks.length > 0 && r.checks.every((c) => c.ok));
 });
 
 test('scenarios.js SCENARIO=open: a slow server makes the open model drop iterations and miss its p(99); k6 would exit 99', async () => {
@@ -333,10 +329,7 @@ test('scenarios.js SCENARIO=open: a slow server makes the open model drop iterat
 test('scenarios.js SCENARIO=devices: 3 sockets per user, every push on every device, thresholds pass', async () => {
   const server = new FakeStatsync();
   const r = await run('scenarios.js', server, DEVICES);
-  assert.deepEqual(r.exceptions, []);
-  assert.deepEqual(r.logs, []);
-  assert.deepEqual(r.failed, []);
-  assert.equal(r.exitCode, 0);
+  h.assertClean(r);
   const st = r.scenarios.devices;
   assert.ok(st.iterations >= 3);
   const sessions = server.sessions.filter((s) => s.kind === 'websockets');
@@ -372,10 +365,7 @@ test('scenarios.js SCENARIO=devices: a push lost to one device, or showing the w
 test('scenarios.js SCENARIO=soak: long sessions, exact xp after each, RSS watched; thresholds pass', async () => {
   const server = new FakeStatsync();
   const r = await run('scenarios.js', server, SOAK);
-  assert.deepEqual(r.exceptions, []);
-  assert.deepEqual(r.logs, []);
-  assert.deepEqual(r.failed, []);
-  assert.equal(r.exitCode, 0);
+  h.assertClean(r);
   assert.equal(r.scenarios.soak_rest.iterations, 240);
   assert.equal(r.scenarios.soak_watch.iterations, 12);
   assert.ok(r.scenarios.soak_sio.iterations >= 3 * 20);
@@ -418,5 +408,6 @@ test('the compose file passes STATSYNC_RATE_LIMIT_EXEMPT (default loopback) to e
     const compose = fs.readFileSync(path.join(h.ROOT, 'compose/docker-compose.yml'), 'utf8');
     const block = /environment: &gateway-env\n([\s\S]*?)\n {4}volumes:/.exec(compose);
     assert.ok(block, 'the gateways\' shared environment (&gateway-env) is where it was');
-    assert.match(block[1], /^\s+STATSYNC_RATE_LIMIT_EXEMPT: \$\{STATSYNC_RATE_LIMIT_EXEMPT:-loopback\}$/m);
+    assert.ok(/^\s+STATSYNC_RATE_LIMIT_EXEMPT: \$\{STATSYNC_RATE_LIMIT_EXEMPT:-loopback\}$/m.test(block[1]),
+      'no `STATSYNC_RATE_LIMIT_EXEMPT: ${STATSYNC_RATE_LIMIT_EXEMPT:-loopback}` in the gateways\' environment');
   });

@@ -25,6 +25,9 @@
 //   k6 run -e SCENARIO=devices -e DEVICES_VUS=200 tests/load/k6/scenarios.js
 //   k6 run -e SCENARIO=soak -e SOAK_DURATION=4h tests/load/k6/scenarios.js
 //
+// Needs a k6 with the k6/websockets and k6/timers modules (k6 1.x; older
+// releases had them as k6/experimental/websockets and k6/experimental/timers).
+//
 // Every VU acts as its own user (<USER_PREFIX>-<scenario>-<VU id>) and keeps
 // its exact accounting (account.js): a read must show exactly the xp of the
 // writes acknowledged so far, or statsync_xp_mismatch counts it.
@@ -370,7 +373,7 @@ export function devices() {
       d.open = false;
       t.closed++;
       if (!t.done) stop('device ' + i + ': closed by the server');
-      if (t.closed === DEVICES) end();
+      if (t.closed >= DEVICES) end();
     };
     t.devs.push(d);
   }

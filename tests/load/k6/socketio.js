@@ -17,6 +17,12 @@
 //   SESSION_TIMEOUT_MS  a session that takes longer fails    (default 15000)
 //   P99_MS              threshold on p(99) of ack and push   (default 500)
 //   CONNECT_P99_MS      threshold on p(99) of CONNECT        (default 1000)
+//
+// Thresholds (k6 exits 99 when one fails): those p(99)s, more than 99% of
+// sessions and checks passing, no protocol error, no rate-limit refusal
+// (statsync_rate_limited: a 429 upgrade, a rate_limited ack). VUS=200 opens
+// ~80 sessions a second from one address: against compose, exempt it from
+// the per-IP limits first (compose/README.md, "k6 and the rate limiter").
 import http from 'k6/http';
 import { fail, sleep } from 'k6';
 import { API_URL, SOCKET_URL, env, envInt, mintToken, userIdFor } from './lib.js';

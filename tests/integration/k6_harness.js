@@ -416,7 +416,8 @@ const COMPOSE_SECRET = (/STATSYNC_JWT_SECRET:\s*"?\$\{STATSYNC_JWT_SECRET:-([^}]
 //   rateLimited: writes are refused as over the user's rate (429 / ack rate_limited),
 //   handshake429: websocket upgrades are refused with 429,
 //   rssGrowthBytes: /metrics reports RSS growing this much per call,
-//   dropFirstAck: the first socket update is applied and pushed, its ack lost }
+//   dropFirstAck: the first socket update is applied and pushed, its ack lost,
+//   maxSockets: n — a user's socket past n gets connect_error (the gateway's per-user cap) }
 class FakeStatsync {
   constructor(opts = {}) {
     this.secret = opts.secret || COMPOSE_SECRET;
@@ -582,6 +583,10 @@ class FakeStatsync {
       sess.user = this.verify(auth.token);
       if (!sess.user) { sess.toClient('44{"message":"invalid token"}', 1); return; }
       if (!this.open.has(sess.user)) this.open.set(sess.user, []);
+      if (this.bugs.maxSockets !== undefined && this.open.get(sess.user).length >= this.bugs.maxSockets) {
+        sess.toClient(`44{"message":"too many sockets for this user (at most ${this.bugs.maxSockets})"}`, 1);
+        return;
+      }
       this.open.get(sess.user).push(sess);
       sess.toClient(`40{"sid":"sock-${this.sessions.length}"}`, 1);
       if (!this.bugs.noPing) sess.toClient('2', 2); // a server ping: the client must answer 3

@@ -348,9 +348,9 @@ test('scenarios.js SCENARIO=devices: 3 sockets per user, every push on every dev
   exactAccounting(server, r, 'devices');
 });
 
-test('scenarios.js SCENARIO=devices: a push lost to one device, or showing the wrong xp, fails the devices thresholds', async () => {
+test('scenarios.js SCENARIO=devices: a push lost to one device, a wrong xp, a refused write or socket fail the devices thresholds', async () => {
   for (const [bugs, why] of [[{ dropPushTo: 1 }, /timed out .* 2 of 3 pushes/], [{ wrongXp: true }, /push shows xp/],
-    [{ rateLimited: true }, /refused/]]) {
+    [{ rateLimited: true }, /refused/], [{ maxSockets: 2 }, /device 2: CONNECT refused: .*too many sockets/]]) {
     const server = new FakeStatsync({ bugs });
     const r = await run('scenarios.js', server, { ...DEVICES, DURATION: '2s', SESSION_TIMEOUT_MS: '3000' });
     assert.equal(r.exitCode, 99, JSON.stringify(bugs));
@@ -358,7 +358,9 @@ test('scenarios.js SCENARIO=devices: a push lost to one device, or showing the w
     assert.ok(r.failed.some((f) => f.startsWith('sio_devices_ok{scenario:devices}')), r.failed.join('; '));
     assert.ok(r.failed.some((f) => f.startsWith('checks{scenario:devices}')), r.failed.join('; '));
     if (bugs.dropPushTo) assert.ok(r.failed.some((f) => f.startsWith('sio_missed_pushes{scenario:devices}')), r.failed.join('; '));
-    if (bugs.rateLimited) assert.ok(r.failed.some((f) => f.startsWith('statsync_rate_limited{scenario:devices}')), r.failed.join('; '));
+    if (bugs.rateLimited || bugs.maxSockets) {
+      assert.ok(r.failed.some((f) => f.startsWith('statsync_rate_limited{scenario:devices}')), r.failed.join('; '));
+    }
   }
 });
 

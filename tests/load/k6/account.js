@@ -11,7 +11,8 @@
 // Metrics (shared by the scenarios):
 //   statsync_xp_mismatch   reads that differ from what was acknowledged (must stay 0)
 //   statsync_acked_writes  writes acknowledged (each +1 xp)
-//   statsync_rate_limited  answers that a rate limit refused (429, rate_limited, a 429 upgrade)
+//   statsync_rate_limited  answers that a limit refused (429, rate_limited, a 429 upgrade,
+//                          a connect_error for too many sockets of the user)
 import http from 'k6/http';
 import { check } from 'k6';
 import { Counter } from 'k6/metrics';
@@ -22,6 +23,12 @@ export const ackedWrites = new Counter('statsync_acked_writes');
 export const rateLimited = new Counter('statsync_rate_limited');
 
 const RESEND_TRIES = 3;
+
+// A Socket.IO connect_error payload: counts it when a limit refused the socket.
+export function countConnectRefusal(payload) {
+  const msg = payload && typeof payload.message === 'string' ? payload.message : '';
+  if (/too many sockets|rate.limit/i.test(msg)) rateLimited.add(1);
+}
 
 function json(r) {
   try {

@@ -81,7 +81,7 @@ import {
   API_URL, EIO, SIO, SOCKET_URL, decodePacket, encodeConnect, encodeDisconnect, encodeEvent, env, envInt,
   socketIoUrl, userIdFor,
 } from './lib.js';
-import { Account, rateLimited } from './account.js';
+import { Account, countConnectRefusal, rateLimited } from './account.js';
 import { ackLatency, connectDuration, sioSession } from './sio_session.js';
 
 const DURATION = env('DURATION', '1m');
@@ -340,7 +340,10 @@ export function devices() {
       connectDuration.add(Date.now() - d.openedAt);
       return d.sock.send(encodeEvent('presence:join', { userId: userId }));
     }
-    if (p.sio === SIO.CONNECT_ERROR) return stop('device ' + d.i + ': CONNECT refused: ' + JSON.stringify(p.payload));
+    if (p.sio === SIO.CONNECT_ERROR) {
+      countConnectRefusal(p.payload);
+      return stop('device ' + d.i + ': CONNECT refused: ' + JSON.stringify(p.payload));
+    }
     if (p.sio === SIO.DISCONNECT) return stop('device ' + d.i + ': disconnected by the server');
     if (p.sio === SIO.ACK) {
       const r = Array.isArray(p.payload) ? p.payload[0] : null;

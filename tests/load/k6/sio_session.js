@@ -24,7 +24,7 @@ import ws from 'k6/ws';
 import { check } from 'k6';
 import { Counter, Rate, Trend } from 'k6/metrics';
 import { EIO, SIO, decodePacket, encodeConnect, encodeDisconnect, encodeEvent, opId, socketIoUrl } from './lib.js';
-import { rateLimited } from './account.js';
+import { countConnectRefusal, rateLimited } from './account.js';
 
 export const connectDuration = new Trend('sio_connect_duration', true);
 export const ackLatency = new Trend('sio_ack_latency', true);
@@ -137,6 +137,7 @@ export function sioSession(o) {
         s.connected = true;
         socket.send(encodeEvent('presence:join', { userId: userId }));
       } else if (p.sio === SIO.CONNECT_ERROR) {
+        countConnectRefusal(p.payload);
         abort('CONNECT refused: ' + JSON.stringify(p.payload));
       } else if (p.sio === SIO.DISCONNECT) {
         abort('the server disconnected the socket');

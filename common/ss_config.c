@@ -19,8 +19,10 @@
 
 extern char **environ;
 
-static int ss_config__set(const ss_opt *o, const char *val, const char *from)
+int ss_opt_store(const ss_opt *o, const char *val)
 {
+    static const char *const yes[] = {"1", "true", "yes", "on"};
+    static const char *const no[] = {"0", "false", "no", "off"};
     switch (o->type) {
     case SS_OPT_T_STR:
         *(const char **)o->out = val;
@@ -29,26 +31,29 @@ static int ss_config__set(const ss_opt *o, const char *val, const char *from)
         char *end = NULL;
         errno = 0;
         long long v = strtoll(val, &end, 10);
-        if (errno != 0 || end == val || *end != '\0') {
-            fprintf(stderr, "invalid integer for %s: '%s'\n", from, val);
+        if (errno != 0 || end == val || *end != '\0')
             return -1;
-        }
         *(int64_t *)o->out = v;
         return 0;
     }
     case SS_OPT_T_BOOL:
-        if (!strcmp(val, "1") || !strcmp(val, "true") || !strcmp(val, "yes") ||
-            !strcmp(val, "on")) {
-            *(int *)o->out = 1;
-        } else if (!strcmp(val, "0") || !strcmp(val, "false") || !strcmp(val, "no") ||
-                   !strcmp(val, "off")) {
-            *(int *)o->out = 0;
-        } else {
-            fprintf(stderr, "invalid boolean for %s: '%s'\n", from, val);
-            return -1;
+        for (size_t i = 0; i < SS_COUNT(yes); i++) {
+            if (strcmp(val, yes[i]) == 0)
+                return *(int *)o->out = 1, 0;
+            if (strcmp(val, no[i]) == 0)
+                return *(int *)o->out = 0, 0;
         }
-        return 0;
+        return -1;
     }
+    return -1;
+}
+
+static int ss_config__set(const ss_opt *o, const char *val, const char *from)
+{
+    if (ss_opt_store(o, val) == 0)
+        return 0;
+    fprintf(stderr, "invalid %s for %s: '%s'\n", o->type == SS_OPT_T_INT ? "integer" : "boolean",
+            from, val);
     return -1;
 }
 

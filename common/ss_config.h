@@ -51,6 +51,12 @@ typedef struct ss_opt {
 int ss_config_parse(const ss_opt *opts, int n, int argc, char **argv, const char *prog,
                     const char *summary);
 
+/* Stores the text val into o->out as its type says: a string as it is
+ * (borrowed), an integer in decimal, a boolean as 1 / true / yes / on or
+ * 0 / false / no / off. 0, or -1 when val is not of the type (out is left
+ * as it was; the caller says so in its own words). */
+int ss_opt_store(const ss_opt *o, const char *val);
+
 /* A secret from the environment: <env> or the file <env>_FILE names. *val
  * is NULL when neither is set. Returns 0, or -1 (said on stderr, prefixed
  * with prog) when both are set or the file cannot be used. */

@@ -68,4 +68,18 @@ static inline void ss_list_remove(ss_list *l, ss_link *n)
     n->prev = n->next = NULL;
 }
 
+/* The one singly linked FIFO, for queues only pushed at the back and taken
+ * from the front (the writer's jobs, the hand-over tasks, a session's
+ * output): any struct with a `next` pointer, its owner keeping head and
+ * tail. Pushes n, whose next is NULL, at the back.
+ *   SS_FIFO_PUSH(q->head, q->tail, job);  */
+#define SS_FIFO_PUSH(head, tail, n)                                                          \
+    do {                                                                                     \
+        if ((tail) != NULL)                                                                  \
+            (tail)->next = (n);                                                              \
+        else                                                                                 \
+            (head) = (n);                                                                    \
+        (tail) = (n);                                                                        \
+    } while (0)
+
 #endif

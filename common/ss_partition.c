@@ -58,6 +58,13 @@ uint32_t ss_partition_set_size(const ss_partition_set *s)
     return n;
 }
 
+uint32_t ss_partition_set_next(const ss_partition_set *s, uint32_t p)
+{
+    while (p < s->count && !ss_partition_set_has(s, p))
+        p++;
+    return p < s->count ? p : s->count;
+}
+
 /* A decimal number in [b, e) with no sign, no leading zero (but "0"). */
 static bool ss_part__number(const char *b, const char *e, uint32_t *out)
 {

@@ -43,6 +43,13 @@ bool ss_partition_set_has(const ss_partition_set *s, uint32_t p);
 void ss_partition_set_add(ss_partition_set *s, uint32_t p);
 void ss_partition_set_del(ss_partition_set *s, uint32_t p);
 uint32_t ss_partition_set_size(const ss_partition_set *s);
+/* The first partition of s at or after p; s->count when there is none. */
+uint32_t ss_partition_set_next(const ss_partition_set *s, uint32_t p);
+/* Walks the partitions of s in ascending order:
+ *   SS_PARTITION_SET_EACH(p, &sel) copy(p);  */
+#define SS_PARTITION_SET_EACH(p, s)                                                          \
+    for (uint32_t p = ss_partition_set_next((s), 0); p < (s)->count;                         \
+         p = ss_partition_set_next((s), p + 1))
 /* The canonical text ("0-31,40"; "" when empty). False when it does not fit. */
 bool ss_partition_set_format(const ss_partition_set *s, char *buf, size_t cap);
 

@@ -122,6 +122,17 @@ json_t *ss_service_readiness(ss_service *s, bool serving, int *status)
     return json_pack("{s:s,s:s}", "status", why ? why : "ok", "nats", nats ? "ok" : "down");
 }
 
+void ss_service_health_reply(const ss_service *s, const char *service, const char *instance,
+                             bool ok, Statsync__HealthReply *r)
+{
+    r->service = (char *)service;
+    r->instance = (char *)instance;
+    r->has_ok = 1;
+    r->ok = ok;
+    r->has_uptime_s = 1;
+    r->uptime_s = (ss_now_ms() - s->started_ms) / 1000;
+}
+
 int ss_sigwait(const sigset_t *sigs, int64_t timeout_ms)
 {
     if (timeout_ms < 0) {

@@ -35,6 +35,7 @@
 #include "ss_config.h"
 #include "ss_error.h"
 #include "ss_nats.h"
+#include "statsync.pb-c.h"
 
 #include <signal.h>
 #include <stdatomic.h>
@@ -116,6 +117,11 @@ int ss_service_admin_start(ss_service *s, ss_admin_health_fn health, ss_admin_he
  * SIGINT was taken; else 503 {"status":"stopping"|"starting"|"unavailable",
  * "nats":"ok"|"down"}. Any thread. */
 json_t *ss_service_readiness(ss_service *s, bool serving, int *status);
+
+/* What every service's statsync.HealthReply says alike: service, instance
+ * (borrowed), ok and the uptime (from ss_service_configure). Any thread. */
+void ss_service_health_reply(const ss_service *s, const char *service, const char *instance,
+                             bool ok, Statsync__HealthReply *r);
 
 /* Waits for SIGINT / SIGTERM: forever when timeout_ms < 0. Returns the
  * signal (and sets s->shutting_down: /readyz answers 503 from then on), or 0

@@ -256,12 +256,7 @@ static bool presence__on_health(presence *p, natsMsg *msg, const ProtobufCMessag
     registry_counts c = registry_get_counts(p->reg);
     pthread_mutex_unlock(&p->mu);
     Statsync__HealthReply r = STATSYNC__HEALTH_REPLY__INIT;
-    r.service = "presence";
-    r.instance = (char *)p->instance;
-    r.has_ok = 1;
-    r.ok = !atomic_load(&p->stopping);
-    r.has_uptime_s = 1;
-    r.uptime_s = (ss_now_ms() - p->core.started_ms) / 1000;
+    ss_service_health_reply(&p->core, "presence", p->instance, !atomic_load(&p->stopping), &r);
     r.has_connected_clients = 1;
     r.connected_clients = c.sockets;
     r.has_connected_users = 1;

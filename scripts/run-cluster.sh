@@ -306,12 +306,15 @@ wait_http edge "$APP_URL/health"
 for n in "${NAMES[@]}"; do keep_up "$n" || true; done
 
 TOKEN=$("$BUILD/gateway/statsync-token" alice --secret "$STATSYNC_JWT_SECRET")
+DEMO_TOKEN=$("$BUILD/gateway/statsync-token" demo-user --secret "$STATSYNC_JWT_SECRET")
 cat <<MSG
 
 ==============================================================================
  statsync cluster is running
 App URL: $APP_URL
    (REST and Socket.IO on this one URL, through the edge to both gateways)
+Demo: $APP_URL/demo/#token=$DEMO_TOKEN
+   (two devices of one user in your browser; kill -9 parts and watch them carry on)
    processes  $RUN/processes (name pid; rewritten whenever one is restarted)
    logs       $RUN/<name>.log
    gateways   gateway0 http://127.0.0.1:$((B + 1)) (Socket.IO :$((B + 2)), tag g0), gateway1 http://127.0.0.1:$((B + 3)) (:$((B + 4)), tag g1)

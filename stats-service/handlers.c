@@ -338,14 +338,10 @@ static void handlers__on_health(natsConnection *nc, natsSubscription *sub, natsM
     const char *reply = handlers__reply_to(msg);
     if (reply != NULL) {
         Statsync__HealthReply r = STATSYNC__HEALTH_REPLY__INIT;
-        r.service = "stats";
-        r.instance = (char *)svc->instance_id;
-        r.has_ok = 1;
-        r.ok = !atomic_load(&svc->stopping);
+        ss_service_health_reply(&svc->core, "stats", svc->instance_id,
+                                !atomic_load(&svc->stopping), &r);
         r.has_total_users = 1;
         r.total_users = handlers_total_users(svc);
-        r.has_uptime_s = 1;
-        r.uptime_s = (ss_now_ms() - svc->core.started_ms) / 1000;
         uint32_t owned[SS_PARTITION_COUNT_MAX];
         r.n_partitions = partitions_serving(svc, owned, SS_PARTITION_COUNT_MAX);
         r.partitions = owned;

@@ -99,6 +99,24 @@ static void stats__default_instance(stats_service *svc)
     svc->instance_id = buf;
 }
 
+/* What the option table cannot check: the instance's name and the
+ * partitions it owns. Returns -1 to go on, else the exit code. */
+static int stats__check(stats_service *svc)
+{
+    if (strlen(svc->instance_id) > 100) { /* it travels in every health reply */
+        fprintf(stderr, "statsync-stats: --instance-id is longer than 100 bytes\n");
+        return 2;
+    }
+    char why[200];
+    if (!ss_partition_set_parse(&svc->configured, svc->partitions_spec,
+                                (uint32_t)svc->partition_count, why, sizeof(why))) {
+        fprintf(stderr, "statsync-stats: STATSYNC_PARTITIONS: %s\n", why);
+        return 2;
+    }
+    stats__default_instance(svc);
+    return -1;
+}
+
 /* Options and their checks (ss_service.h adds nats-url, log-level and
  * admin-port). Returns -1 to go on, else the exit code. */
 static int stats__configure(stats_service *svc, int argc, char **argv)
@@ -156,20 +174,7 @@ static int stats__configure(stats_service *svc, int argc, char **argv)
         .nranges = SS_COUNT(ranges),
     };
     int rc = ss_service_configure(&svc->core, &desc, argc, argv);
-    if (rc >= 0)
-        return rc;
-    if (strlen(svc->instance_id) > 100) { /* it travels in every health reply */
-        fprintf(stderr, "statsync-stats: --instance-id is longer than 100 bytes\n");
-        return 2;
-    }
-    char why[200];
-    if (!ss_partition_set_parse(&svc->configured, svc->partitions_spec,
-                                (uint32_t)svc->partition_count, why, sizeof(why))) {
-        fprintf(stderr, "statsync-stats: STATSYNC_PARTITIONS: %s\n", why);
-        return 2;
-    }
-    stats__default_instance(svc);
-    return -1;
+    return rc >= 0 ? rc : stats__check(svc);
 }
 
 /* LMDB, the writer, NATS and its subscriptions, the admin port. Returns 0,

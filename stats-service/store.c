@@ -296,34 +296,47 @@ static uint64_t store__get_be64(const uint8_t *p)
     return v;
 }
 
+/* The value of key in dbi: *found, and v when found. SS_OK;
+ * SS_ERR_BAD_REQUEST when klen is 0 (no key could be built); or the
+ * storage error. */
+static ss_err store__get(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen, MDB_val *v,
+                         bool *found)
+{
+    *found = false;
+    if (klen == 0)
+        return SS_ERR_BAD_REQUEST;
+    MDB_val k = {klen, (void *)key};
+    int rc = mdb_get(txn, dbi, &k, v);
+    *found = rc == 0;
+    return rc == 0 || rc == MDB_NOTFOUND ? SS_OK : store_err_from_mdb(rc);
+}
+
+/* "a \0 b" into buf (room for it checked by the caller); its length. */
+static size_t store__pair_key(uint8_t *buf, const char *a, size_t al, const char *b, size_t bl)
+{
+    memcpy(buf, a, al);
+    buf[al] = '\0';
+    memcpy(buf + al + 1, b, bl);
+    return al + 1 + bl;
+}
+
 /* "userId \0 opId" into buf (STORE_IDEM_KEY_MAX); returns its length or 0. */
 static size_t store__idem_key(uint8_t *buf, const char *user_id, const char *op_id)
 {
     size_t ul = strlen(user_id), ol = strlen(op_id);
     if (ul == 0 || ul > SS_USERID_MAX || ol == 0 || ol > MERGE_MAX_OP_ID)
         return 0;
-    memcpy(buf, user_id, ul);
-    buf[ul] = '\0';
-    memcpy(buf + ul + 1, op_id, ol);
-    return ul + 1 + ol;
+    return store__pair_key(buf, user_id, ul, op_id, ol);
 }
 
 ss_err store_idem_get(stats_store *s, MDB_txn *txn, const char *user_id, const char *op_id,
                       store_idem *rec, bool *found)
 {
     uint8_t key[STORE_IDEM_KEY_MAX];
-    size_t kl = store__idem_key(key, user_id, op_id);
-    if (kl == 0)
-        return SS_ERR_BAD_REQUEST;
-    MDB_val k = {kl, key}, v;
-    int rc = mdb_get(txn, s->idem, &k, &v);
-    if (rc == MDB_NOTFOUND) {
-        *found = false;
-        return SS_OK;
-    }
-    if (rc != 0)
-        return store_err_from_mdb(rc);
-    *found = true;
+    MDB_val v;
+    ss_err e = store__get(txn, s->idem, key, store__idem_key(key, user_id, op_id), &v, found);
+    if (e != SS_OK || !*found)
+        return e;
     if (rec != NULL && v.mv_size >= 16) {
         rec->applied_at_ms = (int64_t)store__get_be64(v.mv_data);
         rec->version = store__get_be64((const uint8_t *)v.mv_data + 8);
@@ -428,10 +441,7 @@ static size_t store__client_key(uint8_t *buf, const char *user_id, const char *c
     size_t ul = strlen(user_id), cl = strlen(client_id);
     if (ul == 0 || ul > SS_USERID_MAX || !ss_client_id_valid(client_id, cl))
         return 0;
-    memcpy(buf, user_id, ul);
-    buf[ul] = '\0';
-    memcpy(buf + ul + 1, client_id, cl);
-    return ul + 1 + cl;
+    return store__pair_key(buf, user_id, ul, client_id, cl);
 }
 
 static bool store__client_decode(const uint8_t *p, size_t len, store_client *rec)
@@ -464,22 +474,17 @@ ss_err store_client_get(stats_store *s, MDB_txn *txn, const char *user_id, const
                         store_client *rec, bool *found)
 {
     uint8_t key[STORE_CLIENT_KEY_MAX];
-    size_t kl = store__client_key(key, user_id, client_id);
-    if (kl == 0)
-        return SS_ERR_BAD_REQUEST;
-    MDB_val k = {kl, key}, v;
-    int rc = mdb_get(txn, s->clients, &k, &v);
-    *found = false;
-    if (rc == MDB_NOTFOUND)
-        return SS_OK;
-    if (rc != 0)
-        return store_err_from_mdb(rc);
+    MDB_val v;
+    ss_err e =
+        store__get(txn, s->clients, key, store__client_key(key, user_id, client_id), &v, found);
+    if (e != SS_OK || !*found)
+        return e;
     if (!store__client_decode(v.mv_data, v.mv_size, rec)) {
+        *found = false;
         ss_log(SS_LOG_ERROR, "stored client record does not decode", "{s:s,s:s}", "user",
                user_id, "client", client_id);
         return SS_ERR_INTERNAL;
     }
-    *found = true;
     return SS_OK;
 }
 

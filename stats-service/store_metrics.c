@@ -89,5 +89,11 @@ static void store_metrics__collect(ss_metrics_out *out, void *arg)
 
 void store_metrics_init(stats_service *svc)
 {
+    /* STATSYNC_PARTITION_COUNT: what the served ones are counted against
+     * (compose/observability's alert on a partition without an owner). */
+    ss_gauge_set(ss_gauge_get("statsync_stats_cluster_partitions",
+                              "Partitions of the cluster (STATSYNC_PARTITION_COUNT), served here "
+                              "or not", NULL),
+                 svc->partition_count);
     ss_metrics_collector(store_metrics__collect, svc);
 }

@@ -7,6 +7,7 @@
  *   statsync_stats_lmdb_total_map_size_bytes
  *   statsync_stats_lmdb_max_fill_ratio             the fullest partition's size / map (0..1)
  *   statsync_stats_idempotency_records             applied opIds / Idempotency-Keys remembered
+ *   statsync_stats_cluster_partitions              STATSYNC_PARTITION_COUNT (set once, at start)
  *
  * A partition not served here has no series (at most the served ones:
  * STATSYNC_PARTITIONS). "In use" is every page up to the highest one LMDB

@@ -7,6 +7,7 @@
 
 #include "clients.h"
 #include "ss_client_seq.h"
+#include "ss_list.h"
 #include "ss_log.h"
 #include "ss_time.h"
 #include "stats_metrics.h"
@@ -222,49 +223,139 @@ static bool writer__client_judge(stats_store *st, MDB_txn *txn, stats_job *job,
     return true;
 }
 
+/* One mutation being applied inside its batch's write transaction. */
+typedef struct writer_mut {
+    stats_writer *w;
+    MDB_txn *txn;
+    stats_job *job;
+    writer_now now;
+    writer_client wc;
+    stats_doc cur;   /* the stored document (the defaults when there is none) */
+    bool cur_to_job; /* cur is the job's now: not freed here */
+} writer_mut;
+
 /* Records the outcome err (SS_OK: applied) of the mutation's new seqs,
- * stamped idem_ms. A client without a record first makes room: the user's
- * least recently used records go until fewer than max_clients are left. */
-static ss_err writer__client_put(stats_writer *w, stats_store *st, MDB_txn *txn,
-                                 const char *user_id, writer_client *wc, ss_err err,
-                                 int64_t idem_ms)
+ * stamped with the idempotency clock. A client without a record first
+ * makes room: the user's least recently used records go until fewer than
+ * max_clients are left. */
+static ss_err writer__client_put(writer_mut *x, ss_err err)
 {
+    writer_client *wc = &x->wc;
+    stats_store *st = x->job->store;
+    const char *user_id = x->job->m->user_id;
     if (wc->seqs.numbered == 0 || !wc->v.has_new)
         return SS_OK;
     while (!wc->found) {
         size_t count = 0;
         char lru[SS_CLIENT_ID_MAX + 1];
-        ss_err e = store_client_lru(st, txn, user_id, &count, lru);
+        ss_err e = store_client_lru(st, x->txn, user_id, &count, lru);
         if (e != SS_OK)
             return e;
-        if (count < w->cfg.max_clients || lru[0] == '\0')
+        if (count < x->w->cfg.max_clients || lru[0] == '\0')
             break;
-        if ((e = store_client_del(st, txn, user_id, lru)) != SS_OK)
+        if ((e = store_client_del(st, x->txn, user_id, lru)) != SS_OK)
             return e;
         stats_metrics_client_evicted();
         ss_log(SS_LOG_DEBUG, "client record evicted (least recently used)", "{s:s,s:s}", "user",
                user_id, "client", lru);
     }
-    clients_record(&wc->rec, wc->found, wc->seqs.first, wc->seqs.last, err, idem_ms);
-    return store_client_put(st, txn, user_id, wc->seqs.client_id, &wc->rec);
+    clients_record(&wc->rec, wc->found, wc->seqs.first, wc->seqs.last, err, x->now.idem_ms);
+    return store_client_put(st, x->txn, user_id, wc->seqs.client_id, &wc->rec);
 }
 
-/* Refuses the job with e (nothing applied) and gives it the stored document
- * cur for a conflict / insufficient_funds (*cur_to_job). The refusal is
- * recorded for the new seqs when it is the op's own outcome. Returns the
- * put's error (it spoils the transaction). */
-static ss_err writer__refuse(stats_writer *w, MDB_txn *txn, stats_job *job, writer_client *wc,
-                             ss_err e, const char *message, stats_doc *cur, bool *cur_to_job,
-                             int64_t idem_ms)
+/* Refuses the job with e (nothing applied) and gives it the stored
+ * document for a conflict / insufficient_funds. The refusal is recorded for
+ * the new seqs when it is the op's own outcome. Returns the put's error (it
+ * spoils the transaction). */
+static ss_err writer__refuse(writer_mut *x, ss_err e, const char *message)
 {
-    writer__set_error(job, e, message);
+    writer__set_error(x->job, e, message);
     if (e == SS_ERR_CONFLICT || e == SS_ERR_INSUFFICIENT_FUNDS) { /* with the stored doc */
-        job->doc = *cur;
-        job->has_doc = *cur_to_job = true;
+        x->job->doc = x->cur;
+        x->job->has_doc = x->cur_to_job = true;
     }
     if (!clients_recordable(e))
         return SS_OK;
-    return writer__client_put(w, job->store, txn, job->m->user_id, wc, e, idem_ms);
+    return writer__client_put(x, e);
+}
+
+/* A decision taken before this transaction that refuses the job: a repeat
+ * of a refused seq, or a refusal from before the writer (unless every
+ * numbered op is an applied repeat). SS_OK when there is none; else the
+ * error, why its message. */
+static ss_err writer__prior_refusal(const writer_mut *x, char *why, size_t cap)
+{
+    const writer_client *wc = &x->wc;
+    if (wc->v.repeat_err != SS_OK) {
+        snprintf(why, cap, "seq %llu of this client was refused before (%s); not applied",
+                 (unsigned long long)wc->v.repeat_seq, ss_err_code(wc->v.repeat_err));
+        return wc->v.repeat_err;
+    }
+    if (x->job->refused != SS_OK && (wc->seqs.numbered == 0 || wc->v.has_new)) {
+        snprintf(why, cap, "%s", x->job->message);
+        return x->job->refused;
+    }
+    return SS_OK;
+}
+
+/* An idempotent repeat (every op applied before under its opId): 200 with
+ * the current document, no change; new seqs among them are recorded as
+ * applied. */
+static ss_err writer__repeat(writer_mut *x)
+{
+    ss_err rc = writer__client_put(x, SS_OK);
+    x->job->err = SS_OK;
+    x->job->duplicate = true;
+    x->job->doc = x->cur;
+    x->job->has_doc = x->cur_to_job = true;
+    return rc;
+}
+
+/* Merges the n ops into the stored document and, when the rules allow,
+ * puts the new document with its records and the client's: the job's
+ * outcome. Returns a put's error (it spoils the transaction). */
+static ss_err writer__change(writer_mut *x, Statsync__Operation **apply, size_t n)
+{
+    stats_job *job = x->job;
+    merge_error me = {SS_OK, ""};
+    stats_doc next;
+    ss_err e = merge_apply(&x->cur, apply, n, x->now.wall_ms, &next, &me);
+    if (e != SS_OK) /* refused: recorded for new seqs only, so an opId retry re-evaluates */
+        return writer__refuse(x, e, me.message);
+    ss_err rc = writer__put(job->store, x->txn, job->m->user_id, apply, n, &next, x->now.idem_ms);
+    if (rc == SS_OK)
+        rc = writer__client_put(x, SS_OK);
+    if (rc != SS_OK) {
+        doc_free(&next);
+        return rc;
+    }
+    job->err = SS_OK;
+    job->doc = next;
+    job->has_doc = true;
+    job->changed = true;
+    job->has_delta = merge_combine(apply, n, &job->delta);
+    return SS_OK;
+}
+
+/* The job's outcome: against its client's record, the opIds recorded and
+ * the rules; apply has room for every op. Returns a put's error. */
+static ss_err writer__decide(writer_mut *x, Statsync__Operation **apply)
+{
+    stats_job *job = x->job;
+    char why[sizeof(job->message)];
+    size_t n = 0;
+    if (!writer__client_judge(job->store, x->txn, job, &x->wc))
+        return SS_OK; /* decided by the numbering: the outcome is set */
+    ss_err refused = writer__prior_refusal(x, why, sizeof(why));
+    if (refused != SS_OK)
+        return writer__refuse(x, refused, why);
+    if (job->refused == SS_OK &&
+        writer__filter_ops(job->store, x->txn, job->m, x->wc.found ? x->wc.rec.last_seq : 0,
+                           apply, &n) != SS_OK) {
+        writer__set_error(job, SS_ERR_INTERNAL, "idempotency record unreadable");
+        return SS_OK;
+    }
+    return n == 0 ? writer__repeat(x) : writer__change(x, apply, n);
 }
 
 /* Applies one mutation inside txn and sets the job's outcome. Returns an
@@ -272,75 +363,22 @@ static ss_err writer__refuse(stats_writer *w, MDB_txn *txn, stats_job *job, writ
  * put); refusals and unreadable records are the job's own outcome. */
 static ss_err writer__apply(stats_writer *w, MDB_txn *txn, stats_job *job, writer_now now)
 {
-    stats_store *st = job->store;
     const Statsync__Mutation *m = job->m;
-    stats_doc cur, next;
-    bool found = false, cur_to_job = false;
-    merge_error me = {SS_OK, ""};
-    size_t n_apply = 0;
-    ss_err rc = SS_OK;
-    writer_client wc;
-    char why[sizeof(job->message)];
+    writer_mut x = {.w = w, .txn = txn, .job = job, .now = now};
+    bool found = false;
     Statsync__Operation **apply = malloc((m->n_ops ? m->n_ops : 1) * sizeof(*apply));
     if (apply == NULL) {
         writer__set_error(job, SS_ERR_INTERNAL, "out of memory");
         return SS_OK;
     }
-    if (store_doc_get(st, txn, m->user_id, &cur, &found) != SS_OK) {
+    if (store_doc_get(job->store, txn, m->user_id, &x.cur, &found) != SS_OK) {
         writer__set_error(job, SS_ERR_INTERNAL, "stored document unreadable");
         free(apply);
         return SS_OK;
     }
-    if (!writer__client_judge(st, txn, job, &wc))
-        goto done;
-    /* decided before: a repeat of a refused seq, or a refusal from before
-     * the writer (unless every numbered op is an applied repeat) */
-    ss_err refused = wc.v.repeat_err;
-    if (refused != SS_OK) {
-        snprintf(why, sizeof(why), "seq %llu of this client was refused before (%s); not applied",
-                 (unsigned long long)wc.v.repeat_seq, ss_err_code(refused));
-    } else if (job->refused != SS_OK && (wc.seqs.numbered == 0 || wc.v.has_new)) {
-        refused = job->refused;
-        snprintf(why, sizeof(why), "%s", job->message);
-    }
-    if (refused != SS_OK) {
-        rc = writer__refuse(w, txn, job, &wc, refused, why, &cur, &cur_to_job, now.idem_ms);
-        goto done;
-    }
-    if (job->refused == SS_OK &&
-        writer__filter_ops(st, txn, m, wc.found ? wc.rec.last_seq : 0, apply, &n_apply) != SS_OK) {
-        writer__set_error(job, SS_ERR_INTERNAL, "idempotency record unreadable");
-        goto done;
-    }
-    if (n_apply == 0) { /* an idempotent repeat: 200, the current document, no change */
-        /* new seqs whose ops were applied before under their opId: applied */
-        rc = writer__client_put(w, st, txn, m->user_id, &wc, SS_OK, now.idem_ms);
-        job->err = SS_OK;
-        job->duplicate = true;
-        job->doc = cur;
-        job->has_doc = cur_to_job = true;
-        goto done;
-    }
-    ss_err e = merge_apply(&cur, apply, n_apply, now.wall_ms, &next, &me);
-    if (e != SS_OK) { /* refused: recorded for new seqs only, so an opId retry re-evaluates */
-        rc = writer__refuse(w, txn, job, &wc, e, me.message, &cur, &cur_to_job, now.idem_ms);
-        goto done;
-    }
-    rc = writer__put(st, txn, m->user_id, apply, n_apply, &next, now.idem_ms);
-    if (rc == SS_OK)
-        rc = writer__client_put(w, st, txn, m->user_id, &wc, SS_OK, now.idem_ms);
-    if (rc != SS_OK) {
-        doc_free(&next);
-        goto done;
-    }
-    job->err = SS_OK;
-    job->doc = next;
-    job->has_doc = true;
-    job->changed = true;
-    job->has_delta = merge_combine(apply, n_apply, &job->delta);
-done:
-    if (!cur_to_job)
-        doc_free(&cur);
+    ss_err rc = writer__decide(&x, apply);
+    if (!x.cur_to_job)
+        doc_free(&x.cur);
     free(apply);
     return rc;
 }
@@ -634,11 +672,7 @@ ss_err writer_submit(stats_writer *w, stats_job *job)
         pthread_mutex_unlock(&w->mu);
         return SS_ERR_UNAVAILABLE;
     }
-    if (w->tail)
-        w->tail->next = job;
-    else
-        w->head = job;
-    w->tail = job;
+    SS_FIFO_PUSH(w->head, w->tail, job);
     w->depth++;
     stats_metrics_queue_depth((int64_t)w->depth);
     pthread_cond_signal(&w->cond);
@@ -656,11 +690,7 @@ static bool writer__control(stats_writer *w, stats_store *store,
         pthread_mutex_unlock(&w->mu);
         return false;
     }
-    if (w->tail)
-        w->tail->next = &c;
-    else
-        w->head = &c;
-    w->tail = &c;
+    SS_FIFO_PUSH(w->head, w->tail, &c);
     pthread_cond_signal(&w->cond);
     while (!c.ctl_done) /* a stopping writer still runs everything queued */
         pthread_cond_wait(&w->ctl_cond, &w->mu);

@@ -19,6 +19,8 @@
  * posts to itself); the rest service thread. */
 #include "sio_engine.h"
 
+#include "ss_list.h"
+
 void sio_server_post(sio_server *s, sio_task *t)
 {
     t->next = NULL;
@@ -38,11 +40,7 @@ void sio_server_post(sio_server *s, sio_task *t)
      * queue in one go when it arrives. Each wake costs the service thread a
      * poll() over every connection. */
     int wake = s->q_head == NULL;
-    if (s->q_tail)
-        s->q_tail->next = t;
-    else
-        s->q_head = t;
-    s->q_tail = t;
+    SS_FIFO_PUSH(s->q_head, s->q_tail, t);
     s->q_depth++;
     if (wake)
         lws_cancel_service(s->ctx); /* under q_mu: ctx is not destroyed while q_closed == 0 */

@@ -2,6 +2,8 @@
  * queue (see sio_session.h). Service thread only, except sio_buf_wrap(). */
 #include "sio_session.h"
 
+#include "ss_list.h"
+
 #include <stdlib.h>
 
 sio_buf *sio_buf_wrap(char *mem, size_t len, sio_buf_kind kind)
@@ -73,11 +75,7 @@ sio_outq_rc sio_outq_push(sio_outq *q, sio_buf *b, const sio_outq_limits *lim)
         return SIO_OUTQ_NOMEM;
     n->next = NULL;
     n->buf = sio_buf_ref(b);
-    if (q->tail)
-        q->tail->next = n;
-    else
-        q->head = n;
-    q->tail = n;
+    SS_FIFO_PUSH(q->head, q->tail, n);
     q->count++;
     q->bytes += b->len;
     return superseded ? SIO_OUTQ_SUPERSEDED : SIO_OUTQ_OK;

@@ -47,17 +47,29 @@ void admin_print_json(json_t *j)
     json_decref(j);
 }
 
-int admin_parse(const char *usage, const char *text, const ss_opt *opts, size_t n, int argc,
-                char **argv, admin_positional *pos)
+int admin_cmdline_parse(const admin_cmdline *cl, int argc, char **argv, uint32_t *partition)
 {
     char why[300];
-    int rc = admin_args_parse(opts, n, argc, argv, pos, why, sizeof(why));
+    admin_positional pos;
+    int rc = admin_args_parse(cl->opts, cl->n_opts, argc, argv, &pos, why, sizeof(why));
     if (rc == 1) {
-        admin_args_usage(stdout, usage, text, opts, n);
+        admin_args_usage(stdout, cl->usage, cl->text, cl->opts, cl->n_opts);
         return ADMIN_EXIT_OK;
     }
     if (rc != 0) {
-        admin_error("%s (try: %s --help)", why, usage);
+        admin_error("%s (try: %s --help)", why, cl->usage);
+        return ADMIN_EXIT_USAGE;
+    }
+    admin_json = *cl->json;
+    unsigned long p = 0;
+    if (cl->args == ADMIN_ARGS_PARTITION) {
+        if (pos.n != 1 || !admin_args_uint(pos.v[0], SS_PARTITION_COUNT_MAX - 1, &p)) {
+            admin_error("give one partition number (try --help)");
+            return ADMIN_EXIT_USAGE;
+        }
+        *partition = (uint32_t)p;
+    } else if (pos.n > 0) {
+        admin_error("unexpected argument '%s' (try --help)", pos.v[0]);
         return ADMIN_EXIT_USAGE;
     }
     return -1;
@@ -78,6 +90,25 @@ admin_ctl *admin_connect(const admin_nats_opts *n)
     if (admin_ctl_open(&c, n->url, &n->auth, n->timeout_ms, why, sizeof(why)) != SS_OK)
         admin_error("%s", why);
     return c;
+}
+
+size_t admin_each_instance(admin_ctl *c, const admin_list *named, admin_instance_fn fn,
+                           void *arg)
+{
+    static char names[ADMIN_MAX_INSTANCES][ADMIN_NAME_MAX];
+    size_t n = 0;
+    for (size_t i = 0; named != NULL && i < named->n && i < ADMIN_MAX_INSTANCES; i++)
+        snprintf(names[n++], ADMIN_NAME_MAX, "%s", named->v[i]);
+    if (n == 0)
+        n = admin_ctl_discover(c, names, ADMIN_MAX_INSTANCES);
+    for (size_t i = 0; i < n; i++) {
+        admin_instance in;
+        char why[600];
+        ss_err e = admin_ctl_command(c, names[i], ADMIN_STATUS, -1, &in, why, sizeof(why));
+        if (!fn(arg, names[i], e == SS_OK ? &in : NULL, why))
+            break;
+    }
+    return n;
 }
 
 bool admin_abs_path(const char *dir, char *out)
@@ -144,8 +175,8 @@ bool admin_select(const char *spec, const ss_partition_set *avail, ss_partition_
     }
     if (!ss_partition_set_parse(out, spec, avail->count, why, cap))
         return false;
-    for (uint32_t p = 0; p < out->count; p++) {
-        if (ss_partition_set_has(out, p) && !ss_partition_set_has(avail, p)) {
+    SS_PARTITION_SET_EACH(p, out) {
+        if (!ss_partition_set_has(avail, p)) {
             admin_fmt(why, cap, "partition %u is not in %s", p, avail_what);
             return false;
         }
@@ -162,9 +193,8 @@ void admin_set_text(const ss_partition_set *s, char *buf, size_t cap)
 json_t *admin_set_json(const ss_partition_set *s)
 {
     json_t *a = json_array();
-    for (uint32_t p = 0; p < s->count; p++)
-        if (ss_partition_set_has(s, p))
-            json_array_append_new(a, json_integer(p));
+    SS_PARTITION_SET_EACH(p, s)
+        json_array_append_new(a, json_integer(p));
     return a;
 }
 

@@ -53,13 +53,49 @@ void admin_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints j (and frees it) on stdout, one line. */
 void admin_print_json(json_t *j);
 
-/* Parses a command's options; on --help prints its usage. Returns -1 to go
- * on, else the exit code (0 after --help, 2 on a usage error, said). */
-int admin_parse(const char *usage, const char *text, const ss_opt *opts, size_t n, int argc,
-                char **argv, admin_positional *pos);
+/* Every command's --json. */
+#define ADMIN_OPT_JSON(out, what) SS_OPT_BOOL("json", NULL, out, "false", what)
 
-/* Connects to n->url, or says why not (NULL). */
+/* What may follow a command's options. */
+typedef enum admin_args_kind {
+    ADMIN_ARGS_NONE,      /* nothing */
+    ADMIN_ARGS_PARTITION, /* one partition number (move 5) */
+} admin_args_kind;
+
+/* A command's line, as data (each cmd_*.c has one at file scope). */
+typedef struct admin_cmdline {
+    const char *usage, *text; /* its --help */
+    const ss_opt *opts;
+    size_t n_opts;
+    const int *json;          /* its --json option's value: admin_json once parsed */
+    admin_args_kind args;
+} admin_cmdline;
+
+/* A command's admin_cmdline from its parts (opts an array). */
+#define ADMIN_CMDLINE(usage, text, opts, json, args) {usage, text, opts, SS_COUNT(opts), json, args}
+
+/* Parses a command's options (on --help prints its usage), sets admin_json
+ * and checks what follows them: nothing, or one partition number, into
+ * *partition. Returns -1 to go on, else the exit code (0 after --help, 2 on
+ * a usage error, said). */
+int admin_cmdline_parse(const admin_cmdline *cl, int argc, char **argv, uint32_t *partition);
+
+/* Connects to n->url, or says why not (NULL). Close it with admin_ctl_close. */
 admin_ctl *admin_connect(const admin_nats_opts *n);
+
+/* Most instances one command asks. */
+#define ADMIN_MAX_INSTANCES 64
+
+/* One instance's answer to STATUS: in, or NULL when it gave none (why says
+ * why; nothing said yet). Returns false to stop the walk. */
+typedef bool (*admin_instance_fn)(void *arg, const char *name, const admin_instance *in,
+                                  const char *why);
+/* Asks the instances named (none, or named NULL: every one that answers the
+ * health probe, admin_ctl_discover) for their STATUS one after another, and
+ * gives each answer to fn until it returns false. Returns how many
+ * instances there were to ask (0: none answered the probe). */
+size_t admin_each_instance(admin_ctl *c, const admin_list *named, admin_instance_fn fn,
+                           void *arg);
 
 /* dir made absolute (against the working directory; need not exist) into
  * out (ADMIN_PATH_MAX). False (said) when longer than ADMIN_DIR_MAX. */

@@ -8,19 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool args__bool(const char *v, int *out)
-{
-    static const char *const yes[] = {"1", "true", "yes", "on"}, *const no[] = {"0", "false",
-                                                                                "no", "off"};
-    for (size_t i = 0; i < 4; i++) {
-        if (strcmp(v, yes[i]) == 0)
-            return *out = 1, true;
-        if (strcmp(v, no[i]) == 0)
-            return *out = 0, true;
-    }
-    return false;
-}
-
 /* Stores v into o's out; from names the source for a message. */
 static int args__set(const ss_opt *o, const char *v, const char *from, char *why, size_t cap)
 {
@@ -33,28 +20,12 @@ static int args__set(const ss_opt *o, const char *v, const char *from, char *why
         l->v[l->n++] = v;
         return 0;
     }
-    switch (o->type) {
-    case SS_OPT_T_STR:
-        *(const char **)o->out = v;
+    if (ss_opt_store(o, v) == 0)
         return 0;
-    case SS_OPT_T_INT: {
-        char *end = NULL;
-        errno = 0;
-        long long x = strtoll(v, &end, 10);
-        if (errno != 0 || end == v || *end != '\0') {
-            admin_fmt(why, cap, "%s: '%s' is not an integer", from, v);
-            return -1;
-        }
-        *(int64_t *)o->out = x;
-        return 0;
-    }
-    case SS_OPT_T_BOOL:
-        if (!args__bool(v, o->out)) {
-            admin_fmt(why, cap, "%s: '%s' is not a boolean (true / false)", from, v);
-            return -1;
-        }
-        return 0;
-    }
+    if (o->type == SS_OPT_T_INT)
+        admin_fmt(why, cap, "%s: '%s' is not an integer", from, v);
+    else
+        admin_fmt(why, cap, "%s: '%s' is not a boolean (true / false)", from, v);
     return -1;
 }
 

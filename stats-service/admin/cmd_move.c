@@ -81,6 +81,20 @@ static const char move__text[] =
     "Afterwards set STATSYNC_PARTITIONS of both instances to what they now serve.\n"
     "Across machines: release, backup, restore, acquire (stats-service/README.md).";
 
+static move_opts move__o;
+static const ss_opt move__opts[] = {
+    SS_OPT_STR("from", NULL, &move__o.from, NULL, "the instance serving P now"),
+    SS_OPT_STR("to", NULL, &move__o.to, NULL, "the instance to serve P"),
+    ADMIN_NATS_OPTS(move__o.nats, "nats://127.0.0.1:4222"),
+    SS_OPT_STR("from-data-dir", NULL, &move__o.from_dir, "",
+               "the source's data directory as seen here (default: the one it reports)"),
+    SS_OPT_STR("to-data-dir", NULL, &move__o.to_dir, "",
+               "the destination's data directory as seen here (default: the one it reports)"),
+    ADMIN_OPT_JSON(&move__o.json, "print one JSON object"),
+};
+static const admin_cmdline move__cmdline =
+    ADMIN_CMDLINE(move__usage, move__text, move__opts, &move__o.json, ADMIN_ARGS_PARTITION);
+
 /* Test hook (tests/integration/partition_move.test.js): fail as if the step
  * named in STATSYNC_TEST_ADMIN_FAIL_AT had failed, to exercise the
  * roll-back. */
@@ -119,43 +133,47 @@ static bool move__data_dir(const char *given, const admin_instance *in, const ch
     return true;
 }
 
-/* Step 1: nothing is changed yet. */
-static bool move__preflight(move_ctx *m)
+/* Step 1a: A serves P, B does not, both count partitions alike; a (A) and
+ * b (B) are what they said. */
+static bool move__check_instances(move_ctx *m, admin_instance *a, admin_instance *b)
 {
     const move_opts *o = m->o;
-    admin_instance a, b;
     char why[700];
-    if (admin_ctl_command(m->c, o->from, ADMIN_STATUS, -1, &a, why, sizeof(why)) != SS_OK ||
-        admin_ctl_command(m->c, o->to, ADMIN_STATUS, -1, &b, why, sizeof(why)) != SS_OK) {
+    if (admin_ctl_command(m->c, o->from, ADMIN_STATUS, -1, a, why, sizeof(why)) != SS_OK ||
+        admin_ctl_command(m->c, o->to, ADMIN_STATUS, -1, b, why, sizeof(why)) != SS_OK) {
         admin_error("%s", why);
         return false;
     }
-    if (a.partition_count != b.partition_count) {
+    if (a->partition_count != b->partition_count) {
         admin_error("%s and %s count partitions differently (%u, %u)", o->from, o->to,
-                    a.partition_count, b.partition_count);
+                    a->partition_count, b->partition_count);
         return false;
     }
-    if (m->p >= a.partition_count) {
+    if (m->p >= a->partition_count) {
         admin_error("%s counts %u partitions: there is no partition %u", o->from,
-                    a.partition_count, m->p);
+                    a->partition_count, m->p);
         return false;
     }
-    m->count = a.partition_count;
+    m->count = a->partition_count;
     char set[4096];
-    if (!ss_partition_set_has(&a.parts, m->p)) {
-        admin_set_text(&a.parts, set, sizeof(set));
+    if (!ss_partition_set_has(&a->parts, m->p)) {
+        admin_set_text(&a->parts, set, sizeof(set));
         admin_error("%s does not serve partition %u (it serves %s)", o->from, m->p, set);
         return false;
     }
-    if (ss_partition_set_has(&b.parts, m->p)) {
+    if (ss_partition_set_has(&b->parts, m->p)) {
         admin_error("%s already serves partition %u", o->to, m->p);
         return false;
     }
-    char d1[PATH_MAX], d2[PATH_MAX];
-    if (!move__data_dir(o->from_dir, &a, "--from-data-dir", d1) ||
-        !move__data_dir(o->to_dir, &b, "--to-data-dir", d2))
-        return false;
-    m->same_dir = strcmp(d1, d2) == 0;
+    return true;
+}
+
+/* Step 1b: the folders of the move in the data directories d1 (A's) and
+ * d2 (B's); A's partitions/P must be the one A has open, B's must be free
+ * (or a tombstone). */
+static bool move__paths(move_ctx *m, const char *d1, const char *d2)
+{
+    const move_opts *o = m->o;
     admin_path(m->to_data, sizeof(m->to_data), "%s", d2);
     admin_path(m->src_dir, sizeof(m->src_dir), "%s/partitions/%u", d1, m->p);
     admin_path(m->dst_dir, sizeof(m->dst_dir), "%s/partitions/%u", d2, m->p);
@@ -185,6 +203,19 @@ static bool move__preflight(move_ctx *m)
         return false;
     }
     return true;
+}
+
+/* Step 1: nothing is changed yet. */
+static bool move__preflight(move_ctx *m)
+{
+    admin_instance a, b;
+    char d1[PATH_MAX], d2[PATH_MAX];
+    if (!move__check_instances(m, &a, &b) ||
+        !move__data_dir(m->o->from_dir, &a, "--from-data-dir", d1) ||
+        !move__data_dir(m->o->to_dir, &b, "--to-data-dir", d2))
+        return false;
+    m->same_dir = strcmp(d1, d2) == 0;
+    return move__paths(m, d1, d2);
 }
 
 /* ACQUIRE p on instance; true when it serves p afterwards. *known false
@@ -252,8 +283,8 @@ static bool move__rollback(move_ctx *m)
     return true;
 }
 
-/* Steps 2-7; false (said, rolled back where it can be) on a failure. */
-static bool move__run(move_ctx *m)
+/* Step 2: RELEASE P on A; false (said) when A may still serve it. */
+static bool move__release(move_ctx *m)
 {
     const move_opts *o = m->o;
     admin_instance in;
@@ -277,11 +308,14 @@ static bool move__run(move_ctx *m)
     m->stage = MOVE_RELEASED;
     admin_note("released partition %u on %s (%lld ms)", m->p, o->from,
                (long long)(ss_mono_ms() - m->released_at));
-    if (move__fail_at("after-release"))
-        return false;
-    if (m->same_dir)
-        return true;
+    return true;
+}
 
+/* Steps 3-4: once A has closed P, the compacting copy beside B's
+ * partitions/P, verified against the source. */
+static bool move__copy(move_ctx *m)
+{
+    char why[700];
     pid_t pid = 0;
     int64_t deadline = ss_mono_ms() + MOVE_CLOSE_WAIT_MS;
     while (admin_env_in_use(m->src_dir, &pid) == 1 && ss_mono_ms() < deadline)
@@ -292,16 +326,17 @@ static bool move__run(move_ctx *m)
                    (long)pid, m->src_dir);
     int64_t t0 = ss_mono_ms();
     admin_env_sum copy;
-    if (admin_env_summarize(m->src_dir, ADMIN_ENV_LIVE, m->p, m->count, &m->sum, why,
-                            sizeof(why)) != 0 ||
-        admin_env_copy(m->src_dir, ADMIN_ENV_LIVE, m->staged, why, sizeof(why)) != 0) {
+    int rc = admin_env_summarize(m->src_dir, ADMIN_ENV_LIVE, m->p, m->count, &m->sum, why,
+                                 sizeof(why)) != 0
+                 ? -1
+                 : admin_env_copy_checked(m->src_dir, ADMIN_ENV_LIVE, m->staged, m->p, m->count,
+                                          &m->sum, &copy, why, sizeof(why));
+    if (rc == -1) {
         admin_error("%s", why);
         return false;
     }
     m->stage = MOVE_COPIED;
-    if (admin_env_summarize(m->staged, ADMIN_ENV_PRIVATE, m->p, m->count, &copy, why,
-                            sizeof(why)) != 0 ||
-        !admin_env_sum_equal(&m->sum, &copy, why, sizeof(why))) {
+    if (rc != 0) {
         admin_error("the copy does not match its source: %s", why);
         return false;
     }
@@ -317,9 +352,15 @@ static bool move__run(move_ctx *m)
                (unsigned long long)admin_env_sum_entries(&m->sum, ADMIN_DBI_IDEM),
                (unsigned long long)m->sum.bytes, (unsigned long long)copy.bytes,
                (long long)m->copy_ms);
-    if (move__fail_at("after-copy"))
-        return false;
+    return true;
+}
 
+/* Steps 5-6: A's folder aside behind a tombstone, then the copy becomes
+ * B's partitions/P (replacing B's tombstone of an earlier move, kept for a
+ * roll-back). */
+static bool move__swap(move_ctx *m)
+{
+    const move_opts *o = m->o;
     char tomb[1200], when[SS_RFC3339_LEN];
     ss_rfc3339_format(ss_now_ms(), when);
     admin_fmt(tomb, sizeof(tomb),
@@ -351,81 +392,95 @@ static bool move__run(move_ctx *m)
     }
     m->stage = MOVE_DST_PLACED;
     admin_note("%s is now %s; tombstone left at %s", m->src_dir, m->retired, m->src_dir);
-    return !move__fail_at("before-acquire");
+    return true;
+}
+
+/* Steps 2-6; false (said) on a failure, m->stage telling what to roll back. */
+static bool move__run(move_ctx *m)
+{
+    if (!move__release(m) || move__fail_at("after-release"))
+        return false;
+    if (m->same_dir)
+        return true;
+    if (!move__copy(m) || move__fail_at("after-copy"))
+        return false;
+    return move__swap(m) && !move__fail_at("before-acquire");
+}
+
+/* Step 7: ACQUIRE P on B. False when B does not serve P: rolled back when
+ * B surely does not (*rolled_back tells whether that worked), else what to
+ * check and run is said. */
+static bool move__acquire_dst(move_ctx *m, bool *rolled_back)
+{
+    const move_opts *o = m->o;
+    bool known = true;
+    if (move__acquire(m, o->to, &known))
+        return true;
+    if (known)
+        *rolled_back = move__rollback(m);
+    else if (m->same_dir)
+        admin_error("cannot tell whether %s serves partition %u now: check with " ADMIN_PROG
+                    " partition status. If nobody does, run " ADMIN_PROG
+                    " partition acquire %u --instance %s",
+                    o->to, m->p, m->p, o->from);
+    else
+        admin_error("cannot tell whether %s serves partition %u now: check with " ADMIN_PROG
+                    " partition status. If it does, the move is done. If nobody does, roll "
+                    "back by hand: mv %s %s; rm %s; mv %s %s; " ADMIN_PROG
+                    " partition acquire %u --instance %s",
+                    o->to, m->p, m->dst_dir, m->failed, m->src_dir, m->retired, m->src_dir, m->p,
+                    o->from);
+    return false;
+}
+
+/* The outcome: a line for a person, and the JSON object with --json. */
+static void move__report(const move_ctx *m, bool ok, bool rolled_back, int64_t acquire_start)
+{
+    const move_opts *o = m->o;
+    int64_t unavailable = m->released_at ? ss_mono_ms() - m->released_at : 0;
+    if (ok)
+        admin_note("moved partition %u from %s to %s: acquired in %lld ms; unavailable for %lld "
+                   "ms in all. Set STATSYNC_PARTITIONS of both instances to what they serve now.",
+                   m->p, o->from, o->to, (long long)(ss_mono_ms() - acquire_start),
+                   (long long)unavailable);
+    if (!o->json)
+        return;
+    admin_print_json(json_pack(
+        "{s:b,s:i,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:b,s:b,s:s?}", "ok", ok, "partition", (int)m->p,
+        "from", o->from, "to", o->to, "documents",
+        (json_int_t)admin_env_sum_entries(&m->sum, ADMIN_DBI_DOCS), "idempotency_records",
+        (json_int_t)admin_env_sum_entries(&m->sum, ADMIN_DBI_IDEM), "bytes",
+        (json_int_t)m->sum.bytes, "copy_ms", (json_int_t)m->copy_ms, "unavailable_ms",
+        (json_int_t)unavailable, "same_data_dir", m->same_dir, "rolled_back", rolled_back,
+        "retired", ok && !m->same_dir ? m->retired : NULL));
 }
 
 int cmd_move(int argc, char **argv)
 {
-    static move_opts o;
-    const ss_opt opts[] = {
-        SS_OPT_STR("from", NULL, &o.from, NULL, "the instance serving P now"),
-        SS_OPT_STR("to", NULL, &o.to, NULL, "the instance to serve P"),
-        ADMIN_NATS_OPTS(o.nats, "nats://127.0.0.1:4222"),
-        SS_OPT_STR("from-data-dir", NULL, &o.from_dir, "",
-                   "the source's data directory as seen here (default: the one it reports)"),
-        SS_OPT_STR("to-data-dir", NULL, &o.to_dir, "",
-                   "the destination's data directory as seen here (default: the one it reports)"),
-        SS_OPT_BOOL("json", NULL, &o.json, "false", "print one JSON object"),
-    };
-    admin_positional pos;
-    int rc = admin_parse(move__usage, move__text, opts, SS_COUNT(opts), argc, argv, &pos);
+    const move_opts *o = &move__o;
+    uint32_t p = 0;
+    int rc = admin_cmdline_parse(&move__cmdline, argc, argv, &p);
     if (rc >= 0)
         return rc;
-    admin_json = o.json;
-    unsigned long p = 0;
-    if (pos.n != 1 || !admin_args_uint(pos.v[0], SS_PARTITION_COUNT_MAX - 1, &p)) {
-        admin_error("give one partition number (try --help)");
-        return ADMIN_EXIT_USAGE;
-    }
-    if (strcmp(o.from, o.to) == 0) {
+    if (strcmp(o->from, o->to) == 0) {
         admin_error("--from and --to name the same instance");
         return ADMIN_EXIT_USAGE;
     }
     static move_ctx m;
     memset(&m, 0, sizeof(m));
-    m.o = &o;
-    m.p = (uint32_t)p;
+    m.o = o;
+    m.p = p;
     admin_stamp(m.stamp, sizeof(m.stamp));
-    if ((m.c = admin_connect(&o.nats)) == NULL)
+    if ((m.c = admin_connect(&o->nats)) == NULL)
         return ADMIN_EXIT_FAIL;
-    bool ok = move__preflight(&m), rolled_back = false, known = true;
+    bool ok = move__preflight(&m), rolled_back = false;
     if (!ok)
         admin_error("nothing changed");
     if (ok && !(ok = move__run(&m)) && m.stage > MOVE_NOTHING)
         rolled_back = move__rollback(&m);
     int64_t acquire_start = ss_mono_ms();
-    if (ok && !(ok = move__acquire(&m, o.to, &known))) {
-        if (known) {
-            rolled_back = move__rollback(&m);
-        } else if (m.same_dir) {
-            admin_error("cannot tell whether %s serves partition %u now: check with " ADMIN_PROG
-                        " partition status. If nobody does, run " ADMIN_PROG
-                        " partition acquire %u --instance %s",
-                        o.to, m.p, m.p, o.from);
-        } else {
-            admin_error("cannot tell whether %s serves partition %u now: check with " ADMIN_PROG
-                        " partition status. If it does, the move is done. If nobody does, roll "
-                        "back by hand: mv %s %s; rm %s; mv %s %s; " ADMIN_PROG
-                        " partition acquire %u --instance %s",
-                        o.to, m.p, m.dst_dir, m.failed, m.src_dir, m.retired, m.src_dir, m.p,
-                        o.from);
-        }
-    }
-    int64_t unavailable = m.released_at ? ss_mono_ms() - m.released_at : 0;
-    if (ok)
-        admin_note("moved partition %u from %s to %s: acquired in %lld ms; unavailable for %lld "
-                   "ms in all. Set STATSYNC_PARTITIONS of both instances to what they serve now.",
-                   m.p, o.from, o.to, (long long)(ss_mono_ms() - acquire_start),
-                   (long long)unavailable);
-    if (o.json)
-        admin_print_json(json_pack(
-            "{s:b,s:i,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:b,s:b,s:s?}", "ok", ok, "partition",
-            (int)m.p, "from", o.from, "to", o.to, "documents",
-            (json_int_t)admin_env_sum_entries(&m.sum, ADMIN_DBI_DOCS), "idempotency_records",
-            (json_int_t)admin_env_sum_entries(&m.sum, ADMIN_DBI_IDEM), "bytes",
-            (json_int_t)m.sum.bytes, "copy_ms", (json_int_t)m.copy_ms, "unavailable_ms",
-            (json_int_t)unavailable, "same_data_dir", m.same_dir, "rolled_back", rolled_back,
-            "retired", ok && !m.same_dir ? m.retired : NULL));
+    ok = ok && move__acquire_dst(&m, &rolled_back);
+    move__report(&m, ok, rolled_back, acquire_start);
     admin_ctl_close(m.c);
     return ok ? ADMIN_EXIT_OK : ADMIN_EXIT_FAIL;
 }

@@ -11,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RESTORE_MAX_INSTANCES 64
-
 typedef struct restore_opts {
     admin_nats_opts nats;
     const char *from, *data_dir, *partition;
@@ -33,58 +31,97 @@ static const char restore__text[] =
     "a partition some instance serves is refused (release it first); --leases also refuses a\n"
     "partition whose lease is held. Start or `partition acquire` the owner afterwards.";
 
-/* With NATS: refuses (false) when an instance serves one of sel, or its
- * lease is held (leases). count: the manifest's, checked against theirs. */
-static bool restore__not_served(const restore_opts *o, const ss_partition_set *sel,
-                                uint32_t count)
+static restore_opts restore__o;
+static const ss_opt restore__opts[] = {
+    SS_OPT_STR("from", NULL, &restore__o.from, NULL, "the backup's directory"),
+    SS_OPT_STR("data-dir", NULL, &restore__o.data_dir, NULL, "the STATSYNC_DATA_DIR to restore into"),
+    SS_OPT_STR("partition", NULL, &restore__o.partition, "all",
+               "partitions to restore: a number, a set (0-31, 3,9) or all (the backup's)"),
+    SS_OPT_BOOL("force", NULL, &restore__o.force, "false",
+                "rename a partition folder in the way aside instead of refusing"),
+    ADMIN_NATS_OPTS(restore__o.nats, ""),
+    SS_OPT_BOOL("leases", NULL, &restore__o.leases, "false", "with NATS: refuse a held lease too"),
+    ADMIN_OPT_JSON(&restore__o.json, "print one JSON object"),
+};
+static const admin_cmdline restore__cmdline =
+    ADMIN_CMDLINE(restore__usage, restore__text, restore__opts, &restore__o.json, ADMIN_ARGS_NONE);
+
+/* The restore under way: the backup's manifest, the partitions asked for
+ * and, per partition, its place, its staged copy and what is in the way. */
+typedef struct restore_run {
+    const restore_opts *o;
+    char from[ADMIN_PATH_MAX], data[ADMIN_PATH_MAX], stamp[64];
+    admin_manifest *m;
+    ss_partition_set sel;
+    char target[SS_PARTITION_COUNT_MAX][ADMIN_PATH_MAX];
+    char staged[SS_PARTITION_COUNT_MAX][ADMIN_PATH_MAX];
+    int in_way[SS_PARTITION_COUNT_MAX];
+    bool refused; /* an instance's STATUS refused the restore */
+} restore_run;
+
+/* Checks one instance's STATUS (admin_instance_fn): it serves none of the
+ * partitions and counts them as the backup does. */
+static bool restore__check_instance(void *arg, const char *name, const admin_instance *in,
+                                    const char *why)
 {
-    admin_ctl *c = admin_connect(&o->nats);
+    (void)name;
+    restore_run *r = arg;
+    uint32_t count = r->m->partition_count;
+    r->refused = true;
+    if (in == NULL) {
+        admin_error("%s: cannot tell which partitions it serves; refusing", why);
+        return false;
+    }
+    if (count != 0 && in->partition_count != count) {
+        admin_error("%s counts %u partitions, the backup %u: refusing", in->name,
+                    in->partition_count, count);
+        return false;
+    }
+    SS_PARTITION_SET_EACH(p, &r->sel) {
+        if (ss_partition_set_has(&in->parts, p)) {
+            admin_error("partition %u is served by %s: release it first (" ADMIN_PROG
+                        " partition release %u --instance %s)",
+                        p, in->name, p, in->name);
+            return false;
+        }
+    }
+    r->refused = false;
+    return true;
+}
+
+/* With --leases: refuses (false) when a lease of the partitions is held. */
+static bool restore__leases_free(const restore_run *r, admin_ctl *c)
+{
+    SS_PARTITION_SET_EACH(p, &r->sel) {
+        char owner[256], why[600];
+        if (admin_ctl_lease(c, p, owner, sizeof(owner), why, sizeof(why)) != SS_OK) {
+            admin_error("%s; refusing", why);
+            return false;
+        }
+        if (owner[0]) {
+            admin_error("partition %u's lease is held by %s: refusing", p, owner);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* With NATS: refuses (false) when an instance serves one of the partitions,
+ * or (--leases) their lease is held. */
+static bool restore__not_served(restore_run *r)
+{
+    admin_ctl *c = admin_connect(&r->o->nats);
     if (c == NULL) {
         admin_error("refusing to restore without checking the instances (or leave --nats and "
                     "STATSYNC_NATS_URL unset)");
         return false;
     }
-    static char names[RESTORE_MAX_INSTANCES][ADMIN_NAME_MAX];
-    size_t n = admin_ctl_discover(c, names, RESTORE_MAX_INSTANCES);
-    bool ok = true;
-    for (size_t i = 0; i < n && ok; i++) {
-        admin_instance in;
-        char why[600];
-        if (admin_ctl_command(c, names[i], ADMIN_STATUS, -1, &in, why, sizeof(why)) != SS_OK) {
-            admin_error("%s: cannot tell which partitions it serves; refusing", why);
-            ok = false;
-            break;
-        }
-        if (count != 0 && in.partition_count != count) {
-            admin_error("%s counts %u partitions, the backup %u: refusing", in.name,
-                        in.partition_count, count);
-            ok = false;
-        }
-        for (uint32_t p = 0; ok && p < sel->count; p++) {
-            if (ss_partition_set_has(sel, p) && ss_partition_set_has(&in.parts, p)) {
-                admin_error("partition %u is served by %s: release it first (" ADMIN_PROG
-                            " partition release %u --instance %s)",
-                            p, in.name, p, in.name);
-                ok = false;
-            }
-        }
-    }
-    for (uint32_t p = 0; ok && o->leases && p < sel->count; p++) {
-        char owner[256], why[600];
-        if (!ss_partition_set_has(sel, p))
-            continue;
-        if (admin_ctl_lease(c, p, owner, sizeof(owner), why, sizeof(why)) != SS_OK) {
-            admin_error("%s; refusing", why);
-            ok = false;
-        } else if (owner[0]) {
-            admin_error("partition %u's lease is held by %s: refusing", p, owner);
-            ok = false;
-        }
-    }
+    r->refused = false;
+    admin_each_instance(c, NULL, restore__check_instance, r);
+    bool ok = !r->refused && (!r->o->leases || restore__leases_free(r, c));
     admin_ctl_close(c);
     return ok;
 }
-
 /* What is in the way of restoring p at target: 0 nothing; 1 something that
  * --force may rename aside; -1 refused (said). */
 static int restore__in_the_way(const char *target, uint32_t p, bool force)
@@ -111,151 +148,161 @@ static int restore__in_the_way(const char *target, uint32_t p, bool force)
     return 1;
 }
 
-int cmd_restore(int argc, char **argv)
-{
-    static restore_opts o;
-    const ss_opt opts[] = {
-        SS_OPT_STR("from", NULL, &o.from, NULL, "the backup's directory"),
-        SS_OPT_STR("data-dir", NULL, &o.data_dir, NULL, "the STATSYNC_DATA_DIR to restore into"),
-        SS_OPT_STR("partition", NULL, &o.partition, "all",
-                   "partitions to restore: a number, a set (0-31, 3,9) or all (the backup's)"),
-        SS_OPT_BOOL("force", NULL, &o.force, "false",
-                    "rename a partition folder in the way aside instead of refusing"),
-        ADMIN_NATS_OPTS(o.nats, ""),
-        SS_OPT_BOOL("leases", NULL, &o.leases, "false", "with NATS: refuse a held lease too"),
-        SS_OPT_BOOL("json", NULL, &o.json, "false", "print one JSON object"),
-    };
-    admin_positional pos;
-    int rc = admin_parse(restore__usage, restore__text, opts, SS_COUNT(opts), argc, argv, &pos);
-    if (rc >= 0)
-        return rc;
-    admin_json = o.json;
-    if (pos.n > 0) {
-        admin_error("unexpected argument '%s' (try --help)", pos.v[0]);
-        return ADMIN_EXIT_USAGE;
-    }
-    char from[ADMIN_PATH_MAX], data[ADMIN_PATH_MAX], why[700], stamp[64];
-    if (!admin_abs_path(o.from, from) || !admin_abs_path(o.data_dir, data))
-        return ADMIN_EXIT_USAGE;
-    admin_stamp(stamp, sizeof(stamp));
-    admin_manifest *m = calloc(1, sizeof(*m));
-    if (m == NULL)
-        return ADMIN_EXIT_FAIL;
-    int status = ADMIN_EXIT_FAIL;
-    ss_partition_set avail = {.count = m->partition_count}, sel;
-    if (admin_manifest_read(from, m, why, sizeof(why)) != 0) {
-        admin_error("%s", why);
-        goto done;
-    }
-    avail.count = m->partition_count ? m->partition_count : SS_PARTITION_COUNT_MAX;
-    for (size_t i = 0; i < m->n_parts; i++)
-        ss_partition_set_add(&avail, m->parts[i].partition);
-    if (!admin_select(o.partition, &avail, &sel, "the backup", why, sizeof(why))) {
-        admin_error("%s", why);
-        goto done;
-    }
-    if (o.nats.url[0] && !restore__not_served(&o, &sel, m->partition_count))
-        goto done;
 
-    /* Check everything before writing anything. */
-    static char target[SS_PARTITION_COUNT_MAX][ADMIN_PATH_MAX];
-    static char staged[SS_PARTITION_COUNT_MAX][ADMIN_PATH_MAX];
-    static int in_way[SS_PARTITION_COUNT_MAX];
-    for (uint32_t p = 0; p < sel.count; p++) {
-        if (!ss_partition_set_has(&sel, p))
-            continue;
-        const admin_manifest_part *mp = admin_manifest_find(m, p);
+/* The backup's manifest, and the partitions of it asked for. */
+static bool restore__load(restore_run *r)
+{
+    char why[700];
+    ss_partition_set avail = {0};
+    if (admin_manifest_read(r->from, r->m, why, sizeof(why)) != 0) {
+        admin_error("%s", why);
+        return false;
+    }
+    avail.count = r->m->partition_count ? r->m->partition_count : SS_PARTITION_COUNT_MAX;
+    for (size_t i = 0; i < r->m->n_parts; i++)
+        ss_partition_set_add(&avail, r->m->parts[i].partition);
+    if (!admin_select(r->o->partition, &avail, &r->sel, "the backup", why, sizeof(why))) {
+        admin_error("%s", why);
+        return false;
+    }
+    return true;
+}
+
+/* Everything checked before anything is written: each of the backup's
+ * copies against the manifest, and what is in the way of each. */
+static bool restore__check(restore_run *r)
+{
+    char why[700];
+    SS_PARTITION_SET_EACH(p, &r->sel) {
         char src[ADMIN_PATH_MAX];
         admin_env_sum sum;
-        admin_path(src, sizeof(src), "%s/partitions/%u", from, p);
-        admin_path(target[p], sizeof(target[p]), "%s/partitions/%u", data, p);
-        if (admin_env_summarize(src, ADMIN_ENV_PRIVATE, p, m->partition_count, &sum, why,
+        admin_path(src, sizeof(src), "%s/partitions/%u", r->from, p);
+        admin_path(r->target[p], sizeof(r->target[p]), "%s/partitions/%u", r->data, p);
+        if (admin_env_summarize(src, ADMIN_ENV_PRIVATE, p, r->m->partition_count, &sum, why,
                                 sizeof(why)) != 0) {
             admin_error("partition %u: %s", p, why);
-            goto done;
+            return false;
         }
-        if (!admin_env_sum_equal(&sum, &mp->sum, why, sizeof(why))) {
+        if (!admin_env_sum_equal(&sum, &admin_manifest_find(r->m, p)->sum, why, sizeof(why))) {
             admin_error("partition %u: the backup's copy does not match its manifest: %s", p, why);
-            goto done;
+            return false;
         }
-        if ((in_way[p] = restore__in_the_way(target[p], p, o.force)) < 0)
-            goto done;
+        if ((r->in_way[p] = restore__in_the_way(r->target[p], p, r->o->force)) < 0)
+            return false;
     }
-    admin_fmt(why, sizeof(why), "%s/partitions", data);
+    admin_fmt(why, sizeof(why), "%s/partitions", r->data);
     if (admin_mkdirs(why, 0750) != 0) {
         admin_error("cannot create %s: %s", why, strerror(errno));
-        goto done;
+        return false;
     }
-    /* Stage every partition beside its place, and check the copies. */
-    bool staged_ok = true;
-    for (uint32_t p = 0; p < sel.count && staged_ok; p++) {
-        if (!ss_partition_set_has(&sel, p))
-            continue;
+    return true;
+}
+
+/* Stages every partition beside its place and checks the copies against
+ * the manifest. On a failure every staged copy is removed again. */
+static bool restore__stage(restore_run *r)
+{
+    char why[700];
+    bool ok = true;
+    SS_PARTITION_SET_EACH(p, &r->sel) {
         char src[ADMIN_PATH_MAX];
         admin_env_sum sum;
-        admin_path(src, sizeof(src), "%s/partitions/%u", from, p);
-        admin_path(staged[p], sizeof(staged[p]), "%s/partitions/%u.restoring-%s", data, p, stamp);
-        if (admin_env_copy(src, ADMIN_ENV_PRIVATE, staged[p], why, sizeof(why)) != 0) {
+        admin_path(src, sizeof(src), "%s/partitions/%u", r->from, p);
+        admin_path(r->staged[p], sizeof(r->staged[p]), "%s/partitions/%u.restoring-%s", r->data,
+                   p, r->stamp);
+        int rc = admin_env_copy_checked(src, ADMIN_ENV_PRIVATE, r->staged[p], p,
+                                        r->m->partition_count, &admin_manifest_find(r->m, p)->sum,
+                                        &sum, why, sizeof(why));
+        if (rc == -1) {
             admin_error("partition %u: %s", p, why);
-            staged[p][0] = '\0';
-            staged_ok = false;
-            break;
-        }
-        if (admin_env_summarize(staged[p], ADMIN_ENV_PRIVATE, p, m->partition_count, &sum, why,
-                                sizeof(why)) != 0 ||
-            !admin_env_sum_equal(&sum, &admin_manifest_find(m, p)->sum, why, sizeof(why))) {
+            r->staged[p][0] = '\0';
+        } else if (rc != 0) {
             admin_error("partition %u: the restored copy does not match the manifest: %s", p,
                         why);
-            staged_ok = false;
+        }
+        if (rc != 0) {
+            ok = false;
+            break;
         }
     }
-    if (!staged_ok) {
-        for (uint32_t p = 0; p < sel.count; p++)
-            if (ss_partition_set_has(&sel, p) && staged[p][0])
-                admin_env_remove(staged[p]);
-        admin_error("nothing restored: %s is as it was", data);
-        goto done;
+    if (ok)
+        return true;
+    SS_PARTITION_SET_EACH(p, &r->sel) {
+        if (r->staged[p][0])
+            admin_env_remove(r->staged[p]);
     }
-    /* Put them in place. */
+    admin_error("nothing restored: %s is as it was", r->data);
+    return false;
+}
+
+/* Renames partition p's staged copy into place (what is in the way aside
+ * first). Its entry of the JSON result, or NULL (said). */
+static json_t *restore__place_one(const restore_run *r, uint32_t p)
+{
+    const char *target = r->target[p], *staged = r->staged[p];
+    const admin_manifest_part *mp = admin_manifest_find(r->m, p);
+    char aside[ADMIN_PATH_MAX] = "";
+    if (r->in_way[p] > 0) {
+        admin_path(aside, sizeof(aside), "%s.replaced-%s", target, r->stamp);
+        if (admin_rename_durable(target, aside) != 0) {
+            admin_error("partition %u: cannot rename %s aside: %s (its restored copy is "
+                        "left in %s)", p, target, strerror(errno), staged);
+            return NULL;
+        }
+    }
+    if (admin_rename_durable(staged, target) != 0) {
+        admin_error("partition %u: cannot rename %s to %s: %s", p, staged, target,
+                    strerror(errno));
+        return NULL;
+    }
+    uint64_t d = admin_env_sum_entries(&mp->sum, ADMIN_DBI_DOCS);
+    uint64_t i = admin_env_sum_entries(&mp->sum, ADMIN_DBI_IDEM);
+    admin_note("partition %u restored in %s: %llu documents, %llu idempotency records "
+               "(verified)%s%s",
+               p, target, (unsigned long long)d, (unsigned long long)i,
+               aside[0] ? "; the folder it replaced is now " : "", aside);
+    return json_pack("{s:i,s:I,s:I,s:s?}", "partition", (int)p, "documents", (json_int_t)d,
+                     "idempotency_records", (json_int_t)i, "replaced", aside[0] ? aside : NULL);
+}
+
+/* Every staged copy into place; one that cannot be is said and the others
+ * still are. */
+static int restore__place(const restore_run *r)
+{
     json_t *restored = json_array();
-    status = ADMIN_EXIT_OK;
-    for (uint32_t p = 0; p < sel.count; p++) {
-        if (!ss_partition_set_has(&sel, p))
-            continue;
-        const admin_manifest_part *mp = admin_manifest_find(m, p);
-        char aside[ADMIN_PATH_MAX] = "";
-        if (in_way[p] > 0) {
-            admin_path(aside, sizeof(aside), "%s.replaced-%s", target[p], stamp);
-            if (admin_rename_durable(target[p], aside) != 0) {
-                admin_error("partition %u: cannot rename %s aside: %s (its restored copy is "
-                            "left in %s)", p, target[p], strerror(errno), staged[p]);
-                status = ADMIN_EXIT_FAIL;
-                continue;
-            }
-        }
-        if (admin_rename_durable(staged[p], target[p]) != 0) {
-            admin_error("partition %u: cannot rename %s to %s: %s", p, staged[p], target[p],
-                        strerror(errno));
+    int status = ADMIN_EXIT_OK;
+    SS_PARTITION_SET_EACH(p, &r->sel) {
+        json_t *one = restore__place_one(r, p);
+        if (one == NULL)
             status = ADMIN_EXIT_FAIL;
-            continue;
-        }
-        uint64_t d = admin_env_sum_entries(&mp->sum, ADMIN_DBI_DOCS);
-        uint64_t i = admin_env_sum_entries(&mp->sum, ADMIN_DBI_IDEM);
-        admin_note("partition %u restored in %s: %llu documents, %llu idempotency records "
-                   "(verified)%s%s",
-                   p, target[p], (unsigned long long)d, (unsigned long long)i,
-                   aside[0] ? "; the folder it replaced is now " : "", aside);
-        json_array_append_new(restored, json_pack("{s:i,s:I,s:I,s:s?}", "partition", (int)p,
-                                                  "documents", (json_int_t)d,
-                                                  "idempotency_records", (json_int_t)i,
-                                                  "replaced", aside[0] ? aside : NULL));
+        else
+            json_array_append_new(restored, one);
     }
-    if (o.json)
+    if (r->o->json)
         admin_print_json(json_pack("{s:b,s:o}", "ok", status == ADMIN_EXIT_OK, "restored",
                                    restored));
     else
         json_decref(restored);
-done:
-    free(m);
+    return status;
+}
+
+int cmd_restore(int argc, char **argv)
+{
+    int rc = admin_cmdline_parse(&restore__cmdline, argc, argv, NULL);
+    if (rc >= 0)
+        return rc;
+    static restore_run r;
+    memset(&r, 0, sizeof(r));
+    r.o = &restore__o;
+    if (!admin_abs_path(r.o->from, r.from) || !admin_abs_path(r.o->data_dir, r.data))
+        return ADMIN_EXIT_USAGE;
+    admin_stamp(r.stamp, sizeof(r.stamp));
+    if ((r.m = calloc(1, sizeof(*r.m))) == NULL)
+        return ADMIN_EXIT_FAIL;
+    int status = ADMIN_EXIT_FAIL;
+    if (restore__load(&r) && (!r.o->nats.url[0] || restore__not_served(&r)) &&
+        restore__check(&r) && restore__stage(&r))
+        status = restore__place(&r);
+    free(r.m);
     return status;
 }

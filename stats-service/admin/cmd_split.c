@@ -375,80 +375,101 @@ static bool split__commit(split_ctx *s, const char *stamp)
     return true;
 }
 
+static split_opts split__o;
+static const ss_opt split__opts[] = {
+    SS_OPT_STR("data-dir", NULL, &split__o.data_dir, NULL,
+               "the data directory holding the old data.mdb"),
+    SS_OPT_INT("partition-count", NULL, &split__o.count, "0",
+               "the cluster's STATSYNC_PARTITION_COUNT (required)"),
+    SS_OPT_BOOL("force", NULL, &split__o.force, "false",
+                "rename an existing non-empty partitions/ aside instead of refusing"),
+    ADMIN_OPT_JSON(&split__o.json, "print one JSON object"),
+};
+static const admin_cmdline split__cmdline =
+    ADMIN_CMDLINE(split__usage, split__text, split__opts, &split__o.json, ADMIN_ARGS_NONE);
+
+/* Builds every partition aside from the old file, in passes of
+ * SPLIT_GROUP, and verifies them (into parts, the JSON list). On a failure
+ * the temporary folder is removed again. */
+static bool split__build(split_ctx *s, json_t *parts)
+{
+    char why[800] = "";
+    bool ok = s->parts != NULL && split__clear_tmp(s->tmp) == 0 && mkdir(s->tmp, 0750) == 0;
+    if (!ok)
+        admin_fmt(why, sizeof(why), "cannot prepare %s: %s", s->tmp, strerror(errno));
+    ok = ok && admin_env_open(&s->old, s->data, ADMIN_ENV_LIVE, why, sizeof(why)) == 0 &&
+         split__old_dbis(s, why, sizeof(why)) == 0;
+    for (uint32_t lo = 0; ok && lo < s->count; lo += SPLIT_GROUP)
+        ok = split__pass(s, lo, lo + SPLIT_GROUP < s->count ? lo + SPLIT_GROUP : s->count, why,
+                         sizeof(why)) == 0;
+    if (s->old != NULL)
+        mdb_env_close(s->old);
+    ok = ok && split__verify(s, parts, why, sizeof(why)) == 0;
+    if (!ok) {
+        admin_error("%s", why);
+        split__clear_tmp(s->tmp);
+        admin_error("nothing changed: %s/data.mdb is as it was", s->data);
+    }
+    return ok;
+}
+
+/* The entries of the old file's DBI named name (0 when it has none). */
+static uint64_t split__old_entries(const split_ctx *s, const char *name)
+{
+    for (size_t d = 0; d < s->n_dbis; d++)
+        if (strcmp(s->dbis[d].name, name) == 0)
+            return s->dbis[d].entries;
+    return 0;
+}
+
+/* The outcome: a line for a person, and the JSON object with --json (it
+ * takes parts). */
+static void split__report(const split_ctx *s, bool ok, json_t *parts, int64_t ms)
+{
+    uint64_t docs = split__old_entries(s, ADMIN_DBI_DOCS);
+    uint64_t idem = split__old_entries(s, ADMIN_DBI_IDEM);
+    if (ok)
+        admin_note("split %s/data.mdb into %u partitions in %s/partitions/: %llu documents, "
+                   "%llu idempotency records, verified, %lld ms; the old file is now "
+                   "data.mdb.pre-partitions",
+                   s->data, s->count, s->data, (unsigned long long)docs,
+                   (unsigned long long)idem, (long long)ms);
+    if (split__o.json)
+        admin_print_json(json_pack("{s:b,s:i,s:I,s:I,s:I,s:o}", "ok", ok, "partition_count",
+                                   (int)s->count, "documents", (json_int_t)docs,
+                                   "idempotency_records", (json_int_t)idem, "ms",
+                                   (json_int_t)ms, "partitions", parts));
+    else
+        json_decref(parts);
+}
+
 int cmd_split_legacy(int argc, char **argv)
 {
-    static split_opts o;
-    const ss_opt opts[] = {
-        SS_OPT_STR("data-dir", NULL, &o.data_dir, NULL,
-                   "the data directory holding the old data.mdb"),
-        SS_OPT_INT("partition-count", NULL, &o.count, "0",
-                   "the cluster's STATSYNC_PARTITION_COUNT (required)"),
-        SS_OPT_BOOL("force", NULL, &o.force, "false",
-                    "rename an existing non-empty partitions/ aside instead of refusing"),
-        SS_OPT_BOOL("json", NULL, &o.json, "false", "print one JSON object"),
-    };
-    admin_positional pos;
-    int rc = admin_parse(split__usage, split__text, opts, SS_COUNT(opts), argc, argv, &pos);
+    const split_opts *o = &split__o;
+    int rc = admin_cmdline_parse(&split__cmdline, argc, argv, NULL);
     if (rc >= 0)
         return rc;
-    admin_json = o.json;
-    if (pos.n > 0 || o.count < 1 || o.count > SS_PARTITION_COUNT_MAX) {
+    if (o->count < 1 || o->count > SS_PARTITION_COUNT_MAX) {
         admin_error("--partition-count must be 1-%d, the cluster's STATSYNC_PARTITION_COUNT "
                     "(try --help)", SS_PARTITION_COUNT_MAX);
         return ADMIN_EXIT_USAGE;
     }
     static split_ctx s;
-    char data[ADMIN_PATH_MAX], stamp[64], why[800] = "";
-    if (!admin_abs_path(o.data_dir, data))
+    char data[ADMIN_PATH_MAX], stamp[64];
+    if (!admin_abs_path(o->data_dir, data))
         return ADMIN_EXIT_USAGE;
     admin_stamp(stamp, sizeof(stamp));
     memset(&s, 0, sizeof(s));
     s.data = data;
-    s.count = (uint32_t)o.count;
+    s.count = (uint32_t)o->count;
     admin_path(s.tmp, sizeof(s.tmp), "%s/partitions.splitting", data);
     int64_t t0 = ss_mono_ms();
-    if (!split__preflight(&o, data))
+    if (!split__preflight(o, data))
         return ADMIN_EXIT_FAIL;
     s.parts = calloc(s.count, sizeof(*s.parts));
     json_t *parts = json_array();
-    bool ok = s.parts != NULL && split__clear_tmp(s.tmp) == 0 && mkdir(s.tmp, 0750) == 0;
-    if (!ok)
-        admin_fmt(why, sizeof(why), "cannot prepare %s: %s", s.tmp, strerror(errno));
-    ok = ok && admin_env_open(&s.old, data, ADMIN_ENV_LIVE, why, sizeof(why)) == 0 &&
-         split__old_dbis(&s, why, sizeof(why)) == 0;
-    for (uint32_t lo = 0; ok && lo < s.count; lo += SPLIT_GROUP)
-        ok = split__pass(&s, lo, lo + SPLIT_GROUP < s.count ? lo + SPLIT_GROUP : s.count, why,
-                         sizeof(why)) == 0;
-    if (s.old != NULL)
-        mdb_env_close(s.old);
-    ok = ok && split__verify(&s, parts, why, sizeof(why)) == 0;
-    if (!ok) {
-        admin_error("%s", why);
-        split__clear_tmp(s.tmp);
-        admin_error("nothing changed: %s/data.mdb is as it was", data);
-    }
-    ok = ok && split__commit(&s, stamp);
-    uint64_t docs = 0, idem = 0;
-    for (size_t d = 0; d < s.n_dbis; d++) {
-        if (strcmp(s.dbis[d].name, ADMIN_DBI_DOCS) == 0)
-            docs = s.dbis[d].entries;
-        if (strcmp(s.dbis[d].name, ADMIN_DBI_IDEM) == 0)
-            idem = s.dbis[d].entries;
-    }
-    int64_t ms = ss_mono_ms() - t0;
-    if (ok)
-        admin_note("split %s/data.mdb into %u partitions in %s/partitions/: %llu documents, "
-                   "%llu idempotency records, verified, %lld ms; the old file is now "
-                   "data.mdb.pre-partitions",
-                   data, s.count, data, (unsigned long long)docs, (unsigned long long)idem,
-                   (long long)ms);
-    if (o.json)
-        admin_print_json(json_pack("{s:b,s:i,s:I,s:I,s:I,s:o}", "ok", ok, "partition_count",
-                                   (int)s.count, "documents", (json_int_t)docs,
-                                   "idempotency_records", (json_int_t)idem, "ms",
-                                   (json_int_t)ms, "partitions", parts));
-    else
-        json_decref(parts);
+    bool ok = split__build(&s, parts) && split__commit(&s, stamp);
+    split__report(&s, ok, parts, ss_mono_ms() - t0);
     free(s.parts);
     return ok ? ADMIN_EXIT_OK : ADMIN_EXIT_FAIL;
 }

@@ -222,6 +222,19 @@ int admin_env_copy(const char *src, admin_env_mode mode, const char *dst, char *
     return 0;
 }
 
+int admin_env_copy_checked(const char *src, admin_env_mode mode, const char *dst,
+                           uint32_t partition, uint32_t count, const admin_env_sum *expect,
+                           admin_env_sum *copy, char *why, size_t cap)
+{
+    if (admin_env_copy(src, mode, dst, why, cap) != 0)
+        return -1;
+    if (admin_env_summarize(dst, ADMIN_ENV_PRIVATE, partition, count, copy, why, cap) != 0)
+        return -2;
+    if (expect != NULL && !admin_env_sum_equal(expect, copy, why, cap))
+        return -2;
+    return 0;
+}
+
 int admin_env_in_use(const char *dir, pid_t *pid)
 {
     char path[PARTENV_PATH_MAX];

@@ -73,6 +73,15 @@ bool admin_env_sum_equal(const admin_env_sum *a, const admin_env_sum *b, char *w
  * with dst. On failure dst is removed again. 0, or -1 with why. */
 int admin_env_copy(const char *src, admin_env_mode mode, const char *dst, char *why, size_t cap);
 
+/* admin_env_copy, then the copy summarized (as admin_env_summarize with
+ * partition and count) into *copy and, when expect is not NULL, compared
+ * with it. 0; -1 when the copy failed (nothing left at dst); -2 when the
+ * copy cannot be read back or differs from expect (it stays at dst for the
+ * caller to remove). why says it. */
+int admin_env_copy_checked(const char *src, admin_env_mode mode, const char *dst,
+                           uint32_t partition, uint32_t count, const admin_env_sum *expect,
+                           admin_env_sum *copy, char *why, size_t cap);
+
 /* Whether another process has the environment in dir open (a POSIX lock on
  * its lock.mdb: LMDB holds one while it is open). 1: yes, *pid set; 0: no
  * (or no lock file); -1: the lock file cannot be read (errno). Never call it

@@ -29,13 +29,21 @@
 //    edge/render-nginx.sh from the compose environment, passes `nginx -t`;
 //    it lists exactly the compose gateways (tag = their STATSYNC_ROUTE_TAG,
 //    their fixed addresses and ports), every gateway trusts the edge's fixed
-//    address, and docker-compose.tls.yml mounts the certificate it names.
+//    address, and docker-compose.tls.yml mounts the certificate it names;
+//  - the observability pack (profile "observability", compose/observability/):
+//    official pinned Prometheus and Grafana images, their files mounted
+//    read-only, on 127.0.0.1; prometheus.yml scrapes exactly the statsync
+//    services of the file at their ports and loads only files beside it;
+//    Grafana's datasource is that Prometheus and every panel uses it
+//    (that the configuration works against the real services:
+//    observability.test.js).
 'use strict';
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { spawnSync } = require('node:child_process');
 const { NATS_USERS } = require('../lib/system');
+const { readYaml } = require('../lib/yaml');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -374,6 +382,8 @@ test('docker compose config accepts compose/docker-compose.yml', () => {
   assert.equal(natsNodes(cfg).length, SHAPE.nats, `NATS nodes: ${natsNodes(cfg)}`);
   for (const s of SERVICES) assert.equal(instances(cfg, s).length, SHAPE[s], `${s} instances: ${instances(cfg, s)}`);
   assert.ok(cfg.services.edge, 'service edge missing');
+  const obs = obsConfig();
+  for (const name of PACK) assert.ok(obs.services[name], `${name} missing with the observability profile`);
 });
 
 test('the compose tool really validates: a broken file is refused', () => {
@@ -1054,9 +1064,12 @@ function parseEdgeGateways(list) {
 
 // Renders the edge's nginx.conf from env (prefix swapped for a temp dir) and
 // runs `nginx -t` on it.
+// The image's demo directory is the checkout's demo/ (its COPY source).
+const IMAGE_DEMO_DIR = '/usr/local/share/statsync-demo';
 function renderAndTest(env, dir) {
+  const demo = env.STATSYNC_EDGE_DEMO_DIR === IMAGE_DEMO_DIR ? { STATSYNC_EDGE_DEMO_DIR: path.join(ROOT, 'demo') } : {};
   const r = spawnSync('bash', [EDGE_RENDER], {
-    env: { PATH: process.env.PATH, ...env, STATSYNC_EDGE_PREFIX: dir, STATSYNC_EDGE_ACCESS_LOG: path.join(dir, 'access.log') },
+    env: { PATH: process.env.PATH, ...env, ...demo, STATSYNC_EDGE_PREFIX: dir, STATSYNC_EDGE_ACCESS_LOG: path.join(dir, 'access.log') },
     encoding: 'utf8', timeout: 20000,
   });
   assert.equal(r.status, 0, `edge/render-nginx.sh refused the compose environment:\n${r.stderr}`);
@@ -1123,6 +1136,12 @@ test('Dockerfile: the edge image runs Debian\'s nginx through edge/run-edge.sh, 
   assert.ok(renderer && path.posix.dirname(renderer.dest) === path.posix.dirname(launcher.dest),
     'edge/render-nginx.sh must be copied beside run-edge.sh (the launcher runs it from its own directory)');
   for (const f of [launcher, renderer]) fs.accessSync(path.join(ROOT, f.src), fs.constants.X_OK);
+  // the browser demo: demo/ copied to the directory STATSYNC_EDGE_DEMO_DIR names
+  const demo = copies.find((c) => c.srcs.some((src) => path.posix.normalize(src).replace(/\/$/, '') === 'demo'));
+  assert.ok(demo, 'edge: the image does not COPY demo/ (the browser demo at /demo/)');
+  assert.equal(path.posix.normalize(demo.dest).replace(/\/$/, ''), env.STATSYNC_EDGE_DEMO_DIR);
+  assert.equal(env.STATSYNC_EDGE_DEMO_DIR, IMAGE_DEMO_DIR);
+  fs.accessSync(path.join(ROOT, 'demo/index.html'));
 });
 
 test('compose: the edge lists every gateway by its route tag and address; every gateway trusts the edge', () => {
@@ -1210,6 +1229,143 @@ test('every STATSYNC_* variable the edge gets is one edge/render-nginx.sh docume
     for (const name of Object.keys(edgeEnv(composeConfig(files)))) {
       if (!name.startsWith('STATSYNC_')) continue;
       assert.match(r.stdout, new RegExp(`\\b${name}\\b`), `the edge gets ${name}, which render-nginx.sh --help does not list`);
+    }
+  }
+});
+
+// ---- the observability pack (profile "observability") ---------------------
+
+const OBS_DIR = path.join(COMPOSE_DIR, 'observability');
+const OBS_PROFILE = { COMPOSE_PROFILES: 'observability' };
+const PACK = ['prometheus', 'grafana'];
+
+// The resolved file with the pack's profile on (COMPOSE_PROFILES: both
+// docker compose and docker-compose 1.28+ read it).
+function obsConfig(env = {}) { return composeConfig(COMPOSE_FILE, { ...OBS_PROFILE, ...env }); }
+
+// A service's bind mounts of repository files: {source (absolute), target, read_only}.
+function bindMounts(svc) {
+  return mounts(svc).filter((m) => path.isAbsolute(m.source));
+}
+
+// Where a container path of svc is on the host (through its bind mounts), or null.
+function hostPathOf(svc, containerPath) {
+  for (const m of bindMounts(svc)) {
+    const rel = path.posix.relative(m.target, containerPath);
+    if (!rel.startsWith('..') && !path.posix.isAbsolute(rel)) return path.join(m.source, rel);
+  }
+  return null;
+}
+
+function flagValue(argv, flag) {
+  const a = [].concat(argv || []).find((x) => x.startsWith(`${flag}=`));
+  return a ? a.slice(flag.length + 1) : null;
+}
+
+test('compose: the observability pack is a profile of official, pinned images, its files mounted read-only, on 127.0.0.1', () => {
+  const cfg = obsConfig();
+  for (const name of PACK) {
+    const svc = cfg.services[name];
+    assert.ok(svc, `no service ${name} with the observability profile`);
+    assert.deepEqual(svc.profiles, ['observability'], `${name}: only in the observability profile`);
+    assert.ok(svc.restart, `${name}: no restart policy`);
+    assert.ok(svc.healthcheck && svc.healthcheck.test, `${name}: no healthcheck`);
+    const binds = bindMounts(svc);
+    assert.ok(binds.length > 0, `${name} mounts none of compose/observability/`);
+    for (const m of binds) {
+      assert.ok(m.source.startsWith(`${OBS_DIR}${path.sep}`), `${name} mounts ${m.source}, outside compose/observability/`);
+      assert.ok(fs.existsSync(m.source), `${name} mounts ${m.source}, which does not exist`);
+      assert.equal(m.read_only, true, `${name}: ${m.target} must be read-only`);
+    }
+    const ports = publishedPorts(svc);
+    assert.ok(ports.length === 1 && ports[0].host === '127.0.0.1', `${name}: ${JSON.stringify(svc.ports)}`);
+    // Whatever STATSYNC_PUBLISH_ADDR says: Grafana lets anyone look.
+    assert.ok(publishedPorts(obsConfig({ STATSYNC_PUBLISH_ADDR: '0.0.0.0' }).services[name]).every((p) => p.host === '127.0.0.1'));
+  }
+  assert.match(cfg.services.prometheus.image, /^prom\/prometheus:v2\.\d+\.\d+$/, 'prometheus: the official image, a pinned 2.x');
+  assert.match(cfg.services.grafana.image, /^grafana\/grafana:\d+\.\d+\.\d+$/, 'grafana: the official image, pinned');
+  assert.equal(cfg.services.grafana.depends_on.prometheus.condition, 'service_healthy');
+  // The pack waits for nothing of the cluster: Prometheus scrapes what is up.
+  assert.deepEqual(Object.keys(cfg.services.prometheus.depends_on || {}), []);
+});
+
+test('compose: Prometheus runs the shipped prometheus.yml, and everything it loads is in the mounted folder', () => {
+  const svc = obsConfig().services.prometheus;
+  const conf = flagValue(svc.command, '--config.file');
+  assert.ok(conf, `prometheus: no --config.file in ${JSON.stringify(svc.command)}`);
+  const host = hostPathOf(svc, conf);
+  assert.equal(host, path.join(OBS_DIR, 'prometheus', 'prometheus.yml'), `--config.file ${conf} is not the shipped prometheus.yml`);
+  const tsdb = flagValue(svc.command, '--storage.tsdb.path');
+  assert.ok(tsdb && mounts(svc).some((m) => m.target === tsdb && !path.isAbsolute(m.source)), 'the TSDB must be on a named volume');
+  const cfg = readYaml(host);
+  // Relative paths are relative to the config file: all of them on the mount.
+  const files = [...cfg.rule_files,
+    ...((cfg.alerting || {}).alertmanagers || []).flatMap((a) => (a.file_sd_configs || []).flatMap((sd) => sd.files))];
+  for (const f of files) {
+    assert.ok(!path.isAbsolute(f), `prometheus.yml names ${f}: relative paths only (the folder is mounted)`);
+    assert.ok(fs.existsSync(path.resolve(path.dirname(host), f)), `prometheus.yml loads ${f}, which is not beside it`);
+  }
+});
+
+test('compose: prometheus.yml scrapes every statsync service of the compose file, at its /metrics port, by its name', () => {
+  const cfg = obsConfig();
+  const df = dockerfile();
+  const prom = readYaml(path.join(OBS_DIR, 'prometheus', 'prometheus.yml'));
+  const scraped = new Map(); // target -> { job, instance }
+  for (const job of prom.scrape_configs) {
+    assert.ok(!job.metrics_path || job.metrics_path === '/metrics', `${job.job_name}: metrics_path`);
+    for (const sc of job.static_configs) {
+      for (const t of sc.targets) scraped.set(t, { job: job.job_name, instance: (sc.labels || {}).instance });
+    }
+  }
+  const want = new Map();
+  for (const kind of SERVICES) {
+    for (const name of instances(cfg, kind)) {
+      const svc = cfg.services[name];
+      const env = { ...df.env(svc.build.target), ...(svc.environment || {}) };
+      const port = kind === 'gateway' ? env.STATSYNC_API_PORT : env.STATSYNC_ADMIN_PORT;
+      assert.ok(port, `${name}: no metrics port in its environment`);
+      want.set(`${name}:${port}`, { kind, name });
+    }
+  }
+  assert.deepEqual([...scraped.keys()].sort(), [...want.keys()].sort(), 'one target per statsync service, at its port');
+  for (const [t, { kind, name }] of want) {
+    assert.equal(scraped.get(t).instance, name, `${t}: instance label`);
+    assert.equal(scraped.get(t).job, `statsync-${kind}`, `${t}: job`);
+  }
+});
+
+test('compose: Grafana is provisioned with the pack\'s Prometheus and the statsync dashboard', () => {
+  const cfg = obsConfig();
+  const svc = cfg.services.grafana;
+  const ds = readYaml(hostPathOf(svc, '/etc/grafana/provisioning/datasources/statsync.yml'));
+  assert.equal(ds.datasources.length, 1);
+  const source = ds.datasources[0];
+  const promSvc = cfg.services.prometheus;
+  const listen = flagValue(promSvc.command, '--web.listen-address');
+  assert.equal(source.type, 'prometheus');
+  assert.equal(source.url, `http://prometheus:${listen.split(':').pop()}`, 'the datasource is the prometheus service, at its port');
+  const prom = readYaml(path.join(OBS_DIR, 'prometheus', 'prometheus.yml'));
+  assert.equal(source.jsonData.timeInterval, prom.global.scrape_interval,
+    'timeInterval must be the scrape interval (Grafana derives $__rate_interval from it)');
+  const prov = readYaml(hostPathOf(svc, '/etc/grafana/provisioning/dashboards/statsync.yml'));
+  assert.equal(prov.providers.length, 1);
+  const dashDir = hostPathOf(svc, prov.providers[0].options.path);
+  assert.equal(dashDir, path.join(OBS_DIR, 'grafana', 'dashboards'), 'the provider reads the mounted dashboards folder');
+  const dashFiles = fs.readdirSync(dashDir).filter((f) => f.endsWith('.json'));
+  assert.ok(dashFiles.length >= 1);
+  const home = svc.environment.GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH;
+  assert.ok(home && fs.existsSync(hostPathOf(svc, home)), `the home dashboard ${home} is not in a mount`);
+  for (const f of dashFiles) {
+    const dash = JSON.parse(fs.readFileSync(path.join(dashDir, f), 'utf8'));
+    assert.ok(dash.uid && dash.title, `${f}: uid and title`);
+    const walk = (panels) => (panels || []).flatMap((p) => [p, ...walk(p.panels)]);
+    const panels = walk(dash.panels).filter((p) => p.type !== 'row');
+    assert.ok(panels.length > 0, `${f}: no panels`);
+    for (const p of panels) {
+      for (const d of [p.datasource, ...(p.targets || []).map((x) => x.datasource)]) {
+        assert.equal(d && d.uid, source.uid, `${f}: panel "${p.title}" does not use the provisioned datasource`);
+      }
     }
   }
 });

@@ -154,7 +154,7 @@ test('statsync_nats_connected follows the connection: 0 while nats-server is awa
   }
 });
 
-test('stats-service: LMDB size and map per served partition (and no other), totals, fill, idempotency records', { timeout: 60000 }, async (t) => {
+test('stats-service: LMDB size and map per served partition (and no other), totals, fill, idempotency records, the cluster\'s partition count', { timeout: 60000 }, async (t) => {
   const MAP_MB = 4;
   const served = [0, 1, 2, 3];
   const sys = await System.start({ statsEnv: { STATSYNC_PARTITIONS: '0-3', STATSYNC_MAP_SIZE_MB: String(MAP_MB) } });
@@ -172,6 +172,7 @@ test('stats-service: LMDB size and map per served partition (and no other), tota
       totalMap: one(m, 'statsync_stats_lmdb_total_map_size_bytes', 'gauge').value,
       fill: one(m, 'statsync_stats_lmdb_max_fill_ratio', 'gauge').value,
       idem: one(m, 'statsync_stats_idempotency_records', 'gauge').value,
+      cluster: one(m, 'statsync_stats_cluster_partitions', 'gauge').value,
     };
   };
   const check = (l) => {
@@ -186,6 +187,7 @@ test('stats-service: LMDB size and map per served partition (and no other), tota
     assert.strictEqual(l.totalMap, sum(l.map));
     const fullest = Math.max(...served.map((p) => l.size.get(p) / l.map.get(p)));
     assert.ok(Math.abs(l.fill - fullest) < 1e-9, `max fill ${l.fill} is the fullest partition's ${fullest}`);
+    assert.strictEqual(l.cluster, 64, 'statsync_stats_cluster_partitions is STATSYNC_PARTITION_COUNT (default 64), served here or not');
   };
   const a = await lmdb();
   check(a);

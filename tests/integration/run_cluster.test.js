@@ -148,6 +148,11 @@ test('the App URL is the edge on STATSYNC_PORT_BASE and /health answers 200 thro
   const body = await r.json();
   assert.equal(body.status, 'OK', JSON.stringify(body));
   assert.match(String(body.gateway), /^gateway[01]$/, 'the edge reaches a gateway of the cluster');
+  // the Demo link: the browser demo served through the edge
+  const demo = /^Demo: (\S+)$/m.exec(out);
+  assert.ok(demo && demo[1].startsWith(`${url}/demo/#token=`), 'run-cluster.sh prints the Demo link');
+  const page = await fetch(demo[1].split('#')[0]);
+  assert.equal(page.status, 200);
 });
 
 test('the processes file lists every process, each one running', () => {

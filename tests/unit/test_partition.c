@@ -93,6 +93,16 @@ static void test_set_parse(void **state)
     char text[64];
     assert_true(ss_partition_set_format(&s, text, sizeof(text)));
     assert_string_equal(text, "0-3,15");
+
+    /* the walk: every member once, in order, and nothing past the count */
+    char walked[64] = "";
+    SS_PARTITION_SET_EACH(p, &s)
+        snprintf(walked + strlen(walked), sizeof(walked) - strlen(walked), "%u ", p);
+    assert_string_equal(walked, "0 1 2 3 15 ");
+    assert_int_equal(ss_partition_set_next(&s, 4), 15);
+    assert_int_equal(ss_partition_set_next(&s, 16), 16);
+    ss_partition_set empty = {.count = 8};
+    assert_int_equal(ss_partition_set_next(&empty, 0), 8);
 }
 
 static void expect_refused(const char *spec, uint32_t count, const char *why_part)

@@ -106,7 +106,8 @@ static const ss_opt gateway__opts[] = {
     SS_OPT_INT("rate-limit-max-keys", "STATSYNC_RATE_LIMIT_MAX_KEYS", &gateway__cfg.rate_limit_max_keys,
                "100000", "buckets kept per rate-limit table (least recently used dropped)"),
     SS_OPT_STR("rate-limit-exempt", "STATSYNC_RATE_LIMIT_EXEMPT", &gateway__cfg.rate_limit_exempt,
-               "loopback", "client IPs no rate limit applies to: loopback, IPs, or none"),
+               "loopback", "client IPs exempt from the per-IP limits (never from the per-user ones): "
+               "loopback, IPs, or none"),
     SS_OPT_STR("trusted-proxies", "STATSYNC_TRUSTED_PROXIES", &gateway__cfg.trusted_proxies, "",
                "peers (the edge) whose X-Forwarded-For names the client: loopback, IPs, "
                "CIDRs, comma separated (empty = none)"),

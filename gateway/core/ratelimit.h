@@ -120,7 +120,7 @@ bool ratelimit_poll_acquire(ratelimit *r, const char *ip_key);
 void ratelimit_poll_release(ratelimit *r, const char *ip_key);
 
 /* True when the client address (text, as the transport reports it) is on
- * the exempt list: no rate limit applies to it. */
+ * the exempt list: no per-IP limit applies to it (per-user limits still do). */
 bool ratelimit_exempt(const ratelimit *r, const char *ip);
 
 /* "mutation", "rest_ip", ... (the metric label). */

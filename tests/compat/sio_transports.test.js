@@ -192,3 +192,25 @@ test('/health counts local sockets and users', async () => {
     assert.ok(r.body.connectedUsers >= 2, JSON.stringify(r.body));
   } finally { a.close(); b.close(); c.close(); }
 });
+
+// Messages far larger than the gateway's websocket receive chunk (256 bytes)
+// and than one lws send of the old default (1 KB): an update of ~2 KB (100
+// timePerQuestion values, the most a document keeps) arrives in several
+// chunks and is put together; its ack and the push carry the whole document
+// intact, on every transport.
+test('large messages both ways: a ~2 KB update, its ack and push intact (websocket, polling, upgrade)', async () => {
+  for (const [name, transports] of [['big_ws', ['websocket']], ['big_poll', ['polling']], ['big_default', undefined]]) {
+    const s = await connect(sys, name, transports ? { transports } : {});
+    try {
+      const times = Array.from({ length: 100 }, (_, i) => i + 0.123456789012345);
+      const msg = JSON.stringify({ delta: { xp: 1, timePerQuestion: times } });
+      assert.ok(msg.length > 1500, 'the update spans several receive chunks');
+      const pushed = waitFor(s, 'user:data:updated', (d) => (d.timePerQuestion || []).length === times.length, 10000);
+      const ack = await emitAck(s, 'user:clientUpdate', JSON.parse(msg), 10000);
+      assert.equal(ack.ok, true, JSON.stringify(ack).slice(0, 300));
+      assert.deepEqual(ack.stats.timePerQuestion, times, `${name}: the ack carries every value`);
+      const doc = await pushed;
+      assert.deepEqual(doc.timePerQuestion, times, `${name}: the push carries every value`);
+    } finally { s.close(); }
+  }
+});

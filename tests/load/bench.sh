@@ -480,12 +480,12 @@ idle_rss() { # conns label
   local n=$1 label=$2 need=$(($1 + 200)) measure
   measure="RSS per idle connection, $label connections (statsync: the gateway; baseline: the node process)"
   if [ "$FD_LIMIT" -lt "$need" ]; then
-    row "$measure" "<= 4 KB" "not run" "not run" "–" \
+    row "$measure" "<= 3 KB" "not run" "not run" "–" \
       "needs $need file descriptors per process (server and generator); RLIMIT_NOFILE here is $FD_LIMIT (hard) and raising it needs CAP_SYS_RESOURCE"
     return
   fi
   if [ "$(time_left)" -lt 90 ]; then
-    row "$measure" "<= 4 KB" "not run" "not run" "–" "out of time (BENCH_DEADLINE_S)"
+    row "$measure" "<= 3 KB" "not run" "not run" "–" "out of time (BENCH_DEADLINE_S)"
     return
   fi
   local sys cs cb
@@ -493,13 +493,13 @@ idle_rss() { # conns label
   for sys in $(systems); do idle_run "$sys" "$n"; done
   cs=${IDLE_PER[statsync]:+**${IDLE_PER[statsync]} KB**}
   cb=${IDLE_PER[baseline]:+${IDLE_PER[baseline]} KB}
-  row "$measure" "<= 4 KB" "${cs:-failed}" "${cb:-not run}" "$(ratio "${IDLE_PER[statsync]}" "${IDLE_PER[baseline]}")" \
+  row "$measure" "<= 3 KB" "${cs:-failed}" "${cb:-not run}" "$(ratio "${IDLE_PER[statsync]}" "${IDLE_PER[baseline]}")" \
     "statsync: ${IDLE_NOTE[statsync]}; baseline: ${IDLE_NOTE[baseline]}"
 }
 if want rss; then
 idle_rss 10000 "10 000"
 if [ "$QUICK" = 1 ]; then
-  row "RSS per idle connection, 100 000 connections" "<= 4 KB" "not run" "not run" "–" "skipped by --quick"
+  row "RSS per idle connection, 100 000 connections" "<= 3 KB" "not run" "not run" "–" "skipped by --quick"
 else
   idle_rss 100000 "100 000"
   # Where 100 000 cannot run, the most connections the fd limit allows is the
@@ -535,7 +535,7 @@ latency_runs latency "$SOCKET_CONNS"
 T=$((WARMUP + DURATION))
 what="$(num "$SOCKET_CONNS") conns x $(num "$LATENCY_RATE") updates/s$OPS_NOTE (statsync: each durably committed; baseline: in memory)"
 row_ms latency "p50 send -> own push, $what" "–" .latency_us.p50 "see the p99 row"
-row_ms latency "p99 send -> own push, $what" "<= the baseline's p99" .latency_us.p99 \
+row_ms latency "p99 send -> own push, $what" "<= the baseline's p99, <= 2 ms" .latency_us.p99 \
   "$(both_notes latency .latency_us .matched)"
 cs=""; cb=""
 ran latency_statsync && cs=$(cpu_server_us latency_statsync "$LATENCY_RATE" "$T")
@@ -617,8 +617,19 @@ rate_note() { # sys
   else echo "${FAIL_NOTE[$1]:-}"; fi
 }
 row "highest sustained update rate, p99 <= $((P99_LIMIT_US / 1000)) ms ($(num "$SOCKET_CONNS") conns$OPS_NOTE; statsync: gateway -> NATS -> LMDB commit -> push)" \
-  ">= 50 000/s" "**$(rate_cell statsync)**" "$(rate_cell baseline)" "$(ratio "${BEST[statsync]:-}" "${BEST[baseline]:-}")" \
+  ">= 40 000/s" "**$(rate_cell statsync)**" "$(rate_cell baseline)" "$(ratio "${BEST[statsync]:-}" "${BEST[baseline]:-}")" \
   "statsync: $(rate_note statsync); baseline: $(rate_note baseline)"
+# The issue's CPU measure: every process (the generator too) per durable
+# update at 15 000/s, from that step of the ladder (when it ran).
+cpu_all_us() { # name rate seconds: the total of cpu_per_update, or ""
+  cpu_per_update "$@" | sed -nE 's/.*\(total ([0-9]+) us\)$/\1/p'
+}
+cs=""; cb=""
+ran rate15000_statsync && cs=$(cpu_all_us rate15000_statsync 15000 $((1 + STEP_DURATION)))
+ran rate15000_baseline && cb=$(cpu_all_us rate15000_baseline 15000 $((1 + STEP_DURATION)))
+row "CPU per update at 15 000/s, every process (statsync: gateway + stats + nats-server + generator; baseline: node + generator)$OPS_NOTE" \
+  "<= 50 us" "$(cell "$cs" "**$cs us**" rate15000_statsync)" "$(cell "$cb" "$cb us" rate15000_baseline)" "$(ratio "$cs" "$cb")" \
+  "from the 15 000/s step of the ladder: $(ran rate15000_statsync && cpu_per_update rate15000_statsync 15000 $((1 + STEP_DURATION)) || echo "not run")"
 fi
 
 # ---- 5. REST patches/s --------------------------------------------------------
@@ -638,7 +649,7 @@ cs=""; cb=""
 ran rest_statsync && cs=$(j rest_statsync .throughput_per_s)
 ran rest_baseline && cb=$(j rest_baseline .throughput_per_s)
 row "REST patches/s ($REST_CONNS keep-alive conns, closed loop${OPIDS:+, an Idempotency-Key each}; statsync: each a durable LMDB commit, baseline: in memory)" \
-  ">= 20 000/s" "$(cell "$cs" "**$(num "$cs")/s**" rest_statsync)" "$(cell "$cb" "$(num "$cb")/s" rest_baseline)" "$(ratio "$cs" "$cb")" \
+  ">= 25 000/s" "$(cell "$cs" "**$(num "$cs")/s**" rest_statsync)" "$(cell "$cb" "$(num "$cb")/s" rest_baseline)" "$(ratio "$cs" "$cb")" \
   "statsync: $(rest_note rest_statsync); baseline: $(rest_note rest_baseline)"
 fi
 

@@ -66,7 +66,7 @@ async function stats(name, parts, { expectExit = false, env = {}, on = sys } = {
   return p;
 }
 
-const exitOf = (p, ms = 20000) => Promise.race([p.exited, new Promise((r) => setTimeout(() => r(null), ms))]);
+const exitOf = (p, ms = 20000) => Promise.race([p.exited, new Promise((r) => setTimeout(() => r(null), ms).unref())]);
 const patch = (u, body, headers = {}, gw = sys.gw) =>
   sys.http('POST', '/api/users/data/patch', { token: sys.token(u), body, headers, gw });
 const health = async (gw = sys.gw) => (await sys.http('GET', '/health', { gw })).body;

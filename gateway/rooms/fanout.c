@@ -22,6 +22,7 @@
 #include "nats_rpc.h"
 #include "presence_client.h"
 #include "rooms_internal.h"
+#include "sio_events.h"
 #include "ss_htab.h"
 #include "ss_log.h"
 #include "ss_metrics.h"
@@ -59,6 +60,11 @@ typedef struct fanout_task {
     char origin[128]; /* "<gatewayId>/<socketId>" of the writer, or "" */
     sio_buf *doc;     /* user:data:updated */
     json_t *upd;      /* user:update's argument, owned; encoded on first use */
+    /* the user:clientUpdate this event answers (sio_events_claim), or NULL;
+     * then doc_text is the document's JSON text, which its ack embeds */
+    void *claim;
+    char *doc_text;
+    size_t doc_text_len;
 } fanout_task;
 
 static ss_counter *c_events;
@@ -85,7 +91,9 @@ static void fanout__hand_over(fanout *f, fanout_task *t)
     pthread_mutex_lock(&f->pending_mu);
     ss_hnode *n = ss_htab_find(&f->pending, hash, t->user_id);
     fanout_task *q = n ? SS_HTAB_ENTRY(n, fanout_task, h) : NULL; /* the user's latest queued */
-    if (q != NULL && sio_server_behind(f->r->s)) {
+    /* A task that answers a request (claim) is never merged: its ack carries
+     * its own document (one per request in flight, as a reply would be). */
+    if (q != NULL && t->claim == NULL && q->claim == NULL && sio_server_behind(f->r->s)) {
         if (t->version > q->version) { /* the payloads change places: t frees the old */
             /* Field by field, never `*q` whole: q->task.next belongs to the
              * hand-off queue (q_mu), which other threads append to meanwhile. */
@@ -125,10 +133,12 @@ static sio_room *fanout__find(const fanout *f, const char *user_id)
 
 /* ---- cnats delivery thread ----------------------------------------------------- */
 
+/* Frees t; its claim, if any, must have been answered (fanout__deliver). */
 static void fanout__task_free(fanout_task *t)
 {
     sio_buf_unref(t->doc);
     json_decref(t->upd);
+    free(t->doc_text);
     free(t);
 }
 
@@ -141,6 +151,61 @@ static const char *fanout__source(Statsync__Source src)
                                                     : "unknown";
 }
 
+/* The text of ev's document, encoded once: user:data:updated embeds it, and
+ * so does the ack of the request the event answers (sio_events_answer). */
+static char *fanout__doc_text(const json_t *doc, size_t *len)
+{
+    char *text = json_dumps(doc, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+    *len = text ? strlen(text) : 0;
+    return text;
+}
+
+/* The task of a decoded event of the subject's user: user:data:updated
+ * encoded (from the document's text), user:update's argument, and — when the
+ * event answers a request of this gateway (reply_to) — that request, taken
+ * out of nats_rpc. NULL when out of memory (nothing claimed). */
+static fanout_task *fanout__task_make(fanout *f, const Statsync__ChangeEvent *ev)
+{
+    fanout_task *t = calloc(1, sizeof(*t));
+    json_t *doc = stats_json_from_doc(ev->doc);
+    size_t dlen = 0, len = 0;
+    char *text = doc ? fanout__doc_text(doc, &dlen) : NULL;
+    if (t == NULL || text == NULL)
+        goto fail;
+    static const char open[] = "[\"user:data:updated\",";
+    sio_text parts[] = {{open, sizeof(open) - 1}, {text, dlen}, {"]", 1}};
+    char *m = sio_encode_text(SIO_EVENT, -1, parts, 3, SIO_HEADROOM, &len);
+    t->doc = sio_buf_wrap(m, len, SIO_BUF_DOC);
+    t->version = ev->doc->version;
+    if (t->doc != NULL)
+        t->doc->version = t->version;
+    /* "o": upd takes doc over, so no json_t is shared between threads. */
+    t->upd = json_pack("{s:s,s:o,s:o,s:I,s:s}", "userId", ev->doc->user_id, "stats", doc, "delta",
+                       ev->delta ? stats_json_from_delta(ev->delta) : json_null(), "version",
+                       (json_int_t)ev->doc->version, "source", fanout__source(ev->source));
+    doc = NULL;
+    if (t->doc == NULL || t->upd == NULL)
+        goto fail;
+    snprintf(t->user_id, sizeof(t->user_id), "%s", ev->doc->user_id);
+    snprintf(t->origin, sizeof(t->origin), "%s", ev->origin ? ev->origin : "");
+    t->task.run = fanout__deliver;
+    t->f = f;
+    if (ev->reply_to != NULL && ev->reply_to[0] != '\0' &&
+        (t->claim = sio_events_claim(f->r, ev->reply_to)) != NULL) {
+        t->doc_text = text; /* the ack embeds it */
+        t->doc_text_len = dlen;
+        text = NULL;
+    }
+    free(text);
+    return t;
+fail:
+    free(text);
+    json_decref(doc);
+    if (t)
+        fanout__task_free(t);
+    return NULL;
+}
+
 static void fanout__on_change(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
                               void *closure)
 {
@@ -148,52 +213,21 @@ static void fanout__on_change(natsConnection *nc, natsSubscription *sub, natsMsg
     (void)sub;
     fanout *f = closure;
     const char *subject = natsMsg_GetSubject(msg);
-    const char *uid = NULL;
-    Statsync__ChangeEvent *ev = NULL;
-    fanout_task *t = NULL;
-    json_t *doc = NULL, *upd = NULL;
-    ev = statsync__change_event__unpack(NULL, (size_t)natsMsg_GetDataLength(msg),
-                                        (const uint8_t *)natsMsg_GetData(msg));
+    Statsync__ChangeEvent *ev = statsync__change_event__unpack(
+        NULL, (size_t)natsMsg_GetDataLength(msg), (const uint8_t *)natsMsg_GetData(msg));
     /* the document must be the subject's user: nothing of one user reaches
      * another user's room */
     if (ev == NULL || ev->doc == NULL ||
         !ss_subject_user_is(subject, SS_SUBJ_STATS_CHANGED, ev->doc->user_id)) {
         ss_log(SS_LOG_WARN, "change event dropped: undecodable or for another user", "{s:s}",
                "subject", subject);
-        goto done;
+    } else {
+        fanout_task *t = fanout__task_make(f, ev);
+        if (t != NULL) {
+            ss_counter_add(c_events, 1);
+            fanout__hand_over(f, t);
+        }
     }
-    uid = ev->doc->user_id;
-    t = calloc(1, sizeof(*t));
-    doc = stats_json_from_doc(ev->doc);
-    if (t == NULL || doc == NULL)
-        goto done;
-    size_t len;
-    char *m = sio_encode_event("user:data:updated", doc, SIO_HEADROOM, &len);
-    t->doc = sio_buf_wrap(m, len, SIO_BUF_DOC);
-    t->version = ev->doc->version;
-    if (t->doc != NULL)
-        t->doc->version = t->version;
-    /* "o": upd takes doc over, so no json_t is shared between threads. */
-    upd = json_pack("{s:s,s:o,s:o,s:I,s:s}", "userId", uid, "stats", doc, "delta",
-                    ev->delta ? stats_json_from_delta(ev->delta) : json_null(), "version",
-                    (json_int_t)ev->doc->version, "source", fanout__source(ev->source));
-    doc = NULL;
-    t->upd = upd;
-    upd = NULL;
-    if (t->doc == NULL || t->upd == NULL)
-        goto done;
-    snprintf(t->user_id, sizeof(t->user_id), "%s", uid);
-    snprintf(t->origin, sizeof(t->origin), "%s", ev->origin ? ev->origin : "");
-    t->task.run = fanout__deliver;
-    t->f = f;
-    ss_counter_add(c_events, 1);
-    fanout__hand_over(f, t);
-    t = NULL;
-done:
-    if (t)
-        fanout__task_free(t);
-    json_decref(doc);
-    json_decref(upd);
     if (ev)
         statsync__change_event__free_unpacked(ev, NULL);
     natsMsg_Destroy(msg);
@@ -263,6 +297,8 @@ static void fanout__deliver(sio_server *s, sio_task *task)
     pthread_mutex_unlock(&t->f->pending_mu);
     if (s != NULL)
         fanout_send(t->f, t->user_id, t->origin, t->doc, fanout__encode_update, t);
+    if (t->claim != NULL) /* the same document's text, encoded once */
+        sio_events_answer(s, t->claim, t->user_id, t->doc_text, t->doc_text_len);
     fanout__task_free(t);
 }
 
@@ -392,6 +428,14 @@ static void fanout__unsubscribe(sio_room *r)
     ss_nats_unsubscribe(&r->sub);
 }
 
+/* A room with no socket and no pin: out of the table, unsubscribed, freed. */
+static void fanout__drop(fanout *f, sio_room *r)
+{
+    ss_htab_del(&f->rooms, &r->h);
+    fanout__unsubscribe(r);
+    free(r);
+}
+
 int fanout_join(fanout *f, sio_session *ss, const char *user_id)
 {
     if (ss->room != NULL)
@@ -422,8 +466,9 @@ int fanout_join(fanout *f, sio_session *ss, const char *user_id)
             return -1;
         }
         ss_htab_add(&f->rooms, &r->h, fanout__hash(user_id));
-        atomic_fetch_add(&f->gw->users_connected, 1);
     }
+    if (r->count == 0) /* new, or kept for a pinned request (fanout_pin) */
+        atomic_fetch_add(&f->gw->users_connected, 1);
     ss->room = r;
     ss_list_push_front(&r->members, &ss->room_link);
     r->count++;
@@ -444,10 +489,28 @@ void fanout_leave(fanout *f, sio_session *ss)
     atomic_fetch_sub(&f->gw->sockets_connected, 1);
     if (r->count > 0)
         return;
-    ss_htab_del(&f->rooms, &r->h);
     atomic_fetch_sub(&f->gw->users_connected, 1);
-    fanout__unsubscribe(r);
-    free(r);
+    if (r->pins > 0) {          /* a request waits for its answer in the room's events */
+        r->presence_devices = -1; /* a socket joining meanwhile is as in a new room */
+        return;                 /* fanout_unpin drops it */
+    }
+    fanout__drop(f, r);
+}
+
+sio_room *fanout_pin(fanout *f, sio_session *ss)
+{
+    sio_room *r = ss->room;
+    if (r == NULL || r->sub == NULL || f->stopped)
+        return NULL;
+    r->pins++;
+    return r;
+}
+
+void fanout_unpin(fanout *f, sio_room *r)
+{
+    if (r == NULL || --r->pins > 0 || r->count > 0)
+        return;
+    fanout__drop(f, r);
 }
 
 void fanout_stop(fanout *f)

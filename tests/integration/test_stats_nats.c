@@ -586,62 +586,6 @@ static void test_defaults_for_new_user(void **state)
     statsync__stats_reply__free_unpacked(r, NULL);
 }
 
-static void test_delta_event_and_idempotent_repeat(void **state)
-{
-    (void)state;
-    natsSubscription *ev = NULL;
-    assert_int_equal(
-        natsConnection_SubscribeSync(&ev, S.nc, SS_SUBJ_STATS_CHANGED ".alice"), NATS_OK);
-    assert_int_equal(natsConnection_Flush(S.nc), NATS_OK);
-
-    opspec op = {.op_id = "op-1", .xp = 10, .diamonds = 3, .game_results = "{\"score\":7}"};
-    Statsync__StatsReply *r = apply("alice", &op, 1);
-    assert_non_null(r);
-    assert_int_equal(r->status, 200);
-    assert_false(r->has_duplicate && r->duplicate);
-    assert_int_equal(r->doc->xp, 10);
-    assert_int_equal(r->doc->diamonds, 3);
-    assert_int_equal(r->doc->version, 1);
-    assert_true(r->doc->updated_at_ms > 0);
-    assert_string_equal(r->doc->last_game_results, "{\"score\":7}");
-    statsync__stats_reply__free_unpacked(r, NULL);
-
-    natsMsg *msg = NULL;
-    assert_int_equal(natsSubscription_NextMsg(&msg, ev, 5000), NATS_OK);
-    Statsync__ChangeEvent *ce = statsync__change_event__unpack(
-        NULL, (size_t)natsMsg_GetDataLength(msg), (const uint8_t *)natsMsg_GetData(msg));
-    natsMsg_Destroy(msg);
-    assert_non_null(ce);
-    assert_int_equal(ce->doc->version, 1);
-    assert_int_equal(ce->doc->xp, 10);
-    assert_non_null(ce->delta);
-    assert_non_null(ce->delta->add);
-    assert_int_equal(ce->delta->add->xp, 10);
-    assert_true(ce->has_source);
-    assert_int_equal(ce->source, STATSYNC__SOURCE__SOURCE_SOCKET);
-    assert_string_equal(ce->origin, "gw-test/sock-1");
-    assert_null(ce->reply_to); /* not asked for: the reply above answered it */
-    statsync__change_event__free_unpacked(ce, NULL);
-
-    /* the same op again: 200, duplicate, current doc, no event */
-    r = apply("alice", &op, 1);
-    assert_non_null(r);
-    assert_int_equal(r->status, 200);
-    assert_true(r->has_duplicate && r->duplicate);
-    assert_int_equal(r->doc->xp, 10);
-    assert_int_equal(r->doc->version, 1);
-    statsync__stats_reply__free_unpacked(r, NULL);
-    assert_int_equal(natsSubscription_NextMsg(&msg, ev, 300), NATS_TIMEOUT);
-
-    r = get("alice");
-    assert_non_null(r);
-    assert_int_equal(r->doc->xp, 10);
-    assert_int_equal(r->doc->version, 1);
-    statsync__stats_reply__free_unpacked(r, NULL);
-    natsSubscription_Unsubscribe(ev);
-    natsSubscription_Destroy(ev);
-}
-
 /* Publishes a Mutation for user with spec on the user's apply subject,
  * its reply subject `reply`. */
 static void publish_mutation(const char *user, const opspec *spec, const char *reply)
@@ -677,6 +621,58 @@ static Statsync__StatsReply *next_reply(natsSubscription *sub, int64_t wait_ms)
         NULL, (size_t)natsMsg_GetDataLength(msg), (const uint8_t *)natsMsg_GetData(msg));
     natsMsg_Destroy(msg);
     return r;
+}
+
+static void test_delta_event_and_idempotent_repeat(void **state)
+{
+    (void)state;
+    natsSubscription *ev = NULL;
+    assert_int_equal(
+        natsConnection_SubscribeSync(&ev, S.nc, SS_SUBJ_STATS_CHANGED ".alice"), NATS_OK);
+    assert_int_equal(natsConnection_Flush(S.nc), NATS_OK);
+
+    opspec op = {.op_id = "op-1", .xp = 10, .diamonds = 3, .game_results = "{\"score\":7}"};
+    Statsync__StatsReply *r = apply("alice", &op, 1);
+    assert_non_null(r);
+    assert_int_equal(r->status, 200);
+    assert_false(r->has_duplicate && r->duplicate);
+    assert_int_equal(r->doc->xp, 10);
+    assert_int_equal(r->doc->diamonds, 3);
+    assert_int_equal(r->doc->version, 1);
+    assert_true(r->doc->updated_at_ms > 0);
+    assert_string_equal(r->doc->last_game_results, "{\"score\":7}");
+    statsync__stats_reply__free_unpacked(r, NULL);
+
+    Statsync__ChangeEvent *ce = next_event(ev);
+    assert_int_equal(ce->doc->version, 1);
+    assert_int_equal(ce->doc->xp, 10);
+    assert_non_null(ce->delta);
+    assert_non_null(ce->delta->add);
+    assert_int_equal(ce->delta->add->xp, 10);
+    assert_true(ce->has_source);
+    assert_int_equal(ce->source, STATSYNC__SOURCE__SOURCE_SOCKET);
+    assert_string_equal(ce->origin, "gw-test/sock-1");
+    assert_null(ce->reply_to); /* not asked for: the reply above answered it */
+    statsync__change_event__free_unpacked(ce, NULL);
+
+    /* the same op again: 200, duplicate, current doc, no event */
+    r = apply("alice", &op, 1);
+    assert_non_null(r);
+    assert_int_equal(r->status, 200);
+    assert_true(r->has_duplicate && r->duplicate);
+    assert_int_equal(r->doc->xp, 10);
+    assert_int_equal(r->doc->version, 1);
+    statsync__stats_reply__free_unpacked(r, NULL);
+    natsMsg *msg = NULL;
+    assert_int_equal(natsSubscription_NextMsg(&msg, ev, 300), NATS_TIMEOUT);
+
+    r = get("alice");
+    assert_non_null(r);
+    assert_int_equal(r->doc->xp, 10);
+    assert_int_equal(r->doc->version, 1);
+    statsync__stats_reply__free_unpacked(r, NULL);
+    natsSubscription_Unsubscribe(ev);
+    natsSubscription_Destroy(ev);
 }
 
 /* Mutation.reply_in_event (proto/README.md, "One message per socket

@@ -1,11 +1,37 @@
 // nats_spy.js — a raw NATS client subscribed to ">" for a test: speaks just
 // enough of the protocol over net.Socket (CONNECT, SUB, PING/PONG, MSG) and
 // records every message on every subject with its reply subject, so a test
-// can count what travelled (authz_matrix, one_message).
+// can count what travelled (authz_matrix, one_message); readFrames is its
+// protocol reader (nats_permissions' client too).
 'use strict';
 
 const net = require('node:net');
 const { sleep, waitFor } = require('./system');
+
+// The protocol lines of d (appended to client.buf): every MSG is recorded in
+// client.msgs as { subject, reply, payload }, a PING answered; every other
+// complete line goes to onLine (PONG, -ERR, INFO, ...).
+function readFrames(client, d, onLine) {
+  client.buf = Buffer.concat([client.buf, d]);
+  for (;;) {
+    const eol = client.buf.indexOf('\r\n');
+    if (eol < 0) return;
+    const line = client.buf.subarray(0, eol).toString('latin1');
+    if (line.startsWith('MSG ')) {
+      // MSG <subject> <sid> [reply-to] <#bytes>
+      const parts = line.split(' ');
+      const n = Number(parts[parts.length - 1]);
+      if (client.buf.length < eol + 2 + n + 2) return; // payload not all here yet
+      const payload = client.buf.subarray(eol + 2, eol + 2 + n);
+      client.msgs.push({ subject: parts[1], reply: parts.length === 5 ? parts[3] : null, payload: Buffer.from(payload) });
+      client.buf = client.buf.subarray(eol + 2 + n + 2);
+      continue;
+    }
+    client.buf = client.buf.subarray(eol + 2);
+    if (line === 'PING') client.sock.write('PONG\r\n');
+    else onLine(line);
+  }
+}
 
 // Speaks just enough of the NATS client protocol: CONNECT, SUB, PING/PONG,
 // and MSG parsing. Every message on every subject is recorded.
@@ -44,26 +70,10 @@ class NatsSpy {
   }
 
   _data(d) {
-    this.buf = Buffer.concat([this.buf, d]);
-    for (;;) {
-      const eol = this.buf.indexOf('\r\n');
-      if (eol < 0) return;
-      const line = this.buf.subarray(0, eol).toString('latin1');
-      if (line.startsWith('MSG ')) {
-        // MSG <subject> <sid> [reply-to] <#bytes>
-        const parts = line.split(' ');
-        const n = Number(parts[parts.length - 1]);
-        if (this.buf.length < eol + 2 + n + 2) return; // payload not all here yet
-        const payload = this.buf.subarray(eol + 2, eol + 2 + n);
-        this.msgs.push({ subject: parts[1], reply: parts.length === 5 ? parts[3] : null, payload: Buffer.from(payload) });
-        this.buf = this.buf.subarray(eol + 2 + n + 2);
-        continue;
-      }
-      this.buf = this.buf.subarray(eol + 2);
-      if (line === 'PING') this.sock.write('PONG\r\n');
-      else if (line === 'PONG') { const f = this.pongs.shift(); if (f) f(); }
+    readFrames(this, d, (line) => {
+      if (line === 'PONG') { const f = this.pongs.shift(); if (f) f(); }
       else if (line.startsWith('-ERR')) this.errors = [...(this.errors || []), line];
-    }
+    });
   }
 
   // Waits until a marker published now comes back: the server has delivered
@@ -81,4 +91,4 @@ class NatsSpy {
   close() { this.sock.destroy(); }
 }
 
-module.exports = { NatsSpy };
+module.exports = { NatsSpy, readFrames };

@@ -2,10 +2,10 @@
  * requests, and a timer thread that fails requests past their deadline.
  *
  * Threads: nats_rpc_request() and nats_rpc_claim() from any thread;
- * nats_rpc__on_reply() on the
- * cnats delivery thread of the inbox subscription; nats_rpc__timer_main() on
- * its own thread. `mu` guards the table and the deadline list; callbacks run
- * with no lock held. */
+ * nats_rpc__on_reply() on the cnats delivery thread of the inbox
+ * subscription; nats_rpc__timer_main() on its own thread. `mu` guards the
+ * table and the deadline list (and `stopping`: nothing is claimed once it is
+ * set); callbacks run with no lock held. */
 #include "nats_rpc.h"
 
 #include "ss_htab.h"

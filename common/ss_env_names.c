@@ -30,6 +30,7 @@ static const char *const ss_env__names[] = {
     "STATSYNC_REST_MAX_CONNECTIONS", "STATSYNC_REST_PER_IP_CONNECTIONS",
     "STATSYNC_SOCKET_CONNECT_TIMEOUT_MS", "STATSYNC_JSON_MAX_ELEMENTS",
     "STATSYNC_POLL_MAX_PENDING_PER_IP", "STATSYNC_HANDOVER_MAX", "STATSYNC_TOKEN_GRACE_MS",
+    "STATSYNC_REPLY_IN_EVENT", /* the stats-service's too */
     /* stats-service (stats-service/main.c); STATSYNC_INSTANCE_ID: the
      * presence-service's too (presence-service/main.c) */
     "STATSYNC_DATA_DIR", "STATSYNC_MAP_SIZE_MB", "STATSYNC_IDEMPOTENCY_TTL_S",

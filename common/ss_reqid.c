@@ -107,6 +107,34 @@ static natsStatus ss_reqid__plain(natsConnection *nc, const char *subject, const
                          : natsConnection_Publish(nc, subject, data, len);
 }
 
+#define SS_REQID_HELD_MAX 256
+
+/* The messages held by the calling thread (ss_reqid_hold). */
+static _Thread_local struct {
+    bool on;
+    size_t n;
+    natsMsg *msgs[SS_REQID_HELD_MAX];
+} ss_reqid__held;
+
+void ss_reqid_hold(bool on)
+{
+    ss_reqid__held.on = on;
+    if (on)
+        return;
+    for (size_t i = 0; i < ss_reqid__held.n; i++)
+        natsMsg_Destroy(ss_reqid__held.msgs[i]);
+    ss_reqid__held.n = 0;
+}
+
+/* Frees m now, or at the end of the hold. */
+static void ss_reqid__release(natsMsg *m)
+{
+    if (m != NULL && ss_reqid__held.on && ss_reqid__held.n < SS_REQID_HELD_MAX)
+        ss_reqid__held.msgs[ss_reqid__held.n++] = m;
+    else
+        natsMsg_Destroy(m);
+}
+
 natsStatus ss_reqid_publish(natsConnection *nc, const char *subject, const char *reply,
                             const void *data, int len, const char *id)
 {
@@ -118,7 +146,7 @@ natsStatus ss_reqid_publish(natsConnection *nc, const char *subject, const char 
         s = natsMsgHeader_Set(m, SS_REQID_HEADER, id);
     if (s == NATS_OK)
         s = natsConnection_PublishMsg(nc, m);
-    natsMsg_Destroy(m);
+    ss_reqid__release(m);
     if (s == NATS_NO_SERVER_SUPPORT) /* a server before 2.2: no headers */
         s = ss_reqid__plain(nc, subject, reply, data, len);
     return s;

@@ -49,5 +49,12 @@ const char *ss_reqid_current(void);
  * Any thread. */
 natsStatus ss_reqid_publish(natsConnection *nc, const char *subject, const char *reply,
                             const void *data, int len, const char *id);
+/* hold true: the calling thread keeps the messages ss_reqid_publish made
+ * (up to a bound) and frees them at hold false, together. cnats hands every
+ * message made with natsMsg_Create to its garbage-collector thread and wakes
+ * it for each one that finds it waiting: held over a loop turn (the
+ * gateway's service thread, rooms.c), a turn's requests wake it once, not
+ * once each. */
+void ss_reqid_hold(bool on);
 
 #endif

@@ -74,6 +74,10 @@ static const ss_opt gateway__opts[] = {
     SS_OPT_INT("handover-max", "STATSYNC_HANDOVER_MAX", &gateway__cfg.handover_max, "65536",
                "Socket.IO: tasks other threads may queue for the Socket.IO thread; past it "
                "they wait (NATS buffers meanwhile)"),
+    SS_OPT_BOOL("reply-in-event", "STATSYNC_REPLY_IN_EVENT", &gateway__cfg.reply_in_event, "true",
+                "Socket.IO: ask the stats-service to answer a socket's committed change by its "
+                "change event alone, one message instead of a reply and an event (false = "
+                "always a reply)"),
     SS_OPT_INT("token-grace-ms", "STATSYNC_TOKEN_GRACE_MS", &gateway__cfg.token_grace_ms, "10000",
                "Socket.IO: a socket's token is honoured this long past its exp; then writes "
                "get token_expired and the socket is closed at its next ping (auth:refresh renews)"),
@@ -274,8 +278,9 @@ static void gateway__stop(gateway *gw, rooms *rm)
     rooms_stop(rm);
     sio_server_stop(gw->sio);
     rest_server_stop(gw->rest);
-    nats_rpc_destroy(gw->rpc); /* fails what is pending: those completions are discarded */
-    rooms_destroy(rm);
+    nats_rpc_stop(gw->rpc); /* fails what is pending: those completions are discarded */
+    rooms_destroy(rm);      /* its change handlers may claim from the mux until here */
+    nats_rpc_destroy(gw->rpc);
     sio_server_free(gw->sio);
     ss_nats_destroy(gw->nats, 1000);
     nats_Close();

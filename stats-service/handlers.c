@@ -235,6 +235,22 @@ void handlers_on_batch(void *arg, bool begin)
     ss_nats_batch(svc->core.nats, begin);
 }
 
+/* The answer of a decided job: its StatsReply and, for a committed change,
+ * the ChangeEvent — which alone answers a change whose gateway asked for it
+ * (Mutation.reply_in_event: one message into that gateway, not two). Writer
+ * thread. */
+static void handlers__answer(stats_service *svc, const stats_job *job, const char *reply)
+{
+    bool in_event = job->changed && job->err == SS_OK && job->m->has_reply_in_event &&
+                    job->m->reply_in_event && svc->reply_in_event;
+    if (!in_event)
+        reply_stats(svc->core.nc, reply, job->err, job->message, job->has_doc ? &job->doc : NULL,
+                    job->duplicate, job->err == SS_ERR_SEQ_GAP ? job->expected_seq : 0);
+    if (job->changed)
+        reply_change_event(svc->core.nc, &job->doc, job->has_delta ? &job->delta.delta : NULL,
+                           job->m, in_event ? reply : NULL);
+}
+
 void handlers_on_done(stats_job *job, void *arg)
 {
     stats_service *svc = arg;
@@ -261,11 +277,7 @@ void handlers_on_done(stats_job *job, void *arg)
         ss_log(SS_LOG_DEBUG, "mutation applied", "{s:s,s:I,s:b}", "user", job->m->user_id,
                "version", (json_int_t)(job->has_doc ? job->doc.version : 0), "duplicate",
                job->duplicate);
-    reply_stats(svc->core.nc, reply, job->err, job->message, job->has_doc ? &job->doc : NULL,
-                job->duplicate, job->err == SS_ERR_SEQ_GAP ? job->expected_seq : 0);
-    if (job->changed)
-        reply_change_event(svc->core.nc, &job->doc, job->has_delta ? &job->delta.delta : NULL,
-                           job->m);
+    handlers__answer(svc, job, reply);
     ss_reqid_clear();
     natsMsg_Destroy(msg);
     stats_job_free(job);

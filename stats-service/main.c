@@ -134,6 +134,9 @@ static int stats__configure(stats_service *svc, int argc, char **argv)
                    "the least recently used"),
         SS_OPT_INT("max-batch", "STATSYNC_MAX_BATCH", &svc->max_batch, "1024",
                    "most mutations per LMDB write transaction (group commit)"),
+        SS_OPT_BOOL("reply-in-event", "STATSYNC_REPLY_IN_EVENT", &svc->reply_in_event, "true",
+                    "answer a committed change by its change event alone when the gateway "
+                    "asks (Mutation.reply_in_event; false = a reply always, as before)"),
         SS_OPT_INT("max-queue", "STATSYNC_MAX_QUEUE", &svc->max_queue, "100000",
                    "most mutations waiting for the writer; beyond, 503 unavailable"),
         SS_OPT_INT("shutdown-grace-ms", "STATSYNC_SHUTDOWN_GRACE_MS", &svc->shutdown_grace_ms,

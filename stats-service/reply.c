@@ -34,7 +34,7 @@ void reply_stats(natsConnection *nc, const char *reply_to, ss_err err, const cha
 }
 
 void reply_change_event(natsConnection *nc, const stats_doc *doc, const Statsync__Delta *delta,
-                        const Statsync__Mutation *m)
+                        const Statsync__Mutation *m, const char *reply_to)
 {
     char subject[SS_SUBJECT_MAX];
     if (!ss_subject_user(subject, sizeof(subject), SS_SUBJ_STATS_CHANGED, doc->user_id))
@@ -49,5 +49,6 @@ void reply_change_event(natsConnection *nc, const stats_doc *doc, const Statsync
         ev.source = m->source;
     }
     ev.origin = m->origin;
+    ev.reply_to = (char *)reply_to;
     ss_nats_publish_proto(nc, subject, &ev.base, SS_LOG_WARN);
 }

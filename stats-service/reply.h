@@ -19,8 +19,10 @@
 void reply_stats(natsConnection *nc, const char *reply_to, ss_err err, const char *message,
                  const stats_doc *doc, bool duplicate, uint64_t expected_seq);
 
-/* ChangeEvent{doc, delta (NULL for a full write), source and origin of m}. */
+/* ChangeEvent{doc, delta (NULL for a full write), source and origin of m,
+ * reply_to (NULL: none) — the request's reply subject when the event is its
+ * answer too (Mutation.reply_in_event)}. */
 void reply_change_event(natsConnection *nc, const stats_doc *doc, const Statsync__Delta *delta,
-                        const Statsync__Mutation *m);
+                        const Statsync__Mutation *m, const char *reply_to);
 
 #endif

@@ -54,6 +54,7 @@ typedef struct stats_service {
     int64_t max_clients_per_user;
     int64_t max_batch;
     int64_t max_queue;
+    int reply_in_event; /* a change a gateway asks to have answered in its event: so answered */
     int64_t shutdown_grace_ms;
     int64_t partition_count;
     const char *partitions_spec; /* STATSYNC_PARTITIONS */

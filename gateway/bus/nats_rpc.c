@@ -1,10 +1,11 @@
 /* nats_rpc.c — reply multiplexer: one inbox subscription, a hash of pending
  * requests, and a timer thread that fails requests past their deadline.
  *
- * Threads: nats_rpc_request() from any thread; nats_rpc__on_reply() on the
- * cnats delivery thread of the inbox subscription; nats_rpc__timer_main() on
- * its own thread. `mu` guards the table and the deadline list; callbacks run
- * with no lock held. */
+ * Threads: nats_rpc_request() and nats_rpc_claim() from any thread;
+ * nats_rpc__on_reply() on the cnats delivery thread of the inbox
+ * subscription; nats_rpc__timer_main() on its own thread. `mu` guards the
+ * table and the deadline list (and `stopping`: nothing is claimed once it is
+ * set); callbacks run with no lock held. */
 #include "nats_rpc.h"
 
 #include "ss_htab.h"
@@ -54,6 +55,8 @@ struct nats_rpc {
     ss_list deadlines; /* rpc_entry.by_deadline, soonest first */
     uint64_t next_id;
     bool stopping;
+    bool stopped; /* nats_rpc_stop() ran (the owner's thread only) */
+    bool leaked;  /* cnats never released the inbox: r is never freed */
     pthread_t timer;
 };
 
@@ -122,21 +125,31 @@ static rpc_entry *nats_rpc__take(nats_rpc *r, uint64_t id)
     return e;
 }
 
+/* The request id a reply subject of this mux's inbox names; false when it
+ * is not one ("<prefix><decimal id>"). */
+static bool nats_rpc__id_of(const nats_rpc *r, const char *subj, uint64_t *id)
+{
+    if (subj == NULL || strncmp(subj, r->prefix, r->prefix_len) != 0)
+        return false;
+    const char *digits = subj + r->prefix_len;
+    char *end = NULL;
+    *id = strtoull(digits, &end, 10);
+    return *digits >= '0' && *digits <= '9' && end != NULL && *end == '\0';
+}
+
 static void nats_rpc__on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
                                void *closure)
 {
     (void)nc;
     (void)sub;
     nats_rpc *r = closure;
-    const char *subj = natsMsg_GetSubject(msg);
-    if (strncmp(subj, r->prefix, r->prefix_len) != 0) {
+    uint64_t id = 0;
+    if (!nats_rpc__id_of(r, natsMsg_GetSubject(msg), &id)) {
         natsMsg_Destroy(msg);
         return;
     }
-    char *end = NULL;
-    uint64_t id = strtoull(subj + r->prefix_len, &end, 10);
     pthread_mutex_lock(&r->mu);
-    ss_hnode *n = (end && *end == '\0') ? ss_htab_find(&r->pending, nats_rpc__hash(id), &id) : NULL;
+    ss_hnode *n = ss_htab_find(&r->pending, nats_rpc__hash(id), &id);
     rpc_entry *g = n ? SS_HTAB_ENTRY(n, rpc_entry, h) : NULL;
     if (g != NULL && g->gather_cb != NULL) { /* a gather: completes when enough */
         bool nr = natsMsg_IsNoResponders(msg);
@@ -313,6 +326,26 @@ ss_err nats_rpc_gather(nats_rpc *r, const char *subject, const void *data, size_
     return nats_rpc__send(r, e, subject, data, len, timeout_ms);
 }
 
+void *nats_rpc_claim(nats_rpc *r, const char *reply, nats_rpc_cb cb)
+{
+    uint64_t id = 0;
+    if (!nats_rpc__id_of(r, reply, &id))
+        return NULL;
+    pthread_mutex_lock(&r->mu);
+    ss_hnode *n = r->stopping ? NULL : ss_htab_find(&r->pending, nats_rpc__hash(id), &id);
+    rpc_entry *e = n ? SS_HTAB_ENTRY(n, rpc_entry, h) : NULL;
+    if (e != NULL && (e->gather_cb != NULL || e->cb != cb))
+        e = NULL; /* not a request this caller may answer */
+    if (e != NULL)
+        nats_rpc__unlink(r, e);
+    pthread_mutex_unlock(&r->mu);
+    if (e == NULL)
+        return NULL;
+    void *arg = e->arg;
+    free(e);
+    return arg;
+}
+
 size_t nats_rpc_pending(nats_rpc *r)
 {
     pthread_mutex_lock(&r->mu);
@@ -321,20 +354,22 @@ size_t nats_rpc_pending(nats_rpc *r)
     return n;
 }
 
-void nats_rpc_destroy(nats_rpc *r)
+void nats_rpc_stop(nats_rpc *r)
 {
-    if (r == NULL)
+    if (r == NULL || r->stopped)
         return;
+    r->stopped = true;
     ss_nats_unsubscribe(&r->sub);
     pthread_mutex_lock(&r->mu);
-    r->stopping = true;
+    r->stopping = true; /* no new request, no claim */
     pthread_cond_signal(&r->cv);
     pthread_mutex_unlock(&r->mu);
     pthread_join(r->timer, NULL);
     /* After this no reply callback runs or is queued: what is left can only
-     * be failed here, and r may be freed. */
+     * be failed here. */
     if (!ss_nats_subs_wait(&r->subs, 10000)) {
         ss_log(SS_LOG_ERROR, "nats inbox not released by cnats; keeping the mux", NULL);
+        r->leaked = true;
         return;
     }
     for (;;) {
@@ -347,6 +382,15 @@ void nats_rpc_destroy(nats_rpc *r)
             break;
         nats_rpc__complete(e, SS_ERR_UNAVAILABLE);
     }
+}
+
+void nats_rpc_destroy(nats_rpc *r)
+{
+    if (r == NULL)
+        return;
+    nats_rpc_stop(r);
+    if (r->leaked)
+        return; /* cnats may still call into it */
     ss_nats_subs_destroy(&r->subs);
     pthread_cond_destroy(&r->cv);
     pthread_mutex_destroy(&r->mu);

@@ -5,10 +5,11 @@
  * caller: REST handlers suspend their MHD connection and the Socket.IO thread
  * queues the result back to itself (see rest_server.c, sio_server.c).
  *
- * Completion callback: called exactly once per accepted request, from a cnats
- * delivery thread (reply, no-responders) or from the rpc timer thread
- * (timeout, shutdown) — never from inside nats_rpc_request(). The reply bytes
- * are only valid during the call.
+ * Completion: exactly once per accepted request — its callback, called from
+ * a cnats delivery thread (reply, no-responders) or from the rpc timer thread
+ * (timeout, shutdown), never from inside nats_rpc_request(); or, instead of
+ * the callback, whoever claimed the request (nats_rpc_claim: its answer came
+ * another way). The reply bytes are only valid during the call.
  *
  * Request ids: a request made while the calling thread works on a client
  * request (ss_reqid_current(), ss_reqid.h: a REST request, a socket event)
@@ -57,11 +58,26 @@ ss_err nats_rpc_gather(nats_rpc *r, const char *subject, const void *data, size_
                        int64_t timeout_ms, size_t max_parts, nats_rpc_enough_fn enough,
                        nats_rpc_gather_cb cb, void *arg);
 
+/* Takes the pending request whose reply subject is `reply` — a subject of
+ * this mux's inbox — and whose callback is cb out of the mux, and returns its
+ * arg: from then on no reply, deadline or shutdown completes it; the caller
+ * does, exactly once, in cb's place (its answer came in another message: a
+ * stats-service's ChangeEvent naming it, proto/README.md "One message per
+ * socket update"). NULL when no such request waits (completed already, made
+ * with another callback, not this mux's subject) or the mux is stopping. Any
+ * thread; quick. */
+void *nats_rpc_claim(nats_rpc *r, const char *reply, nats_rpc_cb cb);
+
 /* Number of requests waiting for a reply (for metrics). */
 size_t nats_rpc_pending(nats_rpc *r);
 
-/* Fails every pending request with SS_ERR_UNAVAILABLE, stops the timer thread,
- * unsubscribes and frees. */
+/* Unsubscribes, stops the timer thread and fails every pending request with
+ * SS_ERR_UNAVAILABLE; from then on requests are refused and nothing can be
+ * claimed, but r stays valid for the threads that may still call
+ * nats_rpc_claim() (the rooms' change handlers, until their subscriptions
+ * complete). Idempotent. */
+void nats_rpc_stop(nats_rpc *r);
+/* nats_rpc_stop() if not done yet, then frees. NULL is fine. */
 void nats_rpc_destroy(nats_rpc *r);
 
 #endif

@@ -35,6 +35,7 @@ typedef struct gw_config {
     int64_t ping_timeout_ms;    /* Engine.IO pingTimeout: close after no pong */
     int64_t token_grace_ms;     /* a socket's token is honoured this long past its exp */
     int64_t handover_max;       /* tasks waiting for the Socket.IO thread, at most */
+    int reply_in_event;         /* socket updates: answered by the change event alone */
     /* rate limits (ratelimit.h); per gateway: N gateways allow N times these */
     int64_t rate_mutations_per_s;   /* per user, REST + socket writes together; 0 = off */
     int64_t rate_mutations_burst;

@@ -13,6 +13,7 @@
 #include "ss_time.h"
 #include "ss_userid.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -609,6 +610,173 @@ json_t *stats_json_from_doc(const Statsync__Document *doc)
                                                       ? (uint64_t)SS_DOC_MAX_SAFE_INT
                                                       : ver)));
     return o;
+}
+
+/* ---- the document as JSON text, directly -------------------------------------- */
+
+typedef struct sj_text {
+    char *p;
+    size_t len, cap;
+    bool failed;
+} sj_text;
+
+static void sj__put(sj_text *b, const char *s, size_t n)
+{
+    if (b->failed)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 512;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (p == NULL) {
+            b->failed = true;
+            return;
+        }
+        b->p = p, b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void sj__puts(sj_text *b, const char *s)
+{
+    sj__put(b, s, strlen(s));
+}
+
+/* A string as jansson writes it (valid UTF-8 as is; '"', '\\' and control
+ * characters escaped). */
+static void sj__string(sj_text *b, const char *s)
+{
+    sj__put(b, "\"", 1);
+    for (const char *run = s;; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c != '\0' && c != '"' && c != '\\' && c >= 0x20)
+            continue;
+        sj__put(b, run, (size_t)(s - run));
+        if (c == '\0')
+            break;
+        char esc[8];
+        const char *e = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\b' ? "\\b" : c == '\f' ? "\\f"
+                      : c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : NULL;
+        if (e == NULL) {
+            snprintf(esc, sizeof(esc), "\\u%04X", c);
+            e = esc;
+        }
+        sj__puts(b, e);
+        run = s + 1;
+    }
+    sj__put(b, "\"", 1);
+}
+
+/* A JSON value jansson writes (compact): the field kinds not worth doing by
+ * hand (a stored lastGameResults is parsed and written again, as before). */
+static void sj__json(sj_text *b, json_t *v)
+{
+    char *t = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    if (t == NULL)
+        b->failed = true;
+    else
+        sj__puts(b, t);
+    free(t);
+    json_decref(v);
+}
+
+/* A real as jansson writes it: "%.17g", with ".0" when that reads as an
+ * integer and the exponent without '+' or leading zeros. */
+static void sj__real(sj_text *b, double d)
+{
+    char buf[40];
+    int n = snprintf(buf, sizeof(buf), "%.17g", isfinite(d) ? d : 0.0);
+    if (n < 0 || (size_t)n >= sizeof(buf) - 3) {
+        b->failed = true;
+        return;
+    }
+    if (strchr(buf, '.') == NULL && strchr(buf, 'e') == NULL)
+        memcpy(buf + n, ".0", 3);
+    char *e = strchr(buf, 'e');
+    if (e != NULL) {
+        char *start = e + 1, *end = e + 2;
+        if (*start == '-')
+            start++;
+        while (*end == '0')
+            end++;
+        memmove(start, end, strlen(end) + 1);
+    }
+    sj__puts(b, buf);
+}
+
+static void sj__int_text(sj_text *b, int64_t i)
+{
+    char buf[24];
+    int n = snprintf(buf, sizeof(buf), "%" PRId64, i);
+    sj__put(b, buf, (size_t)n);
+}
+
+/* ,"name":value of field fd of doc (as sj__doc_field_json). */
+static void sj__doc_field_text(sj_text *b, const ss_doc_field *fd, const Statsync__Document *doc)
+{
+    const char *base = (const char *)doc;
+    const void *val = base + fd->doc_val;
+    sj__put(b, ",\"", 2);
+    sj__puts(b, fd->name);
+    sj__put(b, "\":", 2);
+    bool has = fd->kind == SS_DOC_INT || fd->kind == SS_DOC_DOUBLE
+                   ? *(const protobuf_c_boolean *)(base + fd->doc_has)
+                   : false;
+    if (fd->kind == SS_DOC_INT) {
+        sj__int_text(b, has ? *(const int64_t *)val : 0);
+    } else if (fd->kind == SS_DOC_DOUBLE) {
+        sj__real(b, has ? *(const double *)val : 0.0);
+    } else if (fd->kind == SS_DOC_DOUBLES) {
+        const double *v = *(double *const *)val;
+        size_t n = *(const size_t *)(base + fd->doc_has);
+        sj__put(b, "[", 1);
+        for (size_t i = 0; i < n; i++) {
+            if (i > 0)
+                sj__put(b, ",", 1);
+            sj__real(b, v[i]);
+        }
+        sj__put(b, "]", 1);
+    } else {
+        const char *text = *(char *const *)val;
+        if (text == NULL)
+            sj__put(b, "null", 4);
+        else
+            sj__json(b, sj__results_json(text));
+    }
+}
+
+char *stats_json_doc_text(const Statsync__Document *doc, size_t *len)
+{
+    const char *uid = doc->user_id ? doc->user_id : "";
+    if (!ss_userid_valid_cstr(uid) && uid[0] != '\0') { /* jansson's own checks, as before */
+        json_t *o = stats_json_from_doc(doc);
+        char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        *len = t ? strlen(t) : 0;
+        return t;
+    }
+    sj_text b = {NULL, 0, 0, false};
+    sj__puts(&b, "{\"userId\":");
+    sj__string(&b, uid);
+    for (size_t i = 0; i < SS_DOC_NFIELDS; i++)
+        sj__doc_field_text(&b, &ss_doc_fields[i], doc);
+    char ts[SS_RFC3339_LEN];
+    ss_rfc3339_format(doc->has_updated_at_ms ? doc->updated_at_ms : 0, ts);
+    sj__puts(&b, ",\"updatedAt\":\"");
+    sj__puts(&b, ts);
+    uint64_t ver = doc->has_version ? doc->version : 0;
+    sj__puts(&b, "\",\"version\":");
+    sj__int_text(&b, (int64_t)(ver > (uint64_t)SS_DOC_MAX_SAFE_INT ? (uint64_t)SS_DOC_MAX_SAFE_INT : ver));
+    sj__put(&b, "}", 1);
+    if (b.failed) {
+        free(b.p);
+        return NULL;
+    }
+    *len = b.len;
+    return b.p;
 }
 
 /* Field fd of f as JSON; f gives it. */

@@ -121,6 +121,13 @@ ss_err stats_json_update_body(const json_t *body, const json_t **stats,
 /* The client view of a document: {userId, xp, ..., updatedAt, version}. */
 json_t *stats_json_from_doc(const Statsync__Document *doc);
 
+/* The same view as JSON text, byte for byte what json_dumps(
+ * stats_json_from_doc(doc), JSON_COMPACT) writes, without building the
+ * object: a change event's document is turned into text once per event, and
+ * that was most of the gateway's JSON time. malloc'ed and NUL-terminated
+ * (*len without the NUL); NULL when out of memory. */
+char *stats_json_doc_text(const Statsync__Document *doc, size_t *len);
+
 /* A delta as the client wrote it: {"xp":10,...,"__set":{...}}. */
 json_t *stats_json_from_delta(const Statsync__Delta *d);
 

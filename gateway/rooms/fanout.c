@@ -2,19 +2,23 @@
  *
  * Threads and hand-over: the NATS subscription callback fanout__on_change()
  * runs on a cnats delivery thread. It never touches a room, a session or
- * libwebsockets: it decodes the ChangeEvent, encodes user:data:updated once
- * (a refcounted sio_buf with LWS_PRE headroom), builds user:update as JSON
- * and hands both to the lws service thread through sio_server_post() — a
+ * libwebsockets: it decodes the ChangeEvent, writes the document's JSON text
+ * once (stats_json_doc_text) and user:data:updated around it (a refcounted
+ * sio_buf with LWS_PRE headroom), and — when the event answers one of this
+ * gateway's socket updates (reply_to) — claims that request from nats_rpc;
+ * then hands it all to the lws service thread through sio_server_post() — a
  * mutex-guarded queue plus lws_cancel_service(). The service thread
  * (fanout__deliver) then queues references to the same bytes on every socket
- * of the room; user:update is encoded there, once, only if some socket other
+ * of the room, and sends the claimed request's ack, which embeds the same
+ * document text; user:update is made there, once, only if some socket other
  * than the writer's gets it (one device per user, the common case, never
- * pays for the larger of the two encodes). Everything else in this file runs
- * on the service thread only.
+ * pays for it). Everything else in this file runs on the service thread
+ * only.
  *
  * Subscriptions follow the rooms: statsync.stats.changed.<userId> is
  * subscribed when the first local socket of the user joins, and dropped when
- * the last one leaves. An event for a user whose room is gone by the time it
+ * the last one leaves — or, when a request whose answer is to come in an
+ * event is pinned on the room (fanout_pin), when that request completes. An event for a user whose room is gone by the time it
  * is delivered is dropped. A socket only ever sits in the room of the user its
  * token named, so nothing of one user reaches another user's socket. */
 #include "fanout.h"
@@ -22,6 +26,7 @@
 #include "nats_rpc.h"
 #include "presence_client.h"
 #include "rooms_internal.h"
+#include "sio_events.h"
 #include "ss_htab.h"
 #include "ss_log.h"
 #include "ss_metrics.h"
@@ -30,6 +35,7 @@
 #include "ss_subjects.h"
 #include "stats_json.h"
 
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,15 +56,26 @@ struct fanout {
     ss_htab pending;
 };
 
+/* What a change event pushes: the user:data:updated packet, and what
+ * user:update is made of (on first use) — the document's JSON text, encoded
+ * once, which the packet, user:update and the ack all embed. */
+typedef struct fanout_payload {
+    uint64_t version;  /* of the document */
+    char origin[128];  /* "<gatewayId>/<socketId>" of the writer, or "" */
+    sio_buf *doc;      /* user:data:updated */
+    char *doc_text;    /* the document's JSON text (stats_json_doc_text) */
+    size_t doc_text_len;
+    char *delta_text;  /* the combined delta's JSON text; NULL: null (a full write) */
+    const char *source; /* "rest", "socket", "unknown" */
+} fanout_payload;
+
 typedef struct fanout_task {
     sio_task task;
     ss_hnode h;       /* in f->pending while queued */
     fanout *f;
-    uint64_t version; /* of doc */
     char user_id[SS_USERID_MAX + 1];
-    char origin[128]; /* "<gatewayId>/<socketId>" of the writer, or "" */
-    sio_buf *doc;     /* user:data:updated */
-    json_t *upd;      /* user:update's argument, owned; encoded on first use */
+    fanout_payload p;
+    void *claim; /* the user:clientUpdate this event answers (sio_events_claim), or NULL */
 } fanout_task;
 
 static ss_counter *c_events;
@@ -85,15 +102,15 @@ static void fanout__hand_over(fanout *f, fanout_task *t)
     pthread_mutex_lock(&f->pending_mu);
     ss_hnode *n = ss_htab_find(&f->pending, hash, t->user_id);
     fanout_task *q = n ? SS_HTAB_ENTRY(n, fanout_task, h) : NULL; /* the user's latest queued */
-    if (q != NULL && sio_server_behind(f->r->s)) {
-        if (t->version > q->version) { /* the payloads change places: t frees the old */
-            /* Field by field, never `*q` whole: q->task.next belongs to the
+    /* A task that answers a request (claim) is never merged: its ack carries
+     * its own document (one per request in flight, as a reply would be). */
+    if (q != NULL && t->claim == NULL && q->claim == NULL && sio_server_behind(f->r->s)) {
+        if (t->p.version > q->p.version) { /* the payloads change places: t frees the old */
+            /* The payload only, never `*q` whole: q->task.next belongs to the
              * hand-off queue (q_mu), which other threads append to meanwhile. */
-            sio_buf *old_doc = q->doc;
-            json_t *old_upd = q->upd;
-            q->version = t->version, q->doc = t->doc, q->upd = t->upd;
-            memcpy(q->origin, t->origin, sizeof(q->origin));
-            t->doc = old_doc, t->upd = old_upd;
+            fanout_payload old = q->p;
+            q->p = t->p;
+            t->p = old;
         }
         pthread_mutex_unlock(&f->pending_mu);
         ss_counter_add(c_superseded, 1);
@@ -125,10 +142,12 @@ static sio_room *fanout__find(const fanout *f, const char *user_id)
 
 /* ---- cnats delivery thread ----------------------------------------------------- */
 
+/* Frees t; its claim, if any, must have been answered (fanout__deliver). */
 static void fanout__task_free(fanout_task *t)
 {
-    sio_buf_unref(t->doc);
-    json_decref(t->upd);
+    sio_buf_unref(t->p.doc);
+    free(t->p.doc_text);
+    free(t->p.delta_text);
     free(t);
 }
 
@@ -141,6 +160,43 @@ static const char *fanout__source(Statsync__Source src)
                                                     : "unknown";
 }
 
+/* The task of a decoded event of the subject's user: the document's text
+ * (once), user:data:updated made of it, the delta's text for user:update,
+ * and — when the event answers a request of this gateway (reply_to) — that
+ * request, taken out of nats_rpc. NULL when out of memory (nothing claimed). */
+static fanout_task *fanout__task_make(fanout *f, const Statsync__ChangeEvent *ev)
+{
+    fanout_task *t = calloc(1, sizeof(*t));
+    if (t == NULL || (t->p.doc_text = stats_json_doc_text(ev->doc, &t->p.doc_text_len)) == NULL)
+        goto fail;
+    static const char open[] = "[\"user:data:updated\",";
+    sio_text parts[] = {{open, sizeof(open) - 1}, {t->p.doc_text, t->p.doc_text_len}, {"]", 1}};
+    size_t len = 0;
+    char *m = sio_encode_text(SIO_EVENT, -1, parts, 3, SIO_HEADROOM, &len);
+    if ((t->p.doc = sio_buf_wrap(m, len, SIO_BUF_DOC)) == NULL)
+        goto fail;
+    t->p.version = t->p.doc->version = ev->doc->version;
+    if (ev->delta != NULL) {
+        json_t *d = stats_json_from_delta(ev->delta);
+        t->p.delta_text = d ? json_dumps(d, JSON_COMPACT) : NULL;
+        json_decref(d);
+        if (t->p.delta_text == NULL)
+            goto fail;
+    }
+    t->p.source = fanout__source(ev->source);
+    snprintf(t->user_id, sizeof(t->user_id), "%s", ev->doc->user_id);
+    snprintf(t->p.origin, sizeof(t->p.origin), "%s", ev->origin ? ev->origin : "");
+    t->task.run = fanout__deliver;
+    t->f = f;
+    if (ev->reply_to != NULL && ev->reply_to[0] != '\0')
+        t->claim = sio_events_claim(f->r, ev->reply_to);
+    return t;
+fail:
+    if (t)
+        fanout__task_free(t);
+    return NULL;
+}
+
 static void fanout__on_change(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
                               void *closure)
 {
@@ -148,52 +204,21 @@ static void fanout__on_change(natsConnection *nc, natsSubscription *sub, natsMsg
     (void)sub;
     fanout *f = closure;
     const char *subject = natsMsg_GetSubject(msg);
-    const char *uid = NULL;
-    Statsync__ChangeEvent *ev = NULL;
-    fanout_task *t = NULL;
-    json_t *doc = NULL, *upd = NULL;
-    ev = statsync__change_event__unpack(NULL, (size_t)natsMsg_GetDataLength(msg),
-                                        (const uint8_t *)natsMsg_GetData(msg));
+    Statsync__ChangeEvent *ev = statsync__change_event__unpack(
+        NULL, (size_t)natsMsg_GetDataLength(msg), (const uint8_t *)natsMsg_GetData(msg));
     /* the document must be the subject's user: nothing of one user reaches
      * another user's room */
     if (ev == NULL || ev->doc == NULL ||
         !ss_subject_user_is(subject, SS_SUBJ_STATS_CHANGED, ev->doc->user_id)) {
         ss_log(SS_LOG_WARN, "change event dropped: undecodable or for another user", "{s:s}",
                "subject", subject);
-        goto done;
+    } else {
+        fanout_task *t = fanout__task_make(f, ev);
+        if (t != NULL) {
+            ss_counter_add(c_events, 1);
+            fanout__hand_over(f, t);
+        }
     }
-    uid = ev->doc->user_id;
-    t = calloc(1, sizeof(*t));
-    doc = stats_json_from_doc(ev->doc);
-    if (t == NULL || doc == NULL)
-        goto done;
-    size_t len;
-    char *m = sio_encode_event("user:data:updated", doc, SIO_HEADROOM, &len);
-    t->doc = sio_buf_wrap(m, len, SIO_BUF_DOC);
-    t->version = ev->doc->version;
-    if (t->doc != NULL)
-        t->doc->version = t->version;
-    /* "o": upd takes doc over, so no json_t is shared between threads. */
-    upd = json_pack("{s:s,s:o,s:o,s:I,s:s}", "userId", uid, "stats", doc, "delta",
-                    ev->delta ? stats_json_from_delta(ev->delta) : json_null(), "version",
-                    (json_int_t)ev->doc->version, "source", fanout__source(ev->source));
-    doc = NULL;
-    t->upd = upd;
-    upd = NULL;
-    if (t->doc == NULL || t->upd == NULL)
-        goto done;
-    snprintf(t->user_id, sizeof(t->user_id), "%s", uid);
-    snprintf(t->origin, sizeof(t->origin), "%s", ev->origin ? ev->origin : "");
-    t->task.run = fanout__deliver;
-    t->f = f;
-    ss_counter_add(c_events, 1);
-    fanout__hand_over(f, t);
-    t = NULL;
-done:
-    if (t)
-        fanout__task_free(t);
-    json_decref(doc);
-    json_decref(upd);
     if (ev)
         statsync__change_event__free_unpacked(ev, NULL);
     natsMsg_Destroy(msg);
@@ -245,13 +270,33 @@ void fanout_each(fanout *f, void (*fn)(void *arg, const sio_room *r, sio_session
     }
 }
 
-/* user:update, encoded once, when the first socket other than the writer's
- * gets it (one device per user, the common case, never pays for it). */
+/* user:update {userId, stats, delta, version, source}, made once, when the
+ * first socket other than the writer's gets it (one device per user, the
+ * common case, never pays for it); stats is the document's text again. */
 static sio_buf *fanout__encode_update(void *arg)
 {
     fanout_task *t = arg;
-    size_t len;
-    char *m = sio_encode_event("user:update", t->upd, SIO_HEADROOM, &len);
+    json_t *u = json_string(t->user_id);
+    char *uid = u ? json_dumps(u, JSON_ENCODE_ANY) : NULL;
+    json_decref(u);
+    if (uid == NULL)
+        return NULL;
+    char ver[24];
+    int vn = snprintf(ver, sizeof(ver), "%" PRId64, (int64_t)t->p.version);
+    const char *delta = t->p.delta_text ? t->p.delta_text : "null";
+    static const char open[] = "[\"user:update\",{\"userId\":";
+    sio_text parts[] = {
+        {open, sizeof(open) - 1}, {uid, strlen(uid)},
+        {",\"stats\":", 9},       {t->p.doc_text, t->p.doc_text_len},
+        {",\"delta\":", 9},       {delta, strlen(delta)},
+        {",\"version\":", 11},    {ver, (size_t)vn},
+        {",\"source\":\"", 11},   {t->p.source, strlen(t->p.source)},
+        {"\"}]", 3},
+    };
+    size_t len = 0;
+    char *m = sio_encode_text(SIO_EVENT, -1, parts, sizeof(parts) / sizeof(parts[0]), SIO_HEADROOM,
+                              &len);
+    free(uid);
     return sio_buf_wrap(m, len, SIO_BUF_PLAIN);
 }
 
@@ -262,7 +307,9 @@ static void fanout__deliver(sio_server *s, sio_task *task)
     ss_htab_del(&t->f->pending, &t->h);     /* false when a later one took its place */
     pthread_mutex_unlock(&t->f->pending_mu);
     if (s != NULL)
-        fanout_send(t->f, t->user_id, t->origin, t->doc, fanout__encode_update, t);
+        fanout_send(t->f, t->user_id, t->p.origin, t->p.doc, fanout__encode_update, t);
+    if (t->claim != NULL) /* the same document's text, encoded once */
+        sio_events_answer(s, t->claim, t->user_id, t->p.doc_text, t->p.doc_text_len);
     fanout__task_free(t);
 }
 
@@ -392,6 +439,14 @@ static void fanout__unsubscribe(sio_room *r)
     ss_nats_unsubscribe(&r->sub);
 }
 
+/* A room with no socket and no pin: out of the table, unsubscribed, freed. */
+static void fanout__drop(fanout *f, sio_room *r)
+{
+    ss_htab_del(&f->rooms, &r->h);
+    fanout__unsubscribe(r);
+    free(r);
+}
+
 int fanout_join(fanout *f, sio_session *ss, const char *user_id)
 {
     if (ss->room != NULL)
@@ -422,8 +477,9 @@ int fanout_join(fanout *f, sio_session *ss, const char *user_id)
             return -1;
         }
         ss_htab_add(&f->rooms, &r->h, fanout__hash(user_id));
-        atomic_fetch_add(&f->gw->users_connected, 1);
     }
+    if (r->count == 0) /* new, or kept for a pinned request (fanout_pin) */
+        atomic_fetch_add(&f->gw->users_connected, 1);
     ss->room = r;
     ss_list_push_front(&r->members, &ss->room_link);
     r->count++;
@@ -444,10 +500,28 @@ void fanout_leave(fanout *f, sio_session *ss)
     atomic_fetch_sub(&f->gw->sockets_connected, 1);
     if (r->count > 0)
         return;
-    ss_htab_del(&f->rooms, &r->h);
     atomic_fetch_sub(&f->gw->users_connected, 1);
-    fanout__unsubscribe(r);
-    free(r);
+    if (r->pins > 0) {          /* a request waits for its answer in the room's events */
+        r->presence_devices = -1; /* a socket joining meanwhile is as in a new room */
+        return;                 /* fanout_unpin drops it */
+    }
+    fanout__drop(f, r);
+}
+
+sio_room *fanout_pin(fanout *f, sio_session *ss)
+{
+    sio_room *r = ss->room;
+    if (r == NULL || r->sub == NULL || f->stopped)
+        return NULL;
+    r->pins++;
+    return r;
+}
+
+void fanout_unpin(fanout *f, sio_room *r)
+{
+    if (r == NULL || --r->pins > 0 || r->count > 0)
+        return;
+    fanout__drop(f, r);
 }
 
 void fanout_stop(fanout *f)

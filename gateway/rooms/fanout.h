@@ -2,7 +2,8 @@
  *
  * A room holds every local socket of one user. While a room exists the
  * gateway is subscribed to statsync.stats.changed.<userId>; the subscription
- * is dropped when the last socket leaves. Each ChangeEvent is encoded once
+ * is dropped when the last socket leaves (or, later, when the last request
+ * pinned on it completes: fanout_pin). Each ChangeEvent is encoded once
  * (user:data:updated and user:update) and the bytes are shared by every
  * socket of the room. Maintains gw->sockets_connected / gw->users_connected.
  *
@@ -26,6 +27,7 @@ typedef struct sio_room {
     natsSubscription *sub;     /* statsync.stats.changed.<userId> */
     natsSubscription *presence_sub; /* statsync.presence.update.<userId> (presence_client.c) */
     int64_t presence_devices;  /* last presence:update count forwarded; -1 none (presence_client.c) */
+    uint32_t pins;             /* requests answered by this room's events (fanout_pin) */
     ss_hnode h;                /* in the fan-out's table, by user_id */
 } sio_room;
 
@@ -37,6 +39,18 @@ int fanout_create(fanout **out, struct rooms *r);
 int fanout_join(fanout *f, sio_session *ss, const char *user_id);
 /* Takes the session out of its room (unsubscribing after the last socket). */
 void fanout_leave(fanout *f, sio_session *ss);
+/* Pins ss's room when its change subscription is live — subscribed on the
+ * gateway's NATS connection, so before any request sent after this on the
+ * same connection (NATS keeps a connection's order) — and returns it; the
+ * room and its subscriptions then stay, even once no socket is left, until
+ * fanout_unpin(). So a request whose answer is to come in a change event
+ * (Mutation.reply_in_event, proto/README.md) cannot lose it to a last
+ * socket leaving. NULL: not live, nothing pinned (the request asks for a
+ * reply instead). */
+sio_room *fanout_pin(fanout *f, sio_session *ss);
+/* Gives the pin back; drops the room if it was the last thing keeping it.
+ * Not after the server stopped (the rooms are freed with the fan-out). */
+void fanout_unpin(fanout *f, sio_room *r);
 /* The one walk over a user's sockets: `all` (may be NULL) to every socket in
  * user_id's room, and others(arg) — made on first use, its reference then
  * owned here; NULL skips it — to every socket but the writer's, named by

@@ -52,6 +52,8 @@ typedef enum events_req_kind { EVENTS_REQ_JOIN, EVENTS_REQ_UPDATE } events_req_k
 typedef struct events_req {
     sio_task task;      /* first: the task is the request */
     sio_server *s;
+    rooms *rm;
+    sio_room *pin;      /* an update answered by its change event: its pinned room (fanout_pin) */
     uint64_t session_id;
     int64_t ack_id;
     events_req_kind kind;
@@ -246,36 +248,81 @@ static void events__complete(sio_server *s, sio_session *ss, events_req *r)
     statsync__stats_reply__free_unpacked(rep, NULL);
 }
 
-static void events__req_run(sio_server *s, sio_task *t)
+/* A request's answer is due (service thread; s NULL: stopped): its session
+ * if still open, its in-flight slot given back and its latency observed
+ * (before the answer goes out: a client that reads /metrics after its ack
+ * finds the event counted). */
+static sio_session *events__req_end(sio_server *s, events_req *r)
 {
-    events_req *r = (events_req *)t;
-    if (s != NULL) {
-        sio_session *ss = sio_server_find_id(s, r->session_id);
-        if (ss != NULL) {
-            ss->inflight--;
-            /* observed before the answer goes out: a client that reads
-             * /metrics after its ack finds the event counted */
-            ss_histogram_observe(events__latency(r->kind), ss_mono_ns() - r->t0_ns);
-            events__complete(s, ss, r);
-        }
+    sio_session *ss = s != NULL ? sio_server_find_id(s, r->session_id) : NULL;
+    if (ss != NULL) {
+        ss->inflight--;
+        ss_histogram_observe(events__latency(r->kind), ss_mono_ns() - r->t0_ns);
     }
+    return ss;
+}
+
+static void events__req_free(sio_server *s, events_req *r)
+{
+    if (s != NULL) /* once stopped the rooms go with the fan-out */
+        fanout_unpin(r->rm->fanout, r->pin);
     free(r->reply);
     free(r);
 }
 
-/* Sends a request for the session; on failure answers the client at once. */
+static void events__req_run(sio_server *s, sio_task *t)
+{
+    events_req *r = (events_req *)t;
+    sio_session *ss = events__req_end(s, r);
+    if (ss != NULL)
+        events__complete(s, ss, r);
+    events__req_free(s, r);
+}
+
+void *sio_events_claim(rooms *r, const char *reply_to)
+{
+    return nats_rpc_claim(r->gw->rpc, reply_to, events__rpc_done);
+}
+
+void sio_events_answer(sio_server *s, void *claimed, const char *user_id, const char *doc_text,
+                       size_t doc_len)
+{
+    events_req *r = claimed;
+    sio_session *ss = events__req_end(s, r);
+    if (ss != NULL && (r->pin == NULL || strcmp(r->pin->user_id, user_id) != 0)) {
+        /* the event is another user's: a stats-service fault */
+        ss_log(SS_LOG_ERROR, "change event answered a request of another user", "{s:s}", "user",
+               user_id);
+        events__fail_err(s, ss, r->ack_id, events__name(r->kind), SS_ERR_INTERNAL,
+                         "internal error");
+    } else if (ss != NULL && r->ack_id >= 0) {
+        static const char open[] = "[{\"ok\":true,\"stats\":";
+        sio_text parts[] = {{open, sizeof(open) - 1}, {doc_text, doc_len}, {"}]", 2}};
+        size_t len;
+        char *m = sio_encode_text(SIO_ACK, r->ack_id, parts, 3, SIO_HEADROOM, &len);
+        sio_server_send_mem(s, ss, m, len, SIO_BUF_PLAIN);
+    }
+    events__req_free(s, r);
+}
+
+/* Sends a request for the session (pin: the room whose change event is to
+ * answer it, or NULL — given back here when the request cannot be sent);
+ * on failure answers the client at once. */
 static void events__request(rooms *r, sio_session *ss, events_req_kind kind, int64_t ack_id,
-                            const char *subject, const uint8_t *buf, size_t len)
+                            const char *subject, const uint8_t *buf, size_t len, sio_room *pin)
 {
     sio_server *s = r->s;
     events_req *q = calloc(1, sizeof(*q));
     if (q == NULL) {
+        fanout_unpin(r->fanout, pin);
         events__fail_err(s, ss, ack_id, events__name(kind), SS_ERR_INTERNAL, "out of memory");
         return;
     }
     q->task.run = events__req_run;
     q->t0_ns = ss_mono_ns();
     q->s = s;
+    q->rm = r;
+    q->pin = pin;
     q->session_id = ss->id;
     q->ack_id = ack_id;
     q->kind = kind;
@@ -284,7 +331,7 @@ static void events__request(rooms *r, sio_session *ss, events_req_kind kind, int
                                 events__rpc_done, q);
     if (e != SS_OK) {
         ss->inflight--;
-        free(q);
+        events__req_free(s, q);
         events__fail_err(s, ss, ack_id, events__name(kind), e, "the stats service is unavailable");
     }
 }
@@ -324,7 +371,7 @@ static void events__on_join(rooms *r, sio_session *ss, const json_t *arg, int64_
                          ss_userid_rule_text(ss_userid_check(uid, strlen(uid))));
         return;
     }
-    events__request(r, ss, EVENTS_REQ_JOIN, ack_id, subject, buf, len);
+    events__request(r, ss, EVENTS_REQ_JOIN, ack_id, subject, buf, len, NULL);
 }
 
 /* Through the presence-service (devices across all gateways), answered from
@@ -503,23 +550,12 @@ static ss_err events__parse_update(const json_t *arg, const char *own, events_mu
     return SS_OK;
 }
 
-static void events__on_update(rooms *r, sio_session *ss, const json_t *arg, int64_t ack_id)
+/* Sends m as the socket's Mutation. Its committed change is to be answered
+ * by the change event alone (reply_in_event) when the room's subscription is
+ * live and so pinned until the answer (fanout_pin); else by a reply. */
+static void events__send_update(rooms *r, sio_session *ss, int64_t ack_id, events_mut *m)
 {
-    sio_server *s = r->s;
-    const char *ev = "user:clientUpdate";
-    const char *own = events__user(ss);
-    events_mut *m = calloc(1, sizeof(*m));
-    if (m == NULL) {
-        events__fail_err(s, ss, ack_id, ev, SS_ERR_INTERNAL, "out of memory");
-        return;
-    }
-    stats_json_err e = {SS_OK, ""};
-    if (events__parse_update(arg, own, m, &e) != SS_OK) {
-        events__fail_err(s, ss, ack_id, ev, e.err, e.message);
-        events_mut__free(m);
-        free(m);
-        return;
-    }
+    const char *own = events__user(ss), *ev = "user:clientUpdate";
     char origin[sizeof(r->gw->id) + SIO_SID_LEN + 2];
     snprintf(origin, sizeof(origin), "%s/%s", r->gw->id, ss->sock_id);
     Statsync__Mutation mu = STATSYNC__MUTATION__INIT;
@@ -529,20 +565,43 @@ static void events__on_update(rooms *r, sio_session *ss, const json_t *arg, int6
     mu.has_source = 1;
     mu.source = STATSYNC__SOURCE__SOURCE_SOCKET;
     mu.origin = origin;
-    size_t len = statsync__mutation__get_packed_size(&mu);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (buf == NULL) {
-        events__fail_err(s, ss, ack_id, ev, SS_ERR_INTERNAL, "out of memory");
-    } else {
-        statsync__mutation__pack(&mu, buf);
-        char subject[SS_SUBJECT_MAX];
-        if (ss_subject_partitioned(subject, sizeof(subject), SS_SUBJ_STATS_APPLY,
-                                   (uint32_t)r->gw->cfg.partition_count, own))
-            events__request(r, ss, EVENTS_REQ_UPDATE, ack_id, subject, buf, len);
-        else /* own came from a verified token: cannot happen */
-            events__fail_err(s, ss, ack_id, ev, SS_ERR_INVALID_USER_ID, "invalid userId");
-        free(buf);
+    char subject[SS_SUBJECT_MAX];
+    if (!ss_subject_partitioned(subject, sizeof(subject), SS_SUBJ_STATS_APPLY,
+                                (uint32_t)r->gw->cfg.partition_count, own)) {
+        /* own came from a verified token: cannot happen */
+        events__fail_err(r->s, ss, ack_id, ev, SS_ERR_INVALID_USER_ID, "invalid userId");
+        return;
     }
+    sio_room *pin = r->gw->cfg.reply_in_event ? fanout_pin(r->fanout, ss) : NULL;
+    mu.has_reply_in_event = mu.reply_in_event = pin != NULL;
+    uint8_t stack[1024];
+    size_t len = statsync__mutation__get_packed_size(&mu);
+    uint8_t *buf = len <= sizeof(stack) ? stack : malloc(len);
+    if (buf == NULL) {
+        fanout_unpin(r->fanout, pin);
+        events__fail_err(r->s, ss, ack_id, ev, SS_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    statsync__mutation__pack(&mu, buf);
+    events__request(r, ss, EVENTS_REQ_UPDATE, ack_id, subject, buf, len, pin);
+    if (buf != stack)
+        free(buf);
+}
+
+static void events__on_update(rooms *r, sio_session *ss, const json_t *arg, int64_t ack_id)
+{
+    sio_server *s = r->s;
+    const char *ev = "user:clientUpdate";
+    events_mut *m = calloc(1, sizeof(*m));
+    if (m == NULL) {
+        events__fail_err(s, ss, ack_id, ev, SS_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    stats_json_err e = {SS_OK, ""};
+    if (events__parse_update(arg, events__user(ss), m, &e) != SS_OK)
+        events__fail_err(s, ss, ack_id, ev, e.err, e.message);
+    else
+        events__send_update(r, ss, ack_id, m);
     events_mut__free(m);
     free(m);
 }

@@ -367,6 +367,22 @@ char *sio_encode(sio_type type, const char *nsp, int64_t ack_id, const json_t *d
     return codec__finish(&b, headroom, len);
 }
 
+char *sio_encode_text(sio_type type, int64_t ack_id, const sio_text *parts, size_t n,
+                      size_t headroom, size_t *len)
+{
+    codec_buf b;
+    if (codec__start(&b, headroom) != 0)
+        return NULL;
+    char head[24] = {'4', (char)('0' + (int)type)};
+    size_t h = 2;
+    if (ack_id >= 0)
+        h += (size_t)snprintf(head + 2, sizeof(head) - 2, "%lld", (long long)ack_id);
+    codec__put(&b, head, h); /* a failed put fails the buffer: finish frees it */
+    for (size_t i = 0; i < n; i++)
+        codec__put(&b, parts[i].p, parts[i].n);
+    return codec__finish(&b, headroom, len);
+}
+
 /* [first?, arg?] as a SIO_EVENT or SIO_ACK packet. */
 static char *sio__encode_args(sio_type type, int64_t ack_id, json_t *first, const json_t *arg,
                               size_t headroom, size_t *len)

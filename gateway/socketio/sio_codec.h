@@ -146,6 +146,18 @@ char *sio_encode_event(const char *name, const json_t *arg, size_t headroom, siz
 /* "4" "3" <ack_id> [arg] — the answer to an event that asked for one. */
 char *sio_encode_ack(int64_t ack_id, const json_t *arg, size_t headroom, size_t *len);
 
+/* A piece of text already encoded (JSON, or a part of it). */
+typedef struct sio_text {
+    const char *p;
+    size_t n;
+} sio_text;
+/* "4" <type> [<ack_id>] and then the n pieces concatenated: the caller's
+ * JSON, already encoded — so one document's text can go into two packets
+ * (a push and an ack) without being encoded twice. The pieces must make one
+ * JSON array. NULL on allocation failure. */
+char *sio_encode_text(sio_type type, int64_t ack_id, const sio_text *parts, size_t n,
+                      size_t headroom, size_t *len);
+
 /* Max nesting depth of the JSON text (arrays + objects), counting strings
  * correctly; stops early and returns limit+1 once past `limit`. */
 int sio_json_depth(const char *buf, size_t len, int limit);

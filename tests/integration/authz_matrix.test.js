@@ -25,11 +25,11 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const net = require('node:net');
 const { System, mintToken, sleep, waitFor } = require('../lib/system');
 const { partitionOf } = require('../lib/partition');
 const { rawRequest } = require('./rest_helpers');
 const { connect, connectError, emitAck, once } = require('../compat/sio_helpers');
+const { NatsSpy } = require('../lib/nats_spy');
 
 const A = `authzA${process.pid}`;
 const B = `authzB${process.pid}`;
@@ -37,82 +37,6 @@ const PUSHES = ['user:data:updated', 'user:update'];
 
 let sys;
 let spy;
-
-// ---- a raw NATS subscriber to ">" ---------------------------------------------------
-
-// Speaks just enough of the NATS client protocol: CONNECT, SUB, PING/PONG,
-// and MSG parsing. Every message on every subject is recorded.
-class NatsSpy {
-  static start(port) {
-    const spy = new NatsSpy();
-    return spy._connect(port).then(() => spy);
-  }
-
-  constructor() {
-    this.msgs = []; // { subject, reply, payload: Buffer }
-    this.buf = Buffer.alloc(0);
-    this.pongs = [];
-  }
-
-  _connect(port) {
-    return new Promise((resolve, reject) => {
-      this.sock = net.connect(port, '127.0.0.1');
-      this.sock.once('error', reject);
-      this.sock.on('data', (d) => this._data(d));
-      this.sock.once('connect', () => {
-        this.sock.write('CONNECT {"verbose":false,"pedantic":false,"name":"authz-spy"}\r\nSUB > 1\r\n');
-        this.ping().then(resolve, reject);
-      });
-    });
-  }
-
-  // Resolves once the server answered a PING sent now: everything the server
-  // received from this client before it (our SUB) has been processed.
-  ping(timeoutMs = 5000) {
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error('NATS spy: no PONG')), timeoutMs);
-      this.pongs.push(() => { clearTimeout(t); resolve(); });
-      this.sock.write('PING\r\n');
-    });
-  }
-
-  _data(d) {
-    this.buf = Buffer.concat([this.buf, d]);
-    for (;;) {
-      const eol = this.buf.indexOf('\r\n');
-      if (eol < 0) return;
-      const line = this.buf.subarray(0, eol).toString('latin1');
-      if (line.startsWith('MSG ')) {
-        // MSG <subject> <sid> [reply-to] <#bytes>
-        const parts = line.split(' ');
-        const n = Number(parts[parts.length - 1]);
-        if (this.buf.length < eol + 2 + n + 2) return; // payload not all here yet
-        const payload = this.buf.subarray(eol + 2, eol + 2 + n);
-        this.msgs.push({ subject: parts[1], reply: parts.length === 5 ? parts[3] : null, payload: Buffer.from(payload) });
-        this.buf = this.buf.subarray(eol + 2 + n + 2);
-        continue;
-      }
-      this.buf = this.buf.subarray(eol + 2);
-      if (line === 'PING') this.sock.write('PONG\r\n');
-      else if (line === 'PONG') { const f = this.pongs.shift(); if (f) f(); }
-      else if (line.startsWith('-ERR')) this.errors = [...(this.errors || []), line];
-    }
-  }
-
-  // Waits until a marker published now comes back: the server has delivered
-  // to us whatever it had routed before. Then a short grace for messages from
-  // other connections that were already on their way.
-  async settle() {
-    const marker = `authzspy.marker.${process.pid}.${Date.now()}`;
-    this.sock.write(`PUB ${marker} 0\r\n\r\n`);
-    await waitFor('spy marker', () => this.msgs.some((m) => m.subject === marker), 5000, 5);
-    await sleep(100);
-  }
-
-  mark() { return this.msgs.length; }
-  since(i) { return this.msgs.slice(i); }
-  close() { this.sock.destroy(); }
-}
 
 // The subject map of proto/README.md (plus the spy's own markers). A userId
 // token is [A-Za-z0-9_-] as is and "=XX" for every other byte.

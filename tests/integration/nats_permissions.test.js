@@ -39,6 +39,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { System, Proc, bin, waitFor, NATS_CONFIG, NATS_USERS, ROOT } = require('../lib/system');
 const { connect, emitAck, waitFor: waitEvent } = require('../compat/sio_helpers');
+const { readFrames } = require('../lib/nats_spy');
 
 const PROTO_README = path.join(ROOT, 'proto', 'README.md');
 const ROLE = { gateway: 'gateway', 'stats-service': 'stats', 'presence-service': 'presence', admin: 'admin' };
@@ -186,25 +187,10 @@ class RawNats {
   }
 
   _data(d) {
-    this.buf = Buffer.concat([this.buf, d]);
-    for (;;) {
-      const eol = this.buf.indexOf('\r\n');
-      if (eol < 0) return;
-      const line = this.buf.subarray(0, eol).toString('latin1');
-      if (line.startsWith('MSG ')) { // MSG <subject> <sid> [reply-to] <#bytes>
-        const parts = line.split(' ');
-        const n = Number(parts[parts.length - 1]);
-        if (this.buf.length < eol + 2 + n + 2) return;
-        this.msgs.push({ subject: parts[1], reply: parts.length === 5 ? parts[3] : null,
-          payload: Buffer.from(this.buf.subarray(eol + 2, eol + 2 + n)) });
-        this.buf = this.buf.subarray(eol + 2 + n + 2);
-        continue;
-      }
-      this.buf = this.buf.subarray(eol + 2);
-      if (line === 'PING') this.sock.write('PONG\r\n');
-      else if (line === 'PONG') { const p = this.pongs.shift(); if (p) p.resolve(); }
+    readFrames(this, d, (line) => {
+      if (line === 'PONG') { const p = this.pongs.shift(); if (p) p.resolve(); }
       else if (line.startsWith('-ERR')) this.errs.push(line);
-    }
+    });
   }
 
   // Writes text and a PING; resolves with the -ERR lines that came before the PONG.

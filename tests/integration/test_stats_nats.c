@@ -1,7 +1,8 @@
 /* test_stats_nats.c — the real statsync-stats binary against a real
  * nats-server, spoken to with cnats + protobuf-c, as the gateway does:
  * defaults for a never-written user, a delta and its ChangeEvent, an
- * idempotent repeat, refusals, 200 concurrent xp:+1 (sum exactly 200),
+ * idempotent repeat, a change answered by its event alone (reply_in_event),
+ * refusals, 200 concurrent xp:+1 (sum exactly 200),
  * health over NATS and HTTP, durability of every acknowledged write across
  * kill -9, a SIGTERM drain, and storage_full on a tiny map that recovers
  * after a restart with a larger one.
@@ -376,6 +377,7 @@ static int group_teardown(void **state)
 
 typedef struct opspec {
     const char *op_id;
+    bool reply_in_event; /* sets the Mutation's flag (read from the first op's spec) */
     int64_t xp, diamonds;
     const char *game_results;
     bool full;
@@ -424,6 +426,7 @@ static uint8_t *pack_mutation(const char *user, const opspec *spec, size_t n, si
     m.has_source = 1;
     m.source = STATSYNC__SOURCE__SOURCE_SOCKET;
     m.origin = "gw-test/sock-1";
+    m.has_reply_in_event = m.reply_in_event = n > 0 && spec[0].reply_in_event;
     *len = statsync__mutation__get_packed_size(&m);
     uint8_t *buf = malloc(*len ? *len : 1);
     statsync__mutation__pack(&m, buf);
@@ -583,6 +586,43 @@ static void test_defaults_for_new_user(void **state)
     statsync__stats_reply__free_unpacked(r, NULL);
 }
 
+/* Publishes a Mutation for user with spec on the user's apply subject,
+ * its reply subject `reply`. */
+static void publish_mutation(const char *user, const opspec *spec, const char *reply)
+{
+    size_t len = 0;
+    uint8_t *buf = pack_mutation(user, spec, 1, &len);
+    char subject[SS_SUBJECT_MAX];
+    ss_subject_partitioned(subject, sizeof(subject), SS_SUBJ_STATS_APPLY, 64, user);
+    assert_int_equal(natsConnection_PublishRequest(S.nc, subject, reply, buf, (int)len), NATS_OK);
+    free(buf);
+}
+
+/* The next ChangeEvent on sub (waits up to 5 s), decoded. */
+static Statsync__ChangeEvent *next_event(natsSubscription *sub)
+{
+    natsMsg *msg = NULL;
+    assert_int_equal(natsSubscription_NextMsg(&msg, sub, 5000), NATS_OK);
+    Statsync__ChangeEvent *ce = statsync__change_event__unpack(
+        NULL, (size_t)natsMsg_GetDataLength(msg), (const uint8_t *)natsMsg_GetData(msg));
+    natsMsg_Destroy(msg);
+    assert_non_null(ce);
+    return ce;
+}
+
+/* The StatsReply waiting on sub (wait_ms 0: already there, else fails). */
+static Statsync__StatsReply *next_reply(natsSubscription *sub, int64_t wait_ms)
+{
+    natsMsg *msg = NULL;
+    natsStatus s = natsSubscription_NextMsg(&msg, sub, wait_ms);
+    if (s != NATS_OK)
+        return NULL;
+    Statsync__StatsReply *r = statsync__stats_reply__unpack(
+        NULL, (size_t)natsMsg_GetDataLength(msg), (const uint8_t *)natsMsg_GetData(msg));
+    natsMsg_Destroy(msg);
+    return r;
+}
+
 static void test_delta_event_and_idempotent_repeat(void **state)
 {
     (void)state;
@@ -603,12 +643,7 @@ static void test_delta_event_and_idempotent_repeat(void **state)
     assert_string_equal(r->doc->last_game_results, "{\"score\":7}");
     statsync__stats_reply__free_unpacked(r, NULL);
 
-    natsMsg *msg = NULL;
-    assert_int_equal(natsSubscription_NextMsg(&msg, ev, 5000), NATS_OK);
-    Statsync__ChangeEvent *ce = statsync__change_event__unpack(
-        NULL, (size_t)natsMsg_GetDataLength(msg), (const uint8_t *)natsMsg_GetData(msg));
-    natsMsg_Destroy(msg);
-    assert_non_null(ce);
+    Statsync__ChangeEvent *ce = next_event(ev);
     assert_int_equal(ce->doc->version, 1);
     assert_int_equal(ce->doc->xp, 10);
     assert_non_null(ce->delta);
@@ -617,6 +652,7 @@ static void test_delta_event_and_idempotent_repeat(void **state)
     assert_true(ce->has_source);
     assert_int_equal(ce->source, STATSYNC__SOURCE__SOURCE_SOCKET);
     assert_string_equal(ce->origin, "gw-test/sock-1");
+    assert_null(ce->reply_to); /* not asked for: the reply above answered it */
     statsync__change_event__free_unpacked(ce, NULL);
 
     /* the same op again: 200, duplicate, current doc, no event */
@@ -627,6 +663,7 @@ static void test_delta_event_and_idempotent_repeat(void **state)
     assert_int_equal(r->doc->xp, 10);
     assert_int_equal(r->doc->version, 1);
     statsync__stats_reply__free_unpacked(r, NULL);
+    natsMsg *msg = NULL;
     assert_int_equal(natsSubscription_NextMsg(&msg, ev, 300), NATS_TIMEOUT);
 
     r = get("alice");
@@ -636,6 +673,58 @@ static void test_delta_event_and_idempotent_repeat(void **state)
     statsync__stats_reply__free_unpacked(r, NULL);
     natsSubscription_Unsubscribe(ev);
     natsSubscription_Destroy(ev);
+}
+
+/* Mutation.reply_in_event (proto/README.md, "One message per socket
+ * update"): a committed change is answered by its ChangeEvent alone, which
+ * names the request's reply subject; a repeat and a refusal by a StatsReply
+ * and no event. A reply would have left before the event (the writer sends
+ * the reply first, on one connection, and ours reads in order): once the
+ * event is here, an empty inbox proves none was sent; and a next change's
+ * event being the next one proves a refusal published none. */
+static void test_reply_in_event(void **state)
+{
+    (void)state;
+    natsSubscription *ev = NULL, *inbox = NULL;
+    assert_int_equal(natsConnection_SubscribeSync(&ev, S.nc, SS_SUBJ_STATS_CHANGED ".dora"), NATS_OK);
+    assert_int_equal(natsConnection_SubscribeSync(&inbox, S.nc, "_INBOX.rie.*"), NATS_OK);
+    assert_int_equal(natsConnection_Flush(S.nc), NATS_OK);
+
+    opspec op = {.op_id = "rie-1", .reply_in_event = true, .xp = 4};
+    publish_mutation("dora", &op, "_INBOX.rie.1");
+    Statsync__ChangeEvent *ce = next_event(ev);
+    assert_string_equal(ce->reply_to, "_INBOX.rie.1");
+    assert_int_equal(ce->doc->version, 1);
+    assert_int_equal(ce->doc->xp, 4);
+    statsync__change_event__free_unpacked(ce, NULL);
+    assert_null(next_reply(inbox, 0)); /* no StatsReply for it */
+
+    publish_mutation("dora", &op, "_INBOX.rie.2"); /* a repeat: a reply, duplicate */
+    Statsync__StatsReply *r = next_reply(inbox, 5000);
+    assert_non_null(r);
+    assert_int_equal(r->status, 200);
+    assert_true(r->has_duplicate && r->duplicate);
+    statsync__stats_reply__free_unpacked(r, NULL);
+
+    opspec broke = {.reply_in_event = true, .diamonds = -100}; /* a refusal: a reply */
+    publish_mutation("dora", &broke, "_INBOX.rie.3");
+    r = next_reply(inbox, 5000);
+    assert_non_null(r);
+    assert_int_equal(r->status, 409);
+    assert_string_equal(r->error_code, "insufficient_funds");
+    statsync__stats_reply__free_unpacked(r, NULL);
+
+    opspec next = {.op_id = "rie-2", .reply_in_event = true, .xp = 1};
+    publish_mutation("dora", &next, "_INBOX.rie.4");
+    ce = next_event(ev); /* the next event is this change's: none for the two above */
+    assert_int_equal(ce->doc->version, 2);
+    assert_string_equal(ce->reply_to, "_INBOX.rie.4");
+    statsync__change_event__free_unpacked(ce, NULL);
+    assert_null(next_reply(inbox, 0));
+    natsSubscription_Unsubscribe(ev);
+    natsSubscription_Destroy(ev);
+    natsSubscription_Unsubscribe(inbox);
+    natsSubscription_Destroy(inbox);
 }
 
 static void test_refusals(void **state)
@@ -961,6 +1050,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_defaults_for_new_user, test_setup),
         cmocka_unit_test_setup(test_delta_event_and_idempotent_repeat, test_setup),
+        cmocka_unit_test_setup(test_reply_in_event, test_setup),
         cmocka_unit_test_setup(test_refusals, test_setup),
         cmocka_unit_test_setup(test_200_concurrent_increments, test_setup),
         cmocka_unit_test_setup(test_health, test_setup),

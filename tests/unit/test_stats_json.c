@@ -399,6 +399,54 @@ static void test_from_doc(void **state)
     json_decref(j);
 }
 
+/* stats_json_doc_text is byte for byte json_dumps(stats_json_from_doc):
+ * the push and the ack of a change event embed it, and clients see what they
+ * saw before. */
+static void check_doc_text(const Statsync__Document *doc)
+{
+    json_t *j = stats_json_from_doc(doc);
+    char *want = json_dumps(j, JSON_COMPACT);
+    size_t len = 0;
+    char *got = stats_json_doc_text(doc, &len);
+    assert_non_null(want);
+    assert_non_null(got);
+    assert_string_equal(got, want);
+    assert_int_equal(len, strlen(want));
+    free(got);
+    free(want);
+    json_decref(j);
+}
+
+static void test_doc_text_is_jansson(void **state)
+{
+    (void)state;
+    Statsync__Document doc = STATSYNC__DOCUMENT__INIT;
+    doc.user_id = "auth0|5f7c";
+    check_doc_text(&doc); /* nothing given: defaults of proto2 (0), [] and null */
+    static double times[] = {0.1, 1.0, -0.0, 2.5e-7, 1e21, 123456789.125, 1.0 / 3.0,
+                             9007199254740991.0, 5e-324, 1.7976931348623157e308, NAN, INFINITY};
+    doc.time_per_question = times;
+    doc.n_time_per_question = sizeof(times) / sizeof(times[0]);
+    doc.has_xp = 1, doc.xp = 9007199254740991;
+    doc.has_hearts = 1, doc.hearts = 5;
+    doc.has_diamonds = 1, doc.diamonds = -3;
+    doc.has_total_time_spent = 1, doc.total_time_spent = 12.75;
+    doc.has_updated_at_ms = 1, doc.updated_at_ms = 1700000000123;
+    doc.has_version = 1, doc.version = 42;
+    doc.last_game_results = "{\"score\": 7, \"tags\": [\"a\\\"b\", null, 1.5], \"n\": {}}";
+    check_doc_text(&doc);
+    doc.user_id = "ana@example.com \"q\" \\ \xC3\xBC \xE4\xB8\xAD";
+    doc.last_game_results = "[1,2]"; /* not an object: null, as before */
+    doc.has_version = 1, doc.version = UINT64_MAX;
+    check_doc_text(&doc);
+    doc.user_id = "ctl\x01\x1f\t\n";
+    doc.last_game_results = "not json";
+    doc.has_total_time_spent = 1, doc.total_time_spent = 100.0;
+    check_doc_text(&doc);
+    doc.user_id = "bad \xff utf-8"; /* jansson's own path: as before */
+    check_doc_text(&doc);
+}
+
 static void test_default_doc(void **state)
 {
     (void)state;
@@ -561,6 +609,7 @@ int main(void)
         cmocka_unit_test(test_full_every_field),
         cmocka_unit_test(test_full_rejections),
         cmocka_unit_test(test_from_doc),
+        cmocka_unit_test(test_doc_text_is_jansson),
         cmocka_unit_test(test_default_doc),
         cmocka_unit_test(test_delta_round_trip),
         cmocka_unit_test(test_table_is_the_proto),

@@ -148,7 +148,7 @@ test('REST: every route with A\'s token against B is 403, nothing of B reaches N
   const before = await snapshotB();
   const b = await connect(sys, B, {});
   const bGot = recordAll(b);
-  const mark = spy.mark();
+  const mark = await spy.mark();
   try {
     const key = { 'idempotency-key': `authz-${process.pid}-1` };
     const attempts = [
@@ -225,7 +225,7 @@ test('Socket.IO: every event from A\'s socket against B is refused; nothing of B
   for (const transports of [['websocket'], ['polling']]) {
     const a = await connect(sys, A, { transports });
     const aGot = recordAll(a);
-    const mark = spy.mark();
+    const mark = await spy.mark();
     try {
       const ts = Date.now();
       const upd = (extra) => ({ opId: `authz-${transports[0]}-${Math.random()}`, ...extra });
@@ -321,7 +321,7 @@ function pathSegment(id) {
 }
 
 test('REST: userIds that break the rules are 400, naming the rule, before NATS', async () => {
-  const mark = spy.mark();
+  const mark = await spy.mark();
   for (const bad of BAD_IDS) {
     const what = JSON.stringify(bad);
     // in the path
@@ -350,7 +350,7 @@ test('REST: userIds that break the rules are 400, naming the rule, before NATS',
 });
 
 test('identity-provider userIds work on every route, and reach NATS only encoded', async () => {
-  const mark = spy.mark();
+  const mark = await spy.mark();
   for (const id of GOOD_IDS) {
     const what = JSON.stringify(id);
     const tok = sys.token(id);
@@ -381,7 +381,7 @@ test('identity-provider userIds work on every route, and reach NATS only encoded
 
 test('Socket.IO: bad userIds in events are refused before NATS; the socket stays usable', async (t) => {
   const a = await connect(sys, A, {});
-  const mark = spy.mark();
+  const mark = await spy.mark();
   const codes = {};
   try {
     for (const bad of BAD_IDS) {
@@ -436,7 +436,7 @@ test('Socket.IO: a refusal for a long non-ASCII unknown key still carries {ok:fa
 // ---- 3. tokens for a sub with bad characters --------------------------------------------
 
 test('tokens whose sub is not a valid userId are refused on REST (401) and on CONNECT', async () => {
-  const mark = spy.mark();
+  const mark = await spy.mark();
   const subs = [...BAD_IDS, 12, null, ['a'], { id: 'a' }];
   for (const sub of subs) {
     const t = mintToken(undefined, { secret: sys.secret, claims: { sub, iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 600 } });

@@ -63,7 +63,7 @@ const REPLY_STATUS = 1;
 // apply request (with its reply subject), the messages sent to that reply
 // subject, and the user's change events.
 async function traffic(spy, user, fn) {
-  const mark = spy.mark();
+  const mark = await spy.mark();
   const result = await fn();
   await spy.settle();
   const msgs = spy.since(mark);

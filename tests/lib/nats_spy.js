@@ -80,13 +80,21 @@ class NatsSpy {
   // to us whatever it had routed before. Then a short grace for messages from
   // other connections that were already on their way.
   async settle() {
-    const marker = `authzspy.marker.${process.pid}.${Date.now()}`;
+    this.markers = (this.markers || 0) + 1;
+    const marker = `authzspy.marker.${process.pid}.${this.markers}`;
     this.sock.write(`PUB ${marker} 0\r\n\r\n`);
     await waitFor('spy marker', () => this.msgs.some((m) => m.subject === marker), 5000, 5);
     await sleep(100);
   }
 
-  mark() { return this.msgs.length; }
+  // Where "since now" starts: first whatever the server routed to us before
+  // now has arrived (settle), so a message of an earlier step — published
+  // before it ended but delivered to the spy after — never counts in a later
+  // one. (A test once saw the previous test's last GET this way.)
+  async mark() {
+    await this.settle();
+    return this.msgs.length;
+  }
   since(i) { return this.msgs.slice(i); }
   close() { this.sock.destroy(); }
 }

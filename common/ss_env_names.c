@@ -34,7 +34,7 @@ static const char *const ss_env__names[] = {
     /* stats-service (stats-service/main.c); STATSYNC_INSTANCE_ID: the
      * presence-service's too (presence-service/main.c) */
     "STATSYNC_DATA_DIR", "STATSYNC_MAP_SIZE_MB", "STATSYNC_IDEMPOTENCY_TTL_S",
-    "STATSYNC_MAX_CLIENTS_PER_USER", "STATSYNC_MAX_BATCH", "STATSYNC_MAX_QUEUE", "STATSYNC_INSTANCE_ID",
+    "STATSYNC_MAX_CLIENTS_PER_USER", "STATSYNC_MAX_BATCH", "STATSYNC_COMMIT_THREADS", "STATSYNC_MAX_QUEUE", "STATSYNC_INSTANCE_ID",
     "STATSYNC_PARTITION_COUNT", "STATSYNC_PARTITIONS", "STATSYNC_LEASE_TTL_MS",
     "STATSYNC_LEASE_REPLICAS",
     /* presence-service (presence-service/main.c) */

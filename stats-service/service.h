@@ -53,6 +53,7 @@ typedef struct stats_service {
     int64_t idem_ttl_s;
     int64_t max_clients_per_user;
     int64_t max_batch;
+    int64_t commit_threads; /* writer_config.commit_threads */
     int64_t max_queue;
     int reply_in_event; /* a change a gateway asks to have answered in its event: so answered */
     int64_t shutdown_grace_ms;

@@ -1,11 +1,16 @@
 /* writer.c — queue + group commit on the one LMDB writer thread.
  *
  * Threads: writer_submit / writer_depth / writer_stop on any thread; every
- * writer__* function below runs on the writer thread, which alone opens
- * write transactions. The queue is a singly linked list under w->mu. */
+ * writer__* function below runs on the writer thread — but the store groups
+ * of one batch (writer__run_group, and what it calls) run on the commit pool
+ * ("commit-<i>" threads, commit_pool.h) at once, each group on one thread
+ * with its own store's write transaction and its own jobs; only the writer
+ * thread hands them out and waits for them. The queue is a singly linked
+ * list under w->mu. */
 #include "writer.h"
 
 #include "clients.h"
+#include "commit_pool.h"
 #include "ss_client_seq.h"
 #include "ss_list.h"
 #include "ss_log.h"
@@ -39,6 +44,7 @@ struct stats_writer {
     pthread_cond_t ctl_cond; /* a control item is done */
     /* the idempotency clock (writer.h): idem_base_ms at mono_base_ms */
     int64_t idem_base_ms, mono_base_ms;
+    commit_pool *pool; /* a batch's store groups committed at once */
 };
 
 stats_job *stats_job_new(Statsync__Mutation *m, void *ctx)
@@ -435,11 +441,33 @@ static void writer__run_group(stats_writer *w, stats_store *st, stats_job **grou
         writer__set_error(group[i], e, msg);
 }
 
-/* Orders jobs[0..n) stably by store (first appearance) and runs each
- * store's group; a job whose store is not attached is refused. */
-static void writer__run_stores(stats_writer *w, stats_job **jobs, size_t n, writer_now now)
+/* One store's group of a batch: jobs[start, start + n) of store st. */
+typedef struct writer_group {
+    stats_store *st;
+    size_t start, n;
+} writer_group;
+
+typedef struct writer_groups {
+    stats_writer *w;
+    stats_job **jobs;
+    writer_group *g;
+    writer_now now;
+} writer_groups;
+
+/* A commit-pool item: group i (on whichever thread the pool picks). */
+static void writer__run_group_item(void *arg, size_t i)
 {
-    size_t done = 0;
+    writer_groups *gs = arg;
+    writer_group *g = &gs->g[i];
+    writer__run_group(gs->w, g->st, &gs->jobs[g->start], g->n, gs->now);
+}
+
+/* Orders jobs[0..n) stably by store (first appearance) into groups[] (as many
+ * as n at most); a job whose store is not attached is refused here. Returns
+ * how many groups there are to run. */
+static size_t writer__group(stats_job **jobs, size_t n, writer_group *groups)
+{
+    size_t done = 0, ng = 0;
     while (done < n) {
         stats_store *st = jobs[done]->store;
         size_t k = done;
@@ -455,10 +483,28 @@ static void writer__run_stores(stats_writer *w, stats_job **jobs, size_t n, writ
                 writer__set_error(jobs[i], SS_ERR_PARTITION_UNAVAILABLE,
                                   "the user's partition is not served here (moved or released)");
         } else {
-            writer__run_group(w, st, &jobs[done], k - done, now);
+            groups[ng++] = (writer_group){st, done, k - done};
         }
         done = k;
     }
+    return ng;
+}
+
+/* Runs each store's group in its own transaction, the groups at once on
+ * the commit pool (one after the other when there is no memory for that). */
+static void writer__run_stores(stats_writer *w, stats_job **jobs, size_t n, writer_now now)
+{
+    writer_group one, *groups = n > 1 ? malloc(n * sizeof(*groups)) : &one;
+    if (groups == NULL) {
+        for (size_t i = 0; i < n; i++) /* each job a group of its own kind */
+            writer__run_stores(w, &jobs[i], 1, now);
+        return;
+    }
+    writer_groups gs = {w, jobs, groups, now};
+    size_t ng = writer__group(jobs, n, groups);
+    commit_pool_run(w->pool, ng, writer__run_group_item, &gs);
+    if (groups != &one)
+        free(groups);
 }
 
 static void writer__run_batch(stats_writer *w, stats_job *batch, size_t n)
@@ -649,6 +695,10 @@ ss_err writer_start(stats_writer **out, stats_store *store, const writer_config 
     ss_cond_init_mono(&w->exited_cond);
     pthread_cond_init(&w->ctl_cond, NULL);
     stats_metrics_init();
+    if (commit_pool_create(&w->pool, w->cfg.commit_threads ? w->cfg.commit_threads : 1) != SS_OK) {
+        writer_destroy(w);
+        return SS_ERR_INTERNAL;
+    }
     writer__idem_clock_init(w);
     if (store != NULL) { /* before the thread: no control item needed */
         stats_job attach = {.store = store};
@@ -748,6 +798,7 @@ void writer_destroy(stats_writer *w)
 {
     if (w == NULL)
         return;
+    commit_pool_destroy(w->pool);
     pthread_cond_destroy(&w->cond);
     pthread_cond_destroy(&w->exited_cond);
     pthread_cond_destroy(&w->ctl_cond);

@@ -95,6 +95,8 @@ typedef struct writer_config {
     int64_t (*now_ms)(void);   /* wall clock; NULL = ss_now_ms (tests inject one) */
     int64_t (*mono_ms)(void);  /* monotonic clock; NULL = ss_mono_ms (tests inject one) */
     size_t max_clients;        /* client records per user; 0 = CLIENTS_DEFAULT_MAX */
+    size_t commit_threads;     /* a batch's stores committed at once (commit_pool.h);
+                                * 0 or 1 = one after another on the writer thread */
     /* Writer thread, around one batch's done callbacks: begin=true before the
      * first, false after the last (the service sends the replies as one
      * write). NULL = none. Gets the arg of writer_start. */

@@ -73,7 +73,7 @@ if [ -z "${STATSYNC_TEST_QUICK:-}" ]; then
   cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DSTATSYNC_TSAN=ON >/dev/null
   cmake --build build-tsan -j"$JOBS"
   TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} \
-    CTEST_ARGS="-R (test_writer|test_stats_nats|test_nats_loop|rest_consistency|sio_fanout|shutdown_under_load|handover_bound|integration/partitions$) ${CTEST_ARGS:-}" \
+    CTEST_ARGS="-R (test_writer|test_commit_pool|test_stats_nats|test_nats_loop|rest_consistency|sio_fanout|shutdown_under_load|handover_bound|integration/partitions$) ${CTEST_ARGS:-}" \
     run_ctest build-tsan '' || status=1
 
   echo "== libFuzzer targets (${STATSYNC_FUZZ_SECONDS:-10} s each)"

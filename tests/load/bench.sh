@@ -718,8 +718,13 @@ if want cluster; then
   else
     row "cluster" "" "did not start" "–" "–" "$(tail -c 300 "$WORK/cluster.log" | tr '\n|' ' /')"
   fi
+  # run-cluster.sh stops its processes in order (each leads a session of its
+  # own: killing the script itself would leave them running): give it time.
   kill -TERM -- "-$CLUSTER_PID" 2>/dev/null || kill -TERM "$CLUSTER_PID" 2>/dev/null || true
-  for _ in $(seq 1 100); do kill -0 "$CLUSTER_PID" 2>/dev/null || break; sleep 0.1; done
+  for _ in $(seq 1 600); do kill -0 "$CLUSTER_PID" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$CLUSTER_PID" 2>/dev/null; then
+    say "run-cluster.sh did not stop within 60 s; its processes: $WORK/cluster/processes"
+  fi
 fi
 
 gw_alive || row "gateway" "" "DIED during the run" "" "" "see $WORK/gateway.log (use --keep)"

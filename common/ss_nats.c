@@ -2,11 +2,13 @@
 #include "ss_nats.h"
 
 #include "ss_log.h"
+#include "ss_stop.h"
 #include "ss_metrics.h"
 #include "ss_nats_loop.h"
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 /* Registered when a connection is made, so /metrics shows 0 before any outage. */
@@ -188,33 +190,53 @@ static natsStatus ss_nats__options(natsOptions **o, const char *url, const ss_na
     return s;
 }
 
-/* One attempt on its own, whose failure is logged with the reason, then
- * retry-on-failed-connect without a connected callback: cnats retries
- * inside natsConnection_Connect, silently, until a server lets us in
- * (NATS_NOT_YET_CONNECTED, "going on in the background", would come only
- * with a connected callback). */
+/* Connects, trying again every SS_NATS__RETRY_MS until a server lets us in
+ * — or until SIGTERM / SIGINT is pending (ss_stop.h: a service asked to stop
+ * while it waits for its first connection stops, instead of waiting on in
+ * cnats with the signal blocked). The first failure is logged with its
+ * reason, then one line a minute. Once connected, cnats' reconnect policy
+ * (ss_nats__policy) takes over. */
+#define SS_NATS__RETRY_MS 500
+#define SS_NATS__LOG_EVERY (60000 / SS_NATS__RETRY_MS)
+
+/* Waits SS_NATS__RETRY_MS; true when a stop was asked meanwhile. */
+static bool ss_nats__pause_or_stop(void)
+{
+    for (int waited = 0; waited < SS_NATS__RETRY_MS; waited += 50) {
+        if (ss_stop_pending())
+            return true;
+        usleep(50 * 1000);
+    }
+    return ss_stop_pending();
+}
+
 static natsStatus ss_nats__connect(natsConnection **nc, natsOptions *o, const char *url,
                                    const char *name)
 {
     natsStatus s = natsOptions_SetRetryOnFailedConnect(o, false, NULL, NULL);
-    if (s == NATS_OK)
-        s = natsConnection_Connect(nc, o);
-    if (s == NATS_OK)
+    if (s != NATS_OK)
         return s;
-    const char *why = nats_GetLastError(NULL);
-    ss_log(s == NATS_CONNECTION_AUTH_FAILED ? SS_LOG_ERROR : SS_LOG_WARN,
-           s == NATS_CONNECTION_AUTH_FAILED
-               ? "nats refused our credentials; retrying until it accepts them"
-               : "nats connect failed; retrying until a server answers",
-           "{s:s,s:s,s:s,s:s}", "url", url, "conn", name, "error", natsStatus_GetText(s),
-           "detail", why != NULL ? why : "");
-    *nc = NULL;
-    s = natsOptions_SetRetryOnFailedConnect(o, true, NULL, NULL);
-    if (s == NATS_OK)
+    for (int attempt = 0;; attempt++) {
+        *nc = NULL;
         s = natsConnection_Connect(nc, o);
-    if (s == NATS_NOT_YET_CONNECTED)
-        s = NATS_OK;
-    return s;
+        if (s == NATS_OK)
+            return s;
+        if (attempt % SS_NATS__LOG_EVERY == 0) {
+            const char *why = nats_GetLastError(NULL);
+            ss_log(s == NATS_CONNECTION_AUTH_FAILED ? SS_LOG_ERROR : SS_LOG_WARN,
+                   s == NATS_CONNECTION_AUTH_FAILED
+                       ? "nats refused our credentials; retrying until it accepts them"
+                       : "nats connect failed; retrying until a server answers",
+                   "{s:s,s:s,s:s,s:s}", "url", url, "conn", name, "error",
+                   natsStatus_GetText(s), "detail", why != NULL ? why : "");
+        }
+        if (ss_nats__pause_or_stop()) {
+            ss_log(SS_LOG_INFO, "stop asked before nats connected; not connecting", "{s:s,s:s}",
+                   "url", url, "conn", name);
+            *nc = NULL;
+            return NATS_CONNECTION_CLOSED;
+        }
+    }
 }
 
 /* Closes the connection (if any), then stops its loop: no cnats call runs on
@@ -250,8 +272,9 @@ ss_err ss_nats_create(ss_nats **out, const char *url, const ss_nats_auth *auth, 
     if (s != NATS_OK) {
         if (n != NULL)
             ss_nats__free(n);
-        ss_log(SS_LOG_ERROR, "nats connect failed", "{s:s,s:s}", "url", url, "error",
-               natsStatus_GetText(s));
+        if (!ss_stop_pending()) /* else: logged as a stop, not a failure */
+            ss_log(SS_LOG_ERROR, "nats connect failed", "{s:s,s:s}", "url", url, "error",
+                   natsStatus_GetText(s));
         return SS_ERR_UNAVAILABLE;
     }
     ss_nats__live_add(n);

@@ -14,6 +14,7 @@
 #include "sio_server.h"
 #include "ss_config.h"
 #include "ss_log.h"
+#include "ss_stop.h"
 #include "ss_nats.h"
 #include "ss_partition.h"
 #include "ss_process_metrics.h"
@@ -308,6 +309,9 @@ int main(int argc, char **argv)
         ss_log(SS_LOG_INFO, "gateway started", "{s:s,s:i,s:i}", "gateway", gw.id, "api_port",
                (int)gw.cfg.api_port, "socket_port", (int)gw.cfg.socket_port);
         sio_server_run(gw.sio); /* until the shutdown sequence stops it */
+        exit_code = 0;
+    } else if (ss_stop_pending()) { /* SIGTERM while starting: a clean stop */
+        ss_log(SS_LOG_INFO, "stopped while starting", NULL);
         exit_code = 0;
     }
     gateway_signals_stop(&sg); /* before anything it may touch is freed */

@@ -18,6 +18,7 @@
  * SIGTERM: announced not ready first, so that peers take over at once. */
 #include "presence.h"
 #include "ss_log.h"
+#include "ss_stop.h"
 #include "ss_metrics.h"
 #include "ss_service.h"
 #include "ss_time.h"
@@ -223,6 +224,9 @@ int main(int argc, char **argv)
     if (presence__start(&p) == 0) {
         int sig = presence__run(&p);
         ss_log(SS_LOG_INFO, "shutting down", "{s:i}", "signal", sig);
+        exit_code = 0;
+    } else if (ss_stop_pending()) { /* SIGTERM while starting: a clean stop */
+        ss_log(SS_LOG_INFO, "stopped while starting", NULL);
         exit_code = 0;
     }
     presence__shutdown(&p);

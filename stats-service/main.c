@@ -14,6 +14,7 @@
 #include "partitions.h"
 #include "service.h"
 #include "ss_log.h"
+#include "ss_stop.h"
 #include "ss_metrics.h"
 #include "ss_service.h"
 #include "ss_time.h"
@@ -271,6 +272,9 @@ int main(int argc, char **argv)
         int sig = ss_service_wait(&svc.core, -1);
         ss_log(SS_LOG_INFO, "shutting down", "{s:i,s:i}", "signal", sig, "grace_ms",
                (int)svc.shutdown_grace_ms);
+        exit_code = 0;
+    } else if (ss_stop_pending()) { /* SIGTERM while starting: a clean stop */
+        ss_log(SS_LOG_INFO, "stopped while starting", NULL);
         exit_code = 0;
     }
     exit_code = stats__shutdown(&svc, exit_code);

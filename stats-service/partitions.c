@@ -9,6 +9,7 @@
 #include "control.h"
 #include "handlers.h"
 #include "ss_log.h"
+#include "ss_stop.h"
 #include "ss_metrics.h"
 #include "ss_nats.h"
 #include "ss_subjects.h"
@@ -350,13 +351,6 @@ static ss_err partitions__check_count(stats_service *svc)
 
 /* SIGTERM / SIGINT arrived while starting (they are blocked in every
  * thread and taken by ss_service_wait later): stop retrying. */
-static bool partitions__stop_asked(void)
-{
-    sigset_t pending;
-    return sigpending(&pending) == 0 &&
-           (sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1);
-}
-
 static ss_err partitions__open(stats_service *svc)
 {
     svc->parts = calloc((size_t)svc->partition_count, sizeof(*svc->parts));
@@ -375,7 +369,7 @@ static ss_err partitions__open(stats_service *svc)
     int64_t deadline = ss_mono_ms() + PARTITIONS_START_WAIT_MS;
     ss_err e;
     while ((e = ss_lease_bucket_open(&svc->leases, svc->core.nc, &cfg, why, sizeof(why))) != SS_OK &&
-           ss_mono_ms() < deadline && !partitions__stop_asked())
+           ss_mono_ms() < deadline && !ss_stop_pending())
         usleep(500 * 1000);
     if (e != SS_OK) {
         ss_log(SS_LOG_ERROR, "partition leases unusable: nats-server needs JetStream", "{s:s}",
@@ -383,7 +377,7 @@ static ss_err partitions__open(stats_service *svc)
         return e;
     }
     while ((e = partitions__check_count(svc)) != SS_OK && e != SS_ERR_CONFLICT &&
-           ss_mono_ms() < deadline && !partitions__stop_asked())
+           ss_mono_ms() < deadline && !ss_stop_pending())
         usleep(500 * 1000);
     return e;
 }
@@ -398,7 +392,7 @@ static ss_err partitions__acquire_at_start(stats_service *svc, uint32_t p, int64
      * cannot be opened, or an owner elsewhere, is the start's answer */
     while ((e = partition_acquire(svc, p, why, sizeof(why))) != SS_OK &&
            (e == SS_ERR_UNAVAILABLE || e == SS_ERR_TIMEOUT) && ss_mono_ms() < deadline &&
-           !partitions__stop_asked()) {
+           !ss_stop_pending()) {
         ss_log(SS_LOG_WARN, "partition not acquired yet (will retry)", "{s:i,s:s}", "partition",
                (int)p, "error", why);
         usleep(500 * 1000);

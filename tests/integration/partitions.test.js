@@ -23,7 +23,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { System, Proc, bin, freePort, waitFor, NATS_USERS } = require('../lib/system');
+const { System, Proc, bin, freePort, waitFor, exitOf, NATS_USERS } = require('../lib/system');
 const { usersWhere, partitionOf } = require('../lib/partition');
 const { connect, emitAck } = require('../compat/sio_helpers');
 const { parsePrometheus } = require('./rest_helpers');
@@ -66,7 +66,6 @@ async function stats(name, parts, { expectExit = false, env = {}, on = sys } = {
   return p;
 }
 
-const exitOf = (p, ms = 20000) => Promise.race([p.exited, new Promise((r) => setTimeout(() => r(null), ms).unref())]);
 const patch = (u, body, headers = {}, gw = sys.gw) =>
   sys.http('POST', '/api/users/data/patch', { token: sys.token(u), body, headers, gw });
 const health = async (gw = sys.gw) => (await sys.http('GET', '/health', { gw })).body;

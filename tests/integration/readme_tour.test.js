@@ -26,22 +26,30 @@ const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
-const { freePort, waitFor, ROOT } = require('../lib/system');
+const { freePort, waitFor, exitOf, ROOT } = require('../lib/system');
 
 const BIN_DIR = process.env.STATSYNC_BIN_DIR || path.join(ROOT, 'build');
 const README = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'statsync-tour-'));
 const runs = [];
-// Every process a run started carries its STATSYNC_RUN_DIR in its
-// environment; each leads a session of its own, so a script killed -9
-// leaves them behind: they are found and killed here.
-function killRun(r) {
+// The pids of the processes whose environment has NAME=VALUE (and whose
+// command is comm, when given): the services take their ports from the
+// environment, and every process a run started carries its STATSYNC_RUN_DIR.
+function pidsWithEnv(name, value, comm = null) {
+  const out = [];
   for (const d of fs.readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
     try {
-      if (fs.readFileSync(`/proc/${d}/environ`, 'utf8').split('\0').includes(`STATSYNC_RUN_DIR=${r.dir}`)) {
-        process.kill(Number(d), 'SIGKILL');
-      }
+      if (comm !== null && fs.readFileSync(`/proc/${d}/comm`, 'utf8').trim() !== comm) continue;
+      if (fs.readFileSync(`/proc/${d}/environ`, 'utf8').split('\0').includes(`${name}=${value}`)) out.push(Number(d));
     } catch (_) { /* gone, or not ours */ }
+  }
+  return out;
+}
+// Each process of a run leads a session of its own, so a script killed -9
+// leaves them behind: they are found by the run's directory and killed here.
+function killRun(r) {
+  for (const pid of pidsWithEnv('STATSYNC_RUN_DIR', r.dir)) {
+    try { process.kill(pid, 'SIGKILL'); } catch (_) { /* gone meanwhile */ }
   }
   r.child.stdout.destroy();
   r.child.stderr.destroy();
@@ -50,7 +58,7 @@ test.after(async () => {
   for (const r of runs) {
     if (r.child.exitCode === null && r.child.signalCode === null) {
       r.child.kill('SIGINT'); // its own clean stop first
-      await Promise.race([r.exited, new Promise((res) => setTimeout(res, 30000).unref())]);
+      await exitOf(r, 30000);
     }
     killRun(r);
   }
@@ -93,7 +101,6 @@ async function bannerOf(r) {
     token: /^ {3}TOKEN=(\S+)$/m.exec(r.out)[1],
   };
 }
-const exitOf = (r, ms) => Promise.race([r.exited, new Promise((res) => setTimeout(() => res(null), ms).unref())]);
 function listening(port) {
   return new Promise((resolve) => {
     const s = net.connect({ port, host: '127.0.0.1' });
@@ -211,23 +218,11 @@ test('command one, then the README tour verbatim; Ctrl-C stops everything and sa
   for (const k of Object.keys(p)) assert.equal(await listening(p[k]), false, `${k} port ${p[k]} free after Ctrl-C`);
 });
 
-// The pid of the process whose environment has NAME=VALUE and whose
-// command is comm (the services take their ports from the environment).
-function pidWithEnv(comm, name, value) {
-  for (const d of fs.readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
-    try {
-      if (fs.readFileSync(`/proc/${d}/comm`, 'utf8').trim() !== comm) continue;
-      if (fs.readFileSync(`/proc/${d}/environ`, 'utf8').split('\0').includes(`${name}=${value}`)) return Number(d);
-    } catch (_) { /* gone, or not ours */ }
-  }
-  return 0;
-}
-
 test('a process that dies by itself is named, the others are stopped, exit 1', async () => {
   const p = await ports();
   const r = runLocal(p, 'death');
   await bannerOf(r);
-  const pid = pidWithEnv('statsync-gatewa', 'STATSYNC_API_PORT', String(p.api));
+  const [pid = 0] = pidsWithEnv('STATSYNC_API_PORT', String(p.api), 'statsync-gatewa');
   assert.ok(pid > 0, 'found the gateway');
   process.kill(pid, 'SIGKILL');
   const end = await exitOf(r, 60000);

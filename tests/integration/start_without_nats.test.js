@@ -10,7 +10,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
-const { System, Proc, bin, freePort, waitFor } = require('../lib/system');
+const { System, Proc, bin, freePort, waitFor, exitOf } = require('../lib/system');
 
 let sys; // only for its temp dir, environment and a nats-server started late
 test.before(async () => {
@@ -18,8 +18,6 @@ test.before(async () => {
   await sys.nats.kill('SIGTERM'); // no NATS until a test starts one
 });
 test.after(async () => { if (sys) await sys.stop(); });
-
-const exitOf = (p, ms) => Promise.race([p.exited, new Promise((r) => setTimeout(() => r(null), ms).unref())]);
 
 async function service(name, env = {}) {
   const adminPort = await freePort();

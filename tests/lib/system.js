@@ -80,6 +80,13 @@ function freePort() {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// { code, signal } once p (anything with an `exited` promise: a Proc, a
+// spawned run) has exited, or null when it is still running after ms. The
+// timer never keeps the test process alive.
+function exitOf(p, ms = 20000) {
+  return Promise.race([p.exited, new Promise((r) => setTimeout(() => r(null), ms).unref())]);
+}
+
 async function waitFor(what, fn, timeoutMs = 10000, stepMs = 50) {
   const end = Date.now() + timeoutMs;
   let last;
@@ -436,4 +443,4 @@ class System {
   }
 }
 
-module.exports = { System, Proc, mintToken, freePort, waitFor, sleep, bin, SECRET, NATS_CONFIG, NATS_USERS, ROOT };
+module.exports = { System, Proc, mintToken, freePort, waitFor, exitOf, sleep, bin, SECRET, NATS_CONFIG, NATS_USERS, ROOT };

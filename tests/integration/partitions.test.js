@@ -156,7 +156,13 @@ test('a gateway that counts partitions differently is refused (partition_mismatc
 test('an owner killed: its users 503 partition_unavailable at once, the others served; restarted: exact', async () => {
   const xp = {};
   for (const u of [...low, ...high]) xp[u] = (await sys.http('GET', `/api/users/${u}/stats`, { token: sys.token(u) })).body.xp;
+  const statsConns = async () => (await sys.natsConnz()).filter((c) => c.name === 'stats-service').length;
+  const before = await statsConns();
   await s1.kill('SIGKILL');
+  // "at once" starts when nats-server has seen the owner's connection close
+  // (it drops its subscriptions then): until that, a request may still be
+  // routed to the dead owner and wait out the timeout.
+  await waitFor('nats-server dropped the killed owner', async () => (await statsConns()) === before - 1, 10000, 20);
   const t0 = Date.now();
   const r = await patch(high[1], { xp: 1 });
   assert.equal(r.status, 503, r.text);

@@ -332,10 +332,20 @@ class System {
     return this.nats ? this.nats.log().split('\n').filter((l) => /Violation/.test(l)) : [];
   }
 
+  // nats-server's /connz: the client connections it holds now (a state to
+  // wait for, e.g. a killed client's connection gone, its subscriptions with it).
+  async natsConnz() {
+    const r = await fetch(`http://127.0.0.1:${this.natsMonitorPort}/connz?limit=1024`);
+    return (await r.json()).connections || [];
+  }
+
   async startNats() {
     // The rendered config has its jetstream block; without one, the flags.
     const conf = this.natsConfig ? ['-c', this.natsConfig] : ['-js', '-sd', this.natsStoreDir];
-    this.nats = new Proc('nats', 'nats-server', [...conf, '-a', '127.0.0.1', '-p', String(this.natsPort)],
+    // its monitoring port: tests wait on what the server knows (natsConnz)
+    if (!this.natsMonitorPort) this.natsMonitorPort = await freePort();
+    this.nats = new Proc('nats', 'nats-server', [...conf, '-a', '127.0.0.1', '-p', String(this.natsPort),
+      '-m', String(this.natsMonitorPort)],
       { PATH: process.env.PATH }, path.join(this.dir, 'nats.log')).start();
     await waitFor('nats-server', () => new Promise((resolve) => {
       const s = net.connect(this.natsPort, '127.0.0.1', () => { s.end(); resolve(true); });

@@ -167,7 +167,10 @@ test('in headless chromium: two devices of one user, pushes with versions, offli
       const s = document.querySelector(`section[data-device=${id}]`).dataset;
       return s.version === '1' && s.xp === '10';
     }), ev);
-    assert.equal(await page.evaluate(`${dev('A')}.querySelector('.ops li').dataset.state`), 'applied');
+    // The push and the ack are two frames (the gateway sends the room's push,
+    // then the writer's ack): the op shows applied once the ack is read.
+    await page.waitFor('A\'s op applied (its ack)', () =>
+      document.querySelector('section[data-device=A] .ops li').dataset.state === 'applied', ev);
     assert.equal((await rest()).xp, 10);
 
     // B offline: two updates queue on B (nothing reaches the server), A sees 1 device.

@@ -17,10 +17,10 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { waitFor, ROOT } = require('../lib/system');
+const { canListen } = require('../lib/ports');
 
 const BIN_DIR = path.resolve(process.env.STATSYNC_BIN_DIR || path.join(ROOT, 'build'));
 const SCRIPT = path.join(ROOT, 'scripts', 'run-cluster.sh');
@@ -28,14 +28,9 @@ const NAMES = ['nats0', 'nats1', 'nats2', 'stats0', 'stats1', 'presence0', 'pres
 const OFFSETS = [0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 20, 21, 22, 30, 31, 32]; // the script's port map
 const SLOW = process.env.STATSYNC_SANITIZED === '1' ? 2 : 1;
 
-const canListen = (port) => new Promise((resolve) => {
-  const s = net.createServer();
-  s.once('error', () => resolve(false));
-  s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-});
-
-// A base whose whole map is free, below the kernel's ephemeral range (where
-// the other tests' free ports come from). Bounded tries.
+// A base whose whole map is free, in 12000–27999: below the kernel's
+// ephemeral range and apart from the ports freePort hands out (ports.js).
+// Bounded tries.
 async function freeBase() {
   for (let i = 0; i < 50; i++) {
     const base = 12000 + 40 * Math.floor(Math.random() * 400);

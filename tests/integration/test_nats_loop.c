@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "ss_nats.h"
+#include "test_port.h"
 
 #include <netinet/in.h>
 #include <pthread.h>
@@ -60,21 +61,6 @@ static void on_alarm(int sig)
     if (server_pid > 0)
         kill(server_pid, SIGKILL);
     _exit(3);
-}
-
-static int pick_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    close(fd);
-    return ntohs(a.sin_port);
 }
 
 /* Starts nats-server on server_port and waits (bounded) until it accepts. */
@@ -407,7 +393,7 @@ static int group_setup(void **state)
     signal(SIGALRM, on_alarm);
     alarm(180);
     atexit(server_kill);
-    server_port = pick_port();
+    server_port = test_port_free();
     if (server_port <= 0)
         return -1;
     snprintf(server_url, sizeof(server_url), "nats://127.0.0.1:%d", server_port);

@@ -19,6 +19,7 @@
 #include "ss_partition.h"
 #include "ss_subjects.h"
 #include "statsync.pb-c.h"
+#include "test_port.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -146,20 +147,6 @@ static int stop_proc(pid_t pid, int sig, int64_t timeout_ms)
     waitpid(pid, &status, 0);
     children_forget(pid);
     return status;
-}
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-        close(fd);
-        return -1;
-    }
-    close(fd);
-    return ntohs(a.sin_port);
 }
 
 static int tcp_connect(int port)
@@ -324,8 +311,8 @@ static int group_setup(void **state)
     if (mkdtemp(S.tmp) == NULL)
         return -1;
     snprintf(S.data_dir, sizeof(S.data_dir), "%s/data", S.tmp);
-    S.nats_port = free_port();
-    S.admin_port = free_port();
+    S.nats_port = test_port_free();
+    S.admin_port = test_port_free();
     snprintf(S.url, sizeof(S.url), "nats://127.0.0.1:%d", S.nats_port);
     char port[16], log[160], store[160];
     snprintf(port, sizeof(port), "%d", S.nats_port);

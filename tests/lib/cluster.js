@@ -225,7 +225,7 @@ class Cluster extends System {
   async _natsReady(n) {
     await waitFor(`${n.name} ready (:${n.clientPort}, /healthz on :${n.httpPort})`, async () => {
       if (n.child && (n.child.exitCode !== null || n.child.signalCode !== null)) {
-        throw new Error(`${n.name} exited early:\n${n.log().slice(-3000)}`);
+        throw new Error(`${n.name} exited early:\n${n.story()}`);
       }
       const open = await new Promise((resolve) => {
         const s = net.connect(n.clientPort, '127.0.0.1', () => { s.end(); resolve(true); });

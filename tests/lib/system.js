@@ -32,6 +32,7 @@ const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
+const { freePort } = require('./ports');
 
 const ROOT = path.resolve(__dirname, '../..');
 const BIN_DIR = process.env.STATSYNC_BIN_DIR || path.join(ROOT, 'build');
@@ -57,26 +58,8 @@ function bin(name) {
   throw new Error(`binary ${name} not found under ${BIN_DIR}`);
 }
 
-// A port nothing listens on now. The kernel may hand a just-closed port out
-// again, so two calls in a row could return the same one (a gateway once
-// got it as both its REST and its Socket.IO port): a port this process was
-// already given is never returned again.
-const givenPorts = new Set();
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => {
-        if (givenPorts.has(port)) { freePort().then(resolve, reject); return; }
-        givenPorts.add(port);
-        resolve(port);
-      });
-    });
-  });
-}
+// freePort: tests/lib/ports.js (below the ephemeral range, reserved across
+// the test processes running at once).
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -170,6 +153,16 @@ class Proc {
 
   log() {
     try { return fs.readFileSync(this.logFile, 'utf8'); } catch (_) { return ''; }
+  }
+
+  // What to print when the process ended unexpectedly: its warnings and
+  // errors first (a stop's routine lines, e.g. 32 "partition released",
+  // would otherwise push the cause out of a tail), then the log's tail.
+  story(tail = 3000) {
+    const log = this.log();
+    const bad = log.split('\n').filter((l) => /"level":"(warn|error|fatal)"|\[(ERR|FTL)\]/.test(l));
+    const first = bad.slice(0, 40).join('\n').slice(0, 6000);
+    return `${first ? `-- warnings and errors --\n${first}\n-- last lines --\n` : ''}${log.slice(-tail)}`;
   }
 }
 
@@ -397,7 +390,7 @@ class System {
   async waitHttp(port, p, proc, anyStatus = false) {
     await waitFor(`${proc.name} on :${port}${p}`, async () => {
       if (proc.child && (proc.child.exitCode !== null || proc.child.signalCode !== null)) {
-        throw new Error(`${proc.name} exited early:\n${proc.log().slice(-3000)}`);
+        throw new Error(`${proc.name} exited early:\n${proc.story()}`);
       }
       const r = await fetch(`http://127.0.0.1:${port}${p}`).catch(() => null);
       return r && (anyStatus || r.status === 200);

@@ -9,7 +9,10 @@
 // admin port that way in CI. Below the range, only a listener can hold it.
 //
 // 12000–27999 belong to integration/run_cluster's blocks (it needs 33 in a
-// row); freePort uses 28000 up to the ephemeral range, then 2000–11999.
+// row); freePort uses 28000 up to the ephemeral range (4 768 ports by
+// default), or 2000–11999 where that is under 2 000 ports. Never a port the
+// Fetch standard calls bad (6665–6669, 10080, …): Node's fetch and browsers
+// refuse to connect to those at all.
 //
 // The test processes ctest runs at once each pick at random; a port handed
 // out is reserved for the life of the process by a file created exclusively
@@ -39,14 +42,16 @@ function ephemeralLow() {
   } catch (_) { return 32768; }
 }
 
-// [lo, hi) ranges to pick from, the larger first.
-function pools() {
+// The [lo, hi) range to pick from.
+function pool() {
   const eph = ephemeralLow();
-  const out = [];
-  if (eph > 28000) out.push([28000, eph]);
-  out.push([2000, Math.min(12000, eph)]);
-  return out.filter(([lo, hi]) => hi - lo > 0);
+  return eph - 28000 >= 2000 ? [28000, eph] : [2000, Math.min(12000, eph)];
 }
+
+// https://fetch.spec.whatwg.org/#bad-port (those above 2000; Chromium's
+// restricted ports are the same).
+const BAD_PORTS = new Set([2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667,
+  6668, 6669, 6679, 6697, 10080]);
 
 function alive(pid) {
   try { process.kill(pid, 0); return true; } catch (e) { return e.code === 'EPERM'; }
@@ -87,16 +92,10 @@ const canListen = (port) => new Promise((resolve) => {
 // A loopback port nothing listens on, reserved for this process: never
 // handed out twice here, nor to another test process while this one runs.
 async function freePort() {
-  const ranges = pools();
-  const size = ranges.reduce((n, [lo, hi]) => n + hi - lo, 0);
+  const [lo, hi] = pool();
   for (let i = 0; i < 500; i++) {
-    let k = Math.floor(Math.random() * size);
-    let port = 0;
-    for (const [lo, hi] of ranges) {
-      if (k < hi - lo) { port = lo + k; break; }
-      k -= hi - lo;
-    }
-    if (reserved.has(port) || !reserve(port)) continue;
+    const port = lo + Math.floor(Math.random() * (hi - lo));
+    if (BAD_PORTS.has(port) || reserved.has(port) || !reserve(port)) continue;
     if (await canListen(port)) return port;
     release(port);
   }

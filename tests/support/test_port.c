@@ -84,6 +84,17 @@ static int test_port__reserve(int port)
     return 0;
 }
 
+/* https://fetch.spec.whatwg.org/#bad-port above 2000 (tests/lib/ports.js). */
+static int test_port__bad(int port)
+{
+    static const int bad[] = {2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566,
+                              6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (bad[i] == port)
+            return 1;
+    return 0;
+}
+
 static int test_port__can_listen(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -105,13 +116,13 @@ int test_port_free(void)
     }
     if (s_nheld == TEST_PORT_MAX_HELD)
         return -1;
+    /* tests/lib/ports.js's pool (12000-27999: run_cluster's blocks) */
     int eph = test_port__ephemeral_low();
-    int lo1 = 28000, n1 = eph > 28000 ? eph - 28000 : 0; /* 12000-27999: run_cluster's */
-    int lo2 = 2000, n2 = (eph < 12000 ? eph : 12000) - 2000;
-    for (int i = 0; i < 500 && n1 + n2 > 0; i++) {
-        int k = rand() % (n1 + n2);
-        int port = k < n1 ? lo1 + k : lo2 + (k - n1);
-        int mine = 0;
+    int lo = eph - 28000 >= 2000 ? 28000 : 2000;
+    int hi = eph - 28000 >= 2000 ? eph : (eph < 12000 ? eph : 12000);
+    for (int i = 0; i < 500 && hi > lo; i++) {
+        int port = lo + rand() % (hi - lo);
+        int mine = test_port__bad(port);
         for (int j = 0; j < s_nheld; j++)
             mine |= s_held[j] == port;
         if (mine || !test_port__reserve(port))

@@ -56,6 +56,32 @@ bool ss_subject_user_is(const char *subject, const char *prefix, const char *use
            strcmp(subject, want) == 0;
 }
 
+bool ss_subject_user_event(char *buf, size_t cap, const char *user_id, const char *kind)
+{
+    if (!ss_subject_user(buf, cap, SS_SUBJ_USER, user_id))
+        return false;
+    size_t w = strlen(buf), kl = strlen(kind);
+    if (w + 1 + kl + 1 > cap) {
+        buf[0] = '\0';
+        return false;
+    }
+    buf[w] = '.';
+    memcpy(buf + w + 1, kind, kl + 1);
+    return true;
+}
+
+const char *ss_subject_user_event_kind(const char *subject, const char *user_id)
+{
+    char want[SS_SUBJECT_MAX];
+    if (subject == NULL || !ss_subject_user(want, sizeof(want), SS_SUBJ_USER, user_id))
+        return NULL;
+    size_t n = strlen(want);
+    if (strncmp(subject, want, n) != 0 || subject[n] != '.' || subject[n + 1] == '\0' ||
+        strchr(subject + n + 1, '.') != NULL)
+        return NULL;
+    return subject + n + 1;
+}
+
 bool ss_subject_user_parse(const char *subject, const char *prefix, char *out, size_t cap)
 {
     if (cap > 0)

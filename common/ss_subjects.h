@@ -21,7 +21,6 @@
 /* apply and get carry the user's partition (ss_partition.h) */
 #define SS_SUBJ_STATS_APPLY "statsync.stats.apply"     /* .<p>.<userId> req/rep Mutation -> StatsReply */
 #define SS_SUBJ_STATS_GET "statsync.stats.get"         /* .<p>.<userId> req/rep GetRequest -> StatsReply */
-#define SS_SUBJ_STATS_CHANGED "statsync.stats.changed" /* .<userId>  event ChangeEvent */
 #define SS_SUBJ_HEALTH "statsync.health"               /* .<service> req/rep HealthRequest -> HealthReply */
 #define SS_SUBJ_CTL_STATS "statsync.ctl.stats"         /* .<instance> req/rep PartitionCommand -> ...Reply */
 
@@ -32,8 +31,15 @@
 #define SS_SUBJ_PRESENCE_HEARTBEAT "statsync.presence.heartbeat" /* event PresenceHeartbeat */
 #define SS_SUBJ_PRESENCE_SYNC "statsync.presence.sync"           /* event PresenceSyncRequest */
 #define SS_SUBJ_PRESENCE_SNAPSHOT "statsync.presence.snapshot"   /* event PresenceSnapshot */
-#define SS_SUBJ_PRESENCE_UPDATE "statsync.presence.update"       /* .<userId> event PresenceUpdate */
 #define SS_SUBJ_PRESENCE_INSTANCE "statsync.presence.instance"   /* event PresenceInstance */
+
+/* A user's events, under one prefix so that a gateway's room holds one
+ * subscription for all of them (statsync.user.<userId>.*):
+ * "statsync.user.<userId>.<kind>" (ss_subject_user_event). */
+#define SS_SUBJ_USER "statsync.user"
+#define SS_USER_EV_CHANGED "changed"   /* event ChangeEvent, stats-service -> gateways */
+#define SS_USER_EV_PRESENCE "presence" /* event PresenceUpdate, presence-service -> gateways */
+#define SS_USER_EV_ANY "*"             /* the room's subscription */
 
 #define SS_QUEUE_STATS "stats-service"
 #define SS_QUEUE_PRESENCE "presence-service"
@@ -46,6 +52,14 @@
 /* "<prefix>.<token of user_id>" into buf. False (buf "") when user_id is not
  * a valid userId or the subject does not fit in cap. */
 bool ss_subject_user(char *buf, size_t cap, const char *prefix, const char *user_id);
+
+/* "statsync.user.<token of user_id>.<kind>" into buf (kind one of
+ * SS_USER_EV_*). False (buf "") as ss_subject_user. */
+bool ss_subject_user_event(char *buf, size_t cap, const char *user_id, const char *kind);
+
+/* The kind of "statsync.user.<token of user_id>.<kind>" (a pointer into
+ * subject), or NULL when subject is not an event subject of user_id. */
+const char *ss_subject_user_event_kind(const char *subject, const char *user_id);
 
 /* True when subject is exactly ss_subject_user(prefix, user_id). */
 bool ss_subject_user_is(const char *subject, const char *prefix, const char *user_id);

@@ -91,7 +91,7 @@ void presence_publish_update(presence *p, const char *user_id, uint32_t devices,
     u.has_republish = republish;
     u.republish = republish;
     char subject[SS_SUBJECT_MAX];
-    if (!ss_subject_user(subject, sizeof(subject), SS_SUBJ_PRESENCE_UPDATE, user_id))
+    if (!ss_subject_user_event(subject, sizeof(subject), user_id, SS_USER_EV_PRESENCE))
         return;
     ss_nats_publish_proto(p->core.nc, subject, &u.base, SS_LOG_DEBUG);
     ss_counter_add(c_updates, 1);

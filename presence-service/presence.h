@@ -83,7 +83,7 @@ void presence_request_sync(presence *p, const char *gw, uint64_t after_seq);
 void presence_sweep(presence *p);
 void presence_unsubscribe(presence *p);
 /* The registry's change callback (mu held): publishes
- * statsync.presence.update.<userId> when this instance owns the user. */
+ * statsync.user.<userId>.presence when this instance owns the user. */
 void presence_on_change(void *arg, const char *user_id, uint32_t devices, const char *gw,
                         const char *sock);
 /* Publishes one PresenceUpdate (origin may be ""; republish: the current

@@ -47,7 +47,7 @@ USERS=(gateway stats presence admin)
 declare -A WHO PUB SUB RESP
 WHO[gateway]='statsync-gateway (every gateway)'
 PUB[gateway]='statsync.stats.apply.*.* statsync.stats.get.*.* statsync.health.stats statsync.health.presence statsync.presence.join statsync.presence.leave statsync.presence.ping statsync.presence.heartbeat statsync.presence.snapshot'
-SUB[gateway]='statsync.stats.changed.* statsync.presence.update.* statsync.presence.sync _INBOX.>'
+SUB[gateway]='statsync.user.*.* statsync.presence.sync _INBOX.>'
 RESP[gateway]=no
 
 WHO[stats]='statsync-stats (stats-service)'
@@ -61,12 +61,12 @@ js_api() {
   done
   printf '%s' "${out# }"
 }
-PUB[stats]="statsync.stats.changed.* $(js_api)"
+PUB[stats]="statsync.user.*.changed $(js_api)"
 SUB[stats]='statsync.stats.apply.*.* statsync.stats.get.*.* statsync.health.stats statsync.ctl.stats.* _INBOX.>'
 RESP[stats]=yes
 
 WHO[presence]='statsync-presence (presence-service)'
-PUB[presence]='statsync.presence.sync statsync.presence.update.* statsync.presence.instance'
+PUB[presence]='statsync.presence.sync statsync.user.*.presence statsync.presence.instance'
 SUB[presence]='statsync.presence.join statsync.presence.leave statsync.presence.ping statsync.presence.heartbeat statsync.presence.snapshot statsync.presence.instance statsync.health.presence'
 RESP[presence]=yes
 

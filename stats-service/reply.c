@@ -37,7 +37,7 @@ void reply_change_event(natsConnection *nc, const stats_doc *doc, const Statsync
                         const Statsync__Mutation *m, const char *reply_to)
 {
     char subject[SS_SUBJECT_MAX];
-    if (!ss_subject_user(subject, sizeof(subject), SS_SUBJ_STATS_CHANGED, doc->user_id))
+    if (!ss_subject_user_event(subject, sizeof(subject), doc->user_id, SS_USER_EV_CHANGED))
         return; /* stored documents passed the same check: cannot happen */
     Statsync__ChangeEvent ev = STATSYNC__CHANGE_EVENT__INIT;
     Statsync__Document d;

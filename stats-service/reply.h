@@ -1,6 +1,6 @@
 /* reply.h — packing and sending the stats-service's NATS answers:
  * StatsReply to a request's reply subject, ChangeEvent on
- * statsync.stats.changed.<userId>. Any thread (natsConnection_Publish is
+ * statsync.user.<userId>.changed. Any thread (natsConnection_Publish is
  * thread-safe); nothing here keeps a pointer after returning. */
 #ifndef STATS_REPLY_H
 #define STATS_REPLY_H

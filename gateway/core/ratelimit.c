@@ -30,13 +30,13 @@ static void rl__key_copy(char dst[RL_KEY_MAX + 1], const char *key)
     dst[n] = '\0';
 }
 
-/* Both tables' entries begin with their node and their key. */
+/* A token bucket begins with its node and its key. */
 struct rl__keyed {
     ss_hnode h;
     char key[RL_KEY_MAX + 1];
 };
 
-/* An entry of either table is found by the key after its node. */
+/* A bucket is found by the key after its node. */
 static bool rl__key_eq(const ss_hnode *n, const void *key)
 {
     return strcmp(SS_HTAB_ENTRY(n, struct rl__keyed, h)->key, key) == 0;
@@ -172,10 +172,12 @@ int64_t rl_retry_after_s(int64_t wait_ms)
 
 /* ---- concurrent sockets per key ------------------------------------------------ */
 
+/* One per user with a socket: sized to its key (an idle connection's memory
+ * is mostly such per-user and per-socket records). */
 typedef struct rl_slot {
-    ss_hnode h; /* in the table, by key (first: rl__keyed) */
-    char key[RL_KEY_MAX + 1];
+    ss_hnode h; /* in the table, by key */
     int64_t held;
+    char key[]; /* NUL-terminated, at most RL_KEY_MAX bytes */
 } rl_slot;
 
 struct rl_slots {
@@ -184,10 +186,13 @@ struct rl_slots {
 };
 
 _Static_assert(offsetof(rl_bucket, h) == offsetof(struct rl__keyed, h) &&
-                   offsetof(rl_bucket, key) == offsetof(struct rl__keyed, key) &&
-                   offsetof(rl_slot, h) == offsetof(struct rl__keyed, h) &&
-                   offsetof(rl_slot, key) == offsetof(struct rl__keyed, key),
-               "rate-limit entries begin like rl__keyed");
+                   offsetof(rl_bucket, key) == offsetof(struct rl__keyed, key),
+               "token buckets begin like rl__keyed");
+
+static bool rl__slot_eq(const ss_hnode *n, const void *key)
+{
+    return strcmp(SS_HTAB_ENTRY(n, rl_slot, h)->key, key) == 0;
+}
 
 int rl_slots_create(rl_slots **out, int64_t max)
 {
@@ -196,7 +201,7 @@ int rl_slots_create(rl_slots **out, int64_t max)
     if (s == NULL)
         return -1;
     s->max = max;
-    if (ss_htab_init(&s->keys, 1024, rl__key_eq) != 0) {
+    if (ss_htab_init(&s->keys, 1024, rl__slot_eq) != 0) {
         free(s);
         return -1;
     }
@@ -227,9 +232,10 @@ bool rl_slots_acquire(rl_slots *s, const char *key)
     rl__key_copy(k, key);
     rl_slot *e = rl_slots__find(s, k);
     if (e == NULL) {
-        if ((e = calloc(1, sizeof(*e))) == NULL)
+        size_t n = strlen(k) + 1;
+        if ((e = calloc(1, sizeof(*e) + n)) == NULL)
             return false;
-        memcpy(e->key, k, sizeof(k));
+        memcpy(e->key, k, n);
         ss_htab_add(&s->keys, &e->h, rl__hash(k));
     }
     if (s->max > 0 && e->held >= s->max)

@@ -15,7 +15,9 @@
  * pays for it). Everything else in this file runs on the service thread
  * only.
  *
- * Subscriptions follow the rooms: statsync.stats.changed.<userId> is
+ * Subscriptions follow the rooms: statsync.user.<userId>.* (the user's
+ * change events and presence updates, one subscription: its memory is a
+ * room's largest part) is
  * subscribed when the first local socket of the user joins, and dropped when
  * the last one leaves — or, when a request whose answer is to come in an
  * event is pinned on the room (fanout_pin), when that request completes. An event for a user whose room is gone by the time it
@@ -197,19 +199,15 @@ fail:
     return NULL;
 }
 
-static void fanout__on_change(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
-                              void *closure)
+static void fanout__on_change(fanout *f, natsMsg *msg)
 {
-    (void)nc;
-    (void)sub;
-    fanout *f = closure;
     const char *subject = natsMsg_GetSubject(msg);
     Statsync__ChangeEvent *ev = statsync__change_event__unpack(
         NULL, (size_t)natsMsg_GetDataLength(msg), (const uint8_t *)natsMsg_GetData(msg));
     /* the document must be the subject's user: nothing of one user reaches
      * another user's room */
-    if (ev == NULL || ev->doc == NULL ||
-        !ss_subject_user_is(subject, SS_SUBJ_STATS_CHANGED, ev->doc->user_id)) {
+    const char *kind = ev && ev->doc ? ss_subject_user_event_kind(subject, ev->doc->user_id) : NULL;
+    if (kind == NULL || strcmp(kind, SS_USER_EV_CHANGED) != 0) {
         ss_log(SS_LOG_WARN, "change event dropped: undecodable or for another user", "{s:s}",
                "subject", subject);
     } else {
@@ -222,6 +220,27 @@ static void fanout__on_change(natsConnection *nc, natsSubscription *sub, natsMsg
     if (ev)
         statsync__change_event__free_unpacked(ev, NULL);
     natsMsg_Destroy(msg);
+}
+
+/* statsync.user.<userId>.* of a room (cnats thread): by the subject's last
+ * token, a change event (here) or a presence update (presence_client.c). */
+static void fanout__on_message(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
+                               void *closure)
+{
+    (void)nc;
+    (void)sub;
+    fanout *f = closure;
+    const char *subject = natsMsg_GetSubject(msg);
+    const char *dot = strrchr(subject, '.');
+    const char *kind = dot ? dot + 1 : "";
+    if (strcmp(kind, SS_USER_EV_CHANGED) == 0) {
+        fanout__on_change(f, msg);
+    } else if (strcmp(kind, SS_USER_EV_PRESENCE) == 0) {
+        presence_client_on_update(f->r->presence, msg);
+    } else {
+        ss_log(SS_LOG_WARN, "user event of an unknown kind dropped", "{s:s}", "subject", subject);
+        natsMsg_Destroy(msg);
+    }
 }
 
 /* ---- service thread ------------------------------------------------------------ */
@@ -435,7 +454,6 @@ int fanout_create(fanout **out, rooms *r)
 
 static void fanout__unsubscribe(sio_room *r)
 {
-    presence_client_room_close(r);
     ss_nats_unsubscribe(&r->sub);
 }
 
@@ -455,22 +473,23 @@ int fanout_join(fanout *f, sio_session *ss, const char *user_id)
         return -1;
     sio_room *r = fanout__find(f, user_id);
     if (r == NULL) {
-        r = calloc(1, sizeof(*r));
+        size_t id_len = strlen(user_id) + 1; /* a valid id: at most SS_USERID_MAX bytes */
+        r = calloc(1, sizeof(*r) + id_len);
         if (r == NULL)
             return -1;
-        snprintf(r->user_id, sizeof(r->user_id), "%s", user_id);
+        memcpy(r->user_id, user_id, id_len);
+        r->presence_devices = -1;
         char subject[SS_SUBJECT_MAX];
-        natsStatus st = !ss_subject_user(subject, sizeof(subject), SS_SUBJ_STATS_CHANGED, user_id)
-                            ? NATS_INVALID_SUBJECT
-                        : f->stopped ? NATS_ILLEGAL_STATE
-                                      : ss_nats_subscribe(&f->subs, &r->sub, f->gw->nc, subject,
-                                                          NULL, fanout__on_change, f);
+        natsStatus st =
+            !ss_subject_user_event(subject, sizeof(subject), user_id, SS_USER_EV_ANY)
+                ? NATS_INVALID_SUBJECT
+            : f->stopped ? NATS_ILLEGAL_STATE
+                          : ss_nats_subscribe(&f->subs, &r->sub, f->gw->nc, subject, NULL,
+                                              fanout__on_message, f);
         if (st == NATS_OK)
             st = natsSubscription_SetPendingLimits(r->sub, 65536, 256 * 1024 * 1024);
-        if (st == NATS_OK && presence_client_room_open(f->r->presence, r) != 0)
-            st = NATS_ERR;
         if (st != NATS_OK) {
-            ss_log(SS_LOG_ERROR, "change subscription failed", "{s:s,s:s}", "user", user_id,
+            ss_log(SS_LOG_ERROR, "user event subscription failed", "{s:s,s:s}", "user", user_id,
                    "error", natsStatus_GetText(st));
             fanout__unsubscribe(r);
             free(r);

@@ -1,7 +1,9 @@
 /* fanout.h — user rooms and change-event fan-out for the Socket.IO edge.
  *
  * A room holds every local socket of one user. While a room exists the
- * gateway is subscribed to statsync.stats.changed.<userId>; the subscription
+ * gateway is subscribed to statsync.user.<userId>.* — one subscription for
+ * the user's change events (.changed, here) and presence updates
+ * (.presence, handed to presence_client.c); the subscription
  * is dropped when the last socket leaves (or, later, when the last request
  * pinned on it completes: fanout_pin). Each ChangeEvent is encoded once
  * (user:data:updated and user:update) and the bytes are shared by every
@@ -21,14 +23,13 @@
 typedef struct fanout fanout;
 
 typedef struct sio_room {
-    char user_id[SS_USERID_MAX + 1];
     uint32_t count;            /* sockets in the room */
     ss_list members;           /* its sockets, by sio_session.room_link */
-    natsSubscription *sub;     /* statsync.stats.changed.<userId> */
-    natsSubscription *presence_sub; /* statsync.presence.update.<userId> (presence_client.c) */
+    natsSubscription *sub;     /* statsync.user.<userId>.* */
     int64_t presence_devices;  /* last presence:update count forwarded; -1 none (presence_client.c) */
     uint32_t pins;             /* requests answered by this room's events (fanout_pin) */
     ss_hnode h;                /* in the fan-out's table, by user_id */
+    char user_id[];            /* sized to the id (a room per connected user) */
 } sio_room;
 
 struct rooms;

@@ -339,19 +339,20 @@ static void pc__on_ping(sio_server *s, pc_task *t)
 
 /* ---- presence:update ----------------------------------------------------------------- */
 
-/* statsync.presence.update.<userId> (cnats thread): encode once, hand over. */
-static void pc__on_update(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+void presence_client_on_update(presence_client *pc, natsMsg *msg)
 {
-    (void)nc;
-    (void)sub;
-    presence_client *pc = closure;
     const char *subject = natsMsg_GetSubject(msg);
     Statsync__PresenceUpdate *u = NULL;
     pc_task *t = NULL;
-    u = statsync__presence_update__unpack(NULL, (size_t)natsMsg_GetDataLength(msg),
-                                          (const uint8_t *)natsMsg_GetData(msg));
-    if (u == NULL || !ss_subject_user_is(subject, SS_SUBJ_PRESENCE_UPDATE, u->user_id))
+    u = pc == NULL ? NULL
+                   : statsync__presence_update__unpack(NULL, (size_t)natsMsg_GetDataLength(msg),
+                                                       (const uint8_t *)natsMsg_GetData(msg));
+    const char *kind = u ? ss_subject_user_event_kind(subject, u->user_id) : NULL;
+    if (kind == NULL || strcmp(kind, SS_USER_EV_PRESENCE) != 0) {
+        ss_log(SS_LOG_WARN, "presence update dropped: undecodable or for another user", "{s:s}",
+               "subject", subject);
         goto out;
+    }
     const char *uid = u->user_id;
     json_t *ev = json_pack("{s:s,s:b,s:I}", "userId", uid, "online",
                            u->has_online ? u->online : u->devices > 0, "devices",
@@ -400,33 +401,6 @@ static void pc__on_update_deliver(pc_task *t)
     r->presence_devices = (int64_t)t->devices;
     fanout_send(t->pc->r->fanout, t->user_id, t->origin, NULL, pc__update_buf, t);
     ss_counter_add(c_updates, 1);
-}
-
-int presence_client_room_open(presence_client *pc, sio_room *r)
-{
-    r->presence_devices = -1;
-    if (pc == NULL || pc->stopped)
-        return 0;
-    char subject[SS_SUBJECT_MAX];
-    natsStatus st =
-        ss_subject_user(subject, sizeof(subject), SS_SUBJ_PRESENCE_UPDATE, r->user_id)
-            ? ss_nats_subscribe(&pc->subs, &r->presence_sub, pc->gw->nc, subject, NULL,
-                                pc__on_update, pc)
-            : NATS_INVALID_SUBJECT;
-    if (st == NATS_OK)
-        st = natsSubscription_SetPendingLimits(r->presence_sub, 4096, 4 * 1024 * 1024);
-    if (st != NATS_OK) {
-        ss_log(SS_LOG_ERROR, "presence update subscription failed", "{s:s,s:s}", "user",
-               r->user_id, "error", natsStatus_GetText(st));
-        presence_client_room_close(r);
-        return -1;
-    }
-    return 0;
-}
-
-void presence_client_room_close(sio_room *r)
-{
-    ss_nats_unsubscribe(&r->presence_sub);
 }
 
 /* ---- hand-over ---------------------------------------------------------------------- */

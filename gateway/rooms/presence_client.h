@@ -12,14 +12,16 @@
  *   - answers presence:ping through the service (statsync.presence.ping), or
  *     from local knowledge when it does not answer within
  *     cfg.presence_ping_timeout_ms (the client is never left waiting);
- *   - holds statsync.presence.update.<userId> for each room (same lifecycle
- *     as the room's stats subscription) and emits presence:update
- *     {userId, online, devices} to the user's sockets — only when the count
+ *   - takes statsync.user.<userId>.presence from the room's subscription
+ *     (fanout.c holds one per room for all of the user's events) and emits
+ *     presence:update {userId, online, devices} to the user's sockets —
+ *     only when the count
  *     differs from the last one forwarded to the room, so that republishes
  *     and overlapping publishers never reach a socket twice.
  *
- * Threads: every function runs on the lws service thread. NATS callbacks
- * inside presence_client.c (cnats threads, nats_rpc timer) only decode/encode
+ * Threads: every function runs on the lws service thread, except
+ * presence_client_on_update (a cnats thread); NATS callbacks inside
+ * presence_client.c (cnats threads, nats_rpc timer) and it only decode/encode
  * and hand over with sio_server_post(). */
 #ifndef PRESENCE_CLIENT_H
 #define PRESENCE_CLIENT_H
@@ -41,9 +43,10 @@ void presence_client_joined(presence_client *pc, sio_session *ss, const char *us
 void presence_client_left(presence_client *pc, sio_session *ss, const char *user_id);
 /* presence:ping {ts}: answers presence:pong (and the ack when ack_id >= 0). */
 void presence_client_ping(presence_client *pc, sio_session *ss, json_t *ts, int64_t ack_id);
-/* Subscribes / drops statsync.presence.update.<room user>. */
-int presence_client_room_open(presence_client *pc, sio_room *r);
-void presence_client_room_close(sio_room *r);
+/* A statsync.user.<userId>.presence message from the room's subscription
+ * (a cnats thread): decoded, checked against its subject, encoded once and
+ * handed over. Destroys msg. pc may be NULL (the message is dropped). */
+void presence_client_on_update(presence_client *pc, natsMsg *msg);
 /* Drops the sync subscription (shutdown, before NATS closes). */
 void presence_client_stop(presence_client *pc);
 void presence_client_destroy(presence_client *pc);

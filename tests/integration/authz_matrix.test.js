@@ -44,8 +44,9 @@ const TOKEN = '[A-Za-z0-9_=-]{1,384}';
 // The stats-services' partition leases (JetStream KV): lease keys, homes, the
 // cluster's partition count, and the JetStream API calls on those buckets.
 const JS_KV = '\\$KV\\.statsync_partitions(_config)?\\.(p\\.\\d+|home\\.\\d+|partition_count)|\\$JS\\.API\\.[A-Z.]+\\.KV_statsync_partitions(_config)?(\\.\\S+)?';
-const SUBJECT_OK = new RegExp(`^(statsync\\.stats\\.(apply|get)\\.(0|[1-9]\\d*)\\.${TOKEN}|statsync\\.stats\\.changed\\.${TOKEN}|statsync\\.health\\.(stats|presence)|statsync\\.presence\\.(join|leave|ping|heartbeat|sync|snapshot|instance)|statsync\\.presence\\.update\\.${TOKEN}|_INBOX\\.[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*|authzspy\\.marker\\.\\d+\\.\\d+|${JS_KV})$`);
-const USER_SUBJECT = /^statsync\.(?:stats\.(?:apply|get)\.(\d+)|stats\.changed|presence\.update)\.(.*)$/;
+const SUBJECT_OK = new RegExp(`^(statsync\\.stats\\.(apply|get)\\.(0|[1-9]\\d*)\\.${TOKEN}|statsync\\.user\\.${TOKEN}\\.(changed|presence)|statsync\\.health\\.(stats|presence)|statsync\\.presence\\.(join|leave|ping|heartbeat|sync|snapshot|instance)|_INBOX\\.[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*|authzspy\\.marker\\.\\d+\\.\\d+|${JS_KV})$`);
+// [, partition or undefined, token]
+const USER_SUBJECT = /^statsync\.(?:stats\.(?:apply|get)\.(\d+)\.([^.]*)|user\.([^.]*)\.(?:changed|presence))$/;
 
 // The subject token of a userId, as common/ss_subjects.c writes it.
 function subjectToken(id) {
@@ -66,13 +67,16 @@ function assertSubjectsClean(msgs) {
   for (const m of msgs) {
     assert.match(m.subject, SUBJECT_OK, `unexpected subject on NATS: ${JSON.stringify(m.subject)}`);
     const user = USER_SUBJECT.exec(m.subject);
-    if (user) assert.equal(subjectToken(tokenToId(user[2])), user[2], `not a canonical token: ${m.subject}`);
-    if (user && user[1] !== undefined) assert.equal(Number(user[1]), partitionOf(tokenToId(user[2])), `not the user's partition: ${m.subject}`);
+    const tok = user && (user[2] !== undefined ? user[2] : user[3]);
+    if (user) assert.equal(subjectToken(tokenToId(tok)), tok, `not a canonical token: ${m.subject}`);
+    if (user && user[1] !== undefined) assert.equal(Number(user[1]), partitionOf(tokenToId(tok)), `not the user's partition: ${m.subject}`);
   }
 }
 
 function userSubjects(msgs, user) {
-  return msgs.filter((m) => /^statsync\.stats\.(apply|get|changed)\./.test(m.subject) && m.subject.split('.').pop() === subjectToken(user));
+  const tok = subjectToken(user);
+  return msgs.filter((m) => (/^statsync\.stats\.(apply|get)\./.test(m.subject) && m.subject.split('.').pop() === tok)
+    || m.subject.startsWith(`statsync.user.${tok}.`));
 }
 
 // ---- helpers --------------------------------------------------------------------------
@@ -264,8 +268,9 @@ test('Socket.IO: every event from A\'s socket against B is refused; nothing of B
       const seen = spy.since(mark);
       assertSubjectsClean(seen);
       // only B's own patch (and its change event) may name B
-      const bSubjects = userSubjects(seen, B).map((m) => m.subject.split('.').slice(0, 3).join('.'));
-      assert.deepEqual(bSubjects.sort(), ['statsync.stats.apply', 'statsync.stats.changed'],
+      const bSubjects = userSubjects(seen, B).map((m) => (m.subject.startsWith('statsync.user.')
+        ? m.subject.replace(/^(statsync\.user)\.[^.]+\./, '$1.<user>.') : m.subject.split('.').slice(0, 3).join('.')));
+      assert.deepEqual(bSubjects.sort(), ['statsync.stats.apply', 'statsync.user.<user>.changed'],
         `A's refused events must not publish for B: ${bSubjects}`);
     } finally { a.close(); }
   }
@@ -375,7 +380,10 @@ test('identity-provider userIds work on every route, and reach NATS only encoded
   for (const id of GOOD_IDS) {
     const mine = userSubjects(seen, id);
     assert.ok(mine.some((m) => m.subject.startsWith('statsync.stats.apply.')), `no apply subject for ${JSON.stringify(id)}`);
-    for (const m of mine) assert.equal(tokenToId(m.subject.split('.').pop()), id);
+    for (const m of mine) {
+      const u = USER_SUBJECT.exec(m.subject);
+      assert.equal(tokenToId(u[2] !== undefined ? u[2] : u[3]), id, m.subject);
+    }
   }
 });
 
@@ -407,7 +415,7 @@ test('Socket.IO: bad userIds in events are refused before NATS; the socket stays
   await spy.settle();
   const seen = spy.since(mark);
   assertSubjectsClean(seen);
-  assert.deepEqual(seen.filter((m) => /^statsync\.stats\.(apply|changed)\./.test(m.subject)).map((m) => m.subject), [],
+  assert.deepEqual(seen.filter((m) => /^statsync\.stats\.apply\.|^statsync\.user\.[^.]*\.changed$/.test(m.subject)).map((m) => m.subject), [],
     'no bad event publishes a mutation');
 });
 

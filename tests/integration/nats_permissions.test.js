@@ -14,8 +14,8 @@
 //     raw client (the protocol over net.Socket) per user: every PUB and SUB
 //     of a sample of subjects is refused (-ERR 'Permissions Violation ...'
 //     before the PONG of the PING sent after it) exactly when the subject map
-//     does not give it to that user — the gateway cannot forge stats.changed
-//     or presence.update events nor read apply/get requests, stats publishes
+//     does not give it to that user — the gateway cannot forge a user's
+//     .changed or .presence events nor read apply/get requests, stats publishes
 //     no presence subject, presence no stats subject; services answer
 //     requests only through allow_responses (one reply, to a request they
 //     received); no credentials, a wrong password, another user's name: not
@@ -75,10 +75,15 @@ function subjectMap() {
     assert.ok(m, `subject map: cannot tell the ${what} of "${cell}"`);
     return ROLE[m[1]];
   };
+  const pattern = (s) => s.replace(/<[a-z]+>/g, '*');
   return rows.map((l) => {
     const cells = l.split('|').slice(1, -1).map((c) => c.trim());
+    // "… through `statsync.user.<user>.*`": the subscriber takes the row's
+    // messages with that one subscription (a room's, for all of a user's events)
+    const via = /through `(statsync\.[^`]+)`/.exec(cells[3]);
     return {
-      subject: /`([^`]+)`/.exec(cells[0])[1].replace(/<[a-z]+>/g, '*'),
+      subject: pattern(/`([^`]+)`/.exec(cells[0])[1]),
+      subscribeAs: via ? pattern(via[1]) : null,
       kind: cells[1],
       publisher: role(cells[2], 'publisher'),
       subscriber: role(cells[3], 'subscriber'),
@@ -99,7 +104,7 @@ function derived() {
       continue;
     }
     out[r.publisher].pub.add(r.subject);
-    out[r.subscriber].sub.add(r.subject);
+    out[r.subscriber].sub.add(r.subscribeAs || r.subject);
     if (r.kind === 'request/reply') {
       out[r.subscriber].responses = true; // it answers
       out[r.publisher].sub.add('_INBOX.>'); // it waits for answers
@@ -236,14 +241,14 @@ class RawNats {
 // permission (with *) and as a concrete subject, and some no row has.
 function samples(map) {
   const concrete = map.map((r) => r.subject.replaceAll('*', 'perm_user'));
-  const pub = [...concrete, 'statsync.stats.apply.a.b.c', 'statsync.stats.changed.a.b', 'statsync.presence.update.a.b',
+  const pub = [...concrete, 'statsync.stats.apply.a.b.c', 'statsync.user.a.changed.b', 'statsync.user.a.b.presence',
     'statsync.stats.apply.victim', '$JS.API.STREAM.CREATE.OTHER', '$JS.API.STREAM.DELETE.KV_statsync_partitions',
     '$KV.other.x', '$JS.API.INFO',
-    'statsync.stats.changed', 'statsync.presence.update',
+    'statsync.user.perm_user', 'statsync.user.perm_user.other', 'statsync.user', 'statsync.stats.changed.perm_user',
     'statsync.health.other', 'statsync.other', 'foo', '_INBOX.perm.1', '$SYS.REQ.SERVER.PING'];
   const sub = [...new Set([...map.map((r) => r.subject), ...concrete,
-    'statsync.stats.apply.>', 'statsync.stats.get.>', 'statsync.stats.changed.>', 'statsync.stats.>',
-    'statsync.presence.update.>', 'statsync.presence.*', 'statsync.health.*', 'statsync.>', '>',
+    'statsync.stats.apply.>', 'statsync.stats.get.>', 'statsync.user.>', 'statsync.stats.>',
+    'statsync.user.*.changed', 'statsync.user.*.presence', 'statsync.user.perm_user.*', 'statsync.presence.*', 'statsync.health.*', 'statsync.>', '>',
     '_INBOX.>', '_INBOX.perm.*', 'foo'])];
   return { pub, sub };
 }
@@ -257,7 +262,10 @@ test('the script gives each service exactly its rows of the subject map; admin o
   assert.deepEqual(got, expected(), 'scripts/nats-config.sh and the subject map of proto/README.md differ');
   // the rules the brief names, spelled out
   const can = (u, kind, s) => got[u][kind].some((p) => matches(p, s));
-  assert.ok(!can('gateway', 'pub', 'statsync.stats.changed.x') && !can('gateway', 'pub', 'statsync.presence.update.x'));
+  assert.ok(!can('gateway', 'pub', 'statsync.user.x.changed') && !can('gateway', 'pub', 'statsync.user.x.presence'));
+  // a user's events share a prefix (one subscription per room): each kind has one publisher
+  assert.ok(can('stats', 'pub', 'statsync.user.x.changed') && !can('stats', 'pub', 'statsync.user.x.presence'));
+  assert.ok(can('presence', 'pub', 'statsync.user.x.presence') && !can('presence', 'pub', 'statsync.user.x.changed'));
   assert.ok(!can('gateway', 'sub', 'statsync.stats.apply.>') && !can('gateway', 'sub', 'statsync.stats.get.>'));
   assert.ok(!got.stats.pub.some((p) => p.startsWith('statsync.presence')));
   assert.ok(![...got.presence.pub, ...got.presence.sub].some((p) => p.startsWith('statsync.stats')));
@@ -337,11 +345,11 @@ test('nats-server refuses every publish and subscription the subject map does no
   assert.deepEqual(wrong, [], 'the running server and the subject map disagree');
 });
 
-test('gateway credentials cannot forge stats.changed / presence.update nor read apply / get requests', async () => {
+test('gateway credentials cannot forge a user\'s events (.changed / .presence) nor read apply / get requests', async () => {
   const gw = await RawNats.connect(bare.natsPort, bare.natsCredentials('gateway'));
   try {
-    assert.equal(await gw.canPub('statsync.stats.changed.victim'), false);
-    assert.equal(await gw.canPub('statsync.presence.update.victim'), false);
+    assert.equal(await gw.canPub('statsync.user.victim.changed'), false);
+    assert.equal(await gw.canPub('statsync.user.victim.presence'), false);
     assert.equal(await gw.canPub('statsync.presence.sync'), false);
     assert.equal(await gw.canSub('statsync.stats.apply.>'), false);
     assert.equal(await gw.canSub('statsync.stats.apply.victim'), false);
@@ -349,7 +357,7 @@ test('gateway credentials cannot forge stats.changed / presence.update nor read 
     assert.equal(await gw.canSub('>'), false);
     // what it needs still works on the same connection
     assert.equal(await gw.canPub('statsync.stats.apply.7.victim'), true);
-    assert.equal(await gw.canSub('statsync.stats.changed.victim'), true);
+    assert.equal(await gw.canSub('statsync.user.victim.*'), true);
   } finally { gw.close(); }
 });
 
@@ -357,17 +365,17 @@ test('stats credentials cannot publish presence subjects; presence credentials c
   const st = await RawNats.connect(bare.natsPort, bare.natsCredentials('stats'));
   const pr = await RawNats.connect(bare.natsPort, bare.natsCredentials('presence'));
   try {
-    assert.equal(await st.canPub('statsync.presence.update.victim'), false);
+    assert.equal(await st.canPub('statsync.user.victim.presence'), false);
     assert.equal(await st.canPub('statsync.presence.sync'), false);
     assert.equal(await st.canPub('statsync.stats.apply.victim'), false);
-    assert.equal(await st.canPub('statsync.stats.changed.victim'), true);
-    for (const s of ['statsync.stats.changed.victim', 'statsync.stats.apply.victim', 'statsync.stats.get.victim']) {
+    assert.equal(await st.canPub('statsync.user.victim.changed'), true);
+    for (const s of ['statsync.user.victim.changed', 'statsync.stats.apply.victim', 'statsync.stats.get.victim']) {
       assert.equal(await pr.canPub(s), false, `presence PUB ${s}`);
     }
-    for (const s of ['statsync.stats.apply.*', 'statsync.stats.changed.*', 'statsync.stats.>', 'statsync.health.stats']) {
+    for (const s of ['statsync.stats.apply.*', 'statsync.user.*.changed', 'statsync.user.>', 'statsync.stats.>', 'statsync.health.stats']) {
       assert.equal(await pr.canSub(s), false, `presence SUB ${s}`);
     }
-    assert.equal(await pr.canPub('statsync.presence.update.victim'), true);
+    assert.equal(await pr.canPub('statsync.user.victim.presence'), true);
   } finally { st.close(); pr.close(); }
 });
 
@@ -458,13 +466,13 @@ test('the whole system works with auth on: REST, socket pushes across gateways, 
     const user = `perm_e2e${process.pid}`;
     const a = await connect(sys, user, {}, g0);
     socks.push(a);
-    const update = waitEvent(a, 'presence:update', (u) => u.devices === 2); // presence.update fan-out
+    const update = waitEvent(a, 'presence:update', (u) => u.devices === 2); // statsync.user.<u>.presence fan-out
     const b = await connect(sys, user, { transports: ['websocket'] }, g1);
     socks.push(b);
     await update;
     const pong = await emitAck(a, 'presence:ping', { ts: 7 });
     assert.equal(pong.devices, 2, 'devices from the presence-service (the gateway alone knows 1)');
-    // REST write on g0 -> stats.changed -> push to the socket on g1
+    // REST write on g0 -> statsync.user.<u>.changed -> push to the socket on g1
     const pushed = waitEvent(b, 'user:data:updated', (d) => d.xp === 5);
     const r = await sys.http('POST', '/api/users/data/patch', { token: sys.token(user), body: { xp: 5 }, gw: g0 });
     assert.equal(r.status, 200, r.text);

@@ -75,7 +75,7 @@ async function traffic(spy, user, fn) {
     result,
     flag: (fields(apply.payload).get(MUTATION_REPLY_IN_EVENT) || [0n])[0],
     replies: msgs.filter((m) => m.subject === apply.reply),
-    events: msgs.filter((m) => m.subject === `statsync.stats.changed.${user}`),
+    events: msgs.filter((m) => m.subject === `statsync.user.${user}.changed`),
     reply: apply.reply,
   };
 }

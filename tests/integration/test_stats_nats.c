@@ -615,7 +615,7 @@ static void test_delta_event_and_idempotent_repeat(void **state)
     (void)state;
     natsSubscription *ev = NULL;
     assert_int_equal(
-        natsConnection_SubscribeSync(&ev, S.nc, SS_SUBJ_STATS_CHANGED ".alice"), NATS_OK);
+        natsConnection_SubscribeSync(&ev, S.nc, SS_SUBJ_USER ".alice.changed"), NATS_OK);
     assert_int_equal(natsConnection_Flush(S.nc), NATS_OK);
 
     opspec op = {.op_id = "op-1", .xp = 10, .diamonds = 3, .game_results = "{\"score\":7}"};
@@ -673,7 +673,7 @@ static void test_reply_in_event(void **state)
 {
     (void)state;
     natsSubscription *ev = NULL, *inbox = NULL;
-    assert_int_equal(natsConnection_SubscribeSync(&ev, S.nc, SS_SUBJ_STATS_CHANGED ".dora"), NATS_OK);
+    assert_int_equal(natsConnection_SubscribeSync(&ev, S.nc, SS_SUBJ_USER ".dora.changed"), NATS_OK);
     assert_int_equal(natsConnection_SubscribeSync(&inbox, S.nc, "_INBOX.rie.*"), NATS_OK);
     assert_int_equal(natsConnection_Flush(S.nc), NATS_OK);
 

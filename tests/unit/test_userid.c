@@ -82,30 +82,30 @@ static void test_encoding_table(void **state)
     struct {
         const char *id, *subject;
     } t[] = {
-        {"alice", "statsync.stats.changed.alice"},
-        {"Bob_9-x", "statsync.stats.changed.Bob_9-x"},
-        {"a.b", "statsync.stats.changed.a=2Eb"},
-        {"a_b", "statsync.stats.changed.a_b"},
-        {"a|b", "statsync.stats.changed.a=7Cb"},
-        {"a%7Cb", "statsync.stats.changed.a=257Cb"},
-        {"a=7Cb", "statsync.stats.changed.a=3D7Cb"},
-        {"*", "statsync.stats.changed.=2A"},
-        {">", "statsync.stats.changed.=3E"},
-        {"a b", "statsync.stats.changed.a=20b"},
-        {"auth0|5f7c", "statsync.stats.changed.auth0=7C5f7c"},
-        {"apple:001234.abcd.0815", "statsync.stats.changed.apple=3A001234=2Eabcd=2E0815"},
-        {"ana@example.com", "statsync.stats.changed.ana=40example=2Ecom"},
-        {"\u00fc", "statsync.stats.changed.=C3=BC"},
+        {"alice", "statsync.user.alice"},
+        {"Bob_9-x", "statsync.user.Bob_9-x"},
+        {"a.b", "statsync.user.a=2Eb"},
+        {"a_b", "statsync.user.a_b"},
+        {"a|b", "statsync.user.a=7Cb"},
+        {"a%7Cb", "statsync.user.a=257Cb"},
+        {"a=7Cb", "statsync.user.a=3D7Cb"},
+        {"*", "statsync.user.=2A"},
+        {">", "statsync.user.=3E"},
+        {"a b", "statsync.user.a=20b"},
+        {"auth0|5f7c", "statsync.user.auth0=7C5f7c"},
+        {"apple:001234.abcd.0815", "statsync.user.apple=3A001234=2Eabcd=2E0815"},
+        {"ana@example.com", "statsync.user.ana=40example=2Ecom"},
+        {"\u00fc", "statsync.user.=C3=BC"},
     };
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
         char buf[SS_SUBJECT_MAX], back[SS_USERID_MAX + 1];
-        assert_true(ss_subject_user(buf, sizeof(buf), SS_SUBJ_STATS_CHANGED, t[i].id));
+        assert_true(ss_subject_user(buf, sizeof(buf), SS_SUBJ_USER, t[i].id));
         assert_string_equal(buf, t[i].subject);
-        assert_true(ss_subject_user_is(t[i].subject, SS_SUBJ_STATS_CHANGED, t[i].id));
-        assert_true(ss_subject_user_parse(buf, SS_SUBJ_STATS_CHANGED, back, sizeof(back)));
+        assert_true(ss_subject_user_is(t[i].subject, SS_SUBJ_USER, t[i].id));
+        assert_true(ss_subject_user_parse(buf, SS_SUBJ_USER, back, sizeof(back)));
         assert_string_equal(back, t[i].id);
         /* the token is one subject token of NATS-safe characters */
-        for (const char *p = buf + strlen(SS_SUBJ_STATS_CHANGED) + 1; *p; p++)
+        for (const char *p = buf + strlen(SS_SUBJ_USER) + 1; *p; p++)
             assert_non_null(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                                    "0123456789_-=",
                                    *p));
@@ -134,15 +134,15 @@ static void test_longest_and_bounds(void **state)
 {
     (void)state;
     char buf[SS_SUBJECT_MAX], back[SS_USERID_MAX + 1];
-    assert_true(ss_subject_user(buf, sizeof(buf), SS_SUBJ_PRESENCE_UPDATE, CJK128));
-    assert_true(ss_subject_user_parse(buf, SS_SUBJ_PRESENCE_UPDATE, back, sizeof(back)));
+    assert_true(ss_subject_user(buf, sizeof(buf), SS_SUBJ_USER, CJK128));
+    assert_true(ss_subject_user_parse(buf, SS_SUBJ_USER, back, sizeof(back)));
     assert_string_equal(back, CJK128);
     /* 128 bytes that all need escaping still fit */
     char worst[SS_USERID_MAX + 1];
     memset(worst, '.', SS_USERID_MAX);
     worst[SS_USERID_MAX] = '\0';
-    assert_true(ss_subject_user(buf, sizeof(buf), SS_SUBJ_PRESENCE_UPDATE, worst));
-    assert_int_equal(strlen(buf), strlen(SS_SUBJ_PRESENCE_UPDATE) + 1 + SS_SUBJECT_TOKEN_MAX);
+    assert_true(ss_subject_user(buf, sizeof(buf), SS_SUBJ_USER, worst));
+    assert_int_equal(strlen(buf), strlen(SS_SUBJ_USER) + 1 + SS_SUBJECT_TOKEN_MAX);
     /* too small a buffer, an invalid id: false and "" */
     char small[16];
     assert_false(ss_subject_user(small, sizeof(small), SS_SUBJ_STATS_GET, "alice"));
@@ -156,32 +156,66 @@ static void test_parse_refuses(void **state)
 {
     (void)state;
     const char *bad[] = {
-        "statsync.stats.changed.a=7cb",       /* lower-case hex: not canonical */
-        "statsync.stats.changed.=41",         /* an escape that need not be */
-        "statsync.stats.changed.a=7",         /* truncated */
-        "statsync.stats.changed.a=",          /* truncated */
-        "statsync.stats.changed.a.b",         /* two tokens */
-        "statsync.stats.changed.*",           /* wildcard */
-        "statsync.stats.changed.",            /* empty */
-        "statsync.stats.changed",             /* no token */
-        "statsync.stats.changedx.alice",      /* another prefix */
+        "statsync.user.a=7cb",       /* lower-case hex: not canonical */
+        "statsync.user.=41",         /* an escape that need not be */
+        "statsync.user.a=7",         /* truncated */
+        "statsync.user.a=",          /* truncated */
+        "statsync.user.a.b",         /* two tokens */
+        "statsync.user.*",           /* wildcard */
+        "statsync.user.",            /* empty */
+        "statsync.user",             /* no token */
+        "statsync.userx.alice",      /* another prefix */
         "statsync.stats.get.alice",           /* another prefix */
-        "statsync.stats.changed.=20alice",    /* decodes to a leading space */
-        "statsync.stats.changed.a=01b",       /* decodes to a control character */
-        "statsync.stats.changed.=FF",         /* decodes to bad UTF-8 */
+        "statsync.user.=20alice",    /* decodes to a leading space */
+        "statsync.user.a=01b",       /* decodes to a control character */
+        "statsync.user.=FF",         /* decodes to bad UTF-8 */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char out[SS_USERID_MAX + 1] = "x";
-        assert_false(ss_subject_user_parse(bad[i], SS_SUBJ_STATS_CHANGED, out, sizeof(out)));
+        assert_false(ss_subject_user_parse(bad[i], SS_SUBJ_USER, out, sizeof(out)));
         assert_string_equal(out, "");
     }
     char big[SS_SUBJECT_MAX + 16];
-    int n = snprintf(big, sizeof(big), "%s.", SS_SUBJ_STATS_CHANGED);
+    int n = snprintf(big, sizeof(big), "%s.", SS_SUBJ_USER);
     memset(big + n, 'a', SS_USERID_MAX + 1);
     big[n + SS_USERID_MAX + 1] = '\0';
     char out[SS_USERID_MAX + 1];
-    assert_false(ss_subject_user_parse(big, SS_SUBJ_STATS_CHANGED, out, sizeof(out)));
-    assert_false(ss_subject_user_is(NULL, SS_SUBJ_STATS_CHANGED, "alice"));
+    assert_false(ss_subject_user_parse(big, SS_SUBJ_USER, out, sizeof(out)));
+    assert_false(ss_subject_user_is(NULL, SS_SUBJ_USER, "alice"));
+}
+
+/* A user's event subjects: statsync.user.<token>.<kind>, one wildcard for all
+ * of them; the kind read back only from a subject of that very user. */
+static void test_user_events(void **state)
+{
+    (void)state;
+    char buf[SS_SUBJECT_MAX];
+    assert_true(ss_subject_user_event(buf, sizeof(buf), "a.b", SS_USER_EV_CHANGED));
+    assert_string_equal(buf, "statsync.user.a=2Eb.changed");
+    assert_true(ss_subject_user_event(buf, sizeof(buf), "auth0|5f7c", SS_USER_EV_ANY));
+    assert_string_equal(buf, "statsync.user.auth0=7C5f7c.*");
+    assert_string_equal(ss_subject_user_event_kind("statsync.user.a=2Eb.presence", "a.b"),
+                        "presence");
+    const char *not_hers[] = {
+        "statsync.user.a=2Eb.presence", /* another user's (a.b is not ab) */
+        "statsync.user.ab",             /* no kind */
+        "statsync.user.ab.",            /* empty kind */
+        "statsync.user.ab.x.y",         /* two tokens */
+        "statsync.users.ab.changed",    /* another prefix */
+    };
+    for (size_t i = 0; i < sizeof(not_hers) / sizeof(not_hers[0]); i++)
+        assert_null(ss_subject_user_event_kind(not_hers[i], "ab"));
+    assert_null(ss_subject_user_event_kind(NULL, "ab"));
+    assert_null(ss_subject_user_event_kind("statsync.user.=20a.changed", " a"));
+    /* the longest userId with the longest kind still fits */
+    char worst[SS_USERID_MAX + 1];
+    memset(worst, '.', SS_USERID_MAX);
+    worst[SS_USERID_MAX] = '\0';
+    assert_true(ss_subject_user_event(buf, sizeof(buf), worst, SS_USER_EV_PRESENCE));
+    assert_string_equal(ss_subject_user_event_kind(buf, worst), SS_USER_EV_PRESENCE);
+    char small[24];
+    assert_false(ss_subject_user_event(small, sizeof(small), "alice", SS_USER_EV_PRESENCE));
+    assert_string_equal(small, "");
 }
 
 int main(void)
@@ -190,6 +224,7 @@ int main(void)
         cmocka_unit_test(test_valid_ids),        cmocka_unit_test(test_invalid_ids),
         cmocka_unit_test(test_encoding_table),   cmocka_unit_test(test_injective),
         cmocka_unit_test(test_longest_and_bounds), cmocka_unit_test(test_parse_refuses),
+        cmocka_unit_test(test_user_events),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

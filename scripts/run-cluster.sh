@@ -155,6 +155,7 @@ died() {
   now_ms
   ran=$((NOW - STARTED[$n]))
   if [ "$rc" -gt 128 ]; then how="killed by SIG$(kill -l "$((rc - 128))" 2>/dev/null || echo "$((rc - 128))")"
+  elif [ "$rc" -lt 0 ]; then how="exited"
   else how="exited with status $rc"; fi
   if [ "$ran" -lt 10000 ]; then
     QUICK[$n]=$((QUICK[$n] + 1))
@@ -173,6 +174,19 @@ died() {
   write_processes
 }
 
+# reap PID: waits for a child that has ended (or is ending) and sets RC to its
+# status; RC=-1 when bash reaped it already. A `wait -n` that a signal's trap
+# interrupts can have reaped a child without reporting it, and `wait PID` for
+# such a pid then blocks until some other child exits (bash 5.2: seen as a
+# stop that hung at "stopping" with every process still running, 1 in 12
+# tries of a small reproduction) — so a pid that is gone is never waited for.
+reap() {
+  RC=-1
+  [ -e "/proc/$1" ] || return 0
+  RC=0
+  wait "$1" 2>/dev/null || RC=$?
+}
+
 # Stops the named processes: SIGTERM (nats: SIGINT), then SIGKILL for what is left after
 # 20 s (a gateway's drain + spread + grace, with room), then their groups.
 stop_some() {
@@ -188,7 +202,7 @@ stop_some() {
       pid=${PID[$n]}
       [ -n "$pid" ] || continue
       if kill -0 "$pid" 2>/dev/null && ! grep -q '^[^ ]* ([^)]*) Z' "/proc/$pid/stat" 2>/dev/null; then left=1
-      else wait "$pid" 2>/dev/null || true; PID[$n]=''; fi
+      else reap "$pid"; PID[$n]=''; fi
     done
     [ "$left" = 1 ] || break
     sleep 0.05
@@ -198,7 +212,7 @@ stop_some() {
     if [ -n "$pid" ]; then
       say "$n (pid $pid) did not stop within 20 s of SIGTERM: killed"
       kill -KILL "$pid" 2>/dev/null || true
-      wait "$pid" 2>/dev/null || true
+      reap "$pid"
       PID[$n]=''
     fi
   done
@@ -211,7 +225,7 @@ stop_all() {
   STOPPING=1
   echo
   say "stopping"
-  [ -z "$TICK" ] || { kill "$TICK" 2>/dev/null || true; wait "$TICK" 2>/dev/null || true; }
+  [ -z "$TICK" ] || { kill "$TICK" 2>/dev/null || true; reap "$TICK"; }
   local n
   for n in "${NAMES[@]}"; do GROUP[$n]=${PID[$n]}; done
   # The order of a clean stop: the edge first, the gateways (their sockets
@@ -237,9 +251,8 @@ fail_start() { # name what
 keep_up() {
   local n=$1 rc
   if [ -n "${PID[$n]}" ] && ! kill -0 "${PID[$n]}" 2>/dev/null; then
-    rc=0
-    wait "${PID[$n]}" 2>/dev/null || rc=$?
-    died "$n" "$rc"
+    reap "${PID[$n]}"
+    died "$n" "$RC"
   fi
   now_ms
   if [ -z "${PID[$n]}" ] && [ "${DUE[$n]}" -le "$NOW" ]; then
@@ -374,9 +387,8 @@ while :; do
   for n in "${NAMES[@]}"; do
     pid=${PID[$n]}
     if [ -n "$pid" ] && [ "$pid" != "$who" ] && ! kill -0 "$pid" 2>/dev/null; then
-      src=0
-      wait "$pid" 2>/dev/null || src=$?
-      died "$n" "$src"
+      reap "$pid"
+      died "$n" "$RC"
     fi
   done
   [ -n "$TICK" ] || continue
@@ -386,7 +398,7 @@ while :; do
     # A restart is now due sooner than the tick may come: a new tick.
     if [ -n "$TICK" ]; then
       kill "$TICK" 2>/dev/null || true
-      wait "$TICK" 2>/dev/null || true
+      reap "$TICK"
       TICK=''
     fi
   done

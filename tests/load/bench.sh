@@ -722,8 +722,12 @@ if want cluster; then
   # own: killing the script itself would leave them running): give it time.
   kill -TERM -- "-$CLUSTER_PID" 2>/dev/null || kill -TERM "$CLUSTER_PID" 2>/dev/null || true
   for _ in $(seq 1 600); do kill -0 "$CLUSTER_PID" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$CLUSTER_PID" 2>/dev/null; then
-    say "run-cluster.sh did not stop within 60 s; its processes: $WORK/cluster/processes"
+  if kill -0 "$CLUSTER_PID" 2>/dev/null && [ -f "$WORK/cluster/processes" ]; then
+    say "run-cluster.sh did not stop within 60 s; stopping its processes ($WORK/cluster/processes) directly"
+    # each leads a session of its own: nothing else would end them
+    while read -r _ pid; do kill -TERM "$pid" 2>/dev/null || true; done <"$WORK/cluster/processes"
+    sleep 5
+    while read -r _ pid; do kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true; done <"$WORK/cluster/processes"
   fi
 fi
 

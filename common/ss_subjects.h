@@ -9,7 +9,8 @@
  * `*`, `>`, spaces or non-ASCII can never alter a subject and two userIds
  * never share one ("a.b" -> "a=2Eb", "a_b" -> "a_b", "a|b" -> "a=7Cb",
  * "a%7Cb" -> "a=257Cb"). Receivers check the userId carried in the message
- * against the subject with ss_subject_user_is(). Pure functions. */
+ * against the subject (the subject it must have, built here, or
+ * ss_subject_user_event_kind()). Pure functions. */
 #ifndef SS_SUBJECTS_H
 #define SS_SUBJECTS_H
 

@@ -341,12 +341,14 @@ static void pc__on_ping(sio_server *s, pc_task *t)
 
 void presence_client_on_update(presence_client *pc, natsMsg *msg)
 {
+    if (pc == NULL) { /* no presence client: nothing to forward */
+        natsMsg_Destroy(msg);
+        return;
+    }
     const char *subject = natsMsg_GetSubject(msg);
-    Statsync__PresenceUpdate *u = NULL;
     pc_task *t = NULL;
-    u = pc == NULL ? NULL
-                   : statsync__presence_update__unpack(NULL, (size_t)natsMsg_GetDataLength(msg),
-                                                       (const uint8_t *)natsMsg_GetData(msg));
+    Statsync__PresenceUpdate *u = statsync__presence_update__unpack(
+        NULL, (size_t)natsMsg_GetDataLength(msg), (const uint8_t *)natsMsg_GetData(msg));
     const char *kind = u ? ss_subject_user_event_kind(subject, u->user_id) : NULL;
     if (kind == NULL || strcmp(kind, SS_USER_EV_PRESENCE) != 0) {
         ss_log(SS_LOG_WARN, "presence update dropped: undecodable or for another user", "{s:s}",

@@ -378,14 +378,22 @@ static void opts(lg_options *o, stub *s, const char *secret, ...)
     assert_int_equal(lg_options_parse(o, argc, (char **)argv), 0);
 }
 
+/* A fresh report for one run (large: on the heap); free() it. */
+static lg_stats *stats_new(void)
+{
+    lg_stats *st = malloc(sizeof *st);
+    assert_non_null(st);
+    lg_stats_init(st);
+    return st;
+}
+
 static void sio_run_matches_every_update(void **state)
 {
     stub *s = *state;
     lg_options o;
     opts(&o, s, SECRET, "--conns", "60", "--users", "20", "--rate", "600", "--duration", "1",
          "--warmup", "0.3", "--src-ips", "3", "--op-ids", NULL);
-    lg_stats *st = malloc(sizeof *st);
-    lg_stats_init(st);
+    lg_stats *st = stats_new();
     assert_int_equal(lg_sio_run(&o, st), 0);
     assert_int_equal(st->connected, 60);
     assert_int_equal(st->connect_errors, 0);
@@ -413,8 +421,7 @@ static void sio_devices_group_and_time_every_device(void **state)
     opts(&o, s, SECRET, "--conns", "10", "--devices", "3", "--rate", "300", "--duration", "1",
          "--warmup", "0.2", "--op-ids", NULL);
     assert_int_equal(o.users, 4);
-    lg_stats *st = malloc(sizeof *st);
-    lg_stats_init(st);
+    lg_stats *st = stats_new();
     assert_int_equal(lg_sio_run(&o, st), 0);
     assert_int_equal(st->connected, 10);
     assert_int_equal(lg_stats_error_total(st), 0);
@@ -456,8 +463,7 @@ static void sio_devices_missing_push_is_unmatched(void **state)
     lg_options o;
     opts(&o, s, SECRET, "--conns", "9", "--devices", "3", "--rate", "300", "--duration", "1",
          "--warmup", "0", "--drain", "0.5", NULL);
-    lg_stats *st = malloc(sizeof *st);
-    lg_stats_init(st);
+    lg_stats *st = stats_new();
     int rc = lg_sio_run(&o, st);
     long muted = s->muted_updates, of_user = s->updates_of[1];
     stub_reset_counts(s);
@@ -481,8 +487,7 @@ static void sio_refusals_keep_the_count_exact(void **state)
     lg_options o;
     opts(&o, s, SECRET, "--conns", "30", "--users", "30", "--user-prefix", "u", "--rate", "300",
          "--duration", "1", "--warmup", "0", NULL);
-    lg_stats *st = malloc(sizeof *st);
-    lg_stats_init(st);
+    lg_stats *st = stats_new();
     int rc = lg_sio_run(&o, st);
     s->refuse_every = 0;
     assert_int_equal(rc, 0);
@@ -501,8 +506,7 @@ static void sio_idle_hold(void **state)
     lg_options o;
     opts(&o, s, SECRET, "--conns", "30", "--rate", "0", "--duration", "0.2", "--warmup", "0",
          NULL);
-    lg_stats *st = malloc(sizeof *st);
-    lg_stats_init(st);
+    lg_stats *st = stats_new();
     assert_int_equal(lg_sio_run(&o, st), 0);
     assert_int_equal(st->connected, 30);
     assert_int_equal(st->sent, 0);
@@ -515,8 +519,7 @@ static void sio_refused_connect_is_counted(void **state)
     stub *s = *state;
     lg_options o;
     opts(&o, s, "wrong-secret-0123456789", "--conns", "5", "--duration", "0.1", NULL);
-    lg_stats *st = malloc(sizeof *st);
-    lg_stats_init(st);
+    lg_stats *st = stats_new();
     assert_int_equal(lg_sio_run(&o, st), 2); /* nothing got through: setup failure */
     assert_int_equal(st->connected, 0);
     assert_int_equal(st->connect_errors, 5);
@@ -530,8 +533,7 @@ static void sio_nothing_listening(void **state)
     stub dead = {.port = 1}; /* port 1: nothing listens there */
     lg_options o;
     opts(&o, &dead, SECRET, "--conns", "3", "--duration", "0.1", "--connect-timeout", "2", NULL);
-    lg_stats *st = malloc(sizeof *st);
-    lg_stats_init(st);
+    lg_stats *st = stats_new();
     assert_int_equal(lg_sio_run(&o, st), 2);
     assert_int_equal(st->errors[LG_ERR_connect_refused], 3);
     free(st);
@@ -544,8 +546,7 @@ static void rest_closed_loop(void **state)
     lg_options o;
     opts(&o, s, SECRET, "--mode", "rest", "--conns", "4", "--duration", "0.5", "--warmup", "0.1",
          NULL);
-    lg_stats *st = malloc(sizeof *st);
-    lg_stats_init(st);
+    lg_stats *st = stats_new();
     assert_int_equal(lg_rest_run(&o, st), 0);
     assert_int_equal(st->connected, 4);
     assert_int_equal(lg_stats_error_total(st), 0);
@@ -569,8 +570,7 @@ static void rest_idempotency_keys_are_unique(void **state)
     lg_options o;
     opts(&o, s, SECRET, "--mode", "rest", "--conns", "4", "--rate", "400", "--duration", "0.5",
          "--warmup", "0", "--idempotency-keys", NULL);
-    lg_stats *st = malloc(sizeof *st);
-    lg_stats_init(st);
+    lg_stats *st = stats_new();
     assert_int_equal(lg_rest_run(&o, st), 0);
     assert_int_equal(lg_stats_error_total(st), 0);
     assert_true(st->matched > 10);
@@ -592,8 +592,7 @@ static void rest_open_loop_and_401(void **state)
     lg_options o;
     opts(&o, s, "wrong-secret-0123456789", "--mode", "rest", "--conns", "2", "--rate", "100",
          "--duration", "0.3", "--warmup", "0", NULL);
-    lg_stats *st = malloc(sizeof *st);
-    lg_stats_init(st);
+    lg_stats *st = stats_new();
     assert_int_equal(lg_rest_run(&o, st), 0);
     assert_int_equal(st->matched, 0);
     assert_true(st->errors[LG_ERR_http_4xx] > 0);

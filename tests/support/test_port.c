@@ -30,13 +30,19 @@ static const char *test_port__dir(void)
     return dir;
 }
 
+/* The reservation file of port into file. */
+static void test_port__file(char *file, size_t cap, int port)
+{
+    snprintf(file, cap, "%s/%d", test_port__dir(), port);
+}
+
 static void test_port__release_all(void)
 {
     if (getpid() != s_owner)
         return;
     char file[600];
     for (int i = 0; i < s_nheld; i++) {
-        snprintf(file, sizeof(file), "%s/%d", test_port__dir(), s_held[i]);
+        test_port__file(file, sizeof(file), s_held[i]);
         unlink(file);
     }
     s_nheld = 0;
@@ -58,7 +64,7 @@ static int test_port__ephemeral_low(void)
 static int test_port__reserve(int port)
 {
     char file[600], buf[32];
-    snprintf(file, sizeof(file), "%s/%d", test_port__dir(), port);
+    test_port__file(file, sizeof(file), port);
     mkdir(test_port__dir(), 0777);
     for (int attempt = 0; attempt < 2; attempt++) {
         int fd = open(file, O_WRONLY | O_CREAT | O_EXCL, 0644);
@@ -132,7 +138,7 @@ int test_port_free(void)
             return port;
         }
         char file[600];
-        snprintf(file, sizeof(file), "%s/%d", test_port__dir(), port);
+        test_port__file(file, sizeof(file), port);
         unlink(file);
     }
     return -1;
